@@ -1,0 +1,46 @@
+"""The one place that imports Paddle, so log noise is controlled before the import happens.
+
+Paddle's C++ side logs through glog, which reads its level from the environment when the
+library loads; setting it afterwards has no effect. Everything else imports Paddle through
+`import_paddle()` (or after calling `quiet_paddle()`), never at module top level, so that
+`trt-export --help` and the pure-logic modules stay fast and Paddle-free.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from types import ModuleType
+
+_verbose = False
+
+
+def set_verbose(verbose: bool) -> None:
+    """Choose, before Paddle is imported, whether its glog and Python warnings are shown."""
+    global _verbose
+    _verbose = verbose
+    quiet_paddle()
+
+
+def is_verbose() -> bool:
+    return _verbose
+
+
+def quiet_paddle() -> None:
+    if _verbose:
+        os.environ.pop("GLOG_minloglevel", None)
+        return
+    # 2 = errors only; 3 would hide the errors that explain a crash.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("GLOG_v", "0")
+    os.environ.setdefault("FLAGS_call_stack_level", "0")
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"paddle(\.|$)")
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"paddleseg(\.|$)")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def import_paddle() -> ModuleType:
+    quiet_paddle()
+    import paddle
+
+    return paddle
