@@ -1,0 +1,38 @@
+#!/usr/bin/env python
+"""Drop-in for PaddleRS's deploy/export/export_model.py, with the fixed input shape required.
+
+    python scripts/export_model.py --model_dir=./output/unet/best_model/ \
+        --save_dir=./inference_model/ --fixed_input_shape=[256,256]
+
+Same flags as PaddleRS's script (see shared/seed/export-doc.zh.md); the shape follows the seed's
+[w,h] / [n,c,w,h] notation. Everything else is `trt-export export`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trt_export.cli import SHAPE_HELP, main  # noqa: E402
+
+
+def translate(argv: list[str]) -> list[str]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model_dir", required=True, help="PaddleRS training-format dir, or package.module:callable")
+    parser.add_argument("--save_dir", required=True, help="deployment-format output dir")
+    parser.add_argument("--fixed_input_shape", required=True, help=SHAPE_HELP)
+    parser.add_argument("--format", default="legacy", choices=["legacy", "pir", "both"])
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    out = ["--verbose"] if args.verbose else []
+    out += ["export", "--model", args.model_dir, "--save-dir", args.save_dir,
+            "--fixed-input-shape", args.fixed_input_shape, "--format", args.format]
+    return out + (["--force"] if args.force else [])
+
+
+if __name__ == "__main__":
+    sys.exit(main(translate(sys.argv[1:])))
