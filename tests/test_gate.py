@@ -195,6 +195,13 @@ def test_new_candidate_is_new_not_failure() -> None:
     assert "1 new" in result.summary()
 
 
+def test_new_candidate_with_parity_failure_fails() -> None:
+    # wrong outputs are a defect even without a baseline to compare against
+    result = _gate(_report(_candidate(A)), _report(_candidate(A), _candidate(B, parity=False)))
+    row = _row(result, B, "status")
+    assert row.verdict is Verdict.FAIL and "new shape" in row.reason
+
+
 def test_environment_mismatch_refuses_naming_field() -> None:
     with pytest.raises(ReportError) as info:
         _gate(_report(_candidate(A), gpu_name="A10"), _report(_candidate(A), gpu_name="L4"))
@@ -305,10 +312,11 @@ def test_gate_files_writes_outputs_and_summary(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     base = _write(tmp_path / "base.json", _report(_candidate(A)))
     cur = _write(tmp_path / "cur.json", _report(_candidate(A, median=13.0)))
-    result = gate_files(base, cur, GateSettings(), junit_path=tmp_path / "out" / "j.xml", markdown_path=tmp_path / "out" / "g.md")
+    out = tmp_path / "out"
+    result = gate_files(base, cur, GateSettings(), junit_path=out / "j.xml", markdown_path=out / "g.md")
     assert result.exit_code == EXIT_CHECK_FAILED
-    assert ET.parse(tmp_path / "out" / "j.xml").getroot().get("failures") == "1"
-    assert (tmp_path / "out" / "g.md").read_text(encoding="utf-8") == summary.read_text(encoding="utf-8")
+    assert ET.parse(out / "j.xml").getroot().get("failures") == "1"
+    assert (out / "g.md").read_text(encoding="utf-8") == summary.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -321,7 +329,9 @@ def test_gate_files_writes_outputs_and_summary(tmp_path: Path, monkeypatch: pyte
          "different models"),
     ],
 )
-def test_bad_baseline_files_give_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None, hint: str) -> None:
+def test_bad_baseline_files_give_clear_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None, hint: str
+) -> None:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     baseline = tmp_path / "baseline.json"
     if content is not None:

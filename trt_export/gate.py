@@ -183,18 +183,21 @@ def run_gate(baseline: BenchReport, current: BenchReport, settings: GateSettings
     """Compare ``current`` against ``baseline``; raise ReportError (exit 2) when not comparable."""
     settings = settings or GateSettings()
     _check_same_model(baseline, current)
-    warnings = _environment_warnings(baseline, current, settings)
+    warnings = _comparability_warnings(baseline, current, settings)
     result = GateResult(rows=[], warnings=warnings, settings=settings, model=current.model.name, backend=current.backend)
     base_by_label = {cand.label: cand for cand in baseline.candidates}
     cur_by_label = {cand.label: cand for cand in current.candidates}
     # Baseline order first, then shapes the current sweep added.
     labels = list(dict.fromkeys([*base_by_label, *cur_by_label]))
     for label in labels:
-        result.rows.extend(_compare_shape(label, base_by_label.get(label), cur_by_label.get(label), current.backend, settings))
+        base, cur = base_by_label.get(label), cur_by_label.get(label)
+        result.rows.extend(_compare_shape(label, base, cur, current.backend, settings))
     for which, report in (("baseline", baseline), ("current", current)):
         for cand in report.candidates:
             if cand.noisy and cand.latency_ms is not None:
-                result.warnings.append(f"{which} {cand.label} is noisy (cv {cand.latency_ms.cv:.0%}); its latency verdict leans on the noise band")
+                result.warnings.append(
+                    f"{which} {cand.label} is noisy (cv {cand.latency_ms.cv:.0%}); its latency verdict leans on the noise band"
+                )
     return result
 
 
@@ -207,7 +210,8 @@ def _check_same_model(baseline: BenchReport, current: BenchReport) -> None:
         )
 
 
-def _environment_warnings(baseline: BenchReport, current: BenchReport, settings: GateSettings) -> list[str]:
+def _comparability_warnings(baseline: BenchReport, current: BenchReport, settings: GateSettings) -> list[str]:
+    """Refuse a different environment unless allowed; return what differs but may be intended."""
     diffs = [f"backend {baseline.backend!r} vs {current.backend!r}"] if baseline.backend != current.backend else []
     for key in ENV_FIELDS:
         b, c = baseline.environment.get(key), current.environment.get(key)
@@ -225,7 +229,11 @@ def _environment_warnings(baseline: BenchReport, current: BenchReport, settings:
     if b_sha and c_sha and b_sha != c_sha:
         warnings.append(f"model weights differ (sha256 {b_sha[:12]} vs {c_sha[:12]}); parity and timings may shift with them")
     b_set, c_set = baseline.settings, current.settings
-    setting_diffs = [f"{key} {getattr(b_set, key)!r} vs {getattr(c_set, key)!r}" for key in SETTINGS_FIELDS if getattr(b_set, key) != getattr(c_set, key)]
+    setting_diffs = [
+        f"{key} {getattr(b_set, key)!r} vs {getattr(c_set, key)!r}"
+        for key in SETTINGS_FIELDS
+        if getattr(b_set, key) != getattr(c_set, key)
+    ]
     if setting_diffs:
         warnings.append(f"sweep settings differ (baseline vs current): {', '.join(setting_diffs)}")
     return warnings
@@ -253,9 +261,10 @@ def _parity_failure_reason(cand: Candidate) -> str:
     return f"parity failed on {cand.parity.backend}: {outputs}{err}"
 
 
-def _compare_shape(label: str, base: Candidate | None, cur: Candidate | None, backend: str, settings: GateSettings) -> list[GateRow]:
-    status_row = _status_row(label, base, cur, backend)
-    rows = [status_row]
+def _compare_shape(
+    label: str, base: Candidate | None, cur: Candidate | None, backend: str, settings: GateSettings
+) -> list[GateRow]:
+    rows = [_status_row(label, base, cur, backend)]
     if base is None or cur is None:
         return rows
     if base.latency_ms is not None and cur.latency_ms is not None:
@@ -277,7 +286,7 @@ def _status_row(label: str, base: Candidate | None, cur: Candidate | None, backe
         return row(Verdict.PASS, "missing from the current sweep; it was not clean in the baseline either")
     # Wrong outputs are a defect whatever the baseline said, so this check comes first.
     if cur.ok and cur.parity is not None and not cur.parity.passed:
-        return row(Verdict.FAIL, _parity_failure_reason(cur))
+        return row(Verdict.FAIL, _parity_failure_reason(cur) + (" (new shape)" if base is None else ""))
     if base is None:
         what = "ran" if cur.ok else str(cur.failure or "failed")
         return row(Verdict.NEW, f"new shape, not in the baseline ({what})")
