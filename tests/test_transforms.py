@@ -75,7 +75,7 @@ def test_resize_keep_ratio() -> None:
 def test_resize_values(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if backend == "pil":
         pytest.importorskip("PIL")
-        monkeypatch.setattr(T, "_cv2", lambda: None)
+        monkeypatch.setattr(T, "cv2_module", lambda: None)
     else:
         pytest.importorskip("cv2")
     assert T.resize_backend() == backend
@@ -98,8 +98,8 @@ def test_resize_linear_cv2_is_paddlers_cv2() -> None:
 
 
 def test_no_image_library(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(T, "_cv2", lambda: None)
-    monkeypatch.setattr(T, "_pil", lambda: None)
+    monkeypatch.setattr(T, "cv2_module", lambda: None)
+    monkeypatch.setattr(T, "pil_module", lambda: None)
     with pytest.raises(InputError, match="pip install opencv-python-headless"):
         T.resize(_image(), [2, 2])
     with pytest.raises(InputError, match="pip install opencv-python-headless"):

@@ -40,7 +40,7 @@ INSTALL_HINT = "pip install opencv-python-headless"
 Pipeline = Callable[[np.ndarray], np.ndarray]
 
 
-def _cv2() -> Any | None:
+def cv2_module() -> Any | None:
     try:
         import cv2
     except ImportError:
@@ -48,7 +48,7 @@ def _cv2() -> Any | None:
     return cv2
 
 
-def _pil() -> Any | None:
+def pil_module() -> Any | None:
     try:
         from PIL import Image as PILImage
     except ImportError:
@@ -58,9 +58,9 @@ def _pil() -> Any | None:
 
 def resize_backend() -> str:
     """'cv2' or 'pil', whichever is importable (cv2 first: it is what PaddleRS uses)."""
-    if _cv2() is not None:
+    if cv2_module() is not None:
         return "cv2"
-    if _pil() is not None:
+    if pil_module() is not None:
         return "pil"
     raise InputError(f"resizing images needs OpenCV or Pillow and neither is installed; {INSTALL_HINT}")
 
@@ -75,7 +75,7 @@ def resize(image: np.ndarray, target_size: int | Sequence[int], interp: str = "L
         th, tw = int(round(ih * scale)), int(round(iw * scale))
     squeeze = image.ndim == 3 and image.shape[2] == 1
     if resize_backend() == "cv2":
-        cv2 = _cv2()
+        cv2 = cv2_module()
         flags = {
             "NEAREST": cv2.INTER_NEAREST,
             "LINEAR": cv2.INTER_LINEAR,
@@ -106,7 +106,7 @@ def _target_hw(target_size: int | Sequence[int]) -> tuple[int, int]:
 
 
 def _pil_resize(image: np.ndarray, h: int, w: int, interp: str) -> np.ndarray:
-    pil = _pil()
+    pil = pil_module()
     modes = {
         "NEAREST": pil.Resampling.NEAREST,
         "LINEAR": pil.Resampling.BILINEAR,
@@ -157,6 +157,17 @@ def normalize(
     return im
 
 
+def normalize_with(image: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Normalize with a model.yml ``Normalize`` entry's params, PaddleRS's defaults filling gaps."""
+    return normalize(
+        image,
+        params.get("mean", [0.485, 0.456, 0.406]),
+        params.get("std", [0.229, 0.224, 0.225]),
+        params.get("min_val"),
+        params.get("max_val"),
+    )
+
+
 def hwc_to_chw(image: np.ndarray) -> np.ndarray:
     """HWC (or HW) -> contiguous CHW float32."""
     im = image[:, :, np.newaxis] if image.ndim == 2 else image
@@ -178,13 +189,7 @@ class _Step:
                 interp=self.params.get("interp", "LINEAR"),
                 keep_ratio=bool(self.params.get("keep_ratio", False)),
             )
-        return normalize(
-            image,
-            self.params.get("mean", [0.485, 0.456, 0.406]),
-            self.params.get("std", [0.229, 0.224, 0.225]),
-            self.params.get("min_val"),
-            self.params.get("max_val"),
-        )
+        return normalize_with(image, self.params)
 
 
 def build_pipeline(transforms: Sequence[dict[str, dict[str, Any]]] | None) -> Pipeline:
