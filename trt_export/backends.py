@@ -1,0 +1,616 @@
+"""Backends as data: settings -> the exact Paddle Inference Config calls, and availability.
+
+Nothing here imports Paddle at module level. `plan_config` is a pure function, so every backend
+(including the TensorRT ones that cannot run on a CPU machine) is tested as a list of calls;
+`apply_plan` is the only function that touches a real `paddle.inference.Config`. Availability is
+split the same way: `probe_environment` reads the machine into an `EnvironmentProbe`, and
+`decide_availability` is a pure function of that probe.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import importlib.util
+import os
+import platform
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trt_export.errors import BackendUnavailable, TrtExportError
+
+BACKENDS = ("paddle-cpu", "paddle-onednn", "paddle-gpu", "trt-fp32", "trt-fp16", "trt-int8")
+CPU_BACKENDS = ("paddle-cpu", "paddle-onednn")
+TRT_BACKENDS = ("trt-fp32", "trt-fp16", "trt-int8")
+TRT_PATHS = ("auto", "legacy", "pir")
+MODEL_FORMATS = ("legacy", "pir")
+
+# Names of members of paddle.inference.PrecisionType (legacy engine) ...
+_LEGACY_PRECISION = {"trt-fp32": "Float32", "trt-fp16": "Half", "trt-int8": "Int8"}
+# ... and of paddle.tensorrt.PrecisionMode (PIR convert). Kept as strings so a plan is plain data.
+_PIR_PRECISION = {"trt-fp32": "FP32", "trt-fp16": "FP16", "trt-int8": "INT8"}
+
+RANDOM_CALIBRATION_WARNING = "random calibration: timing only, accuracy meaningless"
+
+ONEDNN_PIR_WARNING = (
+    "paddle-onednn with a PIR .json model: Paddle 3.x fails at run() on any bilinear interpolate "
+    "(ConvertPirAttribute2RuntimeAttribute, Paddle issue 79749); if it does, use --format legacy "
+    "or --backend paddle-cpu"
+)
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """Everything that decides how a predictor is configured; plain, hashable data."""
+
+    backend: str
+    cpu_threads: int = 1
+    ir_optim: bool = True
+    memory_optim: bool = False
+    gpu_memory_mb: int = 256
+    device_id: int = 0
+    trt_workspace_bytes: int = 1 << 30
+    trt_min_subgraph_size: int = 3
+    trt_use_static: bool = False
+    trt_cache_dir: str | None = None
+    trt_path: str = "auto"
+    calibration: str | None = None
+    allow_random_calibration: bool = False
+    disable_ops: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise TrtExportError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
+        if self.trt_path not in TRT_PATHS:
+            raise TrtExportError(f"unknown TensorRT path {self.trt_path!r}; choose one of: {', '.join(TRT_PATHS)}")
+        for name in ("cpu_threads", "gpu_memory_mb", "trt_workspace_bytes", "trt_min_subgraph_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise TrtExportError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.device_id, int) or self.device_id < 0:
+            raise TrtExportError(f"device_id must be a non-negative integer, got {self.device_id!r}")
+        # A list would make the frozen dataclass unhashable and plans order-unstable.
+        object.__setattr__(self, "disable_ops", tuple(self.disable_ops))
+
+    @property
+    def is_trt(self) -> bool:
+        return self.backend in TRT_BACKENDS
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.backend not in CPU_BACKENDS
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A `paddle.inference.PrecisionType` member by name, resolved only in `apply_plan`."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ConfigCall:
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.method}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class TrtInputPlan:
+    """One `paddle.tensorrt.Input`: min = opt = max = the fixed shape."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class TrtConvertPlan:
+    """What `paddle.tensorrt.convert` must do before the Config is created (PIR path).
+
+    `save_model_prefix` is where convert writes `<prefix>.json` / `<prefix>.pdiparams`; None means
+    the runner picks a temporary location.
+    """
+
+    inputs: tuple[TrtInputPlan, ...]
+    precision: str
+    workspace_size: int
+    min_subgraph_size: int
+    save_model_prefix: str | None
+    disable_ops: tuple[str, ...] = ()
+
+    def config_kwargs(self) -> dict[str, Any]:
+        """`TensorRTConfig` keyword arguments except `inputs` and `precision_mode` (both objects)."""
+        kwargs: dict[str, Any] = {
+            "min_subgraph_size": self.min_subgraph_size,
+            "save_model_dir": self.save_model_prefix,
+            "workspace_size": self.workspace_size,
+        }
+        if self.disable_ops:
+            kwargs["disable_ops"] = list(self.disable_ops)
+        return kwargs
+
+
+@dataclass(frozen=True)
+class ConfigPlan:
+    backend: str
+    model_format: str
+    trt_path: str | None
+    calls: tuple[ConfigCall, ...]
+    convert: TrtConvertPlan | None = None
+    # Legacy INT8: Paddle writes the calibration table while a first predictor runs on
+    # calibration data and is destroyed; only a second predictor builds the INT8 engine.
+    calibrate: bool = False
+    calibration_source: str | None = None
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def methods(self) -> list[str]:
+        return [c.method for c in self.calls]
+
+    def describe(self) -> str:
+        lines = [f"backend {self.backend}, format {self.model_format}, TensorRT path {self.trt_path or '-'}"]
+        if self.convert is not None:
+            lines.append(f"  paddle.tensorrt.convert: precision {self.convert.precision}, {self.convert.config_kwargs()}")
+        lines += [f"  config.{call}" for call in self.calls]
+        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  WARNING: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def paddle_major(paddle_version: str) -> int:
+    """Major version; develop builds report 0.0.0 and are newer than any release."""
+    match = re.match(r"^(\d+)\.(\d+)", paddle_version.strip())
+    if not match:
+        raise TrtExportError(f"cannot read Paddle version {paddle_version!r}")
+    major, minor = int(match.group(1)), int(match.group(2))
+    if major == 0 and minor == 0:
+        return 99
+    return major
+
+
+def resolve_trt_path(trt_path: str, model_format: str, paddle_version: str) -> str:
+    """Pick the TensorRT integration for a model format, or explain in one line why not."""
+    if model_format not in MODEL_FORMATS:
+        raise TrtExportError(f"unknown model format {model_format!r}; choose legacy or pir")
+    if trt_path == "auto":
+        trt_path = model_format
+    if trt_path == "legacy" and model_format != "legacy":
+        raise TrtExportError(
+            "--trt-path legacy needs a legacy .pdmodel program (the PIR .json predictor has no TensorRT "
+            "subgraph pass); export with --format legacy or both, or use --trt-path pir"
+        )
+    if trt_path == "pir":
+        if model_format != "pir":
+            raise TrtExportError(
+                "--trt-path pir runs paddle.tensorrt.convert, which needs a PIR .json model; export with "
+                "--format pir or both, or use --trt-path legacy"
+            )
+        if paddle_major(paddle_version) < 3:
+            raise TrtExportError(
+                f"--trt-path pir needs Paddle >= 3.0 (paddle.tensorrt), this is Paddle {paddle_version}; "
+                "use --format legacy"
+            )
+    return trt_path
+
+
+def plan_config(
+    settings: BackendSettings,
+    model_format: str,
+    fixed_shapes: Mapping[str, tuple[int, ...]],
+    paddle_version: str,
+    *,
+    input_dtypes: Mapping[str, str] | None = None,
+    verbose: bool = False,
+) -> ConfigPlan:
+    """Turn settings into the Config calls (and, for PIR TensorRT, the convert step)."""
+    if model_format not in MODEL_FORMATS:
+        raise TrtExportError(f"unknown model format {model_format!r}; choose legacy or pir")
+    if not fixed_shapes:
+        raise TrtExportError("the model has no inputs to plan for")
+    backend = settings.backend
+    calls: list[ConfigCall] = []
+    notes: list[str] = []
+    warnings: list[str] = []
+    convert: TrtConvertPlan | None = None
+    trt_path: str | None = None
+    calibrate = False
+    calibration_source: str | None = None
+
+    if settings.is_trt:
+        trt_path = resolve_trt_path(settings.trt_path, model_format, paddle_version)
+        if backend == "trt-int8":
+            calibration_source = _int8_calibration_source(settings)
+            if calibration_source == "random":
+                warnings.append(RANDOM_CALIBRATION_WARNING)
+    elif settings.trt_path != "auto":
+        notes.append(f"--trt-path {settings.trt_path} ignored: {backend} does not use TensorRT")
+
+    if backend in CPU_BACKENDS:
+        calls.append(ConfigCall("disable_gpu"))
+        calls.append(ConfigCall("set_cpu_math_library_num_threads", (settings.cpu_threads,)))
+        # oneDNN is on by default on CPU builds, so plain CPU must switch it off explicitly.
+        calls.append(ConfigCall("enable_mkldnn" if backend == "paddle-onednn" else "disable_mkldnn"))
+        if backend == "paddle-onednn" and model_format == "pir":
+            warnings.append(ONEDNN_PIR_WARNING)
+    else:
+        calls.append(ConfigCall("enable_use_gpu", (settings.gpu_memory_mb, settings.device_id)))
+
+    ir_optim = settings.ir_optim
+    if trt_path == "legacy" and not ir_optim:
+        # The TensorRT subgraph pass is an IR pass: with ir_optim off the predictor would
+        # silently run plain CUDA kernels and the timing would not be TensorRT's.
+        ir_optim = True
+        notes.append("ir_optim forced on: the legacy TensorRT engine is inserted by an IR pass")
+    calls.append(ConfigCall("switch_ir_optim", (ir_optim,)))
+
+    if trt_path == "legacy":
+        calls.extend(_legacy_trt_calls(settings, fixed_shapes, calibration_source))
+        calibrate = calibration_source is not None
+    elif trt_path == "pir":
+        convert = _pir_convert_plan(settings, fixed_shapes, input_dtypes or {})
+        notes.append(
+            "PIR TensorRT: paddle.tensorrt.convert builds the engines at the fixed shape before the "
+            "predictor is created; the predictor then only needs the GPU enabled"
+        )
+        if backend == "trt-int8":
+            warnings.append(
+                "PIR TensorRT INT8: paddle.tensorrt.convert gets the calibration inputs as warmup data; "
+                "whether Paddle calibrates from them is unverified here, so judge accuracy with verify"
+            )
+
+    if settings.memory_optim:
+        if model_format == "pir":
+            # Paddle 3.3.1: create_predictor fails with "Not find predictor_id 0 and pass_name
+            # memory_optimize_pass" for .json models, so the option is dropped, not passed on.
+            notes.append("memory_optim not applied: enable_memory_optim crashes create_predictor with PIR .json models")
+        else:
+            calls.append(ConfigCall("enable_memory_optim"))
+
+    if not verbose:
+        calls.append(ConfigCall("disable_glog_info"))
+
+    return ConfigPlan(
+        backend=backend,
+        model_format=model_format,
+        trt_path=trt_path,
+        calls=tuple(calls),
+        convert=convert,
+        calibrate=calibrate,
+        calibration_source=calibration_source,
+        notes=tuple(notes),
+        warnings=tuple(warnings),
+    )
+
+
+def _int8_calibration_source(settings: BackendSettings) -> str:
+    if settings.calibration:
+        return settings.calibration
+    if settings.allow_random_calibration:
+        return "random"
+    raise TrtExportError(
+        "trt-int8 needs calibration data: give --calibration with real images or an .npz of preprocessed "
+        "inputs, or --allow-random-calibration to time INT8 only (its accuracy is then meaningless)"
+    )
+
+
+def _batch_size(fixed_shapes: Mapping[str, tuple[int, ...]]) -> int:
+    batches = {tuple(shape)[0] for shape in fixed_shapes.values() if len(tuple(shape)) > 0}
+    if len(batches) != 1:
+        raise TrtExportError(f"inputs disagree on the batch size: {dict(fixed_shapes)}")
+    return batches.pop()
+
+
+def _legacy_trt_calls(
+    settings: BackendSettings,
+    fixed_shapes: Mapping[str, tuple[int, ...]],
+    calibration_source: str | None,
+) -> list[ConfigCall]:
+    # No set_trt_dynamic_shape_info: the exported program has fully fixed input dims, so Paddle
+    # builds a static-shape engine from them. That engine is only valid at exactly that shape
+    # (a different runtime shape gives wrong results, Paddle issue 18259), which is why runners
+    # refuse any feed that does not match the manifest's shape.
+    calls = [
+        ConfigCall(
+            "enable_tensorrt_engine",
+            kwargs={
+                "workspace_size": settings.trt_workspace_bytes,
+                "max_batch_size": _batch_size(fixed_shapes),
+                "min_subgraph_size": settings.trt_min_subgraph_size,
+                "precision_mode": Precision(_LEGACY_PRECISION[settings.backend]),
+                "use_static": settings.trt_use_static,
+                # Random calibration still calibrates: an INT8 engine without scales would
+                # fall back to other precisions and even its timing would be wrong.
+                "use_calib_mode": calibration_source is not None,
+            },
+        )
+    ]
+    if settings.trt_cache_dir:
+        calls.append(ConfigCall("set_optim_cache_dir", (settings.trt_cache_dir,)))
+    if settings.disable_ops:
+        calls.append(ConfigCall("exp_disable_tensorrt_ops", (list(settings.disable_ops),)))
+    return calls
+
+
+def _pir_convert_plan(
+    settings: BackendSettings,
+    fixed_shapes: Mapping[str, tuple[int, ...]],
+    input_dtypes: Mapping[str, str],
+) -> TrtConvertPlan:
+    inputs = tuple(
+        TrtInputPlan(name=name, shape=tuple(int(d) for d in shape), dtype=input_dtypes.get(name, "float32"))
+        for name, shape in fixed_shapes.items()
+    )
+    prefix = None
+    if settings.trt_cache_dir:
+        label = "_".join("x".join(str(d) for d in i.shape) for i in inputs)
+        prefix = os.path.join(settings.trt_cache_dir, f"pir_trt_{_PIR_PRECISION[settings.backend].lower()}_{label}", "model")
+    return TrtConvertPlan(
+        inputs=inputs,
+        precision=_PIR_PRECISION[settings.backend],
+        workspace_size=settings.trt_workspace_bytes,
+        min_subgraph_size=settings.trt_min_subgraph_size,
+        save_model_prefix=prefix,
+        disable_ops=settings.disable_ops,
+    )
+
+
+def apply_plan(config: Any, plan: ConfigPlan) -> None:
+    """Apply a plan's calls to a `paddle.inference.Config`, resolving precision names to enums."""
+    precision_type = None
+    for call in plan.calls:
+        if any(isinstance(v, Precision) for v in (*call.args, *call.kwargs.values())) and precision_type is None:
+            from trt_export.paddle_env import import_paddle
+
+            precision_type = import_paddle().inference.PrecisionType
+
+        def resolve(value: Any) -> Any:
+            return getattr(precision_type, value.name) if isinstance(value, Precision) else value
+
+        method = getattr(config, call.method, None)
+        if method is None:
+            raise BackendUnavailable(f"this Paddle's inference Config has no {call.method}(); {plan.backend} needs it")
+        method(*(resolve(a) for a in call.args), **{k: resolve(v) for k, v in call.kwargs.items()})
+
+
+# --------------------------------------------------------------------------- availability
+
+
+@dataclass(frozen=True)
+class EnvironmentProbe:
+    """What the machine and the installed Paddle offer; read once, judged by pure functions."""
+
+    paddle_version: str = ""
+    paddle_commit: str = ""
+    cuda_compiled: bool = False
+    cuda_version: str | None = None
+    cudnn_version: str | None = None
+    gpu_count: int = 0
+    gpu_names: tuple[str, ...] = ()
+    onednn_compiled: bool = False
+    trt_compile_version: tuple[int, int, int] = (0, 0, 0)
+    trt_runtime_version: tuple[int, int, int] = (0, 0, 0)
+    paddle_tensorrt_importable: bool = False
+    paddle_tensorrt_error: str = ""
+    tensorrt_python_version: str | None = None
+    libnvinfer: str | None = None
+    libnvinfer_error: str = ""
+    cpu_model: str = ""
+    cpu_threads: int = 0
+
+
+@dataclass(frozen=True)
+class Availability:
+    available: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.available
+
+
+def _version_text(version: tuple[int, int, int]) -> str:
+    return ".".join(str(v) for v in version)
+
+
+def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str | None = None) -> Availability:
+    """Can `backend` run here (for a model format: TensorRT differs between legacy and PIR)?"""
+    if backend not in BACKENDS:
+        return Availability(False, f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if backend == "paddle-cpu":
+        return Availability(True, "CPU, oneDNN off")
+    if backend == "paddle-onednn":
+        if not probe.onednn_compiled:
+            return Availability(False, "this Paddle build has no oneDNN (MKLDNN); use paddle-cpu")
+        if model_format == "pir":
+            return Availability(True, "oneDNN on; PIR .json models with bilinear interpolate fail in Paddle 3.x (use --format legacy)")
+        return Availability(True, "CPU with oneDNN")
+
+    if not probe.cuda_compiled:
+        return Availability(False, "this Paddle is a CPU-only build (paddle.is_compiled_with_cuda() is False); install a paddlepaddle-gpu build")
+    if probe.gpu_count < 1:
+        return Availability(False, "Paddle is built with CUDA but sees no GPU (device_count 0); check the driver and CUDA_VISIBLE_DEVICES")
+    gpu = probe.gpu_names[0] if probe.gpu_names else f"{probe.gpu_count} GPU(s)"
+    if backend == "paddle-gpu":
+        return Availability(True, f"CUDA {probe.cuda_version or '?'} on {gpu}")
+
+    compiled = probe.trt_compile_version
+    if compiled == (0, 0, 0):
+        return Availability(False, "this Paddle build was compiled without TensorRT (get_trt_compile_version() is 0.0.0); install a TensorRT-enabled paddlepaddle-gpu")
+    runtime = probe.trt_runtime_version
+    if probe.libnvinfer is None and runtime == (0, 0, 0):
+        return Availability(
+            False,
+            f"Paddle was compiled with TensorRT {_version_text(compiled)} but libnvinfer cannot be loaded "
+            f"({probe.libnvinfer_error or 'not found'}); set FLAGS_tensorrt_dir or LD_LIBRARY_PATH to TensorRT's lib dir",
+        )
+    if runtime != (0, 0, 0) and runtime[0] != compiled[0]:
+        return Availability(
+            False,
+            f"Paddle was compiled with TensorRT {_version_text(compiled)} but the loaded runtime is "
+            f"{_version_text(runtime)}; install TensorRT {compiled[0]}.x",
+        )
+    runtime_text = _version_text(runtime) if runtime != (0, 0, 0) else "?"
+    if model_format == "pir":
+        if paddle_major(probe.paddle_version or "0.0") < 3:
+            return Availability(False, f"the PIR TensorRT path needs Paddle >= 3.0, this is {probe.paddle_version}; use --format legacy")
+        if not probe.paddle_tensorrt_importable:
+            detail = probe.paddle_tensorrt_error or "import failed"
+            return Availability(
+                False,
+                f"import paddle.tensorrt fails ({detail}); install the tensorrt Python package matching TensorRT "
+                f"{_version_text(compiled)}, or use --format legacy",
+            )
+        return Availability(True, f"PIR paddle.tensorrt.convert, TensorRT {runtime_text} on {gpu}")
+    return Availability(True, f"legacy TensorRT engine, TensorRT {runtime_text} on {gpu}")
+
+
+_probe_cache: EnvironmentProbe | None = None
+
+
+def probe_environment(refresh: bool = False) -> EnvironmentProbe:
+    """Read the environment (imports Paddle); cached because loading libnvinfer is slow."""
+    global _probe_cache
+    if _probe_cache is not None and not refresh:
+        return _probe_cache
+    from trt_export.paddle_env import import_paddle
+
+    paddle = import_paddle()
+    cuda_compiled = bool(paddle.is_compiled_with_cuda())
+    gpu_count = 0
+    gpu_names: list[str] = []
+    if cuda_compiled:
+        try:
+            gpu_count = int(paddle.device.cuda.device_count())
+            gpu_names = [str(paddle.device.cuda.get_device_name(i)) for i in range(gpu_count)]
+        except (RuntimeError, ValueError, OSError):
+            gpu_count = 0
+    trt_compile = _safe_version(paddle.inference.get_trt_compile_version)
+    # With TensorRT compiled in, the runtime query dlopens libnvinfer and raises if it is missing.
+    trt_runtime = _safe_version(paddle.inference.get_trt_runtime_version) if trt_compile != (0, 0, 0) else (0, 0, 0)
+    pt_ok, pt_error = _paddle_tensorrt_importable()
+    lib, lib_error = find_libnvinfer()
+    _probe_cache = EnvironmentProbe(
+        paddle_version=str(paddle.__version__),
+        paddle_commit=str(getattr(paddle.version, "commit", "")),
+        cuda_compiled=cuda_compiled,
+        cuda_version=_version_or_none(paddle.version.cuda()),
+        cudnn_version=_version_or_none(paddle.version.cudnn()),
+        gpu_count=gpu_count,
+        gpu_names=tuple(gpu_names),
+        onednn_compiled=_onednn_compiled(paddle),
+        trt_compile_version=trt_compile,
+        trt_runtime_version=trt_runtime,
+        paddle_tensorrt_importable=pt_ok,
+        paddle_tensorrt_error=pt_error,
+        tensorrt_python_version=_tensorrt_python_version(),
+        libnvinfer=lib,
+        libnvinfer_error=lib_error,
+        cpu_model=cpu_model(),
+        cpu_threads=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0),
+    )
+    return _probe_cache
+
+
+def backend_availability(backend: str, model_format: str | None = None, probe: EnvironmentProbe | None = None) -> Availability:
+    return decide_availability(backend, probe or probe_environment(), model_format)
+
+
+def require_backend(backend: str, model_format: str | None = None, probe: EnvironmentProbe | None = None) -> None:
+    availability = backend_availability(backend, model_format, probe)
+    if not availability:
+        raise BackendUnavailable(f"backend {backend} is not available here: {availability.reason}")
+
+
+def _safe_version(getter: Any) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(v) for v in getter())
+    except Exception:  # noqa: BLE001 - a broken TensorRT install must read as "no runtime", not crash doctor
+        return (0, 0, 0)
+    return (parts + (0, 0, 0))[:3]  # type: ignore[return-value]
+
+
+def _version_or_none(value: Any) -> str | None:
+    # paddle.version.cuda() returns the string 'False' on CPU builds.
+    text = str(value).strip()
+    return None if text in ("", "False", "None", "0") else text
+
+
+def _onednn_compiled(paddle: Any) -> bool:
+    core = paddle.base.core
+    for name in ("is_compiled_with_onednn", "is_compiled_with_mkldnn"):
+        check = getattr(core, name, None)
+        if check is not None:
+            return bool(check())
+    return False
+
+
+def _paddle_tensorrt_importable() -> tuple[bool, str]:
+    try:
+        importlib.import_module("paddle.tensorrt")
+    except Exception as exc:  # noqa: BLE001 - any failure means the PIR path cannot be used
+        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+    return True, ""
+
+
+def _tensorrt_python_version() -> str | None:
+    if importlib.util.find_spec("tensorrt") is None:
+        return None
+    try:
+        import tensorrt  # type: ignore[import-not-found]
+    except Exception:  # noqa: BLE001
+        return None
+    return str(getattr(tensorrt, "__version__", "?"))
+
+
+def libnvinfer_candidates(env: Mapping[str, str] | None = None) -> list[str]:
+    """Where libnvinfer may be, in the order Paddle looks: FLAGS_tensorrt_dir, then the loader path."""
+    env = os.environ if env is None else env
+    candidates: list[str] = []
+    trt_dir = env.get("FLAGS_tensorrt_dir")
+    if trt_dir:
+        candidates += sorted(glob.glob(os.path.join(trt_dir, "libnvinfer.so*")), key=len)
+    # pip's tensorrt wheels put the library in the tensorrt_libs package.
+    spec = importlib.util.find_spec("tensorrt_libs") if env is os.environ else None
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidates += sorted(glob.glob(os.path.join(location, "libnvinfer.so*")), key=len)
+    found = ctypes.util.find_library("nvinfer")
+    if found:
+        candidates.append(found)
+    # Bare sonames are resolved by the dynamic loader through LD_LIBRARY_PATH and ld.so.cache.
+    candidates += ["libnvinfer.so", "libnvinfer.so.10", "libnvinfer.so.8"]
+    return list(dict.fromkeys(candidates))
+
+
+def find_libnvinfer() -> tuple[str | None, str]:
+    """(the first libnvinfer that loads, or None; the last load error)."""
+    if platform.system() != "Linux":
+        return None, f"libnvinfer lookup implemented for Linux only ({platform.system()})"
+    tried = libnvinfer_candidates()
+    for candidate in tried:
+        try:
+            ctypes.CDLL(candidate)
+        except OSError:
+            continue
+        return candidate, ""
+    where = "FLAGS_tensorrt_dir, " if os.environ.get("FLAGS_tensorrt_dir") else ""
+    return None, f"no loadable libnvinfer in {where}LD_LIBRARY_PATH or the loader cache ({len(tried)} names tried)"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
