@@ -210,7 +210,8 @@ def _save_program(layer: Any, specs: list[TensorSpec], prefix: Path, fmt: str) -
     except TrtExportError:
         raise
     except Exception as exc:
-        raise ExportError(f"paddle.jit.save ({fmt}) failed: {type(exc).__name__}: {_first_line(exc)}") from None
+        hint = "; some ops lack old-IR support on Paddle 3, try --format pir" if fmt == "legacy" else ""
+        raise ExportError(f"paddle.jit.save ({fmt}) failed: {type(exc).__name__}: {_error_summary(exc)}{hint}") from None
 
 
 def _read_back(
@@ -283,6 +284,14 @@ def _write_deploy_files(staging: Path, source: ModelSource, shape: FixedShape, m
     write_yml(staging / "pipeline.yml", pipeline_yml(model_type))
     # PaddleRS marks a complete model dir with an empty .success file.
     (staging / ".success").touch()
+
+
+def _error_summary(exc: BaseException) -> str:
+    """Paddle's dy2static errors start with 'In transformed code:'; the cause is the last line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return (lines[-1] if lines[0].startswith("In transformed code") else lines[0])[:300]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -30,6 +30,9 @@ _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 # PaddleRS names the inputs of its exported nets; change detectors take a pair of images.
 PADDLERS_INPUTS = {"change_detector": ["image", "image2"]}
 PADDLERS_OUTPUTS = {"segmenter": ["label_map", "score_map"], "change_detector": ["label_map", "score_map"]}
+# A factory without --weights gets random-initialised parameters; seeding before construction makes
+# every build (export, verify, each bench worker process) produce the very same network.
+INIT_SEED = 0
 
 
 @dataclass
@@ -59,6 +62,7 @@ class ModelSource:
             "kwargs": self.factory_kwargs or None,
             "weights": self.weights_path,
             "weights_sha256": self.weights_sha256,
+            "init_seed": INIT_SEED if self.kind == "factory" and self.weights_path is None else None,
         }
 
 
@@ -126,6 +130,7 @@ def _factory_source(spec: str, weights: str | None, kwargs: dict[str, Any], mode
 
     def build() -> Any:
         paddle = import_paddle()
+        paddle.seed(INIT_SEED)
         try:
             layer = factory(**kwargs)
         except Exception as exc:  # a user factory can fail any way; report it in one line
