@@ -1,0 +1,317 @@
+"""Runners on real CPU predictors: a tiny conv net exported in both formats, against dygraph."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trt_export.backends import BackendSettings
+from trt_export.errors import BackendUnavailable, InputError, TrtExportError
+from trt_export.inputs import TensorSpec, random_inputs, save_npz
+from trt_export.manifest import FormatFiles, Manifest, load_manifest, save_manifest
+from trt_export.paddle_env import import_paddle
+from trt_export.runners import (
+    DygraphRunner,
+    PaddleInferenceRunner,
+    calibration_feeds,
+    flatten_outputs,
+    translate_paddle_error,
+)
+from trt_export.shapes import FixedShape
+
+paddle = import_paddle()
+nn = paddle.nn
+F = paddle.nn.functional
+
+SHAPE = (1, 3, 32, 32)
+OUTPUTS = ["score_map", "pooled"]
+# Judge parity with atol and rtol: ir_optim fuses conv+bn, which moves float32 results ~1e-6.
+ATOL, RTOL = 1e-4, 1e-3
+
+
+class TinyNet(nn.Layer):
+    """Conv-BN-ReLU, a pooled head and optionally a bilinear upsample (the oneDNN+PIR trap)."""
+
+    def __init__(self, interpolate: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Conv2D(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2D(8)
+        self.head = nn.Conv2D(8, 2, 1)
+        self.interpolate = interpolate
+
+    def forward(self, image):
+        x = F.relu(self.bn(self.conv(image)))
+        y = self.head(F.max_pool2d(x, 2))
+        if self.interpolate:
+            y = F.interpolate(y, scale_factor=2, mode="bilinear")
+        return y, paddle.mean(x, axis=[2, 3])
+
+
+def make_layer(interpolate: bool = False, seed: int = 0):
+    paddle.seed(seed)
+    layer = TinyNet(interpolate)
+    # Non-trivial BN statistics so a wrong conv+bn fusion would show.
+    layer.bn._mean.set_value(paddle.rand([8]) * 0.5)
+    layer.bn._variance.set_value(paddle.rand([8]) + 0.5)
+    layer.eval()
+    return layer
+
+
+def export_tiny(directory: Path, layer, formats=("legacy", "pir"), shape=SHAPE) -> Manifest:
+    """paddle.jit.save in the manifest's layout (legacy top level, PIR in pir/ when both)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = [paddle.static.InputSpec(list(shape), "float32", "image")]
+    files: dict[str, FormatFiles] = {}
+    for fmt in formats:
+        prefix = directory / ("pir/model" if fmt == "pir" and len(formats) == 2 else "model")
+        if fmt == "legacy":
+            with paddle.pir_utils.OldIrGuard():
+                paddle.jit.save(layer, str(prefix), spec)
+            model = prefix.with_suffix(".pdmodel")
+        else:
+            paddle.jit.save(layer, str(prefix), spec)
+            model = prefix.with_suffix(".json")
+        params = prefix.with_suffix(".pdiparams")
+        config = paddle.inference.Config(str(model), str(params))
+        config.disable_glog_info()
+        names = list(paddle.inference.create_predictor(config).get_output_names())
+        files[fmt] = FormatFiles(
+            model_file=str(model.relative_to(directory)),
+            params_file=str(params.relative_to(directory)),
+            params_sha256=hashlib.sha256(params.read_bytes()).hexdigest(),
+            output_names=names,
+        )
+    manifest = Manifest(
+        tool_version="test",
+        paddle_version=paddle.__version__,
+        paddle_commit="",
+        created_utc="2026-01-01T00:00:00Z",
+        export_seconds=0.0,
+        source={"kind": "factory", "spec": "tests:TinyNet", "weights": None, "weights_sha256": None},
+        model={"name": "tiny", "model_type": "generic"},
+        fixed_shape=FixedShape.from_nchw(list(shape)),
+        inputs=[TensorSpec("image", "float32", tuple(shape))],
+        outputs=[TensorSpec("score_map", "float32", (shape[0], 2, shape[2] // 2, shape[3] // 2)), TensorSpec("pooled", "float32", (shape[0], 8))],
+        formats=files,
+        default_format=formats[0],
+    )
+    save_manifest(manifest, directory)
+    return load_manifest(directory)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    layer = make_layer()
+    directory = tmp_path_factory.mktemp("tiny")
+    return layer, directory, export_tiny(directory, layer)
+
+
+@pytest.fixture(scope="module")
+def feed():
+    return random_inputs([TensorSpec("image", "float32", SHAPE)], seed=3)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny, feed):
+    layer, _, manifest = tiny
+    with DygraphRunner(layer, manifest.inputs, manifest.output_names) as runner:
+        return runner.infer(feed)
+
+
+def assert_close(actual: dict, expected: dict, atol=ATOL, rtol=RTOL):
+    assert list(actual) == list(expected)
+    for name in expected:
+        assert actual[name].shape == expected[name].shape, name
+        np.testing.assert_allclose(actual[name], expected[name], atol=atol, rtol=rtol, err_msg=name)
+
+
+@pytest.mark.parametrize("backend", ["paddle-cpu", "paddle-onednn"])
+@pytest.mark.parametrize("fmt", ["legacy", "pir"])
+def test_cpu_backends_match_dygraph(tiny, feed, reference, backend, fmt):
+    _, directory, manifest = tiny
+    runner = PaddleInferenceRunner(directory, manifest, BackendSettings(backend, cpu_threads=1), model_format=fmt)
+    assert runner.name == f"{backend}[{fmt}]"
+    with runner:
+        outputs = runner.infer(feed)
+        assert runner.last_inference_time() > 0
+        assert runner.build_seconds is not None and runner.build_seconds > 0
+        again = runner.infer(feed)
+        runner.run_raw()
+    assert list(outputs) == OUTPUTS
+    assert_close(outputs, reference)
+    for name in OUTPUTS:
+        np.testing.assert_array_equal(outputs[name], again[name])
+    assert not runner.is_active
+
+
+def test_ir_optim_off_is_exact_on_plain_cpu(tiny, feed, reference):
+    _, directory, manifest = tiny
+    with PaddleInferenceRunner(directory, manifest, BackendSettings("paddle-cpu", ir_optim=False), "pir") as runner:
+        outputs = runner.infer(feed)
+    assert_close(outputs, reference, atol=1e-6, rtol=1e-5)
+
+
+def test_memory_optim_with_pir_is_planned_away_and_runs(tiny, feed, reference):
+    _, directory, manifest = tiny
+    with PaddleInferenceRunner(directory, manifest, BackendSettings("paddle-cpu", memory_optim=True), "pir") as runner:
+        assert "enable_memory_optim" not in runner.plan.methods
+        assert_close(runner.infer(feed), reference)
+    with PaddleInferenceRunner(directory, manifest, BackendSettings("paddle-cpu", memory_optim=True), "legacy") as runner:
+        assert "enable_memory_optim" in runner.plan.methods
+        assert_close(runner.infer(feed), reference)
+
+
+def test_manifest_loaded_from_dir_and_default_format(tiny, feed, reference):
+    _, directory, _ = tiny
+    runner = PaddleInferenceRunner(directory, None, BackendSettings("paddle-cpu"))
+    assert runner.model_format == "legacy"
+    with runner:
+        assert_close(runner.infer(feed), reference)
+
+
+def test_wrong_shape_feed_is_refused(tiny, feed):
+    _, directory, manifest = tiny
+    bad = {"image": np.zeros((1, 3, 64, 64), np.float32)}
+    with PaddleInferenceRunner(directory, manifest, BackendSettings("paddle-cpu"), "legacy") as runner:
+        with pytest.raises(InputError, match="fixed shape"):
+            runner.infer(bad)
+        with pytest.raises(InputError, match="dtype"):
+            runner.infer({"image": feed["image"].astype(np.float64)})
+        with pytest.raises(InputError, match="missing"):
+            runner.infer({"x": feed["image"]})
+    layer = make_layer()
+    with DygraphRunner(layer, manifest.inputs, manifest.output_names) as runner:
+        with pytest.raises(InputError):
+            runner.infer(bad)
+
+
+def test_infer_before_activate_and_time_before_infer(tiny, feed):
+    _, directory, manifest = tiny
+    runner = PaddleInferenceRunner(directory, manifest, BackendSettings("paddle-cpu"), "legacy")
+    with pytest.raises(TrtExportError, match="not active"):
+        runner.infer(feed)
+    with runner:
+        with pytest.raises(TrtExportError, match="not run an inference"):
+            runner.last_inference_time()
+        with pytest.raises(TrtExportError, match="infer"):
+            runner.run_raw()
+
+
+def test_missing_format_is_a_one_line_error(tmp_path):
+    manifest = export_tiny(tmp_path / "only_pir", make_layer(), formats=("pir",))
+    with pytest.raises(TrtExportError, match="no 'legacy' format") as info:
+        PaddleInferenceRunner(tmp_path / "only_pir", manifest, BackendSettings("paddle-cpu"), "legacy")
+    assert "\n" not in str(info.value)
+
+
+def test_onednn_pir_interpolate_crash_becomes_one_line(tmp_path):
+    layer = make_layer(interpolate=True)
+    manifest = export_tiny(tmp_path / "interp", layer)
+    feed = random_inputs(manifest.inputs, seed=1)
+    with DygraphRunner(layer, manifest.inputs, manifest.output_names) as runner:
+        expected = runner.infer(feed)
+    runner = PaddleInferenceRunner(tmp_path / "interp", manifest, BackendSettings("paddle-onednn"), "pir")
+    with runner:
+        assert any("--format legacy" in w for w in runner.plan.warnings)
+        with pytest.raises(TrtExportError) as info:
+            runner.infer(feed)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "--format legacy" in message and "paddle-cpu" in message
+    # The two suggested ways out both work.
+    for backend, fmt in (("paddle-onednn", "legacy"), ("paddle-cpu", "pir")):
+        with PaddleInferenceRunner(tmp_path / "interp", manifest, BackendSettings(backend), fmt) as ok:
+            assert_close(ok.infer(feed), expected)
+
+
+@pytest.mark.parametrize("backend", ["paddle-gpu", "trt-fp32", "trt-fp16"])
+def test_unavailable_backends_raise_one_line(tiny, backend):
+    if paddle.is_compiled_with_cuda():
+        pytest.skip("this Paddle has CUDA; the GPU tests cover these backends")
+    _, directory, manifest = tiny
+    runner = PaddleInferenceRunner(directory, manifest, BackendSettings(backend), "legacy")
+    with pytest.raises(BackendUnavailable) as info:
+        runner.activate()
+    assert "\n" not in str(info.value) and "CPU-only" in str(info.value)
+    assert not runner.is_active
+
+
+def test_trt_int8_without_calibration_is_refused_before_anything_runs(tiny):
+    _, directory, manifest = tiny
+    runner = PaddleInferenceRunner(directory, manifest, BackendSettings("trt-int8"), "legacy")
+    with pytest.raises(TrtExportError):
+        runner.activate()
+
+
+def test_dygraph_runner_with_factory_and_dict_outputs(feed):
+    class DictNet(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2D(3, 4, 1)
+
+        def forward(self, image):
+            y = self.conv(image)
+            # Insertion order, not alphabetical: 'z' first.
+            return {"z": y, "a": [paddle.mean(y), y * 2]}
+
+    specs = [TensorSpec("image", "float32", SHAPE)]
+    runner = DygraphRunner(DictNet, specs, ["first", "second", "third"])
+    with runner:
+        out = runner.infer(feed)
+        assert runner.last_inference_time() > 0
+    assert list(out) == ["first", "second", "third"]
+    np.testing.assert_allclose(out["third"], out["first"] * 2, rtol=1e-6)
+    assert out["second"].shape == ()
+    with DygraphRunner(DictNet, specs, ["only_one"]) as runner, pytest.raises(TrtExportError, match="3 outputs"):
+        runner.infer(feed)
+
+
+def test_dygraph_factory_must_return_a_layer():
+    with pytest.raises(TrtExportError, match="not a paddle.nn.Layer"):
+        DygraphRunner(lambda: 42, [], []).activate()
+
+
+def test_flatten_outputs_rejects_non_tensors():
+    t = paddle.to_tensor([1.0])
+    assert len(flatten_outputs((t, [t, {"k": t}]))) == 3
+    with pytest.raises(TrtExportError, match="NoneType"):
+        flatten_outputs((t, None))
+
+
+def test_translate_paddle_error():
+    crash = NotImplementedError(
+        "(Unimplemented) ConvertPirAttribute2RuntimeAttribute not support [pir::ArrayAttribute<pir::DoubleAttribute>]"
+    )
+    assert "--format legacy" in str(translate_paddle_error(crash, "running"))
+    no_trt = RuntimeError("(PreconditionNotMet) To use Paddle-TensorRT, please compile with TENSORRT first.\n  [Hint: ...]")
+    assert isinstance(translate_paddle_error(no_trt, "creating"), BackendUnavailable)
+    other = RuntimeError("\n\n----\nC++ Traceback\n  0 foo\n----\nError Message Summary:\n(InvalidArgument) bad dims [1, 2]\n  [Hint: x]")
+    message = str(translate_paddle_error(other, "running x"))
+    assert message == "Paddle Inference failed while running x: RuntimeError: (InvalidArgument) bad dims [1, 2]"
+
+
+def test_calibration_feeds_from_npz_and_missing_path(tmp_path, feed):
+    specs = [TensorSpec("image", "float32", SHAPE)]
+    npz = save_npz(tmp_path / "calib.npz", feed)
+    feeds = calibration_feeds(specs, npz)
+    assert len(feeds) == 1
+    np.testing.assert_array_equal(feeds[0]["image"], feed["image"])
+    with pytest.raises(TrtExportError, match="does not exist"):
+        calibration_feeds(specs, tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TrtExportError, match="one batch needs 1"):
+        calibration_feeds(specs, tmp_path / "empty")
+
+
+def test_calibration_feeds_from_image_dir(tmp_path):
+    specs = [TensorSpec("image", "float32", (2, 3, 16, 16))]
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        np.save(tmp_path / f"img{i}.npy", rng.integers(0, 256, (20, 24, 3)).astype(np.uint8))
+    feeds = calibration_feeds(specs, tmp_path)
+    # 5 files at batch 2: two full batches, the fifth file is left over.
+    assert len(feeds) == 2
+    assert all(f["image"].shape == (2, 3, 16, 16) for f in feeds)
