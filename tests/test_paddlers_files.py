@@ -152,7 +152,8 @@ def test_python_tuple_tag_is_read_as_list(tmp_path: Path) -> None:
     text = (FIXTURES / "paddle3.3.1-unet_train" / "model.yml").read_text(encoding="utf-8")
     text = text.replace(
         "Transforms:\n",
-        "Transforms:\n- Resize:\n    interp: LINEAR\n    keep_ratio: false\n    target_size: !!python/tuple\n    - 512\n    - 512\n",
+        "Transforms:\n- Resize:\n    interp: LINEAR\n    keep_ratio: false\n"
+        "    target_size: !!python/tuple\n    - 512\n    - 512\n",
     )
     (tmp_path / "model.yml").write_text(text, encoding="utf-8")
     yml = read_model_yml(tmp_path)

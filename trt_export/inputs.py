@@ -94,7 +94,9 @@ def _normalize_nchw(batch: np.ndarray, params: dict[str, Any], name: str) -> np.
         raise InputError(f"input '{name}' {_fmt(batch.shape)}: {exc}") from None
 
 
-def image_inputs(specs: Sequence[TensorSpec], image_paths: Sequence[str | Path], model_yml: ModelYml | None) -> dict[str, np.ndarray]:
+def image_inputs(
+    specs: Sequence[TensorSpec], image_paths: Sequence[str | Path], model_yml: ModelYml | None
+) -> dict[str, np.ndarray]:
     """Image files through the model.yml transforms, resized to each input's fixed H,W and stacked.
 
     Files are taken per sample, one per input in spec order: for a change detector with inputs
@@ -112,7 +114,8 @@ def image_inputs(specs: Sequence[TensorSpec], image_paths: Sequence[str | Path],
         raise InputError(f"inputs have different batch sizes: {', '.join(s.describe() for s in specs)}")
     need = batch * len(specs)
     if len(image_paths) != need:
-        per = "one file per sample" if len(specs) == 1 else f"files in groups of {len(specs)} ({', '.join(s.name for s in specs)})"
+        names = ", ".join(s.name for s in specs)
+        per = "one file per sample" if len(specs) == 1 else f"files in groups of {len(specs)} ({names})"
         raise InputError(f"got {len(image_paths)} image file(s) but the model takes {need} at batch size {batch}: give {per}")
     base = (model_yml.transforms if model_yml is not None else None) or []
     decode = (model_yml.transform("DecodeImg") if model_yml is not None else None) or {}
@@ -126,7 +129,9 @@ def image_inputs(specs: Sequence[TensorSpec], image_paths: Sequence[str | Path],
             path = Path(image_paths[i * len(specs) + j])
             chw = pipeline(read_image(path, channels=c, to_rgb=to_rgb))
             if chw.shape != (c, h, w):
-                raise InputError(f"image {str(path)!r} became {_fmt(chw.shape)} after the model.yml transforms, not {_fmt((c, h, w))}")
+                raise InputError(
+                    f"image {str(path)!r} became {_fmt(chw.shape)} after the model.yml transforms, not {_fmt((c, h, w))}"
+                )
             samples.append(chw)
         feed[spec.name] = np.stack(samples).astype(spec.dtype)
     check_feed(specs, feed)
@@ -235,7 +240,7 @@ def check_feed(specs: Sequence[TensorSpec], feed: Mapping[str, Any], source: str
             )
         got = tuple(int(d) for d in value.shape)
         want = tuple(int(d) for d in spec.shape)
-        if len(got) != len(want) or any(w >= 0 and g != w for g, w in zip(got, want)):
+        if len(got) != len(want) or any(w >= 0 and g != w for g, w in zip(got, want, strict=True)):
             raise InputError(
                 f"input '{spec.name}'{where} has shape {_fmt(got)} but the model was exported at fixed shape "
                 f"{_fmt(want)}; {_reexport_hint(got)}feed that shape"
@@ -256,7 +261,7 @@ def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
     """Write named arrays to ``path`` (exactly that name: numpy would otherwise append .npz)."""
     target = Path(path)
     with target.open("wb") as f:
-        np.savez(f, **{name: np.asarray(a) for name, a in arrays.items()})
+        np.savez(f, **{name: np.asarray(a) for name, a in arrays.items()})  # type: ignore[arg-type]
     return target
 
 

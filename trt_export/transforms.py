@@ -40,7 +40,8 @@ INSTALL_HINT = "pip install opencv-python-headless"
 Pipeline = Callable[[np.ndarray], np.ndarray]
 
 
-def cv2_module() -> Any | None:
+def cv2_module() -> Any:
+    """The cv2 module, or None when OpenCV is not installed."""
     try:
         import cv2
     except ImportError:
@@ -48,7 +49,8 @@ def cv2_module() -> Any | None:
     return cv2
 
 
-def pil_module() -> Any | None:
+def pil_module() -> Any:
+    """PIL.Image, or None when Pillow is not installed."""
     try:
         from PIL import Image as PILImage
     except ImportError:
@@ -93,14 +95,19 @@ def resize(image: np.ndarray, target_size: int | Sequence[int], interp: str = "L
 
 def _check_interp(interp: str) -> None:
     if interp not in INTERPOLATIONS:
-        extra = " ('RANDOM' is a training augmentation and would make verification non-deterministic)" if interp == "RANDOM" else ""
+        extra = ""
+        if interp == "RANDOM":
+            extra = " ('RANDOM' is a training augmentation and would make verification non-deterministic)"
         raise InputError(f"Resize interp {interp!r} is not supported{extra}; use one of {', '.join(INTERPOLATIONS)}")
 
 
 def _target_hw(target_size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(target_size, int) and not isinstance(target_size, bool):
+    def positive(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+    if isinstance(target_size, int) and positive(target_size):
         return target_size, target_size
-    if isinstance(target_size, (list, tuple)) and len(target_size) == 2 and all(isinstance(v, int) and v > 0 for v in target_size):
+    if isinstance(target_size, (list, tuple)) and len(target_size) == 2 and all(positive(v) for v in target_size):
         return int(target_size[0]), int(target_size[1])
     raise InputError(f"Resize target_size {target_size!r} is not an int or [h, w] of positive ints")
 
@@ -141,16 +148,17 @@ def normalize(
     max_val = [255.0] * channels if max_val is None else list(max_val)
     if not (len(std) == len(min_val) == len(max_val) == channels):
         raise InputError(
-            f"Normalize has mean/std/min_val/max_val of lengths {channels}/{len(std)}/{len(min_val)}/{len(max_val)}; they must match"
+            f"Normalize has mean/std/min_val/max_val of lengths "
+            f"{channels}/{len(std)}/{len(min_val)}/{len(max_val)}; they must match"
         )
-    if any(s == 0 for s in std) or any(hi == lo for hi, lo in zip(max_val, min_val)):
+    if any(s == 0 for s in std) or any(hi == lo for hi, lo in zip(max_val, min_val, strict=True)):
         raise InputError(f"Normalize has a zero std {list(std)} or max_val == min_val; fix the model.yml")
     im = image.astype(np.float32)
     if im.ndim == 2:
         im = im[:, :, np.newaxis]
     if im.shape[2] != channels:
         raise InputError(f"Normalize is configured for {channels} channels but the image has {im.shape[2]}")
-    scale = np.asarray([1.0 / (hi - lo) for hi, lo in zip(max_val, min_val)], dtype=np.float32)
+    scale = np.asarray([1.0 / (hi - lo) for hi, lo in zip(max_val, min_val, strict=True)], dtype=np.float32)
     im = (im - np.asarray(min_val, dtype=np.float32)) * scale
     im -= np.asarray(mean, dtype=np.float32)
     im /= np.asarray(std, dtype=np.float32)
