@@ -458,6 +458,8 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
             f"{_version_text(runtime)}; install TensorRT {compiled[0]}.x",
         )
     runtime_text = _version_text(runtime) if runtime != (0, 0, 0) else "?"
+    if backend == "trt-int8":
+        runtime_text += " (INT8 needs --calibration data)"
     if model_format == "pir":
         if paddle_major(probe.paddle_version or "0.0") < 3:
             return Availability(False, f"the PIR TensorRT path needs Paddle >= 3.0, this is {probe.paddle_version}; use --format legacy")
