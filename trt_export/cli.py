@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from pathlib import Path
 from typing import Callable, Sequence
 
 from trt_export import __version__
@@ -41,6 +42,91 @@ def _add_source_args(parser: argparse.ArgumentParser, required: bool = False) ->
         choices=["classifier", "segmenter", "change_detector", "detector", "generic"],
         help="override the detected model type (decides pipeline.yml and how outputs are compared)",
     )
+
+
+def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | None) -> None:
+    from trt_export.backends import BACKENDS
+
+    parser.add_argument(
+        "--backend",
+        default=default_backend,
+        choices=BACKENDS,
+        help="Paddle Inference backend" + (f" (default: {default_backend})" if default_backend else " (default: the best this machine has)"),
+    )
+    parser.add_argument("--format", dest="model_format", choices=["legacy", "pir"], help="which exported format to load (default: the export's default)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU math threads (default 1)")
+    parser.add_argument("--no-ir-optim", action="store_true", help="switch Paddle's IR optimisation passes off")
+    parser.add_argument("--device-id", type=int, default=0, help="GPU id (default 0)")
+    parser.add_argument("--gpu-memory-mb", type=int, default=256, help="initial GPU memory pool (default 256)")
+    trt = parser.add_argument_group("TensorRT")
+    trt.add_argument("--trt-workspace-mb", type=int, default=1024, help="TensorRT workspace (default 1024 MiB)")
+    trt.add_argument("--trt-min-subgraph-size", type=int, default=3, help="smallest subgraph given to TensorRT (default 3)")
+    trt.add_argument("--trt-cache-dir", help="keep serialized engines here and reuse them (use_static)")
+    trt.add_argument("--trt-path", choices=["auto", "legacy", "pir"], default="auto",
+                     help="legacy enable_tensorrt_engine (.pdmodel) or paddle.tensorrt.convert (.json); auto follows the format")
+    trt.add_argument("--trt-disable-ops", nargs="+", default=(), metavar="OP", help="ops kept out of TensorRT")
+    trt.add_argument("--calibration", help="INT8 calibration data: a directory of images or an .npz")
+    trt.add_argument("--allow-random-calibration", action="store_true",
+                     help="INT8 with random calibration data (timing only: accuracy is meaningless)")
+
+
+def _backend_settings(args: argparse.Namespace, backend: str):  # -> BackendSettings
+    from trt_export.backends import BackendSettings
+
+    try:
+        return BackendSettings(
+            backend=backend,
+            cpu_threads=args.threads,
+            ir_optim=not args.no_ir_optim,
+            gpu_memory_mb=args.gpu_memory_mb,
+            device_id=args.device_id,
+            trt_workspace_bytes=args.trt_workspace_mb << 20,
+            trt_min_subgraph_size=args.trt_min_subgraph_size,
+            trt_use_static=args.trt_cache_dir is not None,
+            trt_cache_dir=args.trt_cache_dir,
+            trt_path=args.trt_path,
+            calibration=args.calibration,
+            allow_random_calibration=args.allow_random_calibration,
+            disable_ops=tuple(args.trt_disable_ops),
+        )
+    except (TypeError, ValueError) as exc:
+        raise TrtExportError(str(exc)) from None
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from trt_export.errors import EXIT_CHECK_FAILED
+    from trt_export.export import export_model
+    from trt_export.shapes import parse_fixed_shape
+    from trt_export.sources import load_source
+    from trt_export.verify import VerifyOptions, verify_export, write_verify_report
+
+    if args.exported is None and args.fixed_input_shape is None:
+        raise TrtExportError("give --exported DIR (an export to check) or --fixed-input-shape SHAPE (export to a temporary dir first)")
+    source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
+    options = VerifyOptions(
+        settings=_backend_settings(args, args.backend),
+        model_format=args.model_format,
+        seed=args.seed,
+        images=args.images,
+        npz=args.inputs,
+        atol=args.atol,
+        rtol=args.rtol,
+        save_io=args.save_io,
+    )
+    with tempfile.TemporaryDirectory(prefix="trt-export-verify-") as scratch:
+        exported = args.exported
+        if exported is None:
+            shape = parse_fixed_shape(args.fixed_input_shape)
+            fmt = args.model_format or "legacy"
+            exported = export_model(source, Path(scratch) / "export", shape, model_format=fmt).save_dir
+        report = verify_export(source, exported, options)
+    print(report.summary())
+    if args.report:
+        write_verify_report(report, args.report)
+        print(f"report: {args.report}")
+    return EXIT_OK if report.passed else EXIT_CHECK_FAILED
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -106,6 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--force", action="store_true", help="replace a non-empty --save-dir")
     export.set_defaults(handler=_cmd_export)
+
+    verify = sub.add_parser("verify", help="check an export against the dygraph model on a backend (exit 0 pass, 1 fail)")
+    _add_source_args(verify)
+    verify.add_argument("--exported", help="export dir written by 'trt-export export'")
+    verify.add_argument("--fixed-input-shape", dest="fixed_input_shape", help="without --exported: export at this shape to a temp dir first")
+    _add_backend_args(verify, default_backend="paddle-cpu")
+    verify.add_argument("--atol", action="append", metavar="[OUTPUT=]X", help="absolute tolerance, for all outputs or one (repeatable)")
+    verify.add_argument("--rtol", action="append", metavar="[OUTPUT=]X", help="relative tolerance, for all outputs or one (repeatable)")
+    verify.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    verify.add_argument("--images", nargs="+", help="real images, run through model.yml's transforms (pairs for change detection)")
+    verify.add_argument("--inputs", help="an .npz of inputs keyed by input name")
+    verify.add_argument("--save-io", help="save inputs, reference and candidate outputs to this .npz")
+    verify.add_argument("--report", help="write the JSON report (schema trt-export/verify v1) here")
+    verify.set_defaults(handler=_cmd_verify)
 
     doctor = sub.add_parser("doctor", help="what this machine can run: Paddle, CUDA, TensorRT, backends")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv (once) and install trt-export with its test and segmentation extras.
+# Idempotent: re-installs only when pyproject.toml changed.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${TRT_EXPORT_VENV:-$root/.venv}"
+python="${PYTHON:-python3}"
+stamp="$venv/.trt-export-installed"
+want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip -q --disable-pip-version-check)
+"${pip[@]}" install -e "$root[test,seg]"
+# paddleseg pins opencv-python<=4.6, whose wheels break on numpy 2; its other needs come with [seg].
+"${pip[@]}" install --no-deps "paddleseg==2.8.0"
+echo "$want" > "$stamp"

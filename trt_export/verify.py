@@ -1,0 +1,243 @@
+"""Export, then prove it: the same inputs through the dygraph model and the exported predictor.
+
+The report is schema `trt-export/verify` version 1 (docs/verify-report-schema.md). Exit code of
+the CLI: 0 every output within tolerance, 1 a parity failure, 2 usage or environment error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from trt_export import __version__
+from trt_export.backends import BackendSettings, require_backend
+from trt_export.compare import ComparisonResult, Tolerance, compare_outputs, default_tolerance
+from trt_export.errors import InputError, TrtExportError
+from trt_export.inputs import make_inputs, save_npz
+from trt_export.manifest import Manifest, load_manifest
+from trt_export.runners import DygraphRunner, PaddleInferenceRunner
+from trt_export.sources import ModelSource
+
+SCHEMA = "trt-export/verify"
+SCHEMA_VERSION = 1
+_PRECISION = {"trt-fp16": "fp16", "trt-int8": "int8"}
+
+
+def precision_of(backend: str) -> str:
+    """fp16 / int8 for the reduced-precision TensorRT backends, fp32 for everything else."""
+    return _PRECISION.get(backend, "fp32")
+
+
+def score_axes(manifest: Manifest) -> dict[str, int | None]:
+    """Which axis holds class scores, per output, for argmax agreement (None: not a score output).
+
+    Classifier logits (N, K) -> 1; segmentation logits NCHW (N, K, H, W) -> 1; PaddleRS score maps
+    NHWC (N, H, W, K) -> -1; anything else (label maps, probability maps) -> None.
+    """
+    h, w = manifest.fixed_shape.h, manifest.fixed_shape.w
+    axes: dict[str, int | None] = {}
+    for spec in manifest.outputs:
+        shape = tuple(spec.shape)
+        axis: int | None = None
+        if spec.dtype.startswith("float"):
+            if len(shape) == 2 and shape[1] > 1:
+                axis = 1
+            elif len(shape) == 4 and shape[2:] == (h, w) and shape[1] > 1:
+                axis = 1
+            elif len(shape) == 4 and shape[1:3] == (h, w) and shape[3] > 1:
+                axis = -1
+        axes[spec.name] = axis
+    return axes
+
+
+def parse_tolerance_overrides(values: list[str] | None, what: str) -> tuple[float | None, dict[str, float]]:
+    """``--atol 1e-3`` (all outputs) and/or ``--atol score_map=1e-2`` (one output)."""
+    overall: float | None = None
+    per_output: dict[str, float] = {}
+    for text in values or []:
+        name, sep, number = text.rpartition("=")
+        try:
+            value = float(number)
+        except ValueError:
+            raise InputError(f"--{what} {text!r} is not a number or NAME=NUMBER; e.g. --{what} 1e-4 or --{what} score_map=1e-2") from None
+        if not value >= 0 or value == float("inf"):
+            raise InputError(f"--{what} {text!r} must be a finite number >= 0")
+        if sep:
+            per_output[name] = value
+        else:
+            overall = value
+    return overall, per_output
+
+
+def tolerances_for(
+    manifest: Manifest,
+    backend: str,
+    atol: list[str] | None = None,
+    rtol: list[str] | None = None,
+) -> dict[str, Tolerance]:
+    """Default tolerance of the backend's precision, with the user's overrides applied."""
+    base = default_tolerance(precision_of(backend))
+    atol_all, atol_each = parse_tolerance_overrides(atol, "atol")
+    rtol_all, rtol_each = parse_tolerance_overrides(rtol, "rtol")
+    names = set(manifest.output_names)
+    for name in list(atol_each) + list(rtol_each):
+        if name not in names:
+            raise InputError(f"no output named {name!r} to set a tolerance for; outputs are {manifest.output_names}")
+    result = {}
+    for name in manifest.output_names:
+        a = atol_each.get(name, atol_all)
+        r = rtol_each.get(name, rtol_all)
+        if a is None and r is None:
+            result[name] = base
+            continue
+        # A user bound on one side only keeps the default of the other (0 where int8 has none).
+        a = a if a is not None else (base.atol if base.atol is not None else 0.0)
+        r = r if r is not None else (base.rtol if base.rtol is not None else 0.0)
+        result[name] = Tolerance(
+            atol=a,
+            rtol=r,
+            min_argmax_agreement=base.min_argmax_agreement,
+            max_label_mismatch=base.max_label_mismatch,
+            min_cosine=base.min_cosine,
+        )
+    return result
+
+
+@dataclass
+class VerifyOptions:
+    settings: BackendSettings
+    model_format: str | None = None
+    seed: int = 0
+    images: list[str] | None = None
+    npz: str | None = None
+    atol: list[str] | None = None
+    rtol: list[str] | None = None
+    save_io: str | None = None
+
+
+@dataclass
+class VerifyReport:
+    manifest: Manifest
+    backend: str
+    model_format: str
+    inputs_from: dict[str, Any]
+    comparison: ComparisonResult
+    dygraph_ms: float
+    predictor_ms: float
+    build_s: float | None
+    notes: list[str] = field(default_factory=list)
+    created_utc: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "tool_version": __version__,
+            "created_utc": self.created_utc,
+            "model": {"name": m.model_name, "model_type": m.model_type, "source": m.source.get("spec")},
+            "export_dir": str(m.export_dir) if m.export_dir else None,
+            "fixed_input_shape": list(m.fixed_shape.nchw),
+            "backend": self.backend,
+            "precision": precision_of(self.backend),
+            "format": self.model_format,
+            "inputs": self.inputs_from,
+            "passed": self.passed,
+            "timing": {"dygraph_ms": self.dygraph_ms, "predictor_ms": self.predictor_ms, "build_s": self.build_s},
+            "notes": self.notes,
+            "comparison": self.comparison.to_dict(),
+        }
+
+    def summary(self) -> str:
+        from trt_export.compare import render_comparison
+
+        m = self.manifest
+        head = (
+            f"verify {m.model_name} at {m.fixed_shape.describe()} on {self.backend} ({self.model_format} format), "
+            f"inputs: {self.inputs_from['kind']}"
+        )
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines = [head, *[f"note: {n}" for n in self.notes], render_comparison(self.comparison), f"verify: {verdict}"]
+        return "\n".join(lines)
+
+
+def check_source_matches(source: ModelSource, manifest: Manifest) -> list[str]:
+    """Refuse a source that cannot be the exported model; note weights that differ from the export's."""
+    exported_inputs = [s.name for s in manifest.inputs]
+    if source.input_names != exported_inputs:
+        raise InputError(
+            f"the model takes inputs {source.input_names} but the export at {manifest.export_dir} takes "
+            f"{exported_inputs}; verify against the model it was exported from"
+        )
+    notes = []
+    exported_sha = manifest.source.get("weights_sha256")
+    if exported_sha and source.weights_sha256 and exported_sha != source.weights_sha256:
+        notes.append("the weights given differ from those the export was made from (sha256 mismatch)")
+    return notes
+
+
+def reference_outputs(source: ModelSource, manifest: Manifest, feed: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+    with DygraphRunner(source.build, manifest.inputs, manifest.output_names) as runner:
+        outputs = runner.infer(feed)
+        return outputs, runner.last_inference_time()
+
+
+def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOptions) -> VerifyReport:
+    manifest = load_manifest(export_dir)
+    model_format = options.model_format or manifest.default_format
+    require_backend(options.settings.backend, model_format)
+    notes = check_source_matches(source, manifest)
+    tolerances = tolerances_for(manifest, options.settings.backend, options.atol, options.rtol)
+    feed = make_inputs(manifest.inputs, seed=options.seed, images=options.images, npz=options.npz, model_yml=source.model_yml)
+    inputs_from: dict[str, Any]
+    if options.npz:
+        inputs_from = {"kind": "npz", "path": str(options.npz)}
+    elif options.images:
+        inputs_from = {"kind": "images", "paths": [str(p) for p in options.images]}
+    else:
+        inputs_from = {"kind": "random", "seed": options.seed}
+    reference, dygraph_s = reference_outputs(source, manifest, feed)
+    with PaddleInferenceRunner(manifest.export_dir, manifest, options.settings, model_format=model_format) as runner:
+        candidate = runner.infer(feed)
+        predictor_s = runner.last_inference_time()
+        build_s = runner.build_seconds
+        if runner.plan is not None:
+            notes.extend(runner.plan.warnings)
+    comparison = compare_outputs(reference, candidate, tolerances, score_axes(manifest))
+    if options.save_io:
+        save_npz(
+            options.save_io,
+            {**{f"input/{k}": v for k, v in feed.items()},
+             **{f"reference/{k}": v for k, v in reference.items()},
+             **{f"candidate/{k}": v for k, v in candidate.items()}},
+        )
+    return VerifyReport(
+        manifest=manifest,
+        backend=options.settings.backend,
+        model_format=model_format,
+        inputs_from=inputs_from,
+        comparison=comparison,
+        dygraph_ms=dygraph_s * 1e3,
+        predictor_ms=predictor_s * 1e3,
+        build_s=build_s,
+        notes=notes,
+    )
+
+
+def write_verify_report(report: VerifyReport, path: str | Path) -> Path:
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        raise TrtExportError(f"cannot write the report: directory {str(target.parent)!r} does not exist")
+    target.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return target
+
+
