@@ -1,0 +1,133 @@
+"""The recommender: budgets, exclusions with reasons, objective switch, ties, nothing eligible."""
+
+from __future__ import annotations
+
+import pytest
+
+from trt_export.bench_report import Candidate, Failure, Memory, ParitySummary
+from trt_export.recommend import recommend
+from trt_export.stats import LatencyStats, throughput
+
+
+def ok(h: int, w: int, median_ms: float, p99_ms: float, rss_mb: float | None = 500.0, n: int = 1,
+       parity: bool | None = True, gpu_mb: float | None = None) -> Candidate:
+    # a synthetic latency summary: only the figures the recommender reads need to be right
+    lat = LatencyStats(samples=50, min=median_ms * 0.9, mean=median_ms, median=median_ms, p90=(median_ms + p99_ms) / 2,
+                       p95=(median_ms + p99_ms) / 2, p99=p99_ms, max=p99_ms * 1.1, std=0.01, cv=0.01, iqr=0.02)
+    return Candidate(
+        label=f"{n}x3x{h}x{w}", shape_nchw=[n, 3, h, w], status="ok", latency_ms=lat,
+        throughput=throughput(n, h, w, median_ms),
+        memory=None if rss_mb is None and gpu_mb is None else Memory(peak_rss_mb=rss_mb, gpu_peak_mb=gpu_mb),
+        parity=None if parity is None else ParitySummary(parity, "paddle-cpu", 1e-6 if parity else 0.2, [] if parity else ["score_map"]),
+    )
+
+
+def failed(h: int, stage: str, reason: str) -> Candidate:
+    return Candidate(label=f"1x3x{h}x{h}", shape_nchw=[1, 3, h, h], status="failed", failure=Failure(stage, reason))
+
+
+def test_throughput_picks_most_samples_per_second_and_explains() -> None:
+    cands = [ok(256, 256, 3.0, 4.0), ok(512, 512, 10.0, 12.0), ok(128, 128, 2.0, 50.0)]
+    rec = recommend(cands, "throughput", "p99", max_latency_ms=40.0)
+    assert rec is not None
+    # 128x128 is fastest (500/s) but its p99 50 ms breaks the 40 ms budget
+    assert rec.label == "1x3x256x256" and rec.runner_up == "1x3x512x512"
+    assert "333.3 samples/s" in rec.reason and "p99 4.0 ms <= 40 ms" in rec.reason and "1x3x512x512" in rec.reason
+    assert rec.excluded == {"1x3x128x128": "p99 50.0 ms > budget 40 ms"}
+    assert [c.eligible for c in cands] == [True, True, False]
+    assert cands[2].excluded_reason == "p99 50.0 ms > budget 40 ms"
+    assert cands[0].excluded_reason is None
+
+
+def test_latency_objective_uses_chosen_statistic() -> None:
+    steady = ok(512, 512, 10.0, 11.0)
+    spiky = ok(256, 256, 5.0, 30.0)
+    assert recommend([steady, spiky], "latency", "p50").label == spiky.label
+    rec = recommend([steady, spiky], "latency", "p99")
+    assert rec.label == steady.label and rec.runner_up == spiky.label
+    assert "lowest p99 latency, 11.00 ms" in rec.reason
+    # the objective switch changes the answer on the same data
+    assert recommend([steady, spiky], "throughput", "p99").label == spiky.label
+
+
+def test_latency_budget_applies_to_chosen_statistic() -> None:
+    cand = ok(256, 256, 5.0, 30.0)
+    assert recommend([cand], latency_stat="p50", max_latency_ms=10.0) is not None
+    assert recommend([cand], latency_stat="p99", max_latency_ms=10.0) is None
+    assert cand.excluded_reason == "p99 30.0 ms > budget 10 ms"
+
+
+def test_memory_budget_and_unmeasured_memory() -> None:
+    big = ok(1024, 1024, 20.0, 25.0, rss_mb=7000.0)
+    unmeasured = ok(512, 512, 8.0, 9.0, rss_mb=None)
+    small = ok(256, 256, 3.0, 4.0, rss_mb=800.0)
+    rec = recommend([big, unmeasured, small], max_memory_mb=6144.0)
+    assert rec.label == small.label and rec.runner_up is None
+    assert big.excluded_reason == "peak RSS 7000.0 MiB > budget 6144 MiB"
+    assert unmeasured.excluded_reason == "memory not measured, so the 6144 MiB budget cannot be checked"
+    # without a memory budget the unmeasured candidate is fine
+    assert recommend([unmeasured]).label == unmeasured.label
+
+
+def test_memory_budget_uses_gpu_memory_when_measured() -> None:
+    cand = ok(512, 512, 8.0, 9.0, rss_mb=900.0, gpu_mb=3000.0)
+    assert recommend([cand], max_memory_mb=2048.0) is None
+    assert cand.excluded_reason == "peak GPU memory 3000.0 MiB > budget 2048 MiB"
+    assert recommend([cand], max_memory_mb=4096.0) is not None
+
+
+def test_failed_and_parity_failed_candidates_are_excluded_with_reasons() -> None:
+    crashed = failed(1024, "crash", "worker exited with signal 11")
+    timed_out = failed(2048, "timeout", "candidate exceeded 600 s")
+    bad_parity = ok(128, 128, 1.0, 1.5, parity=False)
+    unchecked = ok(192, 192, 1.2, 1.6, parity=None)
+    good = ok(512, 512, 10.0, 12.0)
+    rec = recommend([crashed, timed_out, bad_parity, unchecked, good])
+    assert rec.label == good.label  # the faster ones did not prove parity
+    assert rec.excluded == {
+        "1x3x1024x1024": "failed at crash: worker exited with signal 11",
+        "1x3x2048x2048": "failed at timeout: candidate exceeded 600 s",
+        "1x3x128x128": "parity failed on score_map (max abs error 0.2) against paddle-cpu",
+        "1x3x192x192": "parity not checked",
+    }
+
+
+def test_several_reasons_are_all_given() -> None:
+    cand = ok(1024, 1024, 50.0, 60.0, rss_mb=9000.0, parity=False)
+    assert recommend([cand], max_latency_ms=40.0, max_memory_mb=6144.0) is None
+    reason = cand.excluded_reason or ""
+    assert "parity failed" in reason and "p99 60.0 ms > budget 40 ms" in reason and "9000.0 MiB > budget 6144 MiB" in reason
+
+
+def test_no_eligible_candidate_returns_none_and_explains_every_one() -> None:
+    cands = [failed(512, "oom", "killed"), ok(256, 256, 30.0, 40.0)]
+    assert recommend(cands, max_latency_ms=10.0) is None
+    assert all(not c.eligible and c.excluded_reason for c in cands)
+    assert cands[0].excluded_reason == "failed at oom: killed"
+
+
+def test_ties_go_to_the_smaller_input() -> None:
+    # same samples/s: batch 2 of 256x256 vs batch 2 of 256x512 at the same latency
+    small = ok(256, 256, 10.0, 12.0, n=2)
+    large = ok(256, 512, 10.0, 12.0, n=2)
+    for order in ([large, small], [small, large]):
+        rec = recommend(order, "throughput")
+        assert rec.label == small.label and rec.runner_up == large.label
+        rec = recommend(order, "latency", "p99")
+        assert rec.label == small.label
+
+
+def test_re_running_resets_previous_verdicts() -> None:
+    cand = ok(256, 256, 5.0, 30.0)
+    recommend([cand], max_latency_ms=10.0)
+    assert not cand.eligible
+    recommend([cand])
+    assert cand.eligible and cand.excluded_reason is None
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="objective"):
+        recommend([], objective="cheapest")
+    with pytest.raises(ValueError, match="latency statistic"):
+        recommend([], latency_stat="p42")
+    assert recommend([]) is None
