@@ -316,9 +316,9 @@ class PaddleInferenceRunner(Runner):
         predictor = self._create_predictor(model_file, params_file)
         for feed in feeds:
             check_feed(self.input_specs, feed)
-            for name in predictor.get_input_names():
-                handle = predictor.get_input_handle(name)
-                array = np.ascontiguousarray(feed[name])
+            for spec in self.input_specs:
+                handle = predictor.get_input_handle(spec.name)
+                array = np.ascontiguousarray(feed[spec.name])
                 handle.reshape(list(array.shape))
                 handle.copy_from_cpu(array)
             try:
