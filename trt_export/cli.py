@@ -129,6 +129,72 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from trt_export.bench import BenchOptions, best_backend, parse_shapes, run_bench
+    from trt_export.render import render_bench_table
+
+    if args.iters is not None and args.iters < 1:
+        raise TrtExportError(f"--iters must be at least 1, got {args.iters}")
+    if args.warmup < 0:
+        raise TrtExportError(f"--warmup must be >= 0, got {args.warmup}")
+    if args.duration is not None and not args.duration > 0:
+        raise TrtExportError(f"--duration must be a positive number of seconds, got {args.duration}")
+    if args.baseline and not Path(args.baseline).is_file():
+        raise TrtExportError(f"baseline {args.baseline!r} does not exist; give the bench.json of an earlier run")
+    shapes = parse_shapes(args.shapes) if args.shapes else BenchOptions().shapes
+    if args.threads is None:
+        import os
+
+        args.threads = os.cpu_count() or 1
+    backend = args.backend or best_backend()
+    options = BenchOptions(
+        model=args.model,
+        weights=args.weights,
+        model_kwargs=args.model_kwargs,
+        model_type=args.model_type,
+        shapes=shapes,
+        settings=_backend_settings(args, backend),
+        model_format=args.model_format or "legacy",
+        warmup=args.warmup,
+        iters=args.iters if args.iters is not None or args.duration is not None else 30,
+        duration_s=args.duration,
+        objective=args.objective,
+        latency_stat=args.latency_stat,
+        max_latency_ms=args.max_latency_ms,
+        max_memory_mb=args.max_memory_mb,
+        timeout_s=args.timeout,
+        out_dir=Path(args.out),
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        use_cache=not args.no_cache,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    print(f"bench {options.model or 'default model'} on {backend}: {len(shapes)} candidate shapes (NCHW "
+          f"{', '.join(s.label for s in shapes)})", flush=True)
+    report = run_bench(options)
+    print(render_bench_table(report))
+    print(f"reports: {options.out_dir}/bench.json, bench.csv, bench.md, *.png")
+    if args.baseline:
+        from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME, GateSettings, gate_files, parse_tolerance, render_gate_table
+
+        gate_settings = GateSettings(
+            latency_tolerance=parse_tolerance(args.latency_tolerance),
+            memory_tolerance=parse_tolerance(args.memory_tolerance),
+            stat=args.gate_stat,
+            allow_env_mismatch=args.allow_env_mismatch,
+        )
+        result = gate_files(
+            args.baseline,
+            options.out_dir / "bench.json",
+            gate_settings,
+            junit_path=options.out_dir / JUNIT_FILENAME,
+            markdown_path=options.out_dir / MARKDOWN_FILENAME,
+        )
+        print(render_gate_table(result))
+        return result.exit_code
+    return EXIT_OK
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from trt_export.export import export_model
     from trt_export.shapes import parse_fixed_shape
@@ -206,6 +272,38 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--save-io", help="save inputs, reference and candidate outputs to this .npz")
     verify.add_argument("--report", help="write the JSON report (schema trt-export/verify v1) here")
     verify.set_defaults(handler=_cmd_verify)
+
+    bench = sub.add_parser(
+        "bench",
+        help="sweep candidate fixed shapes: latency, memory, parity, and a recommendation (no arguments: built-in default)",
+    )
+    _add_source_args(bench)
+    bench.add_argument("--shapes", nargs="+", metavar="SHAPE",
+                       help="candidate shapes, each '[w,h]' or '[n,c,w,h]' (default: [256,256] [512,512] [768,768] [1024,1024])")
+    _add_backend_args(bench, default_backend=None)
+    bench.set_defaults(threads=None)
+    bench.add_argument("--warmup", type=int, default=5, help="untimed runs before timing (default 5)")
+    bench.add_argument("--iters", type=int, help="timed runs (default 30; with --duration, the minimum)")
+    bench.add_argument("--duration", type=float, help="time each candidate for this many seconds instead")
+    bench.add_argument("--objective", choices=["throughput", "latency"], default="throughput",
+                       help="throughput: most input megapixels/s; latency: lowest --latency-stat (default throughput)")
+    bench.add_argument("--latency-stat", choices=["p50", "p90", "p95", "p99", "mean", "max"], default="p99",
+                       help="statistic the latency budget and objective use (default p99)")
+    bench.add_argument("--max-latency-ms", type=float, help="latency budget: candidates above it are excluded")
+    bench.add_argument("--max-memory-mb", type=float, help="memory budget (GPU memory on GPU, else peak RSS) in MiB")
+    bench.add_argument("--timeout", type=float, default=600.0, help="seconds one candidate step may take (default 600)")
+    bench.add_argument("--out", default="trt-export-out", help="directory for bench.json/.csv/.md and plots (default trt-export-out)")
+    bench.add_argument("--cache-dir", help="export cache (default ~/.cache/trt-export/exports)")
+    bench.add_argument("--no-cache", action="store_true", help="export every candidate afresh")
+    bench.add_argument("--seed", type=int, default=0, help="seed of the parity inputs (default 0)")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gate_group = bench.add_argument_group("regression gate (with --baseline)")
+    gate_group.add_argument("--baseline", help="gate this sweep against an earlier bench.json; exit 1 on regression")
+    gate_group.add_argument("--latency-tolerance", default="10%")
+    gate_group.add_argument("--memory-tolerance", default="5%")
+    gate_group.add_argument("--gate-stat", default="p50", choices=["p50", "p90", "p99"])
+    gate_group.add_argument("--allow-env-mismatch", action="store_true")
+    bench.set_defaults(handler=_cmd_bench)
 
     doctor = sub.add_parser("doctor", help="what this machine can run: Paddle, CUDA, TensorRT, backends")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")

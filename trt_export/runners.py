@@ -425,6 +425,10 @@ class PaddleInferenceRunner(Runner):
             raise TrtExportError(f"runner {self.name}: call infer() once before run_raw() so inputs are set")
         self._run()
 
+    def fetch_outputs(self) -> list[np.ndarray]:
+        """Copy the last run's outputs to host; this waits for GPU work, so a timed step ends here."""
+        return [handle.copy_to_cpu() for handle in self._output_handles]
+
     def _run(self) -> None:
         try:
             self._predictor.run()

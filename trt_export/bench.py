@@ -1,0 +1,353 @@
+"""The sweep: candidate fixed shapes -> export, build, time, memory, parity -> a recommendation.
+
+Each candidate runs in its own worker processes (see bench_worker.py): one prepares the export
+and the dygraph reference, one measures. The parent only orchestrates, so a candidate that
+crashes, is killed for memory or hangs is recorded as failed and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import importlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trt_export import __version__
+from trt_export.backends import BACKENDS, BackendSettings, backend_availability
+from trt_export.bench_report import (
+    BenchReport,
+    BenchSettings,
+    Candidate,
+    Failure,
+    Memory,
+    ModelInfo,
+    ParitySummary,
+    save_bench_report,
+)
+from trt_export.errors import BackendUnavailable, TrtExportError
+from trt_export.paddle_env import is_verbose
+from trt_export.recommend import recommend_report
+from trt_export.shapes import FixedShape, check_model_rules, parse_fixed_shape
+from trt_export.sources import ModelSource, load_source
+from trt_export.stats import NOISY_CV, LatencyStats, throughput
+
+DEFAULT_SHAPES = ("[256,256]", "[512,512]", "[768,768]", "[1024,1024]")
+# Best first; INT8 is never picked by default (it needs calibration data).
+BACKEND_PREFERENCE = ("trt-fp16", "trt-fp32", "paddle-gpu", "paddle-onednn", "paddle-cpu")
+DEFAULT_OUT = "trt-export-out"
+
+
+@dataclass
+class BenchOptions:
+    model: str | None = None
+    weights: str | None = None
+    model_kwargs: str | dict[str, Any] | None = None
+    model_type: str | None = None
+    shapes: list[FixedShape] = field(default_factory=lambda: [parse_fixed_shape(s) for s in DEFAULT_SHAPES])
+    settings: BackendSettings | None = None  # None: best available backend, default settings
+    model_format: str = "legacy"
+    warmup: int = 5
+    iters: int | None = 30
+    duration_s: float | None = None
+    objective: str = "throughput"
+    latency_stat: str = "p99"
+    max_latency_ms: float | None = None
+    max_memory_mb: float | None = None
+    timeout_s: float = 600.0
+    out_dir: Path = Path(DEFAULT_OUT)
+    cache_dir: Path | None = None  # None: the user cache dir; see default_cache_dir()
+    use_cache: bool = True
+    seed: int = 0
+    progress: bool = True
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "trt-export" / "exports"
+
+
+def best_backend() -> str:
+    for backend in BACKEND_PREFERENCE:
+        if backend_availability(backend, "legacy").available:
+            return backend
+    raise BackendUnavailable("no Paddle Inference backend is usable on this machine; run 'trt-export doctor'")
+
+
+def _code_fingerprint(spec: str) -> str | None:
+    """Hash of the file defining a factory, so editing the model's code invalidates cached exports."""
+    if ":" not in spec or Path(spec).exists():
+        return None
+    module_name, attr = spec.split(":")
+    try:
+        target = getattr(importlib.import_module(module_name), attr)
+        path = inspect.getsourcefile(target)
+    except (ImportError, AttributeError, TypeError):
+        return None
+    if not path or not Path(path).is_file():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def export_cache_key(source: ModelSource, shape: FixedShape, model_format: str, paddle_version: str) -> str:
+    """Same source (spec, kwargs, weights bytes, model code) + shape + format -> same export."""
+    identity = {
+        "source": source.describe(),
+        "code": _code_fingerprint(source.spec) if source.kind == "factory" else None,
+        "model_type": source.model_type,
+        "shape": list(shape.nchw),
+        "format": model_format,
+        "tool": __version__,
+        "paddle": paddle_version,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@dataclass
+class WorkerOutcome:
+    result: dict[str, Any] | None
+    failure: Failure | None
+
+
+class WorkerPool:
+    """Runs worker jobs as fresh subprocesses with a time limit; keeps their logs."""
+
+    def __init__(self, log_dir: Path, timeout_s: float) -> None:
+        self.log_dir = log_dir
+        self.timeout_s = timeout_s
+        self.env = dict(os.environ)
+        # The worker must import the same factory modules the parent can (e.g. from the cwd).
+        self.env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+
+    def run(self, job: dict[str, Any], name: str, default_stage: str) -> WorkerOutcome:
+        job = {**job, "verbose": is_verbose()}
+        job_file = self.log_dir / f"{name}.job.json"
+        result_file = self.log_dir / f"{name}.result.json"
+        log_file = self.log_dir / f"{name}.log"
+        job_file.write_text(json.dumps(job), encoding="utf-8")
+        with log_file.open("w", encoding="utf-8") as log:
+            try:
+                proc = subprocess.run(
+                    [sys.executable, "-m", "trt_export.bench_worker", str(job_file), str(result_file)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.env,
+                    timeout=self.timeout_s,
+                    stdin=subprocess.DEVNULL,
+                )
+            except subprocess.TimeoutExpired:
+                return WorkerOutcome(None, Failure("timeout", f"{default_stage} took longer than {self.timeout_s:g} s"))
+        if proc.returncode != 0 or not result_file.is_file():
+            return WorkerOutcome(None, self._crash(proc.returncode, log_file, default_stage))
+        result = json.loads(result_file.read_text(encoding="utf-8"))
+        if "error" in result:
+            return WorkerOutcome(result, Failure(result["error"]["stage"], result["error"]["reason"]))
+        return WorkerOutcome(result, None)
+
+    @staticmethod
+    def _crash(returncode: int, log_file: Path, stage: str) -> Failure:
+        tail = [line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        last = tail[-1][:200] if tail else "no output"
+        if returncode < 0:
+            sig = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+            if returncode == -signal.SIGKILL:
+                return Failure("oom", f"worker killed by SIGKILL during {stage} (most likely out of memory); log: {log_file}")
+            return Failure("crash", f"worker died of {sig} during {stage}: {last}; log: {log_file}")
+        return Failure("crash", f"worker exited {returncode} during {stage}: {last}; log: {log_file}")
+
+
+def run_bench(options: BenchOptions) -> BenchReport:
+    """Sweep every candidate shape and write the report files into ``options.out_dir``."""
+    from tqdm import tqdm
+
+    if not options.shapes:
+        raise TrtExportError("give at least one candidate shape with --shapes")
+    source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
+    for shape in options.shapes:
+        check_model_rules(shape, source.name)
+    settings = options.settings or BackendSettings(backend=best_backend(), cpu_threads=os.cpu_count() or 1)
+    availability = backend_availability(settings.backend, options.model_format)
+    if not availability.available:
+        raise BackendUnavailable(f"backend {settings.backend} is not available here: {availability.reason}")
+    out_dir = Path(options.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrtExportError(f"--out {str(out_dir)!r} is a file; give a directory")
+    cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+    scratch = Path(tempfile.mkdtemp(prefix="trt-export-bench-"))
+    if not options.use_cache:
+        cache_dir = scratch / "exports"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    pool = WorkerPool(scratch / "logs", options.timeout_s)
+    pool.log_dir.mkdir(parents=True)
+    try:
+        idle = pool.run({"job": "idle"}, "idle", "start-up")
+        if idle.failure is not None or idle.result is None:
+            raise TrtExportError(f"a worker process cannot start Paddle: {idle.failure}")
+        environment = idle.result["environment"]
+        idle_rss = float(idle.result["rss_mb"])
+        candidates = []
+        bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
+        for shape in bar:
+            bar.set_postfix_str(shape.label)
+            candidates.append(_run_candidate(pool, source, shape, settings, options, cache_dir, environment, idle_rss))
+        bar.close()
+        report = BenchReport(
+            tool_version=__version__,
+            created_utc=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            model=ModelInfo(source=source.spec, name=source.name, model_type=_model_type(source, candidates, pool), weights_sha256=source.weights_sha256),
+            backend=settings.backend,
+            settings=BenchSettings(
+                warmup=options.warmup,
+                iters=options.iters,
+                duration_s=options.duration_s,
+                threads=settings.cpu_threads,
+                objective=options.objective,
+                latency_stat=options.latency_stat,
+                max_latency_ms=options.max_latency_ms,
+                max_memory_mb=options.max_memory_mb,
+                timeout_s=options.timeout_s,
+            ),
+            environment=environment,
+            idle_rss_mb=round(idle_rss, 1),
+            candidates=candidates,
+        )
+        recommend_report(report)
+        write_outputs(report, out_dir, pool.log_dir)
+        return report
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _model_type(source: ModelSource, candidates: list[Candidate], pool: WorkerPool) -> str:
+    return getattr(pool, "model_type", None) or (source.model_type if source.model_type != "auto" else "generic")
+
+
+def _run_candidate(
+    pool: WorkerPool,
+    source: ModelSource,
+    shape: FixedShape,
+    settings: BackendSettings,
+    options: BenchOptions,
+    cache_dir: Path,
+    environment: dict[str, Any],
+    idle_rss: float,
+) -> Candidate:
+    key = export_cache_key(source, shape, options.model_format, environment.get("paddle_version", ""))
+    entry = cache_dir / key
+    entry.mkdir(parents=True, exist_ok=True)
+    export_dir = entry / "export"
+    reference = entry / f"reference-seed{options.seed}.npz"
+    prepare = pool.run(
+        {
+            "job": "prepare",
+            "source": {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type},
+            "shape_nchw": list(shape.nchw),
+            "format": options.model_format,
+            "export_dir": str(export_dir),
+            "reference": str(reference),
+            "seed": options.seed,
+        },
+        f"{shape.label}-prepare",
+        "export",
+    )
+    if prepare.failure is not None or prepare.result is None:
+        return _failed(shape, prepare.failure)
+    pool.model_type = prepare.result.get("model_type")  # type: ignore[attr-defined]
+    measure = pool.run(
+        {
+            "job": "measure",
+            "export_dir": str(export_dir),
+            "reference": str(reference),
+            "format": options.model_format,
+            "settings": asdict(settings),
+            "warmup": options.warmup,
+            "iters": options.iters,
+            "duration_s": options.duration_s,
+        },
+        f"{shape.label}-measure",
+        "build",
+    )
+    export_s = float(prepare.result["export_s"])
+    if measure.failure is not None or measure.result is None:
+        failed = _failed(shape, measure.failure)
+        failed.export_s = export_s
+        return failed
+    result = measure.result
+    stats = LatencyStats.from_samples(result["samples_s"])
+    memory = result["memory"]
+    peak = float(memory["peak_rss_mb"])
+    parity = ParitySummary.from_dict(result["parity"])
+    return Candidate(
+        label=shape.label,
+        shape_nchw=list(shape.nchw),
+        status="ok",
+        export_s=round(export_s, 4),
+        build_s=round(float(result["build_s"]), 4) if result.get("build_s") is not None else None,
+        latency_ms=stats,
+        noisy=stats.cv > NOISY_CV,
+        throughput=throughput(shape.n, shape.h, shape.w, stats.median),
+        memory=Memory(
+            peak_rss_mb=round(peak, 1),
+            rss_increase_mb=round(max(peak - idle_rss, 0.0), 1),
+            gpu_peak_mb=memory.get("gpu_peak_mb"),
+            paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
+        ),
+        parity=parity,
+    )
+
+
+def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:
+    return Candidate(
+        label=shape.label,
+        shape_nchw=list(shape.nchw),
+        status="failed",
+        failure=failure or Failure("crash", "worker returned no result"),
+    )
+
+
+def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = None) -> list[Path]:
+    """bench.json, bench.csv, bench.md and plots, written to a staging dir and moved in together."""
+    from trt_export.render import write_csv, write_markdown, write_plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".bench.partial-", dir=out_dir))
+    try:
+        save_bench_report(report, staging / "bench.json")
+        write_csv(report, staging / "bench.csv")
+        plots = write_plots(report, staging)
+        write_markdown(report, staging / "bench.md", plots=[p.name for p in plots])
+        if log_dir is not None and log_dir.is_dir():
+            shutil.copytree(log_dir, staging / "logs")
+        written = []
+        for item in sorted(staging.iterdir()):
+            target = out_dir / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+            written.append(target)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def parse_shapes(texts: list[str]) -> list[FixedShape]:
+    shapes = [parse_fixed_shape(t) for t in texts]
+    seen: set[FixedShape] = set()
+    unique = []
+    for shape in shapes:
+        if shape not in seen:
+            seen.add(shape)
+            unique.append(shape)
+    return unique
+
+
+__all__ = ["BACKENDS", "BenchOptions", "run_bench", "parse_shapes", "best_backend", "write_outputs", "default_cache_dir"]

@@ -1,0 +1,212 @@
+"""What runs inside one candidate's worker process.
+
+``python -m trt_export.bench_worker JOB.json RESULT.json``. Each candidate gets fresh processes
+so its peak memory is its own and a crash, an out-of-memory kill or a hang costs only that
+candidate. Jobs:
+
+- ``idle``: import Paddle and report RSS and the environment fingerprint (the memory baseline);
+- ``prepare``: export at the fixed shape (unless cached) and save seeded inputs with the dygraph
+  model's outputs on them, so the measuring process never builds the dygraph model;
+- ``measure``: build the predictor, check parity against the saved reference, warm up, time,
+  report peak memory.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from trt_export.errors import TrtExportError
+
+REFERENCE_INPUT = "input/"
+REFERENCE_OUTPUT = "reference/"
+
+
+def rss_peak_mb() -> float:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def timed_loop(step: Callable[[], Any], warmup: int, iters: int | None, duration_s: float | None) -> list[float]:
+    """Per-call wall times (s, perf_counter) of ``step`` after ``warmup`` untimed calls.
+
+    With ``duration_s`` the loop runs until that much time was spent in timed calls (and at least
+    ``iters`` calls when both are given).
+    """
+    for _ in range(warmup):
+        step()
+    clock = time.perf_counter
+    samples: list[float] = []
+    minimum = iters or 1
+    spent = 0.0
+    while len(samples) < minimum or (duration_s is not None and spent < duration_s):
+        start = clock()
+        step()
+        elapsed = clock() - start
+        samples.append(elapsed)
+        spent += elapsed
+        if duration_s is None and len(samples) >= minimum:
+            break
+    return samples
+
+
+def _job_idle(job: dict[str, Any]) -> dict[str, Any]:
+    from trt_export.fingerprint import environment_fingerprint
+    from trt_export.paddle_env import import_paddle
+
+    import_paddle()
+    return {"rss_mb": rss_peak_mb(), "environment": environment_fingerprint()}
+
+
+def _source(job: dict[str, Any]):  # -> ModelSource
+    from trt_export.sources import load_source
+
+    spec = job["source"]
+    return load_source(spec["spec"], weights=spec.get("weights"), kwargs=spec.get("kwargs"), model_type=spec.get("model_type"))
+
+
+def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
+    from trt_export.export import export_model
+    from trt_export.inputs import random_inputs, save_npz
+    from trt_export.manifest import MANIFEST_NAME, load_manifest
+    from trt_export.runners import DygraphRunner
+    from trt_export.shapes import FixedShape
+
+    export_dir = Path(job["export_dir"])
+    reference = Path(job["reference"])
+    source = None
+    cached = (export_dir / MANIFEST_NAME).is_file()
+    if not cached:
+        source = _source(job)
+        export_model(source, export_dir, FixedShape.from_nchw(job["shape_nchw"]), model_format=job["format"], force=True)
+    manifest = load_manifest(export_dir)
+    if not reference.is_file():
+        source = source or _source(job)
+        feed = random_inputs(manifest.inputs, seed=int(job["seed"]), model_yml=source.model_yml)
+        with DygraphRunner(source.build, manifest.inputs, manifest.output_names) as runner:
+            outputs = runner.infer(feed)
+        partial = reference.with_name(reference.name + ".partial")
+        save_npz(partial, {**{REFERENCE_INPUT + k: v for k, v in feed.items()}, **{REFERENCE_OUTPUT + k: v for k, v in outputs.items()}})
+        partial.rename(reference)
+    return {"export_s": manifest.export_seconds, "cached": cached, "model_type": manifest.model_type, "model_name": manifest.model_name}
+
+
+def _load_reference(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    with np.load(path) as data:
+        feed = {k[len(REFERENCE_INPUT):]: data[k] for k in data.files if k.startswith(REFERENCE_INPUT)}
+        ref = {k[len(REFERENCE_OUTPUT):]: data[k] for k in data.files if k.startswith(REFERENCE_OUTPUT)}
+    return feed, ref
+
+
+def gpu_memory_mb() -> tuple[float | None, float | None]:
+    """(device memory this process holds per NVML, Paddle allocator peak); None where unmeasurable."""
+    import os
+
+    from trt_export.paddle_env import import_paddle
+
+    paddle = import_paddle()
+    if not paddle.is_compiled_with_cuda():
+        return None, None
+    allocator = None
+    try:
+        allocator = paddle.device.cuda.max_memory_reserved() / 2**20
+    except Exception:  # older builds lack the call; the NVML figure still stands
+        allocator = None
+    nvml = None
+    try:
+        import pynvml  # type: ignore[import-not-found]
+
+        pynvml.nvmlInit()
+        try:
+            for index in range(pynvml.nvmlDeviceGetCount()):
+                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+                for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                    if proc.pid == os.getpid() and proc.usedGpuMemory:
+                        nvml = (nvml or 0.0) + proc.usedGpuMemory / 2**20
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no pynvml or no driver access: report what Paddle knows
+        nvml = None
+    return nvml, allocator
+
+
+def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
+    from trt_export.backends import BackendSettings
+    from trt_export.compare import compare_outputs
+    from trt_export.manifest import load_manifest
+    from trt_export.runners import PaddleInferenceRunner
+    from trt_export.verify import score_axes, tolerances_for
+
+    manifest = load_manifest(job["export_dir"])
+    settings_data = dict(job["settings"])
+    settings_data["disable_ops"] = tuple(settings_data.get("disable_ops") or ())
+    settings = BackendSettings(**settings_data)
+    feed, reference = _load_reference(Path(job["reference"]))
+    stage[0] = "build"
+    runner = PaddleInferenceRunner(manifest.export_dir, manifest, settings, model_format=job.get("format"))
+    with runner:
+        stage[0] = "run"
+        outputs = runner.infer(feed)
+        comparison = compare_outputs(reference, outputs, tolerances_for(manifest, settings.backend), score_axes(manifest))
+
+        def step() -> None:
+            runner.run_raw()
+            runner.fetch_outputs()
+
+        samples = timed_loop(step, int(job["warmup"]), job.get("iters"), job.get("duration_s"))
+        gpu_mb, allocator_mb = gpu_memory_mb()
+        build_s = runner.build_seconds
+    summary = comparison.parity_summary(settings.backend)
+    return {
+        "build_s": build_s,
+        "samples_s": samples,
+        "parity": summary.to_dict(),
+        "parity_reasons": comparison.reasons[:5],
+        "memory": {"peak_rss_mb": rss_peak_mb(), "gpu_peak_mb": gpu_mb, "paddle_allocator_peak_mb": allocator_mb},
+    }
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one job; failures become ``{"error": {"stage", "reason"}}`` rather than exceptions."""
+    from trt_export.paddle_env import set_verbose
+
+    set_verbose(bool(job.get("verbose")))
+    kind = job["job"]
+    stage = ["export" if kind == "prepare" else "build"]
+    try:
+        if kind == "idle":
+            return _job_idle(job)
+        if kind == "prepare":
+            return _job_prepare(job)
+        if kind == "measure":
+            return _job_measure(job, stage)
+        return {"error": {"stage": stage[0], "reason": f"unknown worker job {kind!r}"}}
+    except MemoryError:
+        return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}
+    except TrtExportError as exc:
+        return {"error": {"stage": stage[0], "reason": str(exc)}}
+    except Exception as exc:  # anything else still fails only this candidate, with its reason
+        if job.get("verbose"):
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        return {"error": {"stage": stage[0], "reason": f"{type(exc).__name__}: {first}"}}
+
+
+def main(argv: list[str]) -> int:
+    job_path, result_path = Path(argv[0]), Path(argv[1])
+    job = json.loads(job_path.read_text(encoding="utf-8"))
+    result = run_job(job)
+    result["peak_rss_mb"] = rss_peak_mb()
+    result_path.write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
