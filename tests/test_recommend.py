@@ -26,13 +26,14 @@ def failed(h: int, stage: str, reason: str) -> Candidate:
     return Candidate(label=f"1x3x{h}x{h}", shape_nchw=[1, 3, h, h], status="failed", failure=Failure(stage, reason))
 
 
-def test_throughput_picks_most_samples_per_second_and_explains() -> None:
-    cands = [ok(256, 256, 3.0, 4.0), ok(512, 512, 10.0, 12.0), ok(128, 128, 2.0, 50.0)]
+def test_throughput_picks_most_megapixels_per_second_and_explains() -> None:
+    cands = [ok(256, 256, 3.0, 4.0), ok(512, 512, 10.0, 12.0), ok(128, 128, 0.2, 50.0)]
     rec = recommend(cands, "throughput", "p99", max_latency_ms=40.0)
     assert rec is not None
-    # 128x128 is fastest (500/s) but its p99 50 ms breaks the 40 ms budget
-    assert rec.label == "1x3x256x256" and rec.runner_up == "1x3x512x512"
-    assert "333.3 samples/s" in rec.reason and "p99 4.0 ms <= 40 ms" in rec.reason and "1x3x512x512" in rec.reason
+    # 128x128 covers most pixels per second (81.9 MP/s) but its p99 50 ms breaks the 40 ms budget;
+    # 512x512 (26.21 MP/s) beats 256x256 (21.85 MP/s) although the latter runs more images per second
+    assert rec.label == "1x3x512x512" and rec.runner_up == "1x3x256x256"
+    assert "26.21 MP/s" in rec.reason and "p99 12.0 ms <= 40 ms" in rec.reason and "1x3x256x256 at 21.85 MP/s" in rec.reason
     assert rec.excluded == {"1x3x128x128": "p99 50.0 ms > budget 40 ms"}
     assert [c.eligible for c in cands] == [True, True, False]
     assert cands[2].excluded_reason == "p99 50.0 ms > budget 40 ms"
@@ -46,8 +47,8 @@ def test_latency_objective_uses_chosen_statistic() -> None:
     rec = recommend([steady, spiky], "latency", "p99")
     assert rec.label == steady.label and rec.runner_up == spiky.label
     assert "lowest p99 latency, 11.00 ms" in rec.reason
-    # the objective switch changes the answer on the same data
-    assert recommend([steady, spiky], "throughput", "p99").label == spiky.label
+    # the objective switch changes the answer on the same data: 512x512 covers more pixels per second
+    assert recommend([steady, spiky], "throughput", "p99").label == steady.label
 
 
 def test_latency_budget_applies_to_chosen_statistic() -> None:
@@ -107,14 +108,17 @@ def test_no_eligible_candidate_returns_none_and_explains_every_one() -> None:
 
 
 def test_ties_go_to_the_smaller_input() -> None:
-    # same samples/s: batch 2 of 256x256 vs batch 2 of 256x512 at the same latency
-    small = ok(256, 256, 10.0, 12.0, n=2)
-    large = ok(256, 512, 10.0, 12.0, n=2)
+    # same megapixels/s: 256x256 in 5 ms and 512x512 in 20 ms
+    small = ok(256, 256, 5.0, 12.0)
+    large = ok(512, 512, 20.0, 24.0)
     for order in ([large, small], [small, large]):
         rec = recommend(order, "throughput")
         assert rec.label == small.label and rec.runner_up == large.label
-        rec = recommend(order, "latency", "p99")
-        assert rec.label == small.label
+    # same latency at batch 2: 256x256 vs 256x512
+    small2 = ok(256, 256, 10.0, 12.0, n=2)
+    large2 = ok(256, 512, 10.0, 12.0, n=2)
+    for order in ([large2, small2], [small2, large2]):
+        assert recommend(order, "latency", "p99").label == small2.label
 
 
 def test_re_running_resets_previous_verdicts() -> None:

@@ -200,15 +200,6 @@ class Recommendation:
     reason: str
     excluded: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def peak_memory_mb(self) -> float | None:
-        """The figure a memory budget applies to: device memory when measured, else host RSS."""
-        if self.memory is None:
-            return None
-        if self.memory.gpu_peak_mb is not None:
-            return self.memory.gpu_peak_mb
-        return self.memory.peak_rss_mb
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,

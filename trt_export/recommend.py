@@ -1,8 +1,10 @@
 """Pick the best candidate shape under the budgets, and say why every other one lost.
 
 A candidate is eligible when it ran, its parity check passed, and it fits both budgets. Among
-eligible candidates the objective decides: ``throughput`` takes the most samples/s (at the median
-latency), ``latency`` the lowest value of the chosen latency statistic. Exact ties go to the
+eligible candidates the objective decides: ``throughput`` takes the most input megapixels/s (at the
+median latency) -- candidates differ in tile size, so images/s would always favour the smallest
+tile while megapixels/s says how fast a scene is covered; for one tile size the two rank alike --
+``latency`` the lowest value of the chosen latency statistic. Exact ties go to the
 smaller input (fewer n*h*w pixels: less memory, less upscaling of small scenes), then to the label
 so the result never depends on sweep order.
 
@@ -92,7 +94,7 @@ def _score(cand: Candidate, objective: str, stat: str) -> float:
     assert cand.latency_ms is not None  # eligible candidates have latency
     if objective == "throughput":
         assert cand.throughput is not None
-        return -cand.throughput.samples_per_s
+        return -cand.throughput.megapixels_per_s
     return cand.latency_ms.stat(stat)
 
 
@@ -100,7 +102,7 @@ def _reason(best: Candidate, runner_up: Candidate | None, objective: str, stat: 
     assert best.latency_ms is not None
     if objective == "throughput":
         assert best.throughput is not None
-        lead = f"highest throughput, {best.throughput.samples_per_s:.1f} samples/s ({best.throughput.megapixels_per_s:.1f} MP/s)"
+        lead = f"highest throughput, {best.throughput.megapixels_per_s:.2f} MP/s ({best.throughput.samples_per_s:.1f} samples/s)"
     else:
         lead = f"lowest {stat} latency, {best.latency_ms.stat(stat):.2f} ms"
     budget = f" <= {max_latency_ms:g} ms" if max_latency_ms is not None else " (no latency budget)"
@@ -115,7 +117,7 @@ def _reason(best: Candidate, runner_up: Candidate | None, objective: str, stat: 
     if runner_up is not None:
         assert runner_up.latency_ms is not None
         if objective == "throughput" and runner_up.throughput is not None:
-            text += f"; runner-up {runner_up.label} at {runner_up.throughput.samples_per_s:.1f} samples/s"
+            text += f"; runner-up {runner_up.label} at {runner_up.throughput.megapixels_per_s:.2f} MP/s"
         else:
             text += f"; runner-up {runner_up.label} at {stat} {runner_up.latency_ms.stat(stat):.2f} ms"
     return text
