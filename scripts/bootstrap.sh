@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (once) and install trt-export with its test and segmentation extras.
 # Idempotent: re-installs only when pyproject.toml changed.
+# On a GPU machine, create the venv with paddlepaddle-gpu already in it (or --system-site-packages)
+# and set TRT_EXPORT_KEEP_PADDLE=1, so the CPU wheel is not installed over it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${TRT_EXPORT_VENV:-$root/.venv}"
@@ -12,7 +14,9 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip -q --disable-pip-version-check)
-"${pip[@]}" install -e "$root[test,seg]"
+extras="test,seg"
+[ "${TRT_EXPORT_KEEP_PADDLE:-0}" = "1" ] || extras="$extras,cpu"
+"${pip[@]}" install -e "$root[$extras]"
 # paddleseg pins opencv-python<=4.6, whose wheels break on numpy 2; its other needs come with [seg].
 "${pip[@]}" install --no-deps "paddleseg==2.8.0"
 echo "$want" > "$stamp"

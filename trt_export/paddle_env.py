@@ -41,6 +41,13 @@ def quiet_paddle() -> None:
 
 def import_paddle() -> ModuleType:
     quiet_paddle()
-    import paddle
+    try:
+        import paddle
+    except ImportError as exc:
+        from trt_export.errors import BackendUnavailable
 
+        raise BackendUnavailable(
+            f"PaddlePaddle is not importable ({exc}); install it: pip install 'trt-export[cpu]' "
+            "(CPU wheel) or a paddlepaddle-gpu build from Paddle's package index"
+        ) from None
     return paddle
