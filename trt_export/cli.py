@@ -243,9 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"trt-export {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show Paddle's own logs and full tracebacks")
+    # --verbose is accepted before or after the command; SUPPRESS keeps the sub-parser's
+    # absent flag from overwriting a global one.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show Paddle's own logs and full tracebacks")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    export = sub.add_parser("export", help="export a model at a fixed input shape")
+    export = sub.add_parser(
+"export",
+parents=[common], help="export a model at a fixed input shape")
     _add_source_args(export)
     export.add_argument("--save-dir", required=True, help="deployment-format output directory")
     export.add_argument("--fixed-input-shape", dest="fixed_input_shape", help=SHAPE_HELP)
@@ -259,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="replace a non-empty --save-dir")
     export.set_defaults(handler=_cmd_export)
 
-    verify = sub.add_parser("verify", help="check an export against the dygraph model on a backend (exit 0 pass, 1 fail)")
+    verify = sub.add_parser(
+"verify",
+parents=[common], help="check an export against the dygraph model on a backend (exit 0 pass, 1 fail)")
     _add_source_args(verify)
     verify.add_argument("--exported", help="export dir written by 'trt-export export'")
     verify.add_argument("--fixed-input-shape", dest="fixed_input_shape", help="without --exported: export at this shape to a temp dir first")
@@ -275,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser(
         "bench",
+        parents=[common],
         help="sweep candidate fixed shapes: latency, memory, parity, and a recommendation (no arguments: built-in default)",
     )
     _add_source_args(bench)
@@ -305,11 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
     gate_group.add_argument("--allow-env-mismatch", action="store_true")
     bench.set_defaults(handler=_cmd_bench)
 
-    doctor = sub.add_parser("doctor", help="what this machine can run: Paddle, CUDA, TensorRT, backends")
+    doctor = sub.add_parser(
+"doctor",
+parents=[common], help="what this machine can run: Paddle, CUDA, TensorRT, backends")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor.set_defaults(handler=_cmd_doctor)
 
-    gate = sub.add_parser("gate", help="compare a bench report against a baseline (CI regression gate)")
+    gate = sub.add_parser(
+"gate",
+parents=[common], help="compare a bench report against a baseline (CI regression gate)")
     gate.add_argument("--baseline", required=True, help="baseline bench.json")
     gate.add_argument("--current", required=True, help="current bench.json")
     gate.add_argument("--latency-tolerance", default="10%", help="allowed latency growth beyond noise (default 10%%)")
