@@ -1,0 +1,65 @@
+"""`trt-export gate` from the command line: exit codes, table, files."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from test_gate import _candidate, _report  # the gate tests' report builders
+
+from trt_export.cli import main
+
+
+def _write(path: Path, data: dict) -> str:
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.fixture
+def baseline(tmp_path: Path) -> str:
+    return _write(tmp_path / "base.json", _report(_candidate("1x3x256x256", 10.0), _candidate("1x3x512x512", 40.0)))
+
+
+def test_identical_runs_exit_0_with_junit_and_markdown(tmp_path: Path, baseline: str, capsys) -> None:
+    junit = tmp_path / "junit.xml"
+    markdown = tmp_path / "gate.md"
+    code = main(["gate", "--baseline", baseline, "--current", baseline, "--junit", str(junit), "--markdown", str(markdown)])
+    assert code == 0
+    assert "1x3x256x256" in capsys.readouterr().out
+    cases = ET.parse(junit).getroot().iter("testcase")
+    assert sorted(c.get("name") for c in cases) == ["1x3x256x256", "1x3x512x512"]
+    assert markdown.read_text().strip()
+
+
+def test_latency_regression_exits_1(tmp_path: Path, baseline: str, capsys) -> None:
+    current = _write(tmp_path / "cur.json", _report(_candidate("1x3x256x256", 12.0), _candidate("1x3x512x512", 40.0)))
+    assert main(["gate", "--baseline", baseline, "--current", current]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "1x3x256x256" in out
+    assert main(["gate", "--baseline", baseline, "--current", current, "--latency-tolerance", "25%"]) == 0
+
+
+def test_environment_mismatch_exits_2_unless_allowed(tmp_path: Path, baseline: str, capsys) -> None:
+    current = _write(tmp_path / "cur.json", _report(_candidate("1x3x256x256", 10.0), _candidate("1x3x512x512", 40.0), gpu_name="A10"))
+    assert main(["gate", "--baseline", baseline, "--current", current]) == 2
+    err = capsys.readouterr().err
+    assert "gpu_name" in err and err.count("\n") == 1
+    assert main(["gate", "--baseline", baseline, "--current", current, "--allow-env-mismatch"]) == 0
+
+
+@pytest.mark.parametrize("content", [None, "not json", json.dumps({"schema": "trt-export/bench", "schema_version": 0})])
+def test_bad_baseline_exits_2_in_one_line(tmp_path: Path, content: str | None, baseline: str, capsys) -> None:
+    bad = tmp_path / "bad.json"
+    if content is not None:
+        bad.write_text(content)
+    assert main(["gate", "--baseline", str(bad), "--current", baseline]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("trt-export: error:") and err.count("\n") == 1
+
+
+def test_bad_tolerance_exits_2(baseline: str, capsys) -> None:
+    assert main(["gate", "--baseline", baseline, "--current", baseline, "--latency-tolerance=-5%"]) == 2
+    assert "tolerance" in capsys.readouterr().err
