@@ -233,7 +233,7 @@ def _paddlers_source(directory: Path, model_type: str | None) -> ModelSource:
         return builder() if callable(builder) else task.net
 
     return ModelSource(
-        spec=str(directory.resolve()),
+        spec=str(directory),  # as given: a relative path stays comparable across checkouts (gate)
         kind="paddlers",
         name=model_yml.model,
         model_type=kind,
