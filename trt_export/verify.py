@@ -1,6 +1,6 @@
 """Export, then prove it: the same inputs through the dygraph model and the exported predictor.
 
-The report is schema `trt-export/verify` version 1 (docs/verify-report-schema.md). Exit code of
+The report is schema `trt-export/verify` version 1 (docs/verify.md). Exit code of
 the CLI: 0 every output within tolerance, 1 a parity failure, 2 usage or environment error.
 """
 
@@ -191,7 +191,16 @@ def reference_outputs(source: ModelSource, manifest: Manifest, feed: Mapping[str
         return outputs, runner.last_inference_time()
 
 
+def _require_parent_dir(path: str | Path, what: str) -> None:
+    """Refuse an output file whose directory is missing before any work, in one line."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise TrtExportError(f"cannot write {what} {str(path)!r}: directory {str(parent)!r} does not exist")
+
+
 def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOptions) -> VerifyReport:
+    if options.save_io:
+        _require_parent_dir(options.save_io, "--save-io")
     manifest = load_manifest(export_dir)
     model_format = options.model_format or manifest.default_format
     require_backend(options.settings.backend, model_format)
@@ -214,12 +223,15 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
             notes.extend(runner.plan.warnings)
     comparison = compare_outputs(reference, candidate, tolerances, score_axes(manifest))
     if options.save_io:
-        save_npz(
-            options.save_io,
-            {**{f"input/{k}": v for k, v in feed.items()},
-             **{f"reference/{k}": v for k, v in reference.items()},
-             **{f"candidate/{k}": v for k, v in candidate.items()}},
-        )
+        try:
+            save_npz(
+                options.save_io,
+                {**{f"input/{k}": v for k, v in feed.items()},
+                 **{f"reference/{k}": v for k, v in reference.items()},
+                 **{f"candidate/{k}": v for k, v in candidate.items()}},
+            )
+        except OSError as exc:
+            raise TrtExportError(f"cannot write --save-io {str(options.save_io)!r}: {exc.strerror or exc}") from None
     return VerifyReport(
         manifest=manifest,
         backend=options.settings.backend,
