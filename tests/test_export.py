@@ -256,9 +256,14 @@ def test_paddlers_dir_through_an_installed_paddlers(tmp_path, monkeypatch):
     (train / "model.pdparams").write_bytes(b"weights")
     loaded = []
 
+    class PairNet(TinyChangeDetector):
+        # PaddleRS's change detectors call their inputs t1, t2; the export must still name them image, image2
+        def forward(self, t1, t2):
+            return super().forward(t1, t2)
+
     class Task:
         def __init__(self) -> None:
-            self.net = TinyChangeDetector()
+            self.net = PairNet()
 
         def _build_inference_net(self):
             return self.net

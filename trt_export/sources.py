@@ -204,6 +204,38 @@ def load_weights(layer: Any, weights: str | Path) -> None:
     layer.set_state_dict(state)
 
 
+def with_input_names(net: Any, names: list[str]) -> Any:
+    """``net`` behind a forward() whose parameters are ``names``.
+
+    Paddle 3's jit.save names each input after forward()'s parameter and refuses InputSpecs named
+    otherwise, so PaddleRS's input names (``image``, ``image2``) need a forward that uses them,
+    whatever the wrapped network calls its arguments.
+    """
+    if forward_input_names(net) == names:
+        return net
+    paddle = import_paddle()
+
+    class _One(paddle.nn.Layer):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, image: Any) -> Any:
+            return self.inner(image)
+
+    class _Two(_One):
+        def forward(self, image: Any, image2: Any) -> Any:  # type: ignore[override]
+            return self.inner(image, image2)
+
+    wrappers = {("image",): _One, ("image", "image2"): _Two}
+    wrapper = wrappers.get(tuple(names))
+    if wrapper is None:
+        raise ModelSourceError(f"cannot name the inputs {names} of {type(net).__name__}; its forward() takes {forward_input_names(net)}")
+    layer = wrapper(net)
+    layer.eval()
+    return layer
+
+
 def _paddlers_source(directory: Path, model_type: str | None) -> ModelSource:
     model_yml = read_model_yml(directory)
     params = directory / "model.pdparams"
@@ -230,7 +262,8 @@ def _paddlers_source(directory: Path, model_type: str | None) -> ModelSource:
             raise ModelSourceError(f"paddlers could not load {str(directory)!r}: {type(exc).__name__}: {exc}") from None
         # PaddleRS wraps segmenters / change detectors so the exported net returns label and score maps.
         builder = getattr(task, "_build_inference_net", None)
-        return builder() if callable(builder) else task.net
+        net = builder() if callable(builder) else task.net
+        return with_input_names(net, PADDLERS_INPUTS.get(kind, ["image"]))
 
     return ModelSource(
         spec=str(directory),  # as given: a relative path stays comparable across checkouts (gate)
