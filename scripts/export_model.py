@@ -24,7 +24,7 @@ def translate(argv: list[str]) -> list[str]:
     parser.add_argument("--model_dir", required=True, help="PaddleRS training-format dir, or package.module:callable")
     parser.add_argument("--save_dir", required=True, help="deployment-format output dir")
     parser.add_argument("--fixed_input_shape", required=True, help=SHAPE_HELP)
-    parser.add_argument("--format", default="legacy", choices=["legacy", "pir", "both"])
+    parser.add_argument("--format", default="auto", choices=["auto", "legacy", "pir", "both"])
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)

@@ -324,3 +324,30 @@ def test_paddlers_style_script(tmp_path):
     assert (tmp_path / "inference_model" / "model.pdmodel").is_file()
     missing = _cli(str(REPO / "scripts" / "export_model.py"), "--model_dir=x", f"--save_dir={tmp_path / 'y'}")
     assert missing.returncode == 2 and "fixed_input_shape" in missing.stderr
+
+
+def test_auto_format_falls_back_to_pir_when_paddle_cannot_save_legacy(tmp_path):
+    """Paddle 3.3.1's old-IR writer has no argmax: PaddleRS-style label maps only export as PIR."""
+    source = load_source("fixture_models:paddlers_style_segmenter")
+    shape = parse_fixed_shape("[32,32]")
+    with pytest.raises(ExportError, match="--format pir"):
+        export_model(source, tmp_path / "legacy", shape, model_format="legacy")
+    with pytest.raises(ExportError, match="--format pir"):
+        export_model(source, tmp_path / "both", shape, model_format="both")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    result = export_model(source, tmp_path / "auto", shape)
+    manifest = load_manifest(result.save_dir)
+    assert manifest.default_format == "pir" and list(manifest.formats) == ["pir"]
+    assert any("legacy .pdmodel export is not possible" in note for note in manifest.notes)
+    assert "note: legacy .pdmodel export is not possible" in result.summary()
+    assert not (result.save_dir / "model.pdmodel").exists() and (result.save_dir / "model.json").is_file()
+    feed = random_inputs(manifest.inputs, seed=1)
+    got = predictor_outputs(result.save_dir, "pir", feed)
+    reference = dygraph_outputs(source, feed)
+    assert got[0].dtype == np.int32 and np.array_equal(got[0], reference[0])
+    assert max_abs_diff(reference[1:], got[1:]) <= 1e-5
+
+
+def test_auto_format_keeps_legacy_when_possible(tmp_path):
+    result = export_model(load_source("trt_export.zoo:tiny_segnet"), tmp_path / "out", parse_fixed_shape("[32,32]"))
+    assert result.manifest.default_format == "legacy" and result.manifest.notes == []

@@ -53,7 +53,13 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
         choices=BACKENDS,
         help="Paddle Inference backend" + (f" (default: {default_backend})" if default_backend else " (default: the best this machine has)"),
     )
-    parser.add_argument("--format", dest="model_format", choices=["legacy", "pir"], help="which exported format to load (default: the export's default)")
+    parser.add_argument(
+        "--format",
+        dest="model_format",
+        choices=["auto", "legacy", "pir"],
+        help="exported format to load (and, for bench, to export): auto = legacy .pdmodel when the network can be "
+        "saved that way, else PIR .json (default: auto / the export's default)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="CPU math threads (default 1)")
     parser.add_argument("--no-ir-optim", action="store_true", help="switch Paddle's IR optimisation passes off")
     parser.add_argument("--device-id", type=int, default=0, help="GPU id (default 0)")
@@ -107,7 +113,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
     options = VerifyOptions(
         settings=_backend_settings(args, args.backend),
-        model_format=args.model_format,
+        model_format=None if args.model_format in (None, "auto") else args.model_format,
         seed=args.seed,
         images=args.images,
         npz=args.inputs,
@@ -119,7 +125,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         exported = args.exported
         if exported is None:
             shape = parse_fixed_shape(args.fixed_input_shape)
-            fmt = args.model_format or "legacy"
+            fmt = args.model_format or "auto"
             exported = export_model(source, Path(scratch) / "export", shape, model_format=fmt).save_dir
         report = verify_export(source, exported, options)
     print(report.summary())
@@ -154,7 +160,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         model_type=args.model_type,
         shapes=shapes,
         settings=_backend_settings(args, backend),
-        model_format=args.model_format or "legacy",
+        model_format=args.model_format or "auto",
         warmup=args.warmup,
         iters=args.iters if args.iters is not None or args.duration is not None else 30,
         duration_s=args.duration,
@@ -257,10 +263,11 @@ parents=[common], help="export a model at a fixed input shape")
     export.add_argument("--fixed-input-shape", dest="fixed_input_shape", help=SHAPE_HELP)
     export.add_argument(
         "--format",
-        default="legacy",
-        choices=["legacy", "pir", "both"],
+        default="auto",
+        choices=["auto", "legacy", "pir", "both"],
         help="legacy: model.pdmodel (the seed's format; needed by the TensorRT engine call and by oneDNN with "
-        "interpolate), pir: Paddle 3 model.json, both: legacy plus pir/ (default: legacy)",
+        "interpolate), pir: Paddle 3 model.json, both: legacy plus pir/, auto: legacy, or PIR when this Paddle "
+        "cannot save the network as .pdmodel (default: auto)",
     )
     export.add_argument("--force", action="store_true", help="replace a non-empty --save-dir")
     export.set_defaults(handler=_cmd_export)

@@ -27,11 +27,22 @@ from trt_export.paddlers_files import infer_model_yml, model_yml_for_plain_model
 from trt_export.shapes import FixedShape, check_model_rules
 from trt_export.sources import ModelSource, sha256_file
 
-DEFAULT_FORMAT = "legacy"
-FORMAT_CHOICES = ("legacy", "pir", "both")
+DEFAULT_FORMAT = "auto"
+FORMAT_CHOICES = ("auto", "legacy", "pir", "both")
+# Paddle 3's old-IR program writer lacks some ops (argmax, log, abs... "must be Value, but got
+# Variable"), so PaddleRS-style nets that end in an argmax label map cannot be saved as .pdmodel.
+# "auto" tries legacy first (the seed's format, needed by the TensorRT engine call and by oneDNN
+# with interpolate) and falls back to PIR .json with a note saying why.
+LEGACY_FALLBACK_NOTE = (
+    "legacy .pdmodel export is not possible for this network on Paddle {version} ({reason}); "
+    "exported PIR model.json instead (TensorRT then goes through paddle.tensorrt.convert; "
+    "on CPU prefer --backend paddle-cpu, oneDNN + PIR crashes on bilinear interpolate)"
+)
 # Relative to the export dir. With "both", legacy keeps the seed's top-level layout and PIR
 # goes into pir/: the two formats' params files differ byte-wise and cannot be shared.
 _LAYOUT = {
+    ("auto", "legacy"): "model",
+    ("auto", "pir"): "model",
     ("legacy", "legacy"): "model",
     ("pir", "pir"): "model",
     ("both", "legacy"): "model",
@@ -50,6 +61,7 @@ class ExportResult:
         lines = [
             f"exported {m.model_name} ({m.model_type}) to {self.save_dir}",
             f"fixed input shape: {m.fixed_shape.describe()}",
+            *[f"note: {note}" for note in m.notes],
         ]
         for spec in m.inputs:
             lines.append(f"  input  {spec.name}: {spec.dtype} {list(spec.shape)}")
@@ -65,7 +77,7 @@ class ExportResult:
 def formats_for(choice: str) -> list[str]:
     if choice not in FORMAT_CHOICES:
         raise ExportError(f"unknown export format {choice!r}; use one of {', '.join(FORMAT_CHOICES)}")
-    return ["legacy", "pir"] if choice == "both" else [choice]
+    return {"both": ["legacy", "pir"], "auto": ["legacy"]}.get(choice, [choice])
 
 
 def export_model(
@@ -93,9 +105,18 @@ def export_model(
         model_type = _resolve_model_type(source, shape, reference)
         files: dict[str, FormatFiles] = {}
         output_specs: list[TensorSpec] = []
+        notes: list[str] = []
         for fmt in formats:
             prefix = staging / _LAYOUT[(model_format, fmt)]
-            _save_program(layer, specs, prefix, fmt)
+            try:
+                _save_program(layer, specs, prefix, fmt)
+            except LegacyExportUnsupported as exc:
+                if model_format != "auto":
+                    raise
+                _clear(staging)  # "auto" saves one format at the top level: only the failed legacy files are here
+                fmt = "pir"
+                notes.append(LEGACY_FALLBACK_NOTE.format(version=import_paddle().__version__, reason=exc.cause))
+                _save_program(layer, specs, prefix, fmt)
             model_file = prefix.with_name(prefix.name + _MODEL_SUFFIX[fmt])
             params_file = prefix.with_name(prefix.name + ".pdiparams")
             predictor_outputs, output_specs = _read_back(model_file, params_file, specs, output_names, fmt)
@@ -119,7 +140,8 @@ def export_model(
             inputs=specs,
             outputs=output_specs,
             formats=files,
-            default_format=formats[0],
+            default_format=next(iter(files)),
+            notes=notes,
         )
         save_manifest(manifest, staging)
         _replace_dir(staging, target)
@@ -210,8 +232,31 @@ def _save_program(layer: Any, specs: list[TensorSpec], prefix: Path, fmt: str) -
     except TrtExportError:
         raise
     except Exception as exc:
+        cause = _error_summary(exc)
+        if fmt == "legacy" and "must be Value" in cause:
+            raise LegacyExportUnsupported(
+                f"paddle.jit.save (legacy) failed: an op of this network has no old-IR (.pdmodel) support in "
+                f"this Paddle ({cause}); use --format pir or --format auto",
+                cause=cause,
+            ) from None
         hint = "; some ops lack old-IR support on Paddle 3, try --format pir" if fmt == "legacy" else ""
-        raise ExportError(f"paddle.jit.save ({fmt}) failed: {type(exc).__name__}: {_error_summary(exc)}{hint}") from None
+        raise ExportError(f"paddle.jit.save ({fmt}) failed: {type(exc).__name__}: {cause}{hint}") from None
+
+
+class LegacyExportUnsupported(ExportError):
+    """Paddle 3's old-IR writer cannot express an op of the network."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+def _clear(directory: Path) -> None:
+    for item in directory.iterdir():
+        if item.is_dir():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
 
 
 def _read_back(

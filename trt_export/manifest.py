@@ -43,6 +43,7 @@ class Manifest:
     outputs: list[TensorSpec]
     formats: dict[str, FormatFiles]
     default_format: str
+    notes: list[str] = field(default_factory=list)
     export_dir: Path | None = field(default=None, compare=False)
 
     @property
@@ -88,6 +89,7 @@ class Manifest:
             "outputs": [_spec_to_dict(s) for s in self.outputs],
             "formats": {name: asdict(files) for name, files in self.formats.items()},
             "default_format": self.default_format,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -114,6 +116,7 @@ class Manifest:
                 outputs=[_spec_from_dict(s) for s in data["outputs"]],
                 formats={name: FormatFiles(**files) for name, files in data["formats"].items()},
                 default_format=data["default_format"],
+                notes=[str(n) for n in data.get("notes", [])],
                 export_dir=export_dir,
             )
         except (KeyError, TypeError, ValueError) as exc:
