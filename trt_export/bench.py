@@ -121,8 +121,11 @@ class WorkerOutcome:
 class WorkerPool:
     """Runs worker jobs as fresh subprocesses with a time limit; keeps their logs."""
 
-    def __init__(self, log_dir: Path, timeout_s: float) -> None:
+    def __init__(self, log_dir: Path, timeout_s: float, shown_log_dir: Path | None = None) -> None:
         self.log_dir = log_dir
+        # Failure reasons name each log where the user finds it after the run (``--out``/logs);
+        # ``log_dir`` is scratch space, deleted when the sweep ends.
+        self.shown_log_dir = shown_log_dir or log_dir
         self.timeout_s = timeout_s
         self.env = dict(os.environ)
         # The worker must import the same factory modules the parent can (e.g. from the cwd).
@@ -145,24 +148,29 @@ class WorkerPool:
                     stdin=subprocess.DEVNULL,
                 )
             except subprocess.TimeoutExpired:
-                return WorkerOutcome(None, Failure("timeout", f"{default_stage} took longer than {self.timeout_s:g} s"))
+                shown = self.shown_log_dir / log_file.name
+                return WorkerOutcome(None, Failure("timeout", f"{default_stage} took longer than {self.timeout_s:g} s; log: {shown}"))
         if proc.returncode != 0 or not result_file.is_file():
-            return WorkerOutcome(None, self._crash(proc.returncode, log_file, default_stage))
+            return WorkerOutcome(None, self._crash(proc.returncode, log_file, default_stage, self.shown_log_dir / log_file.name))
         result = json.loads(result_file.read_text(encoding="utf-8"))
         if "error" in result:
             return WorkerOutcome(result, Failure(result["error"]["stage"], result["error"]["reason"]))
         return WorkerOutcome(result, None)
 
     @staticmethod
-    def _crash(returncode: int, log_file: Path, stage: str) -> Failure:
-        tail = [line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-        last = tail[-1][:200] if tail else "no output"
+    def _crash(returncode: int, log_file: Path, stage: str, shown_log: Path | None = None) -> Failure:
+        shown_log = shown_log or log_file
+        lines = [line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        # Paddle's fatal-signal report ends with [TimeInfo]/[SignalInfo] lines (PIDs, addresses);
+        # its "FatalError: ..." line is the one that says what happened.
+        fatal = [line for line in lines if line.startswith("FatalError:")]
+        last = (fatal or lines or ["no output"])[-1][:200]
         if returncode < 0:
             sig = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
             if returncode == -signal.SIGKILL:
-                return Failure("oom", f"worker killed by SIGKILL during {stage} (most likely out of memory); log: {log_file}")
-            return Failure("crash", f"worker died of {sig} during {stage}: {last}; log: {log_file}")
-        return Failure("crash", f"worker exited {returncode} during {stage}: {last}; log: {log_file}")
+                return Failure("oom", f"worker killed by SIGKILL during {stage} (most likely out of memory); log: {shown_log}")
+            return Failure("crash", f"worker died of {sig} during {stage}: {last}; log: {shown_log}")
+        return Failure("crash", f"worker exited {returncode} during {stage}: {last}; log: {shown_log}")
 
 
 def run_bench(options: BenchOptions) -> BenchReport:
@@ -186,7 +194,7 @@ def run_bench(options: BenchOptions) -> BenchReport:
     if not options.use_cache:
         cache_dir = scratch / "exports"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    pool = WorkerPool(scratch / "logs", options.timeout_s)
+    pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
     try:
         idle = pool.run({"job": "idle"}, "idle", "start-up")
