@@ -254,22 +254,12 @@ def _run_candidate(
     entry.mkdir(parents=True, exist_ok=True)
     export_dir = entry / "export"
     reference = entry / f"reference-seed{options.seed}.npz"
-    prepare = pool.run(
-        {
-            "job": "prepare",
-            "source": {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type},
-            "shape_nchw": list(shape.nchw),
-            "format": options.model_format,
-            "export_dir": str(export_dir),
-            "reference": str(reference),
-            "seed": options.seed,
-        },
-        f"{shape.label}-prepare",
-        "export",
-    )
-    if prepare.failure is not None or prepare.result is None:
-        return _failed(shape, prepare.failure)
-    pool.model_type = prepare.result.get("model_type")  # type: ignore[attr-defined]
+    prepared = _cached_entry(export_dir, reference)
+    if prepared is None:
+        prepared = _prepare(pool, source, shape, options, export_dir, reference)
+    if isinstance(prepared, Failure):
+        return _failed(shape, prepared)
+    pool.model_type = prepared.get("model_type")  # type: ignore[attr-defined]
     measure = pool.run(
         {
             "job": "measure",
@@ -284,7 +274,7 @@ def _run_candidate(
         f"{shape.label}-measure",
         "build",
     )
-    export_s = float(prepare.result["export_s"])
+    export_s = float(prepared["export_s"])
     if measure.failure is not None or measure.result is None:
         failed = _failed(shape, measure.failure)
         failed.export_s = export_s
@@ -311,6 +301,45 @@ def _run_candidate(
         ),
         parity=parity,
     )
+
+
+def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
+    """What the prepare job would report, read from a complete cache entry (export + reference).
+
+    A hit needs no prepare worker: starting one only to import Paddle and read the manifest costs
+    seconds per candidate. None when the entry is incomplete or unreadable (the worker redoes it).
+    """
+    from trt_export.bench_worker import prepared_summary
+    from trt_export.manifest import MANIFEST_NAME, load_manifest
+
+    if not (export_dir / MANIFEST_NAME).is_file() or not reference.is_file():
+        return None
+    try:
+        return prepared_summary(load_manifest(export_dir), cached=True)
+    except TrtExportError:
+        return None
+
+
+def _prepare(
+    pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, export_dir: Path, reference: Path
+) -> dict[str, Any] | Failure:
+    """Export (unless cached) and save the dygraph reference in a worker; its result or why it failed."""
+    prepare = pool.run(
+        {
+            "job": "prepare",
+            "source": {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type},
+            "shape_nchw": list(shape.nchw),
+            "format": options.model_format,
+            "export_dir": str(export_dir),
+            "reference": str(reference),
+            "seed": options.seed,
+        },
+        f"{shape.label}-prepare",
+        "export",
+    )
+    if prepare.failure is not None or prepare.result is None:
+        return prepare.failure or Failure("crash", "prepare worker returned no result")
+    return prepare.result
 
 
 def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:

@@ -95,6 +95,11 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
         partial = reference.with_name(reference.name + ".partial")
         save_npz(partial, {**{REFERENCE_INPUT + k: v for k, v in feed.items()}, **{REFERENCE_OUTPUT + k: v for k, v in outputs.items()}})
         partial.rename(reference)
+    return prepared_summary(manifest, cached)
+
+
+def prepared_summary(manifest: Any, cached: bool) -> dict[str, Any]:
+    """What a prepare job reports about its export (the parent reads it for a complete cache entry)."""
     return {"export_s": manifest.export_seconds, "cached": cached, "model_type": manifest.model_type, "model_name": manifest.model_name}
 
 
