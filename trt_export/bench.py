@@ -361,7 +361,7 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         save_bench_report(report, staging / "bench.json")
         write_csv(report, staging / "bench.csv")
         plots = write_plots(report, staging)
-        write_markdown(report, staging / "bench.md", plots=[p.name for p in plots])
+        write_markdown(report, staging / "bench.md", plots=plots)
         if log_dir is not None and log_dir.is_dir():
             shutil.copytree(log_dir, staging / "logs")
         written = []
