@@ -235,3 +235,12 @@ def test_tolerance_validation_and_defaults() -> None:
         Tolerance(atol=None, rtol=None)  # would judge nothing on float outputs
     with pytest.raises(ValueError):
         Tolerance(atol=-1.0, rtol=0.0)
+
+
+def test_rendered_table_never_suggests_a_tolerance_for_nan() -> None:
+    ref = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
+    cand = ref.copy()
+    cand[1, 2] = np.nan
+    result = compare_outputs({"logits": ref}, {"logits": cand}, Tolerance(atol=1e-4, rtol=1e-3), {"logits": 1})
+    text = render_comparison(result)
+    assert not result and "no tolerance (NaN/Inf)" in text and "argmax" not in text.split("\n")[2]

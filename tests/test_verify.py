@@ -505,7 +505,19 @@ def test_verify_without_exported_exports_to_a_temp_dir(tmp_path, capsys, fmt):
     assert data["fixed_input_shape"] == [1, 3, 32, 48]
     assert data["format"] == (fmt or "legacy")
     assert data["passed"] is True
-    assert not Path(data["export_dir"]).exists()  # the temporary export is cleaned up
+    assert data["export_dir"] is None  # the temporary export is cleaned up, so the report names none
+
+
+def test_verify_refuses_both_an_export_and_a_shape(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "--model", "trt_export.zoo:tiny_segnet", "--fixed-input-shape", "[48,32]",
+                             "--exported", str(tmp_path))
+    assert code == 2 and "not both" in err and err.count("\n") == 1
+
+
+def test_verify_refuses_a_report_path_in_a_missing_dir_before_running(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "--model", "trt_export.zoo:tiny_segnet", "--fixed-input-shape", "[48,32]",
+                             "--report", str(tmp_path / "missing" / "r.json"))
+    assert code == 2 and "does not exist" in err and out == ""
 
 
 def test_verify_needs_an_export_or_a_shape(capsys):

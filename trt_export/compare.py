@@ -399,11 +399,16 @@ def render_comparison(result: ComparisonResult) -> str:
     rows = []
     for out in result.outputs:
         needed = "-"
-        if out.required_atol is not None:
+        non_finite = out.reference_nan + out.reference_inf + out.candidate_nan + out.candidate_inf
+        if non_finite:
+            needed = "no tolerance (NaN/Inf)"
+        elif out.required_atol is not None:
             tol = out.tolerance
             needed = f"atol {_fmt(out.required_atol)} @ rtol {_fmt(tol.rtol)} | rtol {_fmt(out.required_rtol)} @ atol {_fmt(tol.atol)}"
         agree = "-"
-        if out.argmax_agreement is not None:
+        if non_finite:
+            agree = "- (NaN/Inf)"
+        elif out.argmax_agreement is not None:
             agree = f"argmax {out.argmax_agreement:.2%}"
         elif out.label_mismatch is not None:
             agree = f"labels {1 - out.label_mismatch:.2%} equal"

@@ -182,6 +182,10 @@ def check_source_matches(source: ModelSource, manifest: Manifest) -> list[str]:
     exported_sha = manifest.source.get("weights_sha256")
     if exported_sha and source.weights_sha256 and exported_sha != source.weights_sha256:
         notes.append("the weights given differ from those the export was made from (sha256 mismatch)")
+    elif exported_sha and not source.weights_sha256:
+        notes.append("the export was made from a weights file, but none was given here: the reference is the randomly initialised network (pass --weights)")
+    elif source.weights_sha256 and not exported_sha and source.kind == "factory":
+        notes.append("the export was made from randomly initialised weights, but --weights was given here")
     return notes
 
 
