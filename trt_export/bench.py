@@ -55,7 +55,7 @@ class BenchOptions:
     model_type: str | None = None
     shapes: list[FixedShape] = field(default_factory=lambda: [parse_fixed_shape(s) for s in DEFAULT_SHAPES])
     settings: BackendSettings | None = None  # None: best available backend, default settings
-    model_format: str = "legacy"
+    model_format: str = "auto"
     warmup: int = 5
     iters: int | None = 30
     duration_s: float | None = None
@@ -183,7 +183,7 @@ def run_bench(options: BenchOptions) -> BenchReport:
     for shape in options.shapes:
         check_model_rules(shape, source.name)
     settings = options.settings or BackendSettings(backend=best_backend(), cpu_threads=os.cpu_count() or 1)
-    availability = backend_availability(settings.backend, options.model_format)
+    availability = backend_availability(settings.backend, None if options.model_format == "auto" else options.model_format)
     if not availability.available:
         raise BackendUnavailable(f"backend {settings.backend} is not available here: {availability.reason}")
     out_dir = Path(options.out_dir)

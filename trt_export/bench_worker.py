@@ -155,7 +155,9 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     settings = BackendSettings(**settings_data)
     feed, reference = _load_reference(Path(job["reference"]))
     stage[0] = "build"
-    runner = PaddleInferenceRunner(manifest.export_dir, manifest, settings, model_format=job.get("format"))
+    # The export's own default format unless one was asked for ("auto" may have fallen back to PIR).
+    requested = job.get("format")
+    runner = PaddleInferenceRunner(manifest.export_dir, manifest, settings, model_format=None if requested in (None, "auto") else requested)
     with runner:
         stage[0] = "run"
         outputs = runner.infer(feed)
