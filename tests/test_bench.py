@@ -1,0 +1,324 @@
+"""The bench sweep on real models on CPU: report files, budgets, fault isolation, export cache, CLI.
+
+Every candidate costs worker processes that each import Paddle (~3 s), so sweeps are module-scoped
+and shared between the assertions. Faults are injected with ``fixture_models:width_traps`` (a net
+that fails parity at one width and aborts at another): the workers inherit the test process's
+``sys.path``, where pytest put ``tests/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from trt_export.bench import BenchOptions, WorkerPool, export_cache_key, parse_shapes, run_bench
+from trt_export.bench_report import load_bench_report
+from trt_export.manifest import MANIFEST_NAME
+from trt_export.recommend import recommend_report
+from trt_export.render import render_bench_table
+from trt_export.shapes import parse_fixed_shape
+from trt_export.sources import load_source
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "paddle.vision.models:mobilenet_v3_small"
+SHAPES = ["[32,32]", "[48,48]", "[64,64]"]
+LABELS = ["1x3x32x32", "1x3x48x48", "1x3x64x64"]
+ITERS, WARMUP = 5, 1
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Keys of the environment fingerprint (docs/bench-report-schema.md): the gate compares them.
+FINGERPRINT_KEYS = {
+    "paddle_version", "paddle_commit", "cuda_version", "cudnn_version", "tensorrt_compile_version",
+    "tensorrt_runtime_version", "gpu_name", "gpu_driver", "gpu_count", "cpu_model", "cpu_count",
+    "python", "platform", "onednn",
+}
+
+
+def _options(root: Path, **overrides) -> BenchOptions:
+    values = dict(
+        model=MODEL, shapes=parse_shapes(SHAPES), warmup=WARMUP, iters=ITERS,
+        out_dir=root / "out", cache_dir=root / "cache", progress=False,
+    )
+    values.update(overrides)
+    return BenchOptions(**values)
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def _manifest_mtimes(cache: Path) -> dict[str, int]:
+    return {str(p.relative_to(cache)): p.stat().st_mtime_ns for p in sorted(cache.glob(f"*/export/{MANIFEST_NAME}"))}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """mobilenet_v3_small at three sizes, no budgets: the measurements the other tests read."""
+    root = tmp_path_factory.mktemp("bench")
+    options = _options(root)
+    report = run_bench(options)
+    return SimpleNamespace(root=root, options=options, report=report, out=options.out_dir, cache=options.cache_dir,
+                           manifests=_manifest_mtimes(options.cache_dir))
+
+
+# --- one sweep of a real model -------------------------------------------------------------------
+
+
+def test_sweep_writes_every_report_file(sweep):
+    out, report = sweep.out, sweep.report
+    assert load_bench_report(out / "bench.json").to_dict() == report.to_dict()
+
+    with (out / "bench.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["label"] for r in rows] == LABELS
+    assert all(r["status"] == "ok" and r["latency_samples"] == str(ITERS) for r in rows)
+    assert [r["label"] for r in rows if r["pick"] == "BEST"] == [report.recommendation.label]
+
+    markdown = (out / "bench.md").read_text(encoding="utf-8")
+    assert "## Recommendation" in markdown and f"**{report.recommendation.label}**" in markdown
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    assert sorted(links) == ["latency.png", "memory.png", "throughput.png"]
+    for link in links:  # the Markdown's images must resolve next to it
+        png = (out / link).read_bytes()
+        assert png.startswith(PNG_MAGIC) and len(png) > 10_000, link
+
+    logs = {p.name for p in (out / "logs").iterdir()}
+    assert "idle.log" in logs
+    for label in LABELS:
+        assert {f"{label}-prepare.log", f"{label}-measure.log", f"{label}-measure.result.json"} <= logs
+    assert not list(out.glob(".bench.partial-*")), "the staging dir must not be left behind"
+
+
+def test_every_candidate_is_measured(sweep):
+    report = sweep.report
+    assert [c.label for c in report.candidates] == LABELS
+    assert report.model.source == MODEL and report.model.model_type == "classifier"
+    assert report.backend in ("paddle-onednn", "paddle-cpu")
+    assert set(report.environment) >= FINGERPRINT_KEYS
+    assert report.environment["gpu_count"] == 0 and report.environment["cpu_count"] >= 1
+    assert report.settings.iters == ITERS and report.settings.warmup == WARMUP
+    assert report.idle_rss_mb > 100  # a process that imported Paddle
+    for cand in report.candidates:
+        n, _, h, w = cand.shape_nchw
+        assert cand.status == "ok" and cand.failure is None, cand.label
+        assert cand.export_s > 0 and cand.build_s > 0
+        lat = cand.latency_ms
+        assert lat.samples == ITERS
+        assert 0 < lat.min <= lat.median <= lat.p90 <= lat.p99 <= lat.max
+        assert cand.noisy == (lat.cv > 0.10)
+        assert cand.throughput.samples_per_s == pytest.approx(n * 1000 / lat.median)
+        assert cand.throughput.megapixels_per_s == pytest.approx(n * h * w / 1e6 * 1000 / lat.median)
+        mem = cand.memory
+        assert mem.peak_rss_mb > report.idle_rss_mb
+        assert mem.rss_increase_mb == pytest.approx(mem.peak_rss_mb - report.idle_rss_mb, abs=0.11)
+        assert mem.gpu_peak_mb is None and mem.paddle_allocator_peak_mb is None  # CPU: not measured, not 0
+        assert cand.parity.passed and cand.parity.backend == report.backend and cand.parity.failed_outputs == []
+        assert cand.eligible and cand.excluded_reason is None
+    rec = report.recommendation
+    best = max(report.candidates, key=lambda c: c.throughput.megapixels_per_s)
+    assert rec.objective == "throughput" and rec.label == best.label and rec.excluded == {}
+    assert rec.runner_up in LABELS and rec.runner_up != rec.label
+
+
+def test_budgets_from_measured_figures_exclude_candidates(sweep):
+    # Budgets between the candidates' own figures, applied to a copy: deterministic however fast
+    # or busy this machine is.
+    report = copy.deepcopy(sweep.report)
+    fastest, second, *_ = sorted(report.candidates, key=lambda c: c.latency_ms.p99)
+    assert fastest.latency_ms.p99 < second.latency_ms.p99
+    report.settings = replace(report.settings, max_latency_ms=(fastest.latency_ms.p99 + second.latency_ms.p99) / 2)
+    rec = recommend_report(report)
+    assert rec.label == fastest.label and rec.runner_up is None
+    for cand in report.candidates:
+        if cand is not fastest:
+            assert not cand.eligible and re.fullmatch(r"p99 [\d.]+ ms > budget [\d.e+-]+ ms", cand.excluded_reason)
+            assert rec.excluded[cand.label] == cand.excluded_reason
+    assert ["BEST", fastest.label] in [line.split()[:2] for line in render_bench_table(report).splitlines()]
+
+    peaks = sorted(c.memory.peak_rss_mb for c in report.candidates)
+    report.settings = replace(report.settings, max_latency_ms=None, max_memory_mb=peaks[-1])
+    assert recommend_report(report) is not None and all(c.eligible for c in report.candidates)  # the budget is inclusive
+    middle = (peaks[0] + peaks[-1]) / 2
+    report.settings = replace(report.settings, max_memory_mb=middle)
+    rec = recommend_report(report)
+    fits = {c.label for c in report.candidates if c.memory.peak_rss_mb <= middle}
+    assert {c.label for c in report.candidates if c.eligible} == fits and rec.label in fits
+    for cand in report.candidates:
+        assert cand.eligible or re.fullmatch(r"peak RSS [\d.]+ MiB > budget [\d.e+-]+ MiB", cand.excluded_reason)
+    report.settings = replace(report.settings, max_memory_mb=peaks[0] - 1)
+    assert recommend_report(report) is None and not any(c.eligible for c in report.candidates)
+    assert "No candidate is eligible" in render_bench_table(report)
+
+
+# --- fault isolation -----------------------------------------------------------------------------
+
+TRAP_SHAPES = ["[64,32]", "[80,32]", "[96,32]", "[128,32]"]  # widths 64..128, height 32
+CRASHES, BREAKS_PARITY, GOOD = "1x3x32x80", "1x3x32x96", {"1x3x32x64", "1x3x32x128"}
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faulty")
+    options = _options(root, model="fixture_models:width_traps", model_kwargs={"parity_width": 96, "crash_width": 80},
+                       shapes=parse_shapes(TRAP_SHAPES))
+    return SimpleNamespace(report=run_bench(options), out=options.out_dir)
+
+
+def test_parity_failure_excludes_only_that_candidate(faulty):
+    cand = faulty.report.candidate(BREAKS_PARITY)
+    assert cand.status == "ok" and cand.failure is None and cand.latency_ms is not None  # it ran and was timed
+    # exactly the dygraph-only +1: jit.save traced the static branch
+    assert not cand.parity.passed and cand.parity.max_abs_error == pytest.approx(1.0, abs=1e-4)
+    assert cand.parity.failed_outputs == ["output_0"]
+    assert not cand.eligible and "parity failed on output_0" in cand.excluded_reason
+    for label in GOOD:
+        good = faulty.report.candidate(label)
+        assert good.parity.passed and good.parity.max_abs_error < 1e-4 and good.eligible
+
+
+def test_crashing_candidate_is_recorded_and_the_sweep_goes_on(faulty):
+    report = faulty.report
+    cand = report.candidate(CRASHES)
+    assert cand.status == "failed" and cand.failure.stage == "crash"
+    assert "SIGABRT" in cand.failure.reason and "during export" in cand.failure.reason
+    assert "FatalError" in cand.failure.reason  # Paddle's summary line, not its PID/address trailer
+    log = Path(cand.failure.reason.rsplit("log: ", 1)[1])
+    assert log == faulty.out / "logs" / f"{CRASHES}-prepare.log" and log.is_file(), "the reason must name a log that exists"
+    assert cand.latency_ms is None and cand.memory is None and cand.parity is None
+    assert not cand.eligible and cand.excluded_reason.startswith("failed at crash: ")
+    # the candidates after the crash ran normally
+    assert {c.label for c in report.candidates if c.ok} == GOOD | {BREAKS_PARITY}
+    rec = report.recommendation
+    assert rec.label in GOOD and rec.runner_up in GOOD - {rec.label}
+    assert set(rec.excluded) == {CRASHES, BREAKS_PARITY}
+    assert load_bench_report(faulty.out / "bench.json").candidate(CRASHES).failure == cand.failure
+    table = render_bench_table(report)
+    assert "failed (crash)" in table and "FAIL" in table
+
+
+def test_worker_timeout_is_a_failure_not_a_hang(tmp_path):
+    # An idle worker needs seconds to import Paddle; half a second is a timeout.
+    pool = WorkerPool(tmp_path, timeout_s=0.5, shown_log_dir=tmp_path / "shown")
+    outcome = pool.run({"job": "idle"}, "idle", "start-up")
+    assert outcome.result is None
+    assert outcome.failure.stage == "timeout"
+    assert outcome.failure.reason == f"start-up took longer than 0.5 s; log: {tmp_path / 'shown' / 'idle.log'}"
+
+
+def test_worker_death_is_classified(tmp_path):
+    log = tmp_path / "w.log"
+    log.write_text("loading\nFatalError: `Segmentation fault` is detected by the operating system.\n  [SignalInfo: *** SIGSEGV ***]\n")
+    segv = WorkerPool._crash(-11, log, "build")
+    assert segv.stage == "crash"
+    assert segv.reason == f"worker died of SIGSEGV during build: FatalError: `Segmentation fault` is detected by the operating system.; log: {log}"
+    assert WorkerPool._crash(-9, log, "build").stage == "oom"
+    log.write_text("Traceback (most recent call last):\nImportError: no module named x\n")
+    assert WorkerPool._crash(1, log, "export").reason.startswith("worker exited 1 during export: ImportError: no module named x")
+
+
+# --- export cache --------------------------------------------------------------------------------
+
+
+def test_export_cache_key(tmp_path):
+    import paddle
+
+    source = load_source("fixture_models:width_traps")
+    small, large = parse_fixed_shape("[64,32]"), parse_fixed_shape("[128,32]")
+    key = export_cache_key(source, small, "legacy", "3.3.1")
+    assert key == export_cache_key(load_source("fixture_models:width_traps"), small, "legacy", "3.3.1")
+    assert key != export_cache_key(source, large, "legacy", "3.3.1")
+    assert key != export_cache_key(source, small, "pir", "3.3.1")
+    assert key != export_cache_key(source, small, "legacy", "3.0.0")
+    assert key != export_cache_key(load_source("fixture_models:width_traps", kwargs={"parity_width": 64}), small, "legacy", "3.3.1")
+
+    state = source.build().state_dict()
+    weights_a, weights_b = tmp_path / "a.pdparams", tmp_path / "b.pdparams"
+    paddle.save(state, str(weights_a))
+    paddle.save({k: v + 1.0 for k, v in state.items()}, str(weights_b))
+    key_a = export_cache_key(load_source(source.spec, weights=str(weights_a)), small, "legacy", "3.3.1")
+    key_b = export_cache_key(load_source(source.spec, weights=str(weights_b)), small, "legacy", "3.3.1")
+    assert len({key, key_a, key_b}) == 3
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_rerun(sweep):
+    """The sweep again through the CLI, on the first run's export cache, gated against its bench.json."""
+    out = sweep.root / "cli-out"
+    proc = _cli(
+        "bench", "--model", MODEL, "--shapes", *SHAPES, "--iters", str(ITERS), "--warmup", str(WARMUP),
+        "--out", str(out), "--cache-dir", str(sweep.cache), "--no-progress",
+        "--baseline", str(sweep.out / "bench.json"),
+        # this test is about the files and exit code; two 5-iteration runs on a shared CI box can
+        # differ by more than the default 10 % (the gate's own verdicts are tested in test_gate.py)
+        "--latency-tolerance", "500%",
+        cwd=sweep.root,
+    )
+    return SimpleNamespace(proc=proc, out=out)
+
+
+def test_cli_bench_prints_table_and_gates_against_baseline(cli_rerun):
+    proc, out = cli_rerun.proc, cli_rerun.out
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"bench {MODEL} on ")
+    assert any(line.split()[:2] == ["pick", "NCHW"] for line in lines), proc.stdout
+    best = [line.split()[1] for line in lines if line.startswith("BEST ")]
+    assert len(best) == 1 and best[0] in LABELS, proc.stdout
+    assert any(line.startswith("Recommended: ") for line in lines)
+    assert "gate PASSED" in proc.stdout
+    report = load_bench_report(out / "bench.json")
+    assert [c.label for c in report.candidates] == LABELS and best == [report.recommendation.label]
+    assert {"bench.json", "bench.csv", "bench.md", "latency.png", "memory.png", "throughput.png", "logs", "gate-junit.xml", "gate.md"} <= {
+        p.name for p in out.iterdir()
+    }
+    junit = (out / "gate-junit.xml").read_text(encoding="utf-8")
+    assert junit.startswith("<?xml") and all(label in junit for label in LABELS) and "<failure" not in junit
+
+
+def test_second_run_uses_the_export_cache(sweep, cli_rerun):
+    assert cli_rerun.proc.returncode == 0, cli_rerun.proc.stderr
+    first, second = sweep.report, load_bench_report(cli_rerun.out / "bench.json")
+    # export_s is read from the cached manifest: the very figure the first run recorded
+    assert [c.export_s for c in second.candidates] == [c.export_s for c in first.candidates]
+    assert _manifest_mtimes(sweep.cache) == sweep.manifests and len(sweep.manifests) == len(LABELS)
+    logs = {p.name for p in (cli_rerun.out / "logs").iterdir()}
+    assert not [name for name in logs if "prepare" in name], "a complete cache entry needs no prepare worker"
+    assert all(c.ok and c.parity.passed for c in second.candidates)
+
+
+def test_cli_refuses_a_bad_shape_before_any_work(tmp_path):
+    out = tmp_path / "out"
+    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "[32,-1]", "--out", str(out), "--cache-dir", str(tmp_path / "c"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: ") and "-1" in proc.stderr
+    assert not out.exists() and not (tmp_path / "c").exists()
+
+
+def test_cli_refuses_an_unavailable_backend(tmp_path):
+    out = tmp_path / "out"
+    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "--backend", "trt-fp16", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+                "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("trt-export: error: ") and "trt-fp16" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_cli_refuses_a_missing_baseline(tmp_path):
+    out = tmp_path / "out"
+    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "--baseline", str(tmp_path / "nope.json"), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "nope.json" in proc.stderr and "does not exist" in proc.stderr
+    assert not out.exists()
