@@ -1,4 +1,4 @@
-"""Small networks for the verify tests, usable as model sources ``fixture_models:<name>``.
+"""Small networks for the verify and bench tests, usable as model sources ``fixture_models:<name>``.
 
 A subprocess running the CLI finds them when ``tests/`` is on PYTHONPATH (see test_verify._cli).
 Each factory is built under ``paddle.seed`` by trt_export.sources, so every build is the same net.
