@@ -44,7 +44,7 @@ FINGERPRINT_KEYS = {
 
 def _options(root: Path, **overrides) -> BenchOptions:
     values = dict(
-        model=MODEL, shapes=parse_shapes(SHAPES), warmup=WARMUP, iters=ITERS,
+        model=MODEL, shapes=parse_shapes(SHAPES), warmup=WARMUP, iters=ITERS, duration_s=None,
         out_dir=root / "out", cache_dir=root / "cache", progress=False,
     )
     values.update(overrides)
@@ -298,6 +298,16 @@ def test_second_run_uses_the_export_cache(sweep, cli_rerun):
     assert all(c.ok and c.parity.passed for c in second.candidates)
 
 
+def test_cli_exits_1_when_no_candidate_fits_the_budgets(sweep):
+    out = sweep.root / "cli-none"
+    proc = _cli("bench", "--model", MODEL, "--shapes", *SHAPES, "--iters", "3", "--warmup", "0", "--out", str(out),
+                "--cache-dir", str(sweep.cache), "--no-progress", "--max-latency-ms", "0.0001", cwd=sweep.root)
+    assert proc.returncode == 1, proc.stderr
+    assert "No candidate is eligible" in proc.stdout
+    report = load_bench_report(out / "bench.json")
+    assert report.recommendation is None and all("budget" in c.excluded_reason for c in report.candidates)
+
+
 def test_cli_refuses_a_bad_shape_before_any_work(tmp_path):
     out = tmp_path / "out"
     proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "[32,-1]", "--out", str(out), "--cache-dir", str(tmp_path / "c"), cwd=tmp_path)
@@ -322,3 +332,42 @@ def test_cli_refuses_a_missing_baseline(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "nope.json" in proc.stderr and "does not exist" in proc.stderr
     assert not out.exists()
+
+
+# --- the timing loop itself ----------------------------------------------------------------------
+
+
+def test_timed_loop_counts_warmup_apart_and_times_exactly_iters():
+    from trt_export.bench_worker import timed_loop
+
+    calls = []
+    samples = timed_loop(lambda: calls.append(1), warmup=3, iters=7, duration_s=None)
+    assert len(samples) == 7 and len(calls) == 10
+    assert all(s >= 0 for s in samples)
+
+
+def test_timed_loop_with_duration_runs_at_least_iters_and_at_least_the_duration():
+    import time
+
+    from trt_export.bench_worker import timed_loop
+
+    samples = timed_loop(lambda: time.sleep(0.002), warmup=0, iters=3, duration_s=0.05)
+    assert len(samples) >= 3 and sum(samples) >= 0.05
+    # a long step: the iteration minimum, not the duration, decides
+    slow = timed_loop(lambda: time.sleep(0.03), warmup=0, iters=4, duration_s=0.01)
+    assert len(slow) == 4
+
+
+def test_cli_timing_budget_defaults_and_explicit_values():
+    import argparse
+
+    from trt_export.cli import DEFAULT_ITERS, DEFAULT_MIN_DURATION_S, _timing_budget
+    from trt_export.errors import TrtExportError
+
+    ns = argparse.Namespace
+    assert _timing_budget(ns(iters=None, duration=None)) == (DEFAULT_ITERS, DEFAULT_MIN_DURATION_S)
+    assert _timing_budget(ns(iters=5, duration=None)) == (5, None)
+    assert _timing_budget(ns(iters=None, duration=2.0)) == (1, 2.0)
+    for bad in (ns(iters=0, duration=None), ns(iters=None, duration=0.0)):
+        with pytest.raises(TrtExportError):
+            _timing_budget(bad)

@@ -57,8 +57,8 @@ class BenchOptions:
     settings: BackendSettings | None = None  # None: best available backend, default settings
     model_format: str = "auto"
     warmup: int = 5
-    iters: int | None = 30
-    duration_s: float | None = None
+    iters: int | None = 50
+    duration_s: float | None = 1.0  # with iters: at least 50 runs and at least 1 s of them
     objective: str = "throughput"
     latency_stat: str = "p99"
     max_latency_ms: float | None = None

@@ -144,12 +144,14 @@ class Candidate:
 
     @property
     def peak_memory_mb(self) -> float | None:
-        """The figure a memory budget applies to: device memory when measured, else host RSS."""
+        """The figure a memory budget applies to: device memory when measured (NVML, else Paddle's
+        allocator peak), else host RSS."""
         if self.memory is None:
             return None
-        if self.memory.gpu_peak_mb is not None:
-            return self.memory.gpu_peak_mb
-        return self.memory.peak_rss_mb
+        for figure in (self.memory.gpu_peak_mb, self.memory.paddle_allocator_peak_mb, self.memory.peak_rss_mb):
+            if figure is not None:
+                return figure
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {

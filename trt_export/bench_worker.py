@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -110,36 +111,81 @@ def _load_reference(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.nda
     return feed, ref
 
 
-def gpu_memory_mb() -> tuple[float | None, float | None]:
-    """(device memory this process holds per NVML, Paddle allocator peak); None where unmeasurable."""
-    import os
+class GpuMemoryPeak:
+    """Peak device memory this process holds, polled through NVML while the timed loop runs.
 
-    from trt_export.paddle_env import import_paddle
+    One reading after the loop could miss a transient peak (workspace, engine build); polling in a
+    thread costs the timed loop nothing measurable, since predictor.run() releases the GIL.
+    ``peak_mb`` stays None without a CUDA build, without nvidia-ml-py or without driver access.
+    """
 
-    paddle = import_paddle()
-    if not paddle.is_compiled_with_cuda():
-        return None, None
-    allocator = None
-    try:
-        allocator = paddle.device.cuda.max_memory_reserved() / 2**20
-    except Exception:  # older builds lack the call; the NVML figure still stands
-        allocator = None
-    nvml = None
-    try:
-        import pynvml  # type: ignore[import-not-found]
+    def __init__(self, interval_s: float = 0.02) -> None:
+        self.interval_s = interval_s
+        self.peak_mb: float | None = None
+        self._nvml: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-        pynvml.nvmlInit()
+    def __enter__(self) -> GpuMemoryPeak:
+        from trt_export.paddle_env import import_paddle
+
+        if not import_paddle().is_compiled_with_cuda():
+            return self
+        try:
+            import pynvml  # type: ignore[import-not-found]
+
+            pynvml.nvmlInit()
+        except Exception:  # no nvidia-ml-py or no driver: the allocator figure remains
+            return self
+        self._nvml = pynvml
+        self.sample()
+        self._thread = threading.Thread(target=self._poll, name="gpu-memory-peak", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._nvml is None:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.sample()
+        try:
+            self._nvml.nvmlShutdown()
+        except Exception:  # shutting NVML down must not fail a measured candidate
+            pass
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def sample(self) -> None:
+        import os
+
+        pynvml = self._nvml
+        used = 0.0
         try:
             for index in range(pynvml.nvmlDeviceGetCount()):
                 handle = pynvml.nvmlDeviceGetHandleByIndex(index)
                 for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
                     if proc.pid == os.getpid() and proc.usedGpuMemory:
-                        nvml = (nvml or 0.0) + proc.usedGpuMemory / 2**20
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # no pynvml or no driver access: report what Paddle knows
-        nvml = None
-    return nvml, allocator
+                        used += proc.usedGpuMemory / 2**20
+        except Exception:  # a failed poll is a missing sample, not a failed candidate
+            return
+        if used and (self.peak_mb is None or used > self.peak_mb):
+            self.peak_mb = used
+
+
+def paddle_allocator_peak_mb() -> float | None:
+    from trt_export.paddle_env import import_paddle
+
+    paddle = import_paddle()
+    if not paddle.is_compiled_with_cuda():
+        return None
+    try:
+        return paddle.device.cuda.max_memory_reserved() / 2**20
+    except Exception:  # older builds lack the call
+        return None
 
 
 def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
@@ -167,8 +213,9 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
             runner.run_raw()
             runner.fetch_outputs()
 
-        samples = timed_loop(step, int(job["warmup"]), job.get("iters"), job.get("duration_s"))
-        gpu_mb, allocator_mb = gpu_memory_mb()
+        with GpuMemoryPeak() as gpu_peak:
+            samples = timed_loop(step, int(job["warmup"]), job.get("iters"), job.get("duration_s"))
+        gpu_mb, allocator_mb = gpu_peak.peak_mb, paddle_allocator_peak_mb()
         build_s = runner.build_seconds
     summary = comparison.parity_summary(settings.backend)
     return {

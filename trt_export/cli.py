@@ -60,7 +60,7 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
         help="exported format to load (and, for bench, to export): auto = legacy .pdmodel when the network can be "
         "saved that way, else PIR .json (default: auto / the export's default)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="CPU math threads (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU math threads (default: 1 for verify, every core for bench)")
     parser.add_argument("--no-ir-optim", action="store_true", help="switch Paddle's IR optimisation passes off")
     parser.add_argument("--device-id", type=int, default=0, help="GPU id (default 0)")
     parser.add_argument("--gpu-memory-mb", type=int, default=256, help="initial GPU memory pool (default 256)")
@@ -139,24 +139,54 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from trt_export.bench import BenchOptions, best_backend, parse_shapes, run_bench
-    from trt_export.render import render_bench_table
+DEFAULT_ITERS = 50
+DEFAULT_MIN_DURATION_S = 1.0
 
+
+def _timing_budget(args: argparse.Namespace) -> tuple[int, float | None]:
+    """(iterations, seconds). By default at least 50 runs and at least 1 s of timed runs, so a
+    millisecond-scale model gets hundreds of samples; an explicit --iters alone means exactly that."""
     if args.iters is not None and args.iters < 1:
         raise TrtExportError(f"--iters must be at least 1, got {args.iters}")
-    if args.warmup < 0:
-        raise TrtExportError(f"--warmup must be >= 0, got {args.warmup}")
     if args.duration is not None and not args.duration > 0:
         raise TrtExportError(f"--duration must be a positive number of seconds, got {args.duration}")
+    if args.iters is None and args.duration is None:
+        return DEFAULT_ITERS, DEFAULT_MIN_DURATION_S
+    return (args.iters if args.iters is not None else 1), args.duration
+
+
+def _gate_settings(args: argparse.Namespace, stat: str):  # -> GateSettings
+    from trt_export.gate import GateSettings, parse_tolerance
+
+    return GateSettings(
+        latency_tolerance=parse_tolerance(args.latency_tolerance),
+        memory_tolerance=parse_tolerance(args.memory_tolerance),
+        stat=stat,
+        allow_env_mismatch=args.allow_env_mismatch,
+    )
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import os
+
+    from trt_export.backends import require_backend
+    from trt_export.bench import BenchOptions, best_backend, parse_shapes, run_bench
+    from trt_export.errors import EXIT_CHECK_FAILED
+    from trt_export.render import render_bench_table
+
+    iters, duration = _timing_budget(args)
+    if args.warmup < 0:
+        raise TrtExportError(f"--warmup must be >= 0, got {args.warmup}")
+    # Everything that can be refused is refused before minutes of sweeping.
+    gate_settings = _gate_settings(args, args.gate_stat) if args.baseline else None
     if args.baseline and not Path(args.baseline).is_file():
         raise TrtExportError(f"baseline {args.baseline!r} does not exist; give the bench.json of an earlier run")
     shapes = parse_shapes(args.shapes) if args.shapes else BenchOptions().shapes
     if args.threads is None:
-        import os
-
         args.threads = os.cpu_count() or 1
     backend = args.backend or best_backend()
+    model_format = args.model_format or "auto"
+    require_backend(backend, None if model_format == "auto" else model_format)
     options = BenchOptions(
         model=args.model,
         weights=args.weights,
@@ -164,10 +194,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         model_type=args.model_type,
         shapes=shapes,
         settings=_backend_settings(args, backend),
-        model_format=args.model_format or "auto",
+        model_format=model_format,
         warmup=args.warmup,
-        iters=args.iters if args.iters is not None or args.duration is not None else 30,
-        duration_s=args.duration,
+        iters=iters,
+        duration_s=duration,
         objective=args.objective,
         latency_stat=args.latency_stat,
         max_latency_ms=args.max_latency_ms,
@@ -184,15 +214,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     report = run_bench(options)
     print(render_bench_table(report))
     print(f"reports: {options.out_dir}/bench.json, bench.csv, bench.md, *.png")
-    if args.baseline:
-        from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME, GateSettings, gate_files, parse_tolerance, render_gate_table
+    code = EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED
+    if gate_settings is not None:
+        from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME, gate_files, render_gate_table
 
-        gate_settings = GateSettings(
-            latency_tolerance=parse_tolerance(args.latency_tolerance),
-            memory_tolerance=parse_tolerance(args.memory_tolerance),
-            stat=args.gate_stat,
-            allow_env_mismatch=args.allow_env_mismatch,
-        )
         result = gate_files(
             args.baseline,
             options.out_dir / "bench.json",
@@ -201,8 +226,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             markdown_path=options.out_dir / MARKDOWN_FILENAME,
         )
         print(render_gate_table(result))
-        return result.exit_code
-    return EXIT_OK
+        code = max(code, result.exit_code)
+    return code
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -232,15 +257,9 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from trt_export.gate import GateSettings, gate_files, parse_tolerance, render_gate_table
+    from trt_export.gate import gate_files, render_gate_table
 
-    settings = GateSettings(
-        latency_tolerance=parse_tolerance(args.latency_tolerance),
-        memory_tolerance=parse_tolerance(args.memory_tolerance),
-        stat=args.stat,
-        allow_env_mismatch=args.allow_env_mismatch,
-    )
-    result = gate_files(args.baseline, args.current, settings, junit_path=args.junit, markdown_path=args.markdown)
+    result = gate_files(args.baseline, args.current, _gate_settings(args, args.stat), junit_path=args.junit, markdown_path=args.markdown)
     print(render_gate_table(result))
     return result.exit_code
 
@@ -303,8 +322,9 @@ parents=[common], help="check an export against the dygraph model on a backend (
     _add_backend_args(bench, default_backend=None)
     bench.set_defaults(threads=None)
     bench.add_argument("--warmup", type=int, default=5, help="untimed runs before timing (default 5)")
-    bench.add_argument("--iters", type=int, help="timed runs (default 30; with --duration, the minimum)")
-    bench.add_argument("--duration", type=float, help="time each candidate for this many seconds instead")
+    bench.add_argument("--iters", type=int,
+                       help="timed runs (default: at least 50 and at least 1 s of runs; given alone: exactly this many)")
+    bench.add_argument("--duration", type=float, help="time each candidate for at least this many seconds (and at least --iters runs)")
     bench.add_argument("--objective", choices=["throughput", "latency"], default="throughput",
                        help="throughput: most input megapixels/s; latency: lowest --latency-stat (default throughput)")
     bench.add_argument("--latency-stat", choices=["p50", "p90", "p95", "p99", "mean", "max"], default="p99",
@@ -319,10 +339,12 @@ parents=[common], help="check an export against the dygraph model on a backend (
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     gate_group = bench.add_argument_group("regression gate (with --baseline)")
     gate_group.add_argument("--baseline", help="gate this sweep against an earlier bench.json; exit 1 on regression")
-    gate_group.add_argument("--latency-tolerance", default="10%")
-    gate_group.add_argument("--memory-tolerance", default="5%")
-    gate_group.add_argument("--gate-stat", default="p50", choices=["p50", "p90", "p99"])
-    gate_group.add_argument("--allow-env-mismatch", action="store_true")
+    gate_group.add_argument("--latency-tolerance", default="10%",
+                            help="allowed latency growth beyond the measured noise (default 10%%)")
+    gate_group.add_argument("--memory-tolerance", default="5%", help="allowed memory growth (default 5%%)")
+    gate_group.add_argument("--gate-stat", default="p50", choices=["p50", "p90", "p99"], help="latency statistic gated on (default p50)")
+    gate_group.add_argument("--allow-env-mismatch", action="store_true",
+                            help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle")
     bench.set_defaults(handler=_cmd_bench)
 
     doctor = sub.add_parser(

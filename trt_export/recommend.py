@@ -124,4 +124,6 @@ def _reason(best: Candidate, runner_up: Candidate | None, objective: str, stat: 
 
 
 def _memory_name(cand: Candidate) -> str:
-    return "peak GPU memory" if cand.memory is not None and cand.memory.gpu_peak_mb is not None else "peak RSS"
+    if cand.memory is None or cand.memory.gpu_peak_mb is not None:
+        return "peak GPU memory"
+    return "Paddle GPU allocator peak" if cand.memory.paddle_allocator_peak_mb is not None else "peak RSS"
