@@ -244,3 +244,16 @@ def test_rendered_table_never_suggests_a_tolerance_for_nan() -> None:
     result = compare_outputs({"logits": ref}, {"logits": cand}, Tolerance(atol=1e-4, rtol=1e-3), {"logits": 1})
     text = render_comparison(result)
     assert not result and "no tolerance (NaN/Inf)" in text and "argmax" not in text.split("\n")[2]
+
+
+def test_a_bound_that_cannot_fail_is_noted_and_cosine_still_judges() -> None:
+    """Random-init mobilenet logits are ~1e-7: far below atol, so only scale-free checks mean anything."""
+    rng = np.random.default_rng(0)
+    ref = (rng.standard_normal((1, 1000)) * 1e-7).astype(np.float32)
+    tol = default_tolerance("fp32")
+    same = compare_outputs({"logits": ref}, {"logits": ref * (1 + 1e-6)}, tol, {"logits": 1})
+    assert same and "cannot fail" in same.outputs[0].notes[0] and "note: logits" in render_comparison(same)
+    # a different network of the same scale passes atol/rtol trivially but not cosine or argmax
+    other = (rng.standard_normal((1, 1000)) * 1e-7).astype(np.float32)
+    result = compare_outputs({"logits": ref}, {"logits": other}, tol, {"logits": 1})
+    assert not result and any("cosine" in r for r in result.reasons)

@@ -388,7 +388,7 @@ def test_save_io_and_report(exports, tmp_path, capsys):
     assert [o["name"] for o in comparison["outputs"]] == ["output_0", "output_1"]
     first = comparison["outputs"][0]
     assert first["tolerance"] == {"atol": 1e-4, "rtol": 1e-3, "min_argmax_agreement": 0.999,
-                                  "max_label_mismatch": 1e-3, "min_cosine": None}
+                                  "max_label_mismatch": 1e-3, "min_cosine": 0.9999}
     assert first["reference_shape"] == first["candidate_shape"] == [1, 2, 64, 64]
     assert first["score_axis"] == 1 and first["argmax_agreement"] == 1.0 and first["max_abs_error"] == 0.0
     assert comparison["outputs"][1]["score_axis"] is None and comparison["outputs"][1]["argmax_agreement"] is None
