@@ -28,7 +28,8 @@ from trt_export.render import render_bench_table
 from trt_export.shapes import parse_fixed_shape
 from trt_export.sources import load_source
 
-REPO = Path(__file__).resolve().parents[1]
+from fixture_paths import REPO
+
 MODEL = "paddle.vision.models:mobilenet_v3_small"
 SHAPES = ["[32,32]", "[48,48]", "[64,64]"]
 LABELS = ["1x3x32x32", "1x3x48x48", "1x3x64x64"]

@@ -20,8 +20,7 @@ from trt_export.manifest import MANIFEST_NAME, load_manifest
 from trt_export.shapes import parse_fixed_shape
 from trt_export.sources import load_source
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "paddlers"
+from fixture_paths import FIXTURES, REPO
 
 
 def predictor_outputs(export_dir: Path, fmt: str, feed: dict[str, np.ndarray]) -> list[np.ndarray]:

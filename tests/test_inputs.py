@@ -22,8 +22,7 @@ from trt_export.inputs import (
 from trt_export.paddlers_files import model_yml_for_plain_model, model_yml_from_dict, read_model_yml
 from trt_export.shapes import FixedShape
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "paddlers"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"PaddleRS fixtures not found at {FIXTURES}")
+from fixture_paths import FIXTURES, needs_fixtures
 
 IMG = TensorSpec("image", "float32", (1, 3, 32, 48))
 CD = [TensorSpec("image", "float32", (2, 3, 16, 16)), TensorSpec("image2", "float32", (2, 3, 16, 16))]

@@ -20,9 +20,9 @@ from trt_export.paddlers_files import (
 )
 from trt_export.shapes import FixedShape
 
-# CI clones the repo next to shared/, so the fixtures sit beside the checkout.
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "paddlers"
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"PaddleRS fixtures not found at {FIXTURES}")
+from fixture_paths import FIXTURES, needs_fixtures
+
+pytestmark = needs_fixtures
 
 SHAPE_256 = FixedShape(1, 3, 256, 256)
 MODELS = [("unet", "segmenter", "UNet"), ("bit", "change_detector", "BIT")]

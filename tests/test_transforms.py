@@ -11,7 +11,7 @@ import yaml
 from trt_export import transforms as T
 from trt_export.errors import InputError
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "paddlers"
+from fixture_paths import FIXTURES
 HALF = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "min_val": [0, 0, 0], "max_val": [255.0, 255.0, 255.0]}
 
 

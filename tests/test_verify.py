@@ -33,9 +33,9 @@ from trt_export.verify import VerifyOptions, tolerances_for, verify_export, writ
 
 paddle = import_paddle()
 
-REPO = Path(__file__).resolve().parents[1]
+from fixture_paths import FIXTURES, REPO  # noqa: E402 (tests/ is on sys.path under pytest)
+
 TESTS = Path(__file__).resolve().parent
-FIXTURES = REPO.parent / "shared" / "fixtures" / "paddlers"
 SHAPE = "[64,64]"
 
 # kind -> (source, factory kwargs, export format)
