@@ -203,15 +203,19 @@ def run_bench(options: BenchOptions) -> BenchReport:
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
         candidates = []
+        # The exported model's type (auto-detected at export) names the report's model_type.
+        model_type = source.model_type if source.model_type != "auto" else "generic"
         bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
         for shape in bar:
             bar.set_postfix_str(shape.label)
-            candidates.append(_run_candidate(pool, source, shape, settings, options, cache_dir, environment, idle_rss))
+            candidate, exported_type = _run_candidate(pool, source, shape, settings, options, cache_dir, environment, idle_rss)
+            candidates.append(candidate)
+            model_type = exported_type or model_type
         bar.close()
         report = BenchReport(
             tool_version=__version__,
             created_utc=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            model=ModelInfo(source=source.spec, name=source.name, model_type=_model_type(source, candidates, pool), weights_sha256=source.weights_sha256),
+            model=ModelInfo(source=source.spec, name=source.name, model_type=model_type, weights_sha256=source.weights_sha256),
             backend=settings.backend,
             settings=BenchSettings(
                 warmup=options.warmup,
@@ -235,10 +239,6 @@ def run_bench(options: BenchOptions) -> BenchReport:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _model_type(source: ModelSource, candidates: list[Candidate], pool: WorkerPool) -> str:
-    return getattr(pool, "model_type", None) or (source.model_type if source.model_type != "auto" else "generic")
-
-
 def _run_candidate(
     pool: WorkerPool,
     source: ModelSource,
@@ -248,7 +248,8 @@ def _run_candidate(
     cache_dir: Path,
     environment: dict[str, Any],
     idle_rss: float,
-) -> Candidate:
+) -> tuple[Candidate, str | None]:
+    """The measured candidate, and the model type its export recorded (None if export failed)."""
     key = export_cache_key(source, shape, options.model_format, environment.get("paddle_version", ""))
     entry = cache_dir / key
     entry.mkdir(parents=True, exist_ok=True)
@@ -258,8 +259,8 @@ def _run_candidate(
     if prepared is None:
         prepared = _prepare(pool, source, shape, options, export_dir, reference)
     if isinstance(prepared, Failure):
-        return _failed(shape, prepared)
-    pool.model_type = prepared.get("model_type")  # type: ignore[attr-defined]
+        return _failed(shape, prepared), None
+    model_type = prepared.get("model_type")
     measure = pool.run(
         {
             "job": "measure",
@@ -278,7 +279,7 @@ def _run_candidate(
     if measure.failure is not None or measure.result is None:
         failed = _failed(shape, measure.failure)
         failed.export_s = export_s
-        return failed
+        return failed, model_type
     result = measure.result
     stats = LatencyStats.from_samples(result["samples_s"])
     memory = result["memory"]
@@ -300,7 +301,7 @@ def _run_candidate(
             paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
         ),
         parity=parity,
-    )
+    ), model_type
 
 
 def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:

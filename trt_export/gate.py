@@ -5,8 +5,8 @@ For every candidate shape the gate looks at three things:
 - latency (one statistic, ``p50``/``p90``/``p99``): a regression needs the increase to exceed the
   relative tolerance AND the noise of the two runs (see :func:`noise_threshold_ms`), so a real
   slowdown on a quiet machine fails while jitter on a busy one does not;
-- memory (``gpu_peak_mb`` when both runs measured it, else ``peak_rss_mb``): growth beyond the
-  memory tolerance;
+- memory (``gpu_peak_mb`` when both runs measured it, else ``paddle_allocator_peak_mb``, else
+  ``peak_rss_mb``): growth beyond the memory tolerance;
 - status and parity: a parity failure always fails; a shape that ran and passed parity in the
   baseline and now fails or is missing fails. A shape only in the current run is NEW
   (informational).
@@ -339,12 +339,13 @@ def _latency_row(label: str, backend: str, base: LatencyStats, cur: LatencyStats
 def _memory_row(label: str, backend: str, base: Candidate, cur: Candidate, settings: GateSettings) -> GateRow | None:
     if base.memory is None or cur.memory is None:
         return None
-    # GPU memory is what runs out first on a GPU runner; host RSS is the fallback on CPU.
-    metric = "gpu_peak_mb"
-    b, c = base.memory.gpu_peak_mb, cur.memory.gpu_peak_mb
-    if b is None or c is None:
-        metric, b, c = "peak_rss_mb", base.memory.peak_rss_mb, cur.memory.peak_rss_mb
-    if b is None or c is None:
+    # GPU memory is what runs out first on a GPU runner (NVML, else Paddle's allocator peak);
+    # host RSS is the fallback on CPU. The first figure both runs measured is compared.
+    for metric in ("gpu_peak_mb", "paddle_allocator_peak_mb", "peak_rss_mb"):
+        b, c = getattr(base.memory, metric), getattr(cur.memory, metric)
+        if b is not None and c is not None:
+            break
+    else:
         return None
     delta = c - b
     pct = _pct(b, c)
