@@ -315,3 +315,110 @@ def test_calibration_feeds_from_image_dir(tmp_path):
     # 5 files at batch 2: two full batches, the fifth file is left over.
     assert len(feeds) == 2
     assert all(f["image"].shape == (2, 3, 16, 16) for f in feeds)
+
+
+# --------------------------------------------------------------------------- PIR convert plumbing
+
+
+def _install_fake_paddle_tensorrt(monkeypatch, calls: list) -> None:
+    """Stand in for paddle.tensorrt.export, which CPU wheels do not ship.
+
+    The names and keywords are those of python/paddle/tensorrt/export.py (Paddle 3.x). convert()
+    treats its path the way Paddle's does: a path naming an existing file goes unchanged to
+    paddle.static.load_inference_model, anything else must be a prefix with a .json beside it; the
+    program is then re-saved at save_model_dir with save_inference_model, like Paddle's convert
+    but without TensorRT ops, so the real Paddle loader and writer run here.
+    """
+    import enum
+    import os
+    import sys
+    import types
+
+    class PrecisionMode(enum.Enum):
+        FP32 = "FP32"
+        FP16 = "FP16"
+        BF16 = "BF16"
+        INT8 = "INT8"
+
+    class Input:
+        def __init__(self, warmup_data=None, min_input_shape=None, max_input_shape=None, optim_input_shape=None,
+                     input_data_type="float32", input_range=None, name=None):
+            self.warmup_data, self.name, self.input_data_type = warmup_data, name, input_data_type
+            self.min_input_shape, self.optim_input_shape, self.max_input_shape = min_input_shape, optim_input_shape, max_input_shape
+
+    class TensorRTConfig:
+        def __init__(self, inputs, min_subgraph_size=3, save_model_dir=None, disable_ops=None,
+                     precision_mode=PrecisionMode.FP32, ops_run_float=None, optimization_level=3, disable_passes=(),
+                     workspace_size=1 << 30, use_cuda_graph=False, refit_params_path=None):
+            self.inputs, self.save_model_dir, self.precision_mode = inputs, save_model_dir, precision_mode
+            self.min_subgraph_size, self.disable_ops, self.workspace_size = min_subgraph_size, disable_ops, workspace_size
+
+    def convert(model_path, config):
+        calls.append((model_path, config))
+        if not os.path.isfile(model_path) and not os.path.exists(model_path + ".json"):
+            raise ValueError(f"No valid model file found in the directory '{model_path}'")
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        with paddle.pir_utils.IrGuard():
+            program, _, _ = paddle.static.io.load_inference_model(model_path, executor=exe)
+            ops = program.global_block().ops
+            feeds = [r for op in ops if op.name() in ("pd_op.data", "pd_op.feed") for r in op.results()]
+            fetches = [op.operands()[0].source() for op in ops if op.name() == "pd_op.fetch"]
+            paddle.static.save_inference_model(config.save_model_dir, feeds, fetches, exe, program=program)
+        return program
+
+    export = types.ModuleType("paddle.tensorrt.export")
+    export.Input, export.PrecisionMode, export.TensorRTConfig, export.convert = Input, PrecisionMode, TensorRTConfig, convert
+    package = types.ModuleType("paddle.tensorrt")
+    package.export = export
+    monkeypatch.setitem(sys.modules, "paddle.tensorrt", package)
+    monkeypatch.setitem(sys.modules, "paddle.tensorrt.export", export)
+
+
+def test_pir_convert_gets_the_model_prefix_and_its_output_loads(tiny, feed, reference, monkeypatch, tmp_path):
+    from trt_export.backends import plan_config
+
+    calls: list = []
+    _install_fake_paddle_tensorrt(monkeypatch, calls)
+    _, directory, manifest = tiny
+    model_file, params_file = manifest.files("pir")
+    # Paddle 3.3.1's PIR loader appends ".json" to whatever it is given, so the file path itself fails.
+    with paddle.pir_utils.IrGuard(), pytest.raises(Exception):
+        paddle.static.io.load_inference_model(str(model_file), executor=paddle.static.Executor(paddle.CPUPlace()))
+
+    settings = BackendSettings("trt-fp16", trt_cache_dir=str(tmp_path / "cache"))
+    runner = PaddleInferenceRunner(directory, manifest, settings, "pir")
+    runner.plan = plan_config(settings, "pir", {"image": SHAPE}, paddle.__version__)
+    try:
+        out_model, out_params = runner._convert(runner.plan.convert, model_file, params_file)
+    finally:
+        runner._cleanup()
+    [(model_path, config)] = calls
+    assert model_path == str(model_file.with_suffix(""))
+    assert config.precision_mode.name == "FP16"
+    assert [(i.name, i.min_input_shape, i.optim_input_shape, i.max_input_shape) for i in config.inputs] == [("image", SHAPE, SHAPE, SHAPE)]
+    assert (out_model.name, out_params.name) == ("model.json", "model.pdiparams")
+    assert out_model.parent == tmp_path / "cache" / "pir_trt_fp16_1x3x32x32"
+
+    # The re-saved program renames its fetch targets; the runner maps them by position.
+    config = paddle.inference.Config(str(out_model), str(out_params))
+    config.disable_mkldnn()
+    config.disable_glog_info()
+    predictor = paddle.inference.create_predictor(config)
+    assert list(predictor.get_input_names()) == ["image"]
+    predictor.get_input_handle("image").copy_from_cpu(feed["image"])
+    predictor.run()
+    outputs = dict(zip(OUTPUTS, (predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names())))
+    assert_close(outputs, reference)
+
+
+def test_pir_convert_refuses_weights_it_would_not_read(tiny, monkeypatch, tmp_path):
+    from trt_export.backends import plan_config
+
+    _install_fake_paddle_tensorrt(monkeypatch, [])
+    _, directory, manifest = tiny
+    model_file, _ = manifest.files("pir")
+    settings = BackendSettings("trt-fp32", trt_cache_dir=str(tmp_path))
+    runner = PaddleInferenceRunner(directory, manifest, settings, "pir")
+    runner.plan = plan_config(settings, "pir", {"image": SHAPE}, paddle.__version__)
+    with pytest.raises(TrtExportError, match="model.pdiparams"):
+        runner._convert(runner.plan.convert, model_file, model_file.with_name("weights.pdiparams"))

@@ -274,7 +274,7 @@ class PaddleInferenceRunner(Runner):
             start = time.perf_counter()
             model_file, params_file = self.manifest.files(self.model_format)
             if self.plan.convert is not None:
-                model_file, params_file = self._convert(self.plan.convert, model_file)
+                model_file, params_file = self._convert(self.plan.convert, model_file, params_file)
             if self.plan.calibrate:
                 self._calibrate(model_file, params_file)
             self._predictor = self._create_predictor(model_file, params_file)
@@ -329,7 +329,7 @@ class PaddleInferenceRunner(Runner):
         del predictor
         gc.collect()
 
-    def _convert(self, plan: TrtConvertPlan, model_file: Path) -> tuple[Path, Path]:
+    def _convert(self, plan: TrtConvertPlan, model_file: Path, params_file: Path) -> tuple[Path, Path]:
         """PIR path: paddle.tensorrt.convert writes a program with TensorRT engine ops."""
         try:
             from paddle.tensorrt.export import Input, PrecisionMode, TensorRTConfig, convert
@@ -356,9 +356,20 @@ class PaddleInferenceRunner(Runner):
             kwargs["save_model_dir"] = str(Path(self._tmp_dir) / "pir_trt" / "model")
         Path(kwargs["save_model_dir"]).parent.mkdir(parents=True, exist_ok=True)
         kwargs = _accepted_kwargs(TensorRTConfig, kwargs)
+        # convert() hands a path naming an existing file straight to paddle.static.load_inference_model,
+        # which in PIR mode always appends ".json" (python/paddle/static/pir_io.py,
+        # load_inference_model_pir), so "model.json" would be read as "model.json.json". Paddle's own
+        # tests (test/tensorrt/test_export.py) pass the prefix; convert then finds <prefix>.json and
+        # always reads the weights from <prefix>.pdiparams.
+        model_prefix = model_file.with_suffix("")
+        if params_file != model_prefix.with_suffix(".pdiparams"):
+            raise TrtExportError(
+                f"paddle.tensorrt.convert reads the weights from {model_prefix.name}.pdiparams next to "
+                f"{model_file.name}, but the manifest names {params_file.name}; re-export the model"
+            )
         try:
             config = TensorRTConfig(inputs=trt_inputs, precision_mode=PrecisionMode[plan.precision], **kwargs)
-            convert(str(model_file), config)
+            convert(str(model_prefix), config)
         except TrtExportError:
             raise
         except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
