@@ -20,6 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from trt_export.backends import BackendSettings
 from trt_export.bench import BenchOptions, WorkerPool, export_cache_key, parse_shapes, run_bench
 from trt_export.bench_report import load_bench_report
 from trt_export.manifest import MANIFEST_NAME
@@ -372,3 +373,19 @@ def test_cli_timing_budget_defaults_and_explicit_values():
     for bad in (ns(iters=0, duration=None), ns(iters=None, duration=0.0)):
         with pytest.raises(TrtExportError):
             _timing_budget(bad)
+
+
+def test_auto_chosen_onednn_gives_way_to_paddle_cpu_for_a_pir_only_export(tmp_path):
+    """A PaddleRS-style segmenter (argmax label map) only exports as PIR, where oneDNN + interpolate crashes."""
+    options = _options(tmp_path, model="fixture_models:paddlers_style_segmenter", shapes=parse_shapes(["[32,32]"]),
+                       auto_backend=True, settings=BackendSettings(backend="paddle-onednn"))
+    report = run_bench(options)
+    assert report.backend == "paddle-cpu"
+    assert len(report.notes) == 1 and "paddle-cpu" in report.notes[0]
+    assert report.candidates[0].ok and report.candidates[0].parity.passed
+    assert "## Notes" in (options.out_dir / "bench.md").read_text(encoding="utf-8")
+    # a backend the user named is kept, even when it then fails with the one-line reason
+    named = run_bench(_options(tmp_path / "named", model="fixture_models:paddlers_style_segmenter",
+                               shapes=parse_shapes(["[32,32]"]), settings=BackendSettings(backend="paddle-onednn")))
+    assert named.backend == "paddle-onednn" and named.notes == []
+    assert not named.candidates[0].ok and "paddle-cpu" in named.candidates[0].failure.reason

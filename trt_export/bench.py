@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ class BenchOptions:
     cache_dir: Path | None = None  # None: the user cache dir; see default_cache_dir()
     use_cache: bool = True
     seed: int = 0
+    auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
 
 
@@ -182,6 +183,8 @@ def run_bench(options: BenchOptions) -> BenchReport:
     source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
+    if options.settings is None:
+        options.auto_backend = True
     settings = options.settings or BackendSettings(backend=best_backend(), cpu_threads=os.cpu_count() or 1)
     availability = backend_availability(settings.backend, None if options.model_format == "auto" else options.model_format)
     if not availability.available:
@@ -203,14 +206,21 @@ def run_bench(options: BenchOptions) -> BenchReport:
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
         candidates = []
+        notes: list[str] = []
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
         bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
         for shape in bar:
             bar.set_postfix_str(shape.label)
-            candidate, exported_type = _run_candidate(pool, source, shape, settings, options, cache_dir, environment, idle_rss)
-            candidates.append(candidate)
-            model_type = exported_type or model_type
+            prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment.get("paddle_version", ""))
+            if prepared.summary is not None:
+                model_type = prepared.summary.get("model_type") or model_type
+                switched = _backend_for_export(settings, options, prepared.summary, measured=bool(candidates and any(c.ok for c in candidates)))
+                if switched is not None:
+                    settings, note = switched
+                    notes.append(note)
+                    bar.write(f"note: {note}", file=sys.stderr)
+            candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss))
         bar.close()
         report = BenchReport(
             tool_version=__version__,
@@ -231,6 +241,7 @@ def run_bench(options: BenchOptions) -> BenchReport:
             environment=environment,
             idle_rss_mb=round(idle_rss, 1),
             candidates=candidates,
+            notes=notes,
         )
         recommend_report(report)
         write_outputs(report, out_dir, pool.log_dir)
@@ -239,18 +250,19 @@ def run_bench(options: BenchOptions) -> BenchReport:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run_candidate(
-    pool: WorkerPool,
-    source: ModelSource,
-    shape: FixedShape,
-    settings: BackendSettings,
-    options: BenchOptions,
-    cache_dir: Path,
-    environment: dict[str, Any],
-    idle_rss: float,
-) -> tuple[Candidate, str | None]:
-    """The measured candidate, and the model type its export recorded (None if export failed)."""
-    key = export_cache_key(source, shape, options.model_format, environment.get("paddle_version", ""))
+@dataclass
+class Prepared:
+    """A candidate's export and dygraph reference, ready to measure (or why they could not be made)."""
+
+    shape: FixedShape
+    export_dir: Path
+    reference: Path
+    summary: dict[str, Any] | None
+    failure: Failure | None
+
+
+def _prepare_candidate(pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, cache_dir: Path, paddle_version: str) -> Prepared:
+    key = export_cache_key(source, shape, options.model_format, paddle_version)
     entry = cache_dir / key
     entry.mkdir(parents=True, exist_ok=True)
     export_dir = entry / "export"
@@ -259,13 +271,19 @@ def _run_candidate(
     if prepared is None:
         prepared = _prepare(pool, source, shape, options, export_dir, reference)
     if isinstance(prepared, Failure):
-        return _failed(shape, prepared), None
-    model_type = prepared.get("model_type")
+        return Prepared(shape, export_dir, reference, None, prepared)
+    return Prepared(shape, export_dir, reference, prepared, None)
+
+
+def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float) -> Candidate:
+    shape = prepared.shape
+    if prepared.failure is not None or prepared.summary is None:
+        return _failed(shape, prepared.failure)
     measure = pool.run(
         {
             "job": "measure",
-            "export_dir": str(export_dir),
-            "reference": str(reference),
+            "export_dir": str(prepared.export_dir),
+            "reference": str(prepared.reference),
             "format": options.model_format,
             "settings": asdict(settings),
             "warmup": options.warmup,
@@ -275,11 +293,11 @@ def _run_candidate(
         f"{shape.label}-measure",
         "build",
     )
-    export_s = float(prepared["export_s"])
+    export_s = float(prepared.summary["export_s"])
     if measure.failure is not None or measure.result is None:
         failed = _failed(shape, measure.failure)
         failed.export_s = export_s
-        return failed, model_type
+        return failed
     result = measure.result
     stats = LatencyStats.from_samples(result["samples_s"])
     memory = result["memory"]
@@ -301,7 +319,7 @@ def _run_candidate(
             paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
         ),
         parity=parity,
-    ), model_type
+    )
 
 
 def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
@@ -319,6 +337,26 @@ def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
         return prepared_summary(load_manifest(export_dir), cached=True)
     except TrtExportError:
         return None
+
+
+def _backend_for_export(
+    settings: BackendSettings, options: BenchOptions, summary: dict[str, Any], measured: bool
+) -> tuple[BackendSettings, str] | None:
+    """paddle-cpu instead of an automatically chosen paddle-onednn when the export is PIR.
+
+    "auto" falls back to PIR for networks Paddle cannot save as .pdmodel (argmax label maps), and
+    oneDNN crashes on PIR models with bilinear interpolate (Paddle 3.3.1), so the backend the user
+    did not choose would fail every candidate. Only before anything was measured, so one report
+    never mixes backends; a backend the user named is never changed.
+    """
+    if not options.auto_backend or measured or settings.backend != "paddle-onednn" or summary.get("default_format") != "pir":
+        return None
+    note = (
+        "the export is a PIR .json model (this Paddle cannot save the network as .pdmodel), and oneDNN "
+        "fails on PIR models with bilinear interpolate, so the sweep runs on paddle-cpu; pass --backend "
+        "paddle-onednn to force it"
+    )
+    return replace(settings, backend="paddle-cpu"), note
 
 
 def _prepare(

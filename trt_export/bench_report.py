@@ -296,6 +296,7 @@ class BenchReport:
     idle_rss_mb: float | None
     candidates: list[Candidate]
     recommendation: Recommendation | None = None
+    notes: list[str] = field(default_factory=list)
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
 
@@ -318,6 +319,7 @@ class BenchReport:
             "idle_rss_mb": self.idle_rss_mb,
             "candidates": [cand.to_dict() for cand in self.candidates],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -347,6 +349,8 @@ class BenchReport:
             recommendation=None
             if data["recommendation"] is None
             else _parse(Recommendation.from_dict, data["recommendation"], "recommendation", source),
+            # optional in version 1 (added after the first files were written): absent means none
+            notes=[str(note) for note in data.get("notes") or []],
         )
 
 

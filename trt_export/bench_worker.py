@@ -101,7 +101,13 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
 
 def prepared_summary(manifest: Any, cached: bool) -> dict[str, Any]:
     """What a prepare job reports about its export (the parent reads it for a complete cache entry)."""
-    return {"export_s": manifest.export_seconds, "cached": cached, "model_type": manifest.model_type, "model_name": manifest.model_name}
+    return {
+        "export_s": manifest.export_seconds,
+        "cached": cached,
+        "model_type": manifest.model_type,
+        "model_name": manifest.model_name,
+        "default_format": manifest.default_format,
+    }
 
 
 def _load_reference(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -208,6 +208,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         seed=args.seed,
         progress=not args.no_progress,
+        auto_backend=args.backend is None,
     )
     print(f"bench {options.model or 'default model'} on {backend}: {len(shapes)} candidate shapes (NCHW "
           f"{', '.join(s.label for s in shapes)})", flush=True)

@@ -64,6 +64,7 @@ def _summary_lines(report: BenchReport) -> list[str]:
         lines.append("No candidate is eligible; nothing is recommended:")
         lines += [f"  - {c.label}: {c.excluded_reason or 'not evaluated'}" for c in _by_size(report)]
     lines += [f"warning: {w}" for w in noise_warnings(report)]
+    lines += [f"note: {n}" for n in report.notes]
     return lines
 
 
@@ -187,6 +188,9 @@ def write_markdown(report: BenchReport, path: str | os.PathLike[str], plots: Seq
     if warnings:
         lines += ["", "## Warnings", ""]
         lines += [f"- {w}" for w in warnings]
+    if report.notes:
+        lines += ["", "## Notes", ""]
+        lines += [f"- {n}" for n in report.notes]
     if plots:
         lines += ["", "## Plots", ""]
         for plot in plots:
