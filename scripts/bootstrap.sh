@@ -15,7 +15,11 @@ fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip -q --disable-pip-version-check)
 extras="test,seg"
-[ "${TRT_EXPORT_KEEP_PADDLE:-0}" = "1" ] || extras="$extras,cpu"
+if [ "${TRT_EXPORT_KEEP_PADDLE:-0}" = "1" ]; then
+  extras="$extras,gpu"   # NVML for per-process device memory
+else
+  extras="$extras,cpu"
+fi
 "${pip[@]}" install -e "$root[$extras]"
 # paddleseg pins opencv-python<=4.6, whose wheels break on numpy 2; its other needs come with [seg].
 "${pip[@]}" install --no-deps "paddleseg==2.8.0"

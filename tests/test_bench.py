@@ -23,6 +23,7 @@ import pytest
 from trt_export.backends import BackendSettings
 from trt_export.bench import BenchOptions, WorkerPool, export_cache_key, parse_shapes, run_bench
 from trt_export.bench_report import load_bench_report
+from trt_export.errors import TrtExportError
 from trt_export.manifest import MANIFEST_NAME
 from trt_export.recommend import recommend_report
 from trt_export.render import render_bench_table
@@ -389,3 +390,35 @@ def test_auto_chosen_onednn_gives_way_to_paddle_cpu_for_a_pir_only_export(tmp_pa
                                shapes=parse_shapes(["[32,32]"]), settings=BackendSettings(backend="paddle-onednn")))
     assert named.backend == "paddle-onednn" and named.notes == []
     assert not named.candidates[0].ok and "paddle-cpu" in named.candidates[0].failure.reason
+
+
+def test_shapes_crossed_with_batches_keep_order_and_drop_duplicates():
+    shapes = parse_shapes(["[256,256]", "[512,512]", "[2,3,256,256]"], batches=[1, 2])
+    assert [s.label for s in shapes] == ["1x3x256x256", "2x3x256x256", "1x3x512x512", "2x3x512x512"]
+    assert [s.label for s in parse_shapes(["[64,64]", "[1,3,64,64]"])] == ["1x3x64x64"]
+    with pytest.raises(TrtExportError):
+        parse_shapes(["[64,64]"], batches=[0])
+
+
+def _trt_unavailable_reason() -> str | None:
+    from trt_export.backends import backend_availability
+
+    availability = backend_availability("trt-fp16")
+    return None if availability.available else f"trt-fp16 is not available here: {availability.reason}"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_trt_unavailable_reason() is not None, reason=_trt_unavailable_reason() or "")
+def test_gpu_sweep_on_tensorrt_fp16_measures_device_memory_and_passes_parity(tmp_path):
+    """Runs unchanged on a GPU runner with a CUDA + TensorRT build of Paddle (skipped elsewhere)."""
+    options = _options(tmp_path, shapes=parse_shapes(["[64,64]", "[128,128]"]),
+                       settings=BackendSettings(backend="trt-fp16"), model="trt_export.zoo:tiny_segnet")
+    report = run_bench(options)
+    assert report.backend == "trt-fp16" and report.environment["gpu_count"] >= 1
+    assert report.environment["tensorrt_runtime_version"]
+    for cand in report.candidates:
+        assert cand.ok, cand.failure
+        assert cand.parity.passed, cand.parity
+        assert cand.build_s is not None and cand.build_s > 0  # includes the TensorRT engine build
+        assert cand.memory.gpu_peak_mb is not None or cand.memory.paddle_allocator_peak_mb is not None
+    assert report.recommendation is not None

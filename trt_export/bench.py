@@ -415,15 +415,19 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def parse_shapes(texts: list[str]) -> list[FixedShape]:
+def parse_shapes(texts: list[str], batches: list[int] | None = None) -> list[FixedShape]:
+    """Candidate shapes in the order given, duplicates dropped.
+
+    With ``batches``, every shape is tried at each of those batch sizes (the question "which tile,
+    at which batch" in one sweep); a shape's own n is then replaced.
+    """
     shapes = [parse_fixed_shape(t) for t in texts]
-    seen: set[FixedShape] = set()
-    unique = []
-    for shape in shapes:
-        if shape not in seen:
-            seen.add(shape)
-            unique.append(shape)
-    return unique
+    if batches:
+        bad = [b for b in batches if b < 1]
+        if bad:
+            raise TrtExportError(f"--batches must be positive integers, got {bad[0]}")
+        shapes = [shape.with_batch(b) for shape in shapes for b in batches]
+    return list(dict.fromkeys(shapes))
 
 
 __all__ = ["BACKENDS", "BenchOptions", "run_bench", "parse_shapes", "best_backend", "write_outputs", "default_cache_dir"]

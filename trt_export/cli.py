@@ -170,7 +170,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     import os
 
     from trt_export.backends import require_backend
-    from trt_export.bench import BenchOptions, best_backend, parse_shapes, run_bench
+    from trt_export.bench import DEFAULT_SHAPES, BenchOptions, best_backend, parse_shapes, run_bench
     from trt_export.errors import EXIT_CHECK_FAILED
     from trt_export.render import render_bench_table
 
@@ -181,7 +181,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     gate_settings = _gate_settings(args, args.gate_stat) if args.baseline else None
     if args.baseline and not Path(args.baseline).is_file():
         raise TrtExportError(f"baseline {args.baseline!r} does not exist; give the bench.json of an earlier run")
-    shapes = parse_shapes(args.shapes) if args.shapes else BenchOptions().shapes
+    shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
     if args.threads is None:
         args.threads = os.cpu_count() or 1
     backend = args.backend or best_backend()
@@ -320,6 +320,8 @@ parents=[common], help="check an export against the dygraph model on a backend (
     _add_source_args(bench)
     bench.add_argument("--shapes", nargs="+", metavar="SHAPE",
                        help="candidate shapes, each '[w,h]' or '[n,c,w,h]' (default: [256,256] [512,512] [768,768] [1024,1024])")
+    bench.add_argument("--batches", nargs="+", type=int, metavar="N",
+                       help="try every shape at each of these batch sizes, e.g. --batches 1 2 4")
     _add_backend_args(bench, default_backend=None)
     bench.set_defaults(threads=None)
     bench.add_argument("--warmup", type=int, default=5, help="untimed runs before timing (default 5)")
