@@ -30,6 +30,8 @@ V3 = "3.3.1"
 
 
 def plan(backend: str, fmt: str = "legacy", shapes=None, version: str = V3, **kw):
+    if backend.startswith("trt"):
+        kw.setdefault("trt_cache_dir", "/cache")
     return plan_config(BackendSettings(backend, **kw), fmt, shapes or SHAPES, version)
 
 
@@ -119,17 +121,43 @@ def test_legacy_trt_plan_exact_calls(backend, precision):
                 "use_calib_mode": False,
             },
         ),
+        ("enable_tuned_tensorrt_dynamic_shape", ("/cache/shape_range_2x3x64x64.pbtxt", True), {}),
         ("set_optim_cache_dir", ("/cache",), {}),
         ("exp_disable_tensorrt_ops", (["pool2d", "softmax"],), {}),
         ("disable_glog_info", (), {}),
     ]
-    # A fixed shape never needs dynamic shape ranges.
+    # Shape ranges come from a collection run over every tensor, not from the feeds alone.
     assert "set_trt_dynamic_shape_info" not in p.methods
+    assert p.shape_range_info_path == "/cache/shape_range_2x3x64x64.pbtxt"
+    assert [(c.method, c.args) for c in p.shape_collection] == [
+        ("enable_use_gpu", (256, 0)),
+        ("collect_shape_range_info", ("/cache/shape_range_2x3x64x64.pbtxt",)),
+        ("disable_glog_info", ()),
+    ]
+    assert "shape collection predictor" in p.describe()
 
 
-def test_legacy_trt_minimal_plan_has_no_cache_or_disable_calls():
+def test_legacy_trt_minimal_plan_has_no_disable_calls():
     p = plan("trt-fp32", "legacy")
-    assert p.methods == ["enable_use_gpu", "switch_ir_optim", "enable_tensorrt_engine", "disable_glog_info"]
+    assert p.methods == [
+        "enable_use_gpu", "switch_ir_optim", "enable_tensorrt_engine", "enable_tuned_tensorrt_dynamic_shape",
+        "set_optim_cache_dir", "disable_glog_info",
+    ]
+
+
+def test_legacy_trt_needs_a_cache_dir_for_its_shape_file():
+    with pytest.raises(TrtExportError, match="cache dir") as info:
+        plan_config(BackendSettings("trt-fp32"), "legacy", SHAPES, V3)
+    assert "\n" not in str(info.value)
+
+
+def test_only_legacy_trt_collects_shapes():
+    for backend in BACKENDS:
+        for fmt in ("legacy", "pir"):
+            p = plan(backend, fmt, allow_random_calibration=True)
+            legacy_trt = backend.startswith("trt") and fmt == "legacy"
+            assert bool(p.shape_collection) == legacy_trt
+            assert (p.shape_range_info_path is not None) == legacy_trt
 
 
 def test_legacy_trt_forces_ir_optim_on():
@@ -214,7 +242,7 @@ def test_pir_trt_plan_converts_then_only_enables_gpu(backend, precision):
 
 
 def test_pir_trt_without_cache_dir_leaves_location_to_runner():
-    p = plan("trt-fp32", "pir")
+    p = plan("trt-fp32", "pir", trt_cache_dir=None)
     assert p.convert is not None and p.convert.save_model_prefix is None
     assert "disable_ops" not in p.convert.config_kwargs()
 
@@ -337,6 +365,9 @@ def test_apply_plan_resolves_precision_and_uses_real_method_names(paddle_inferen
             config = RecordingConfig(paddle_inference.Config)
             apply_plan(config, p)
             assert [c[0] for c in config.calls] == p.methods
+            config = RecordingConfig(paddle_inference.Config)
+            apply_plan(config, p, p.shape_collection)
+            assert [c[0] for c in config.calls] == [c.method for c in p.shape_collection]
     p = plan("trt-fp16", "legacy")
     config = RecordingConfig(paddle_inference.Config)
     apply_plan(config, p)

@@ -422,3 +422,24 @@ def test_pir_convert_refuses_weights_it_would_not_read(tiny, monkeypatch, tmp_pa
     runner.plan = plan_config(settings, "pir", {"image": SHAPE}, paddle.__version__)
     with pytest.raises(TrtExportError, match="model.pdiparams"):
         runner._convert(runner.plan.convert, model_file, model_file.with_name("weights.pdiparams"))
+
+
+def test_legacy_trt_shape_collection_writes_every_tensor_range(tiny, tmp_path):
+    """The collection predictor runs here on CPU (enable_use_gpu only logs on a CPU build)."""
+    from trt_export.backends import plan_config
+
+    _, directory, manifest = tiny
+    settings = BackendSettings("trt-fp32", trt_cache_dir=str(tmp_path / "cache"))
+    runner = PaddleInferenceRunner(directory, manifest, settings, "legacy")
+    runner.plan = plan_config(settings, "legacy", {"image": SHAPE}, paddle.__version__)
+    model_file, params_file = manifest.files("legacy")
+    runner._collect_shapes(model_file, params_file)
+    path = Path(runner.plan.shape_range_info_path)
+    assert path.parent == tmp_path / "cache"
+    text = path.read_text()
+    # The feed and intermediate tensors, each at the fixed shape (min = opt = max).
+    assert 'name: "image"' in text
+    assert text.count("shape_range_info {") > 3
+    block = text[text.index('name: "image"'):].split("}")[0]
+    for dim in SHAPE:
+        assert f"min_shape: {dim}" in block and f"max_shape: {dim}" in block

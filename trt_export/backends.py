@@ -145,6 +145,11 @@ class ConfigPlan:
     trt_path: str | None
     calls: tuple[ConfigCall, ...]
     convert: TrtConvertPlan | None = None
+    # Legacy TensorRT: a first predictor configured by `shape_collection` runs once at the fixed
+    # shape and, when destroyed, writes the shape range of every tensor to `shape_range_info_path`;
+    # `calls` then read it through enable_tuned_tensorrt_dynamic_shape.
+    shape_collection: tuple[ConfigCall, ...] = ()
+    shape_range_info_path: str | None = None
     # Legacy INT8: Paddle writes the calibration table while a first predictor runs on
     # calibration data and is destroyed; only a second predictor builds the INT8 engine.
     calibrate: bool = False
@@ -160,6 +165,9 @@ class ConfigPlan:
         lines = [f"backend {self.backend}, format {self.model_format}, TensorRT path {self.trt_path or '-'}"]
         if self.convert is not None:
             lines.append(f"  paddle.tensorrt.convert: precision {self.convert.precision}, {self.convert.config_kwargs()}")
+        if self.shape_collection:
+            lines.append("  shape collection predictor (one run at the fixed shape):")
+            lines += [f"    config.{call}" for call in self.shape_collection]
         lines += [f"  config.{call}" for call in self.calls]
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  WARNING: {w}" for w in self.warnings]
@@ -224,6 +232,8 @@ def plan_config(
     trt_path: str | None = None
     calibrate = False
     calibration_source: str | None = None
+    shape_collection: tuple[ConfigCall, ...] = ()
+    shape_range_info_path: str | None = None
 
     if settings.is_trt:
         trt_path = resolve_trt_path(settings.trt_path, model_format, paddle_version)
@@ -253,7 +263,9 @@ def plan_config(
     calls.append(ConfigCall("switch_ir_optim", (ir_optim,)))
 
     if trt_path == "legacy":
-        calls.extend(_legacy_trt_calls(settings, fixed_shapes, calibration_source))
+        shape_range_info_path = _shape_range_info_path(settings, fixed_shapes)
+        calls.extend(_legacy_trt_calls(settings, fixed_shapes, calibration_source, shape_range_info_path))
+        shape_collection = tuple(_shape_collection_calls(settings, shape_range_info_path, verbose))
         calibrate = calibration_source is not None
     elif trt_path == "pir":
         convert = _pir_convert_plan(settings, fixed_shapes, input_dtypes or {})
@@ -284,6 +296,8 @@ def plan_config(
         trt_path=trt_path,
         calls=tuple(calls),
         convert=convert,
+        shape_collection=shape_collection,
+        shape_range_info_path=shape_range_info_path,
         calibrate=calibrate,
         calibration_source=calibration_source,
         notes=tuple(notes),
@@ -309,15 +323,45 @@ def _batch_size(fixed_shapes: Mapping[str, tuple[int, ...]]) -> int:
     return batches.pop()
 
 
+def _shape_label(fixed_shapes: Mapping[str, tuple[int, ...]]) -> str:
+    return "_".join("x".join(str(int(d)) for d in shape) for shape in fixed_shapes.values())
+
+
+def _shape_range_info_path(settings: BackendSettings, fixed_shapes: Mapping[str, tuple[int, ...]]) -> str:
+    if not settings.trt_cache_dir:
+        raise TrtExportError(
+            "the legacy TensorRT path needs a cache dir (shape ranges, engines, INT8 tables); give --trt-cache-dir"
+        )
+    return os.path.join(settings.trt_cache_dir, f"shape_range_{_shape_label(fixed_shapes)}.pbtxt")
+
+
+def _shape_collection_calls(settings: BackendSettings, path: str, verbose: bool) -> list[ConfigCall]:
+    # collect_shape_range_info records the shape of every tensor of the unoptimized program (the
+    # predictor switches ir_optim off itself in that mode) and writes them when it is destroyed.
+    calls = [
+        ConfigCall("enable_use_gpu", (settings.gpu_memory_mb, settings.device_id)),
+        ConfigCall("collect_shape_range_info", (path,)),
+    ]
+    if not verbose:
+        calls.append(ConfigCall("disable_glog_info"))
+    return calls
+
+
 def _legacy_trt_calls(
     settings: BackendSettings,
     fixed_shapes: Mapping[str, tuple[int, ...]],
     calibration_source: str | None,
+    shape_range_info_path: str,
 ) -> list[ConfigCall]:
-    # No set_trt_dynamic_shape_info: the exported program has fully fixed input dims, so Paddle
-    # builds a static-shape engine from them. That engine is only valid at exactly that shape
-    # (a different runtime shape gives wrong results, Paddle issue 18259), which is why runners
-    # refuse any feed that does not match the manifest's shape.
+    # Dynamic-shape mode with min = opt = max = the fixed shape, taken from a shape-collection run
+    # (enable_tuned_tensorrt_dynamic_shape), not Paddle-TRT's static-shape mode: Paddle 3 removed
+    # static-shape support ("Remove TRT static shape and bump into TRT 10.0", Paddle PR 65780; with
+    # TensorRT >= 8.5 TensorRTEngine::InitNetwork always builds an explicit-batch network while the
+    # static branch of Vec2TRT_Dims drops the batch dim). set_trt_dynamic_shape_info would not do
+    # either: it covers the feeds only, and a TensorRT subgraph whose input is an intermediate tensor
+    # then fails with "some trt inputs dynamic shape info not set". The collected file covers every
+    # tensor. The engine is valid only at that shape (a different runtime shape gives wrong results,
+    # Paddle issue 18259), which is why runners refuse any feed that does not match the manifest.
     calls = [
         ConfigCall(
             "enable_tensorrt_engine",
@@ -331,10 +375,12 @@ def _legacy_trt_calls(
                 # fall back to other precisions and even its timing would be wrong.
                 "use_calib_mode": calibration_source is not None,
             },
-        )
+        ),
+        # Positional (shape_range_info_path, allow_build_at_runtime) as bound in
+        # paddle/fluid/pybind/inference_api.cc; no runtime rebuild is ever needed at a fixed shape.
+        ConfigCall("enable_tuned_tensorrt_dynamic_shape", (shape_range_info_path, True)),
+        ConfigCall("set_optim_cache_dir", (settings.trt_cache_dir,)),
     ]
-    if settings.trt_cache_dir:
-        calls.append(ConfigCall("set_optim_cache_dir", (settings.trt_cache_dir,)))
     if settings.disable_ops:
         calls.append(ConfigCall("exp_disable_tensorrt_ops", (list(settings.disable_ops),)))
     return calls
@@ -351,7 +397,7 @@ def _pir_convert_plan(
     )
     prefix = None
     if settings.trt_cache_dir:
-        label = "_".join("x".join(str(d) for d in i.shape) for i in inputs)
+        label = _shape_label({i.name: i.shape for i in inputs})
         prefix = os.path.join(settings.trt_cache_dir, f"pir_trt_{_PIR_PRECISION[settings.backend].lower()}_{label}", "model")
     return TrtConvertPlan(
         inputs=inputs,
@@ -363,10 +409,11 @@ def _pir_convert_plan(
     )
 
 
-def apply_plan(config: Any, plan: ConfigPlan) -> None:
-    """Apply a plan's calls to a `paddle.inference.Config`, resolving precision names to enums."""
+def apply_plan(config: Any, plan: ConfigPlan, calls: tuple[ConfigCall, ...] | None = None) -> None:
+    """Apply a plan's calls (or `calls`, e.g. its shape collection) to a `paddle.inference.Config`,
+    resolving precision names to enums."""
     precision_type = None
-    for call in plan.calls:
+    for call in plan.calls if calls is None else calls:
         if any(isinstance(v, Precision) for v in (*call.args, *call.kwargs.values())) and precision_type is None:
             from trt_export.paddle_env import import_paddle
 

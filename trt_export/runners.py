@@ -275,6 +275,8 @@ class PaddleInferenceRunner(Runner):
             model_file, params_file = self.manifest.files(self.model_format)
             if self.plan.convert is not None:
                 model_file, params_file = self._convert(self.plan.convert, model_file, params_file)
+            if self.plan.shape_collection:
+                self._collect_shapes(model_file, params_file)
             if self.plan.calibrate:
                 self._calibrate(model_file, params_file)
             self._predictor = self._create_predictor(model_file, params_file)
@@ -295,6 +297,34 @@ class PaddleInferenceRunner(Runner):
             raise
         except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
             raise translate_paddle_error(exc, f"creating the {self.name} predictor") from exc
+
+    def _collect_shapes(self, model_file: Path, params_file: Path) -> None:
+        """Legacy TensorRT: one run of a shape-collecting predictor writes the tensors' shape ranges."""
+        paddle = import_paddle()
+        assert self.plan is not None and self.plan.shape_range_info_path is not None
+        path = Path(self.plan.shape_range_info_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        feed = random_inputs(self.input_specs, seed=0, model_yml=_export_model_yml(self.export_dir))
+        try:
+            config = paddle.inference.Config(str(model_file), str(params_file))
+            apply_plan(config, self.plan, self.plan.shape_collection)
+            predictor = paddle.inference.create_predictor(config)
+            for spec in self.input_specs:
+                handle = predictor.get_input_handle(spec.name)
+                array = np.ascontiguousarray(feed[spec.name])
+                handle.reshape(list(array.shape))
+                handle.copy_from_cpu(array)
+            predictor.run()
+        except TrtExportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
+            raise translate_paddle_error(exc, f"collecting tensor shapes for {self.name}") from exc
+        # The shape file is written when the collecting predictor is destroyed.
+        del handle, predictor
+        gc.collect()
+        if not path.is_file() or path.stat().st_size == 0:
+            raise TrtExportError(f"{self.name}: the shape-collection run wrote no {path.name} in {path.parent}")
 
     def _calibration_feeds(self) -> list[Feed]:
         if self.calibration_feeds is not None:
