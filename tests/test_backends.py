@@ -100,12 +100,14 @@ def test_paddle_gpu_plan(fmt):
 
 
 @pytest.mark.parametrize(
-    "backend, precision", [("trt-fp32", "Float32"), ("trt-fp16", "Half")]
+    "backend, precision, precision_dir", [("trt-fp32", "Float32", "fp32"), ("trt-fp16", "Half", "fp16")]
 )
-def test_legacy_trt_plan_exact_calls(backend, precision):
+def test_legacy_trt_plan_exact_calls(backend, precision, precision_dir):
     p = plan(backend, "legacy", shapes={"image": (2, 3, 64, 64)}, trt_workspace_bytes=1 << 28,
              trt_min_subgraph_size=5, trt_use_static=True, trt_cache_dir="/cache", disable_ops=["pool2d", "softmax"])
     assert p.trt_path == "legacy" and p.convert is None and not p.calibrate
+    # Engines are keyed by tensor names, not H x W: one cache dir per precision and shape.
+    cache = f"/cache/legacy_trt_{precision_dir}_2x3x64x64"
     assert calls(p) == [
         ("enable_use_gpu", (256, 0), {}),
         ("switch_ir_optim", (True,), {}),
@@ -121,17 +123,17 @@ def test_legacy_trt_plan_exact_calls(backend, precision):
                 "use_calib_mode": False,
             },
         ),
-        ("enable_tuned_tensorrt_dynamic_shape", ("/cache/shape_range_2x3x64x64.pbtxt", True), {}),
-        ("set_optim_cache_dir", ("/cache",), {}),
+        ("enable_tuned_tensorrt_dynamic_shape", (f"{cache}/shape_range_info.pbtxt", True), {}),
+        ("set_optim_cache_dir", (cache,), {}),
         ("exp_disable_tensorrt_ops", (["pool2d", "softmax"],), {}),
         ("disable_glog_info", (), {}),
     ]
     # Shape ranges come from a collection run over every tensor, not from the feeds alone.
     assert "set_trt_dynamic_shape_info" not in p.methods
-    assert p.shape_range_info_path == "/cache/shape_range_2x3x64x64.pbtxt"
+    assert p.shape_range_info_path == f"{cache}/shape_range_info.pbtxt"
     assert [(c.method, c.args) for c in p.shape_collection] == [
         ("enable_use_gpu", (256, 0)),
-        ("collect_shape_range_info", ("/cache/shape_range_2x3x64x64.pbtxt",)),
+        ("collect_shape_range_info", (f"{cache}/shape_range_info.pbtxt",)),
         ("disable_glog_info", ()),
     ]
     assert "shape collection predictor" in p.describe()
@@ -149,6 +151,15 @@ def test_legacy_trt_needs_a_cache_dir_for_its_shape_file():
     with pytest.raises(TrtExportError, match="cache dir") as info:
         plan_config(BackendSettings("trt-fp32"), "legacy", SHAPES, V3)
     assert "\n" not in str(info.value)
+
+
+def test_legacy_trt_cache_dirs_differ_by_shape_and_precision():
+    dirs = {
+        plan(backend, "legacy", shapes={"image": shape}, allow_random_calibration=True).shape_range_info_path
+        for backend in ("trt-fp32", "trt-fp16", "trt-int8")
+        for shape in ((1, 3, 32, 32), (1, 3, 32, 64), (2, 3, 32, 32))
+    }
+    assert len(dirs) == 9
 
 
 def test_only_legacy_trt_collects_shapes():

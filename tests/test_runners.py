@@ -435,7 +435,7 @@ def test_legacy_trt_shape_collection_writes_every_tensor_range(tiny, tmp_path):
     model_file, params_file = manifest.files("legacy")
     runner._collect_shapes(model_file, params_file)
     path = Path(runner.plan.shape_range_info_path)
-    assert path.parent == tmp_path / "cache"
+    assert path.parent == tmp_path / "cache" / "legacy_trt_fp32_1x3x32x32"
     text = path.read_text()
     # The feed and intermediate tensors, each at the fixed shape (min = opt = max).
     assert 'name: "image"' in text
@@ -443,3 +443,54 @@ def test_legacy_trt_shape_collection_writes_every_tensor_range(tiny, tmp_path):
     block = text[text.index('name: "image"'):].split("}")[0]
     for dim in SHAPE:
         assert f"min_shape: {dim}" in block and f"max_shape: {dim}" in block
+
+
+def test_kept_trt_cache_is_scoped_by_program_and_weights(tiny, tmp_path, monkeypatch):
+    """Paddle keys engines by tensor names; two models sharing --trt-cache-dir must not share engines."""
+    import trt_export.runners as runners
+
+    _, directory, manifest = tiny
+    other = export_tiny(tmp_path / "other", make_layer(seed=1))
+    planned = []
+
+    def stop_after_planning(self, model_file, params_file):
+        planned.append(self.plan)
+        raise TrtExportError("stop")
+
+    monkeypatch.setattr(runners, "require_backend", lambda *a, **k: None)
+    monkeypatch.setattr(PaddleInferenceRunner, "_collect_shapes", stop_after_planning)
+    settings = BackendSettings("trt-fp32", trt_cache_dir=str(tmp_path / "cache"))
+    for d, m in ((directory, manifest), (tmp_path / "other", other), (directory, manifest)):
+        with pytest.raises(TrtExportError, match="stop"):
+            PaddleInferenceRunner(d, m, settings, "legacy").activate()
+    first, second, again = (Path(p.shape_range_info_path) for p in planned)
+    assert first == again and first != second
+    assert first.parent.parent.parent == tmp_path / "cache"
+    assert first.parent.parent.name.startswith("model_")
+
+
+def test_legacy_int8_starts_from_an_empty_cache(tiny, tmp_path, monkeypatch):
+    """A kept INT8 table or engine would be reused and this run's calibration data ignored."""
+    import trt_export.runners as runners
+
+    _, directory, manifest = tiny
+    seen = []
+
+    def stop(self, model_file, params_file):
+        seen.append(sorted(p.name for p in Path(self.plan.shape_range_info_path).parent.glob("*")))
+        raise TrtExportError("stop")
+
+    monkeypatch.setattr(runners, "require_backend", lambda *a, **k: None)
+    monkeypatch.setattr(PaddleInferenceRunner, "_collect_shapes", stop)
+    for backend in ("trt-fp16", "trt-int8"):
+        settings = BackendSettings(backend, trt_cache_dir=str(tmp_path / "cache"), allow_random_calibration=True)
+        runner = PaddleInferenceRunner(directory, manifest, settings, "legacy")
+        with pytest.raises(TrtExportError, match="stop"):
+            runner.activate()
+        cache = Path(runner.plan.shape_range_info_path).parent
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / "trt_calib_stale").write_text("x")
+        with pytest.raises(TrtExportError, match="stop"):
+            runner.activate()
+    # fp16 keeps its cache (engines are reused with use_static); int8 had it emptied.
+    assert seen == [[], ["trt_calib_stale"], [], []]

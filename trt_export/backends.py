@@ -327,12 +327,23 @@ def _shape_label(fixed_shapes: Mapping[str, tuple[int, ...]]) -> str:
     return "_".join("x".join(str(int(d)) for d in shape) for shape in fixed_shapes.values())
 
 
-def _shape_range_info_path(settings: BackendSettings, fixed_shapes: Mapping[str, tuple[int, ...]]) -> str:
+def _legacy_cache_dir(settings: BackendSettings, fixed_shapes: Mapping[str, tuple[int, ...]]) -> str:
+    """One optim cache dir per precision and shape.
+
+    Paddle keys serialized engines and INT8 tables by the subgraph's tensor names, max_batch_size
+    and precision only (GenerateEngineKey in tensorrt_subgraph_pass.cc), not by the input's H and W,
+    so a cache dir shared between shapes would hand one shape's engine to another.
+    """
     if not settings.trt_cache_dir:
         raise TrtExportError(
             "the legacy TensorRT path needs a cache dir (shape ranges, engines, INT8 tables); give --trt-cache-dir"
         )
-    return os.path.join(settings.trt_cache_dir, f"shape_range_{_shape_label(fixed_shapes)}.pbtxt")
+    precision = _PIR_PRECISION[settings.backend].lower()
+    return os.path.join(settings.trt_cache_dir, f"legacy_trt_{precision}_{_shape_label(fixed_shapes)}")
+
+
+def _shape_range_info_path(settings: BackendSettings, fixed_shapes: Mapping[str, tuple[int, ...]]) -> str:
+    return os.path.join(_legacy_cache_dir(settings, fixed_shapes), "shape_range_info.pbtxt")
 
 
 def _shape_collection_calls(settings: BackendSettings, path: str, verbose: bool) -> list[ConfigCall]:
@@ -379,7 +390,7 @@ def _legacy_trt_calls(
         # Positional (shape_range_info_path, allow_build_at_runtime) as bound in
         # paddle/fluid/pybind/inference_api.cc; no runtime rebuild is ever needed at a fixed shape.
         ConfigCall("enable_tuned_tensorrt_dynamic_shape", (shape_range_info_path, True)),
-        ConfigCall("set_optim_cache_dir", (settings.trt_cache_dir,)),
+        ConfigCall("set_optim_cache_dir", (_legacy_cache_dir(settings, fixed_shapes),)),
     ]
     if settings.disable_ops:
         calls.append(ConfigCall("exp_disable_tensorrt_ops", (list(settings.disable_ops),)))

@@ -9,6 +9,7 @@ on the predictor's format-specific names.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import re
 import shutil
@@ -260,6 +261,11 @@ class PaddleInferenceRunner(Runner):
             # dir; keep the export untouched and clean up at deactivate.
             self._tmp_dir = tempfile.mkdtemp(prefix="trt-export-")
             settings = replace(settings, trt_cache_dir=self._tmp_dir)
+        elif settings.is_trt:
+            # Paddle's engine keys name tensors, not weights ("models with the same structure but
+            # different parameters" share a key, tensorrt_subgraph_pass.cc): a kept cache is
+            # scoped by the exported program and weights.
+            settings = replace(settings, trt_cache_dir=str(Path(settings.trt_cache_dir) / self._export_key()))
         self.plan = plan_config(
             settings,
             self.model_format,
@@ -276,6 +282,10 @@ class PaddleInferenceRunner(Runner):
             if self.plan.convert is not None:
                 model_file, params_file = self._convert(self.plan.convert, model_file, params_file)
             if self.plan.shape_collection:
+                if self.plan.calibrate:
+                    # A cached INT8 table or engine would be used as is and the calibration data
+                    # this run was given ignored; INT8 always starts from an empty cache.
+                    shutil.rmtree(Path(self.plan.shape_range_info_path).parent, ignore_errors=True)
                 self._collect_shapes(model_file, params_file)
             if self.plan.calibrate:
                 self._calibrate(model_file, params_file)
@@ -285,6 +295,13 @@ class PaddleInferenceRunner(Runner):
         except BaseException:
             self._cleanup()
             raise
+
+    def _export_key(self) -> str:
+        """Short hash of this format's program file and weights (the manifest's sha256)."""
+        model_file, _ = self.manifest.files(self.model_format)
+        digest = hashlib.sha256(model_file.read_bytes())
+        digest.update(self.manifest.formats[self.model_format].params_sha256.encode())
+        return f"model_{digest.hexdigest()[:16]}"
 
     def _create_predictor(self, model_file: Path, params_file: Path) -> Any:
         paddle = import_paddle()
