@@ -17,6 +17,7 @@ from trt_export.backends import (
     Precision,
     TrtInputPlan,
     apply_plan,
+    check_applied,
     decide_availability,
     libnvinfer_candidates,
     paddle_major,
@@ -398,6 +399,44 @@ def test_apply_plan_on_a_real_cpu_config(paddle_inference):
     config = paddle_inference.Config()
     apply_plan(config, plan("paddle-onednn", "legacy"))
     assert config.mkldnn_enabled()
+
+
+def test_check_applied_refuses_a_gpu_plan_that_did_not_take(paddle_inference):
+    from trt_export.paddle_env import import_paddle
+
+    if import_paddle().is_compiled_with_cuda():
+        pytest.skip("on a CUDA build enable_use_gpu takes effect")
+    # On a CPU build enable_use_gpu only logs an error; the predictor would silently run on CPU.
+    for backend in ("paddle-gpu", "trt-fp16"):
+        p = plan(backend, "pir")
+        config = paddle_inference.Config()
+        apply_plan(config, p)
+        assert not config.use_gpu()
+        with pytest.raises(BackendUnavailable, match="enable_use_gpu"):
+            check_applied(config, p)
+    for backend in ("paddle-cpu", "paddle-onednn"):
+        p = plan(backend, "legacy")
+        config = paddle_inference.Config()
+        apply_plan(config, p)
+        check_applied(config, p)
+
+
+def test_check_applied_wants_tensorrt_enabled_for_legacy_trt():
+    class Fake:
+        def __init__(self, trt):
+            self.trt = trt
+
+        def use_gpu(self):
+            return True
+
+        def tensorrt_engine_enabled(self):
+            return self.trt
+
+    p = plan("trt-fp32", "legacy")
+    check_applied(Fake(True), p)
+    with pytest.raises(BackendUnavailable, match="enable_tensorrt_engine"):
+        check_applied(Fake(False), p)
+    check_applied(Fake(False), plan("trt-fp32", "pir"))  # PIR engines come from convert, not the Config
 
 
 def test_apply_plan_missing_method_is_backend_unavailable():

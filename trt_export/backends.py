@@ -439,6 +439,31 @@ def apply_plan(config: Any, plan: ConfigPlan, calls: tuple[ConfigCall, ...] | No
         method(*(resolve(a) for a in call.args), **{k: resolve(v) for k, v in call.kwargs.items()})
 
 
+def check_applied(config: Any, plan: ConfigPlan) -> None:
+    """Refuse a Config on which the plan's device or engine did not take effect.
+
+    Some Config setters fail by logging, not raising: enable_use_gpu on a build or machine without
+    CUDA logs "Please use PaddlePaddle with GPU version" and leaves use_gpu() False, and
+    enable_tensorrt_engine without the GPU enabled logs "please call EnableUseGpu() first" and
+    returns (AnalysisConfig::EnableTensorRtEngine, paddle/fluid/inference/api/analysis_config.cc);
+    oneDNN is switched back off on CPUs without AVX2 (AnalysisConfig::Update). The predictor would
+    then run, and be timed, on another device or without TensorRT.
+    """
+    checks: list[tuple[str, bool, str]] = []
+    if plan.backend in CPU_BACKENDS:
+        checks.append(("use_gpu", False, "disable_gpu() did not take effect"))
+        if plan.backend == "paddle-onednn":
+            checks.append(("mkldnn_enabled", True, "enable_mkldnn() did not take effect (this CPU or build has no usable oneDNN); use paddle-cpu"))
+    else:
+        checks.append(("use_gpu", True, "enable_use_gpu() did not take effect (Paddle logged why: no CUDA build or no GPU)"))
+    if plan.trt_path == "legacy":
+        checks.append(("tensorrt_engine_enabled", True, "enable_tensorrt_engine() did not take effect"))
+    for getter, expected, message in checks:
+        read = getattr(config, getter, None)
+        if read is not None and bool(read()) != expected:
+            raise BackendUnavailable(f"{plan.backend}: {message}")
+
+
 # --------------------------------------------------------------------------- availability
 
 

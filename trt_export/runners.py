@@ -28,6 +28,7 @@ from trt_export.backends import (
     ConfigPlan,
     TrtConvertPlan,
     apply_plan,
+    check_applied,
     plan_config,
     require_backend,
 )
@@ -309,6 +310,7 @@ class PaddleInferenceRunner(Runner):
         try:
             config = paddle.inference.Config(str(model_file), str(params_file))
             apply_plan(config, self.plan)
+            check_applied(config, self.plan)
             return paddle.inference.create_predictor(config)
         except TrtExportError:
             raise
