@@ -9,6 +9,7 @@ import pytest
 from trt_export.backends import (
     BACKENDS,
     ONEDNN_PIR_WARNING,
+    PIR_INT8_WARNING,
     RANDOM_CALIBRATION_WARNING,
     Availability,
     BackendSettings,
@@ -190,8 +191,6 @@ def test_int8_without_calibration_is_refused():
     with pytest.raises(TrtExportError, match="--calibration") as info:
         plan("trt-int8", "legacy")
     assert "\n" not in str(info.value)
-    with pytest.raises(TrtExportError, match="calibration"):
-        plan("trt-int8", "pir")
 
 
 def test_int8_random_calibration_warns_loudly():
@@ -259,11 +258,31 @@ def test_pir_trt_without_cache_dir_leaves_location_to_runner():
     assert "disable_ops" not in p.convert.config_kwargs()
 
 
-def test_pir_int8_plans_convert_with_a_warning():
-    p = plan("trt-int8", "pir", calibration="/calib")
+def test_pir_int8_does_not_calibrate_and_says_so():
+    # python/paddle/tensorrt/converter.py has no calibrator: scales only come from quantize ops.
+    p = plan("trt-int8", "pir")
     assert p.convert is not None and p.convert.precision == "INT8"
-    assert p.calibration_source == "/calib" and not p.calibrate
-    assert any("unverified" in w for w in p.warnings)
+    assert p.calibration_source is None and not p.calibrate
+    assert p.warnings == (PIR_INT8_WARNING,)
+    assert "--format legacy" in PIR_INT8_WARNING and "FP32" in PIR_INT8_WARNING
+    p = plan("trt-int8", "pir", calibration="/calib")
+    assert p.calibration_source is None and RANDOM_CALIBRATION_WARNING not in p.warnings
+    assert any("calibration data ignored" in n for n in p.notes)
+
+
+def test_disable_ops_are_named_for_each_path():
+    ops = ("softmax", "pd_op.layer_norm")
+    legacy = plan("trt-fp16", "legacy", disable_ops=ops)
+    assert next(c for c in legacy.calls if c.method == "exp_disable_tensorrt_ops").args == (["softmax", "layer_norm"],)
+    pir = plan("trt-fp16", "pir", disable_ops=ops)
+    assert pir.convert.config_kwargs()["disable_ops"] == ["pd_op.softmax", "pd_op.layer_norm"]
+
+
+def test_pir_convert_on_another_gpu_warns():
+    assert not plan("trt-fp32", "pir").warnings
+    p = plan("trt-fp32", "pir", device_id=1)
+    assert any("CUDA_VISIBLE_DEVICES" in w and "GPU 0" in w for w in p.warnings)
+    assert not plan("trt-fp32", "legacy", device_id=1).warnings
 
 
 # --------------------------------------------------------------------------- path choice
@@ -515,6 +534,11 @@ def test_trt_ok_legacy_and_pir():
         assert avail(backend, TRT_OK, "legacy")
         assert avail(backend, TRT_OK, "pir")
         assert avail(backend, TRT_OK)
+
+
+def test_int8_availability_says_what_each_path_needs():
+    assert "--calibration" in avail("trt-int8", TRT_OK, "legacy").reason
+    assert "quantized model" in avail("trt-int8", TRT_OK, "pir").reason
 
 
 def test_pir_path_needs_paddle_tensorrt_importable():

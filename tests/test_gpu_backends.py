@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from test_runners import OUTPUTS, SHAPE, assert_close, export_tiny, make_layer
-from trt_export.backends import RANDOM_CALIBRATION_WARNING, BackendSettings, decide_availability, probe_environment
+from trt_export.backends import (
+    PIR_INT8_WARNING,
+    RANDOM_CALIBRATION_WARNING,
+    BackendSettings,
+    decide_availability,
+    probe_environment,
+)
 from trt_export.inputs import TensorSpec, random_inputs
 from trt_export.runners import DygraphRunner, PaddleInferenceRunner
 
@@ -107,7 +113,9 @@ def test_int8_with_random_calibration_runs(tiny, feed, fmt):
     _, directory, manifest = tiny
     settings = BackendSettings("trt-int8", allow_random_calibration=True)
     with PaddleInferenceRunner(directory, manifest, settings, fmt) as runner:
-        assert RANDOM_CALIBRATION_WARNING in runner.plan.warnings
+        # Legacy calibrates (randomly here); PIR has no calibrator and says so.
+        expected = RANDOM_CALIBRATION_WARNING if fmt == "legacy" else PIR_INT8_WARNING
+        assert expected in runner.plan.warnings
         outputs = runner.infer(feed)
     assert [o.shape for o in outputs.values()] == [s.shape for s in manifest.outputs]
     assert all(np.isfinite(o).all() for o in outputs.values())

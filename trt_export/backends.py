@@ -35,6 +35,12 @@ _PIR_PRECISION = {"trt-fp32": "FP32", "trt-fp16": "FP16", "trt-int8": "INT8"}
 
 RANDOM_CALIBRATION_WARNING = "random calibration: timing only, accuracy meaningless"
 
+PIR_INT8_WARNING = (
+    "PIR TensorRT INT8 has no calibration: paddle.tensorrt.convert only sets the INT8 flag and takes "
+    "scales from quantize ops already in the program (a QAT/PTQ-quantized model); a float model gets no "
+    "INT8 layers and TensorRT builds them in FP32. Use --format legacy for calibrated INT8"
+)
+
 ONEDNN_PIR_WARNING = (
     "paddle-onednn with a PIR .json model: Paddle 3.x fails at run() on any bilinear interpolate "
     "(ConvertPirAttribute2RuntimeAttribute, Paddle issue 79749); if it does, use --format legacy "
@@ -237,10 +243,17 @@ def plan_config(
 
     if settings.is_trt:
         trt_path = resolve_trt_path(settings.trt_path, model_format, paddle_version)
-        if backend == "trt-int8":
+        if backend == "trt-int8" and trt_path == "legacy":
             calibration_source = _int8_calibration_source(settings)
             if calibration_source == "random":
                 warnings.append(RANDOM_CALIBRATION_WARNING)
+        elif backend == "trt-int8":
+            # python/paddle/tensorrt/converter.py: INT8 sets BuilderFlag.INT8 and set_dynamic_range
+            # from the ops' quantization attributes; there is no IInt8Calibrator, and Input warmup
+            # data only feeds the shape-collection runs (util.warmup_shape_infer).
+            warnings.append(PIR_INT8_WARNING)
+            if settings.calibration or settings.allow_random_calibration:
+                notes.append("calibration data ignored: the PIR TensorRT path does not calibrate")
     elif settings.trt_path != "auto":
         notes.append(f"--trt-path {settings.trt_path} ignored: {backend} does not use TensorRT")
 
@@ -273,10 +286,11 @@ def plan_config(
             "PIR TensorRT: paddle.tensorrt.convert builds the engines at the fixed shape before the "
             "predictor is created; the predictor then only needs the GPU enabled"
         )
-        if backend == "trt-int8":
+        if settings.device_id != 0:
             warnings.append(
-                "PIR TensorRT INT8: paddle.tensorrt.convert gets the calibration inputs as warmup data; "
-                "whether Paddle calibrates from them is unverified here, so judge accuracy with verify"
+                f"paddle.tensorrt.convert builds the engines on GPU 0 (CUDAPlace(0) in python/paddle/tensorrt/"
+                f"export.py), the predictor runs on GPU {settings.device_id}; make the target GPU device 0 "
+                "with CUDA_VISIBLE_DEVICES"
             )
 
     if settings.memory_optim:
@@ -393,8 +407,19 @@ def _legacy_trt_calls(
         ConfigCall("set_optim_cache_dir", (_legacy_cache_dir(settings, fixed_shapes),)),
     ]
     if settings.disable_ops:
-        calls.append(ConfigCall("exp_disable_tensorrt_ops", (list(settings.disable_ops),)))
+        calls.append(ConfigCall("exp_disable_tensorrt_ops", (legacy_op_names(settings.disable_ops),)))
     return calls
+
+
+def legacy_op_names(ops: tuple[str, ...]) -> list[str]:
+    """Legacy programs name ops by type ("softmax"); a PIR name ("pd_op.softmax") loses its dialect."""
+    return [op.split(".", 1)[1] if op.startswith("pd_op.") else op for op in ops]
+
+
+def pir_op_names(ops: tuple[str, ...]) -> list[str]:
+    """paddle.tensorrt's forbid_op_lower_trt compares full PIR names (op.name(), "pd_op.softmax"), so
+    a bare type would silently match nothing (python/paddle/tensorrt/util.py)."""
+    return [op if "." in op else f"pd_op.{op}" for op in ops]
 
 
 def _pir_convert_plan(
@@ -416,7 +441,7 @@ def _pir_convert_plan(
         workspace_size=settings.trt_workspace_bytes,
         min_subgraph_size=settings.trt_min_subgraph_size,
         save_model_prefix=prefix,
-        disable_ops=settings.disable_ops,
+        disable_ops=tuple(pir_op_names(settings.disable_ops)),
     )
 
 
@@ -542,7 +567,10 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
         )
     runtime_text = _version_text(runtime) if runtime != (0, 0, 0) else "?"
     if backend == "trt-int8":
-        runtime_text += " (INT8 needs --calibration data)"
+        runtime_text += (
+            " (PIR INT8: scales only from a quantized model, no calibration)" if model_format == "pir"
+            else " (INT8 needs --calibration data)"
+        )
     if model_format == "pir":
         if paddle_major(probe.paddle_version or "0.0") < 3:
             return Availability(False, f"the PIR TensorRT path needs Paddle >= 3.0, this is {probe.paddle_version}; use --format legacy")

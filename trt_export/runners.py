@@ -387,17 +387,14 @@ class PaddleInferenceRunner(Runner):
                 f"paddle.tensorrt cannot be imported ({type(exc).__name__}: {exc}); install the tensorrt "
                 "Python package matching Paddle's TensorRT, or use --format legacy"
             ) from exc
-        feeds = self._calibration_feeds() if plan.precision == "INT8" else []
+        # min = opt = max = the fixed shape. convert() feeds each Input by its name (feed names, not
+        # positions) to warmup runs that only collect shapes; INT8 does not calibrate from them.
         trt_inputs = []
         for spec in plan.inputs:
-            if feeds:
-                # Real (or random) calibration batches at the fixed shape double as warmup data.
-                trt_inputs.append(Input(warmup_data=tuple(np.asarray(f[spec.name]) for f in feeds), input_data_type=None, name=spec.name))
-            else:
-                shape = tuple(spec.shape)
-                trt_inputs.append(
-                    Input(min_input_shape=shape, optim_input_shape=shape, max_input_shape=shape, input_data_type=spec.dtype, name=spec.name)
-                )
+            shape = tuple(spec.shape)
+            trt_inputs.append(
+                Input(min_input_shape=shape, optim_input_shape=shape, max_input_shape=shape, input_data_type=spec.dtype, name=spec.name)
+            )
         kwargs = plan.config_kwargs()
         if kwargs.get("save_model_dir") is None:
             if self._tmp_dir is None:
