@@ -494,3 +494,53 @@ def test_legacy_int8_starts_from_an_empty_cache(tiny, tmp_path, monkeypatch):
             runner.activate()
     # fp16 keeps its cache (engines are reused with use_static); int8 had it emptied.
     assert seen == [[], ["trt_calib_stale"], [], []]
+
+
+# --------------------------------------------------------------------------- bench worker GPU memory
+
+
+def test_allocator_peak_reads_the_predictors_device(monkeypatch):
+    import types
+
+    import trt_export.paddle_env as paddle_env
+    from trt_export.bench_worker import paddle_allocator_peak_mb
+
+    asked = []
+
+    def max_memory_reserved(device=None):
+        asked.append(device)
+        return 3 * 2**20
+
+    fake = types.SimpleNamespace(
+        is_compiled_with_cuda=lambda: True,
+        device=types.SimpleNamespace(cuda=types.SimpleNamespace(max_memory_reserved=max_memory_reserved)),
+    )
+    monkeypatch.setattr(paddle_env, "import_paddle", lambda: fake)
+    # Without an argument Paddle reads the current device, which the predictor's device_id does not set.
+    assert paddle_allocator_peak_mb(2) == 3.0 and asked == [2]
+
+
+def test_gpu_memory_peak_sums_this_process_only(monkeypatch):
+    import os
+    import types
+
+    from trt_export.bench_worker import GpuMemoryPeak
+
+    procs = {
+        0: [types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=100 * 2**20), types.SimpleNamespace(pid=1, usedGpuMemory=5 * 2**30)],
+        1: [types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=None)],  # WDDM / not available
+    }
+    nvml = types.SimpleNamespace(
+        nvmlDeviceGetCount=lambda: 2,
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetComputeRunningProcesses=lambda handle: procs[handle],
+    )
+    peak = GpuMemoryPeak()
+    peak._nvml = nvml
+    peak.sample()
+    assert peak.peak_mb == 100.0
+    procs[0][0].pid = -1  # a container's PID namespace: nothing matches, nothing is guessed
+    fresh = GpuMemoryPeak()
+    fresh._nvml = nvml
+    fresh.sample()
+    assert fresh.peak_mb is None

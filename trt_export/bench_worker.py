@@ -120,9 +120,14 @@ def _load_reference(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.nda
 class GpuMemoryPeak:
     """Peak device memory this process holds, polled through NVML while the timed loop runs.
 
-    One reading after the loop could miss a transient peak (workspace, engine build); polling in a
-    thread costs the timed loop nothing measurable, since predictor.run() releases the GIL.
-    ``peak_mb`` stays None without a CUDA build, without nvidia-ml-py or without driver access.
+    One reading after the loop could miss a transient peak (TensorRT's per-run scratch memory);
+    polling in a thread costs the timed loop nothing measurable, since predictor.run() releases the
+    GIL. The predictor is built before the loop, so a peak during the engine build is not seen
+    here. Memory is summed per process over every device from
+    nvmlDeviceGetComputeRunningProcesses (entries with .pid and .usedGpuMemory, None where the
+    driver cannot tell, nvidia-ml-py's pynvml.py). NVML reports host PIDs: in a container without
+    the host PID namespace no entry matches os.getpid() and ``peak_mb`` stays None, as it does
+    without a CUDA build, without nvidia-ml-py or without driver access.
     """
 
     def __init__(self, interval_s: float = 0.02) -> None:
@@ -182,14 +187,21 @@ class GpuMemoryPeak:
             self.peak_mb = used
 
 
-def paddle_allocator_peak_mb() -> float | None:
+def paddle_allocator_peak_mb(device_id: int = 0) -> float | None:
+    """Peak of Paddle's reserved device memory on ``device_id`` since the process started (MiB).
+
+    ``paddle.device.cuda.max_memory_reserved(device)`` reads the allocator's "Reserved" peak stat
+    (python/paddle/device/cuda/__init__.py); without an argument it reads the *current* device,
+    which the predictor's device_id does not change, so the id is passed. It covers the engine
+    build too, and not the memory TensorRT allocates itself.
+    """
     from trt_export.paddle_env import import_paddle
 
     paddle = import_paddle()
     if not paddle.is_compiled_with_cuda():
         return None
     try:
-        return paddle.device.cuda.max_memory_reserved() / 2**20
+        return paddle.device.cuda.max_memory_reserved(device_id) / 2**20
     except Exception:  # older builds lack the call
         return None
 
@@ -221,7 +233,8 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
 
         with GpuMemoryPeak() as gpu_peak:
             samples = timed_loop(step, int(job["warmup"]), job.get("iters"), job.get("duration_s"))
-        gpu_mb, allocator_mb = gpu_peak.peak_mb, paddle_allocator_peak_mb()
+        gpu_mb = gpu_peak.peak_mb
+        allocator_mb = paddle_allocator_peak_mb(settings.device_id) if settings.uses_gpu else None
         build_s = runner.build_seconds
     summary = comparison.parity_summary(settings.backend)
     return {
