@@ -120,17 +120,20 @@ def _load_reference(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.nda
 class GpuMemoryPeak:
     """Peak device memory this process holds, polled through NVML while the timed loop runs.
 
-    One reading after the loop could miss a transient peak (TensorRT's per-run scratch memory);
-    polling in a thread costs the timed loop nothing measurable, since predictor.run() releases the
-    GIL. The predictor is built before the loop, so a peak during the engine build is not seen
-    here. Memory is summed per process over every device from
+    One reading after the loop could miss a transient peak. The predictor is built before the loop,
+    so a peak during the engine build is not seen here. predictor.run() does NOT release the GIL on
+    CUDA builds (paddle/fluid/pybind/inference_api.cc releases it only for custom devices), so the
+    sampler runs between runs, when the timed loop is in Python; each sample holds the GIL only for
+    a few attribute reads around NVML calls (ctypes drops the GIL during them). The interval is
+    therefore coarse: device memory that Paddle's allocator and TensorRT's contexts reserve stays
+    reserved, and fewer samples mean fewer GIL hand-offs inside timed steps. Memory is summed per process over every device from
     nvmlDeviceGetComputeRunningProcesses (entries with .pid and .usedGpuMemory, None where the
     driver cannot tell, nvidia-ml-py's pynvml.py). NVML reports host PIDs: in a container without
     the host PID namespace no entry matches os.getpid() and ``peak_mb`` stays None, as it does
     without a CUDA build, without nvidia-ml-py or without driver access.
     """
 
-    def __init__(self, interval_s: float = 0.02) -> None:
+    def __init__(self, interval_s: float = 0.1) -> None:
         self.interval_s = interval_s
         self.peak_mb: float | None = None
         self._nvml: Any = None
