@@ -524,9 +524,13 @@ def test_trt_runtime_major_mismatch():
     assert not a and "8.6.1" in a.reason and "10.5.0" in a.reason
 
 
-def test_trt_library_found_by_us_counts_even_if_runtime_query_failed():
-    probe = dataclasses.replace(TRT_OK, trt_runtime_version=(0, 0, 0))
-    assert avail("trt-fp32", probe, "legacy")
+def test_trt_runtime_query_failing_means_unavailable_even_if_we_find_a_library():
+    # Paddle's runtime-version query uses the loader its engines use (dlopen "libnvinfer.so"); a
+    # versioned copy our ctypes lookup finds (pip's tensorrt_libs) does not help Paddle.
+    probe = dataclasses.replace(TRT_OK, trt_runtime_version=(0, 0, 0), libnvinfer="/venv/tensorrt_libs/libnvinfer.so.10")
+    a = avail("trt-fp32", probe, "legacy")
+    assert not a and "/venv/tensorrt_libs/libnvinfer.so.10" in a.reason and "LD_LIBRARY_PATH" in a.reason
+    assert "\n" not in a.reason
 
 
 def test_trt_ok_legacy_and_pir():

@@ -553,11 +553,17 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
     if compiled == (0, 0, 0):
         return Availability(False, "this Paddle build was compiled without TensorRT (get_trt_compile_version() is 0.0.0); install a TensorRT-enabled paddlepaddle-gpu")
     runtime = probe.trt_runtime_version
-    if probe.libnvinfer is None and runtime == (0, 0, 0):
+    if runtime == (0, 0, 0):
+        # get_trt_runtime_version goes through the same dynamic loader as the engines
+        # (tensorrt/helper.h GetTrtRuntimeVersion -> dy::getInferLibVersion, which dlopens the
+        # unversioned "libnvinfer.so", paddle/phi/backends/dynload/tensorrt.cc): if it failed, so
+        # will TensorRT. Our own lookup may still find a versioned copy (pip's tensorrt_libs ships
+        # only libnvinfer.so.N), which only helps to say where it is.
+        found = f"libnvinfer loads from {probe.libnvinfer} here, but Paddle's loader, which opens 'libnvinfer.so', does not find it" if probe.libnvinfer else f"libnvinfer cannot be loaded ({probe.libnvinfer_error or 'not found'})"
         return Availability(
             False,
-            f"Paddle was compiled with TensorRT {_version_text(compiled)} but libnvinfer cannot be loaded "
-            f"({probe.libnvinfer_error or 'not found'}); set FLAGS_tensorrt_dir or LD_LIBRARY_PATH to TensorRT's lib dir",
+            f"Paddle was compiled with TensorRT {_version_text(compiled)} but {found}; put the directory holding "
+            "libnvinfer.so (unversioned name) in LD_LIBRARY_PATH or FLAGS_tensorrt_dir",
         )
     if runtime != (0, 0, 0) and runtime[0] != compiled[0]:
         return Availability(
@@ -565,7 +571,7 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
             f"Paddle was compiled with TensorRT {_version_text(compiled)} but the loaded runtime is "
             f"{_version_text(runtime)}; install TensorRT {compiled[0]}.x",
         )
-    runtime_text = _version_text(runtime) if runtime != (0, 0, 0) else "?"
+    runtime_text = _version_text(runtime)
     if backend == "trt-int8":
         runtime_text += (
             " (PIR INT8: scales only from a quantized model, no calibration)" if model_format == "pir"
