@@ -97,8 +97,11 @@ def test_legacy_engine_cache_is_written(tiny, feed, reference, tmp_path):
     with PaddleInferenceRunner(directory, manifest, settings, "legacy") as runner:
         assert_close(runner.infer(feed), reference, **FP32_TOL)
     cache = tmp_path / "cache"
-    assert any(cache.glob("shape_range_*.pbtxt")), "the shape-collection run wrote no shape file"
-    engines = [p for p in cache.rglob("*") if p.is_file() and not p.name.startswith("shape_range_")]
+    # <cache>/model_<program+weights hash>/legacy_trt_fp32_<shape>/: shape file, then _opt_cache engines.
+    [shape_file] = cache.rglob("shape_range_info.pbtxt")
+    assert shape_file.parent.name == "legacy_trt_fp32_" + "x".join(map(str, SHAPE))
+    assert shape_file.parent.parent.name.startswith("model_")
+    engines = [p for p in cache.rglob("*") if p.is_file() and p != shape_file]
     assert engines, "use_static wrote no engine into the cache dir"
     # A second predictor loads the serialized engine and still agrees.
     with PaddleInferenceRunner(directory, manifest, settings, "legacy") as runner:

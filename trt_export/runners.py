@@ -222,7 +222,8 @@ class PaddleInferenceRunner(Runner):
     """An exported model on a Paddle Inference predictor configured by `plan_config`.
 
     `build_seconds` is the wall time from the start of activation to a ready predictor: it
-    includes `paddle.tensorrt.convert` (PIR), INT8 calibration runs and the TensorRT engine build.
+    includes `paddle.tensorrt.convert` (PIR), the shape-collection run and INT8 calibration runs
+    (legacy) and the TensorRT engine build.
     """
 
     def __init__(
