@@ -20,7 +20,7 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from trt_export import __version__
 from trt_export.backends import BACKENDS, BackendSettings, backend_availability
@@ -174,8 +174,11 @@ class WorkerPool:
         return Failure("crash", f"worker exited {returncode} during {stage}: {last}; log: {shown_log}")
 
 
-def run_bench(options: BenchOptions) -> BenchReport:
-    """Sweep every candidate shape and write the report files into ``options.out_dir``."""
+def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = None) -> BenchReport:
+    """Sweep every candidate shape and write the report files into ``options.out_dir``.
+
+    ``announce`` receives one line saying what is about to run, once every input was accepted.
+    """
     from tqdm import tqdm
 
     if not options.shapes:
@@ -197,6 +200,9 @@ def run_bench(options: BenchOptions) -> BenchReport:
     if not options.use_cache:
         cache_dir = scratch / "exports"
     cache_dir.mkdir(parents=True, exist_ok=True)
+    if announce is not None:
+        labels = ", ".join(shape.label for shape in options.shapes)
+        announce(f"bench {source.spec} on {settings.backend}: {len(options.shapes)} candidate shapes (NCHW {labels})")
     pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
     try:

@@ -210,9 +210,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         auto_backend=args.backend is None,
     )
-    print(f"bench {options.model or 'default model'} on {backend}: {len(shapes)} candidate shapes (NCHW "
-          f"{', '.join(s.label for s in shapes)})", flush=True)
-    report = run_bench(options)
+    report = run_bench(options, announce=lambda line: print(line, flush=True))
     print(render_bench_table(report))
     print(f"reports: {options.out_dir}/bench.json, bench.csv, bench.md, *.png")
     code = EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED

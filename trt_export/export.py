@@ -163,7 +163,10 @@ def _check_target(target: Path, force: bool) -> None:
 @contextlib.contextmanager
 def _staging_dir(target: Path) -> Iterator[Path]:
     """A temporary dir beside the target (same filesystem, so the final rename is atomic)."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot create a working dir beside {str(target)!r} ({exc.strerror}); choose a --save-dir on a writable disk") from None
     try:
         yield staging
     finally:
