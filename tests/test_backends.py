@@ -155,6 +155,16 @@ def test_legacy_trt_needs_a_cache_dir_for_its_shape_file():
     assert "\n" not in str(info.value)
 
 
+def test_legacy_trt_on_paddle_2_keeps_static_shape_mode():
+    # Paddle 2.x still has static-shape Paddle-TRT (and no dynamic-shape calibration before PR 65780).
+    p = plan("trt-int8", "legacy", version="2.6.2", allow_random_calibration=True)
+    assert not p.shape_collection and p.shape_range_info_path is None
+    assert "enable_tuned_tensorrt_dynamic_shape" not in p.methods
+    assert p.calibrate and p.optim_cache_dir == "/cache/legacy_trt_int8_1x3x32x32"
+    assert ConfigCall("set_optim_cache_dir", (p.optim_cache_dir,)) in p.calls
+    assert any("static-shape" in n for n in p.notes)
+
+
 def test_legacy_trt_cache_dirs_differ_by_shape_and_precision():
     dirs = {
         plan(backend, "legacy", shapes={"image": shape}, allow_random_calibration=True).shape_range_info_path

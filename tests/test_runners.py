@@ -477,7 +477,7 @@ def test_legacy_int8_starts_from_an_empty_cache(tiny, tmp_path, monkeypatch):
     seen = []
 
     def stop(self, model_file, params_file):
-        seen.append(sorted(p.name for p in Path(self.plan.shape_range_info_path).parent.glob("*")))
+        seen.append(sorted(p.name for p in Path(self.plan.optim_cache_dir).glob("*")))
         raise TrtExportError("stop")
 
     monkeypatch.setattr(runners, "require_backend", lambda *a, **k: None)
@@ -487,7 +487,8 @@ def test_legacy_int8_starts_from_an_empty_cache(tiny, tmp_path, monkeypatch):
         runner = PaddleInferenceRunner(directory, manifest, settings, "legacy")
         with pytest.raises(TrtExportError, match="stop"):
             runner.activate()
-        cache = Path(runner.plan.shape_range_info_path).parent
+        cache = Path(runner.plan.optim_cache_dir)
+        assert cache == Path(runner.plan.shape_range_info_path).parent
         cache.mkdir(parents=True, exist_ok=True)
         (cache / "trt_calib_stale").write_text("x")
         with pytest.raises(TrtExportError, match="stop"):

@@ -156,6 +156,8 @@ class ConfigPlan:
     # `calls` then read it through enable_tuned_tensorrt_dynamic_shape.
     shape_collection: tuple[ConfigCall, ...] = ()
     shape_range_info_path: str | None = None
+    # Legacy TensorRT: set_optim_cache_dir's dir (engines with use_static, INT8 tables).
+    optim_cache_dir: str | None = None
     # Legacy INT8: Paddle writes the calibration table while a first predictor runs on
     # calibration data and is destroyed; only a second predictor builds the INT8 engine.
     calibrate: bool = False
@@ -276,9 +278,15 @@ def plan_config(
     calls.append(ConfigCall("switch_ir_optim", (ir_optim,)))
 
     if trt_path == "legacy":
-        shape_range_info_path = _shape_range_info_path(settings, fixed_shapes)
+        if paddle_major(paddle_version) >= 3:
+            shape_range_info_path = _shape_range_info_path(settings, fixed_shapes)
+            shape_collection = tuple(_shape_collection_calls(settings, shape_range_info_path, verbose))
+        else:
+            # Paddle 2.x still has Paddle-TRT's static-shape mode (implicit batch, TensorRT <= 8),
+            # which builds from the program's fixed dims; calibration with dynamic shapes only came
+            # with Paddle PR 65780, so 2.x INT8 keeps the mode it was calibrated in.
+            notes.append(f"Paddle {paddle_version}: static-shape TensorRT engine from the program's fixed input dims")
         calls.extend(_legacy_trt_calls(settings, fixed_shapes, calibration_source, shape_range_info_path))
-        shape_collection = tuple(_shape_collection_calls(settings, shape_range_info_path, verbose))
         calibrate = calibration_source is not None
     elif trt_path == "pir":
         convert = _pir_convert_plan(settings, fixed_shapes, input_dtypes or {})
@@ -312,6 +320,7 @@ def plan_config(
         convert=convert,
         shape_collection=shape_collection,
         shape_range_info_path=shape_range_info_path,
+        optim_cache_dir=_legacy_cache_dir(settings, fixed_shapes) if trt_path == "legacy" else None,
         calibrate=calibrate,
         calibration_source=calibration_source,
         notes=tuple(notes),
@@ -376,10 +385,11 @@ def _legacy_trt_calls(
     settings: BackendSettings,
     fixed_shapes: Mapping[str, tuple[int, ...]],
     calibration_source: str | None,
-    shape_range_info_path: str,
+    shape_range_info_path: str | None,
 ) -> list[ConfigCall]:
-    # Dynamic-shape mode with min = opt = max = the fixed shape, taken from a shape-collection run
-    # (enable_tuned_tensorrt_dynamic_shape), not Paddle-TRT's static-shape mode: Paddle 3 removed
+    # Paddle >= 3: dynamic-shape mode with min = opt = max = the fixed shape, taken from a
+    # shape-collection run (enable_tuned_tensorrt_dynamic_shape), not Paddle-TRT's static-shape mode,
+    # which Paddle 3 removed
     # static-shape support ("Remove TRT static shape and bump into TRT 10.0", Paddle PR 65780; with
     # TensorRT >= 8.5 TensorRTEngine::InitNetwork always builds an explicit-batch network while the
     # static branch of Vec2TRT_Dims drops the batch dim). set_trt_dynamic_shape_info would not do
@@ -401,11 +411,12 @@ def _legacy_trt_calls(
                 "use_calib_mode": calibration_source is not None,
             },
         ),
+    ]
+    if shape_range_info_path is not None:
         # Positional (shape_range_info_path, allow_build_at_runtime) as bound in
         # paddle/fluid/pybind/inference_api.cc; no runtime rebuild is ever needed at a fixed shape.
-        ConfigCall("enable_tuned_tensorrt_dynamic_shape", (shape_range_info_path, True)),
-        ConfigCall("set_optim_cache_dir", (_legacy_cache_dir(settings, fixed_shapes),)),
-    ]
+        calls.append(ConfigCall("enable_tuned_tensorrt_dynamic_shape", (shape_range_info_path, True)))
+    calls.append(ConfigCall("set_optim_cache_dir", (_legacy_cache_dir(settings, fixed_shapes),)))
     if settings.disable_ops:
         calls.append(ConfigCall("exp_disable_tensorrt_ops", (legacy_op_names(settings.disable_ops),)))
     return calls

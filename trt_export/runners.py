@@ -283,11 +283,11 @@ class PaddleInferenceRunner(Runner):
             model_file, params_file = self.manifest.files(self.model_format)
             if self.plan.convert is not None:
                 model_file, params_file = self._convert(self.plan.convert, model_file, params_file)
+            if self.plan.calibrate and self.plan.optim_cache_dir:
+                # A cached INT8 table or engine would be used as is and the calibration data this
+                # run was given ignored; INT8 always starts from an empty cache.
+                shutil.rmtree(self.plan.optim_cache_dir, ignore_errors=True)
             if self.plan.shape_collection:
-                if self.plan.calibrate:
-                    # A cached INT8 table or engine would be used as is and the calibration data
-                    # this run was given ignored; INT8 always starts from an empty cache.
-                    shutil.rmtree(Path(self.plan.shape_range_info_path).parent, ignore_errors=True)
                 self._collect_shapes(model_file, params_file)
             if self.plan.calibrate:
                 self._calibrate(model_file, params_file)
