@@ -33,7 +33,8 @@ def render_bench_table(report: BenchReport) -> str:
     return "\n".join([table, "", *_summary_lines(report)])
 
 
-_HEADERS = ["pick", "NCHW", "status", "p50 ms", "p90 ms", "p99 ms", "cv", "samples/s", "MP/s", "peak MiB", "parity", "eligible / why not"]
+# "build s" is predictor creation, which includes the TensorRT engine build: paid once per deployment.
+_HEADERS = ["pick", "NCHW", "status", "p50 ms", "p90 ms", "p99 ms", "cv", "samples/s", "MP/s", "peak MiB", "build s", "parity", "eligible / why not"]
 
 
 def _row(report: BenchReport, cand: Candidate) -> list[str]:
@@ -49,6 +50,7 @@ def _row(report: BenchReport, cand: Candidate) -> list[str]:
         _num(thr.samples_per_s if thr else None, ".1f"),
         _num(thr.megapixels_per_s if thr else None, ".2f"),
         _num(cand.peak_memory_mb, ".0f"),
+        _num(cand.build_s, ".2f"),
         _parity(cand),
         "yes" if cand.eligible else (cand.excluded_reason or "no"),
     ]
@@ -168,7 +170,8 @@ def write_markdown(report: BenchReport, path: str | os.PathLike[str], plots: Seq
         tabulate([_row(report, c) for c in _by_size(report)], headers=_HEADERS, tablefmt="github", disable_numparse=True),
         "",
         f"p50/p90/p99: latency percentiles per batch; cv = std/mean, `!` marks noisy timing (cv > {NOISY_CV:.2f}); "
-        "samples/s and MP/s at the median latency; peak MiB is GPU memory when measured, else worker RSS.",
+        "samples/s and MP/s at the median latency; peak MiB is GPU memory when measured, else worker RSS; "
+        "build s is predictor creation (with the TensorRT engine build), paid once per deployment, not per inference.",
         "",
         "## Recommendation",
         "",
