@@ -211,7 +211,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             raise TrtExportError(f"a worker process cannot start Paddle: {idle.failure}")
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
-        candidates = []
+        candidates: list[Candidate] = []
         notes: list[str] = []
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
@@ -273,7 +273,7 @@ def _prepare_candidate(pool: WorkerPool, source: ModelSource, shape: FixedShape,
     entry.mkdir(parents=True, exist_ok=True)
     export_dir = entry / "export"
     reference = entry / f"reference-seed{options.seed}.npz"
-    prepared = _cached_entry(export_dir, reference)
+    prepared: dict[str, Any] | Failure | None = _cached_entry(export_dir, reference)
     if prepared is None:
         prepared = _prepare(pool, source, shape, options, export_dir, reference)
     if isinstance(prepared, Failure):

@@ -277,7 +277,7 @@ def _read_back(
             raise ExportError(
                 f"the exported {fmt} program declares input {spec.name!r} as {list(got)}, not the fixed {list(spec.shape)}"
             )
-    paddle = import_paddle()
+    import_paddle()
     from paddle import inference
 
     config = inference.Config(str(model_file), str(params_file))
@@ -295,7 +295,7 @@ def _read_back(
     if len(names) != len(output_names):
         raise ExportError(f"the exported {fmt} program has {len(names)} outputs, the dygraph model {len(output_names)}")
     arrays = [predictor.get_output_handle(n).copy_to_cpu() for n in names]
-    return names, [TensorSpec(logical, str(a.dtype), tuple(a.shape)) for logical, a in zip(output_names, arrays)]
+    return names, [TensorSpec(logical, str(a.dtype), tuple(a.shape)) for logical, a in zip(output_names, arrays, strict=True)]
 
 
 def _declared_input_shapes(model_file: Path, fmt: str) -> dict[str, list[int]]:

@@ -105,7 +105,7 @@ def _parse_kwargs(kwargs: dict[str, Any] | str | None) -> dict[str, Any]:
         return dict(kwargs)
     try:
         parsed = json.loads(kwargs)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ModelSourceError(f"--model-kwargs {kwargs!r} is not JSON ({exc.msg}); use e.g. '{{\"num_classes\": 2}}'") from None
     if not isinstance(parsed, dict):
         raise ModelSourceError(f"--model-kwargs {kwargs!r} must be a JSON object such as '{{\"num_classes\": 2}}'")

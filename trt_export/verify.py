@@ -219,7 +219,8 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
     else:
         inputs_from = {"kind": "random", "seed": options.seed}
     reference, dygraph_s = reference_outputs(source, manifest, feed)
-    with PaddleInferenceRunner(manifest.export_dir, manifest, options.settings, model_format=model_format) as runner:
+    runner = PaddleInferenceRunner(export_dir, manifest, options.settings, model_format=model_format)
+    with runner:
         candidate = runner.infer(feed)
         predictor_s = runner.last_inference_time()
         build_s = runner.build_seconds
