@@ -33,7 +33,7 @@ def _add_source_args(parser: argparse.ArgumentParser, required: bool = False) ->
         "--model",
         required=required,
         help="PaddleRS training dir (model.yml + model.pdparams) or 'package.module:callable' "
-        "returning a paddle.nn.Layer (default: paddle.vision.models:mobilenet_v3_small)",
+        "returning a paddle.nn.Layer (default: paddle.vision.models:squeezenet1_1)",
     )
     parser.add_argument("--weights", help=".pdparams weights for a factory model")
     parser.add_argument("--model-kwargs", help="JSON keyword arguments for the factory, e.g. '{\"num_classes\": 2}'")
