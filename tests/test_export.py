@@ -15,7 +15,7 @@ import yaml
 from trt_export import export as export_mod
 from trt_export.errors import ExportError, ModelSourceError, ShapeError
 from trt_export.export import export_model
-from trt_export.inputs import random_inputs
+from trt_export.inputs import TensorSpec, random_inputs
 from trt_export.manifest import MANIFEST_NAME, load_manifest
 from trt_export.shapes import parse_fixed_shape
 from trt_export.sources import load_source
@@ -350,3 +350,14 @@ def test_auto_format_falls_back_to_pir_when_paddle_cannot_save_legacy(tmp_path):
 def test_auto_format_keeps_legacy_when_possible(tmp_path):
     result = export_model(load_source("trt_export.zoo:tiny_segnet"), tmp_path / "out", parse_fixed_shape("[32,32]"))
     assert result.manifest.default_format == "legacy" and result.manifest.notes == []
+
+
+def test_default_model_has_outputs_large_enough_for_parity_to_mean_something():
+    from trt_export.sources import DEFAULT_MODEL
+
+    source = load_source(None)
+    assert source.spec == DEFAULT_MODEL and source.kind == "factory"
+    feed = random_inputs([TensorSpec(source.input_names[0], "float32", (1, 3, 64, 64))], seed=0)
+    (logits,) = dygraph_outputs(source, feed)
+    # far above the fp32 atol (1e-4) and representable in fp16, unlike a random-init MobileNet
+    assert np.abs(logits).max() > 1e-2
