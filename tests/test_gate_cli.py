@@ -63,3 +63,27 @@ def test_bad_baseline_exits_2_in_one_line(tmp_path: Path, content: str | None, b
 def test_bad_tolerance_exits_2(baseline: str, capsys) -> None:
     assert main(["gate", "--baseline", baseline, "--current", baseline, "--latency-tolerance=-5%"]) == 2
     assert "tolerance" in capsys.readouterr().err
+
+
+def test_real_sweeps_a_heavier_model_is_caught_as_a_latency_regression(tmp_path: Path, capsys) -> None:
+    """End to end: two real CPU sweeps of the "same" model, the second one 4x wider (a commit that
+    made the network heavier); the gate must fail it on latency, and pass the baseline against itself."""
+    from trt_export.backends import BackendSettings
+    from trt_export.bench import BenchOptions, parse_shapes, run_bench
+
+    def sweep(name: str, width: int) -> str:
+        options = BenchOptions(
+            model="trt_export.zoo:tiny_segnet", model_kwargs={"width": width}, shapes=parse_shapes(["[128,128]"]),
+            settings=BackendSettings(backend="paddle-cpu"), warmup=3, iters=40, duration_s=None,
+            out_dir=tmp_path / name, cache_dir=tmp_path / "cache", progress=False,
+        )
+        run_bench(options)
+        return str(tmp_path / name / "bench.json")
+
+    base, heavy = sweep("base", 16), sweep("heavy", 64)
+    junit = tmp_path / "junit.xml"
+    assert main(["gate", "--baseline", base, "--current", heavy, "--junit", str(junit)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "latency" in out
+    assert ET.parse(junit).getroot().find(".//failure") is not None
+    assert main(["gate", "--baseline", base, "--current", base]) == 0
