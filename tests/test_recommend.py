@@ -135,3 +135,17 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="latency statistic"):
         recommend([], latency_stat="p42")
     assert recommend([]) is None
+
+
+def test_a_smaller_input_within_the_timing_noise_of_the_best_is_preferred() -> None:
+    def with_iqr(cand: Candidate, iqr: float) -> Candidate:
+        cand.latency_ms = LatencyStats(**{**cand.latency_ms.to_dict(), "iqr": iqr})
+        return cand
+
+    # 1024x1024 at 52 ms (20.2 MP/s) vs 768x768 at 31 ms (19.0 MP/s): 6 % apart
+    large, small = ok(1024, 1024, 52.0, 60.0), ok(768, 768, 31.0, 36.0)
+    quiet = recommend([with_iqr(large, 0.5), with_iqr(small, 0.3)], "throughput")
+    assert quiet.label == large.label and "timing noise" not in quiet.reason  # 1 % spread: a real difference
+    noisy = recommend([with_iqr(large, 6.0), with_iqr(small, 3.0)], "throughput")  # ~11 % spread
+    assert noisy.label == small.label and noisy.runner_up == large.label
+    assert "within the timing noise" in noisy.reason and "smaller input is preferred" in noisy.reason

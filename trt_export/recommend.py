@@ -6,7 +6,8 @@ median latency) -- candidates differ in tile size, so images/s would always favo
 tile while megapixels/s says how fast a scene is covered; for one tile size the two rank alike --
 ``latency`` the lowest value of the chosen latency statistic. Exact ties go to the
 smaller input (fewer n*h*w pixels: less memory, less upscaling of small scenes), then to the label
-so the result never depends on sweep order.
+so the result never depends on sweep order. For throughput, a smaller input whose MP/s is within
+the timing noise of the best (IQR/median of either run) counts as a tie too, and the reason says so.
 
 Budgets: the latency budget applies to the chosen statistic (``p99`` by default, because a budget
 is about the slow requests); the memory budget to :attr:`Candidate.peak_memory_mb` (device memory
@@ -46,15 +47,50 @@ def recommend(
         return None
 
     ranked = sorted(eligible, key=lambda c: (_score(c, objective, latency_stat), c.pixels, c.label))
+    tie_note = None
+    if objective == "throughput":
+        ranked, tie_note = _prefer_smaller_within_noise(ranked)
     best = ranked[0]
     runner_up = ranked[1] if len(ranked) > 1 else None
+    reason = _reason(best, runner_up, objective, latency_stat, max_latency_ms, max_memory_mb)
     return Recommendation(
         label=best.label,
         runner_up=runner_up.label if runner_up else None,
         objective=objective,
-        reason=_reason(best, runner_up, objective, latency_stat, max_latency_ms, max_memory_mb),
+        reason=reason + (f"; {tie_note}" if tie_note else ""),
         excluded={c.label: c.excluded_reason or "" for c in candidates if not c.eligible},
     )
+
+
+def _relative_noise(cand: Candidate) -> float:
+    """Robust relative spread of a candidate's timing: IQR / median (one stall does not move it)."""
+    lat = cand.latency_ms
+    return lat.iqr / lat.median if lat is not None and lat.median > 0 else 0.0
+
+
+def _prefer_smaller_within_noise(ranked: list[Candidate]) -> tuple[list[Candidate], str | None]:
+    """Move to the front the smallest input whose throughput is within the timing noise of the best.
+
+    Two throughputs closer than their own runs' spread cannot be ranked; the smaller input then
+    wins (less memory, lower latency per tile), and the reason says so rather than crowning noise.
+    """
+    best = ranked[0]
+    assert best.throughput is not None
+    tied = []
+    for cand in ranked[1:]:
+        assert cand.throughput is not None
+        band = max(_relative_noise(best), _relative_noise(cand))
+        if cand.pixels < best.pixels and cand.throughput.megapixels_per_s >= best.throughput.megapixels_per_s * (1 - band):
+            tied.append((cand, band))
+    if not tied:
+        return ranked, None
+    pick, band = min(tied, key=lambda item: (item[0].pixels, item[0].label))
+    reordered = [pick, best] + [c for c in ranked[1:] if c is not pick]
+    note = (
+        f"{pick.label} is within the timing noise (+-{band:.0%}, IQR/median) of {best.label}'s "
+        f"{best.throughput.megapixels_per_s:.2f} MP/s, so the smaller input is preferred"
+    )
+    return reordered, note
 
 
 def recommend_report(report: BenchReport) -> Recommendation | None:
