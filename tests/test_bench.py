@@ -422,3 +422,16 @@ def test_gpu_sweep_on_tensorrt_fp16_measures_device_memory_and_passes_parity(tmp
         assert cand.build_s is not None and cand.build_s > 0  # includes the TensorRT engine build
         assert cand.memory.gpu_peak_mb is not None or cand.memory.paddle_allocator_peak_mb is not None
     assert report.recommendation is not None
+
+
+def test_a_new_sweep_removes_the_previous_gate_verdict(tmp_path, sweep):
+    from trt_export.bench import write_outputs
+    from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for stale in (JUNIT_FILENAME, MARKDOWN_FILENAME):
+        (out / stale).write_text("from an earlier run")
+    write_outputs(sweep.report, out)
+    assert (out / "bench.json").is_file()
+    assert not (out / JUNIT_FILENAME).exists() and not (out / MARKDOWN_FILENAME).exists()

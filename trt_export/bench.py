@@ -409,6 +409,11 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         write_markdown(report, staging / "bench.md", plots=plots)
         if log_dir is not None and log_dir.is_dir():
             shutil.copytree(log_dir, staging / "logs")
+        # A previous run's gate verdict next to this run's numbers would be read as about them.
+        from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME
+
+        for stale in (JUNIT_FILENAME, MARKDOWN_FILENAME):
+            (out_dir / stale).unlink(missing_ok=True)
         written = []
         for item in sorted(staging.iterdir()):
             target = out_dir / item.name
