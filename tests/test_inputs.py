@@ -276,3 +276,12 @@ def test_pil_decoding_matches_cv2(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert np.array_equal(with_pil[0], pixels)
     # The whole loader works without OpenCV (PIL resize differs slightly, so only shapes are checked).
     assert image_inputs([IMG], [path], _yml([HALF_NORM]))["image"].shape == IMG.shape
+
+
+def test_check_feed_refuses_non_finite_inputs() -> None:
+    spec = TensorSpec("image", "float32", (1, 3, 4, 4))
+    data = np.zeros((1, 3, 4, 4), dtype=np.float32)
+    data[0, 1, 2, 3] = np.nan
+    data[0, 0, 0, 0] = np.inf
+    with pytest.raises(InputError, match="'image' has 2 NaN/Inf values"):
+        check_feed([spec], {"image": data})

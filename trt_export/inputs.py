@@ -238,6 +238,12 @@ def check_feed(specs: Sequence[TensorSpec], feed: Mapping[str, Any], source: str
                 f"input '{spec.name}'{where} has dtype {value.dtype} but the model expects {spec.dtype}; "
                 f"cast it with .astype('{spec.dtype}')"
             )
+        if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+            bad = int(value.size - np.count_nonzero(np.isfinite(value)))
+            raise InputError(
+                f"input '{spec.name}'{where} has {bad} NaN/Inf values; parity on non-finite inputs proves nothing: "
+                "fix the data (or its normalisation)"
+            )
         got = tuple(int(d) for d in value.shape)
         want = tuple(int(d) for d in spec.shape)
         if len(got) != len(want) or any(w >= 0 and g != w for g, w in zip(got, want, strict=True)):
