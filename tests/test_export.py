@@ -361,3 +361,14 @@ def test_default_model_has_outputs_large_enough_for_parity_to_mean_something():
     (logits,) = dygraph_outputs(source, feed)
     # far above the fp32 atol (1e-4) and representable in fp16, unlike a random-init MobileNet
     assert np.abs(logits).max() > 1e-2
+
+
+def test_export_dir_gets_the_usual_mkdir_permissions(tmp_path):
+    # The staging dir comes from mkdtemp (0700); the export must not keep that mode, or a serving
+    # process running as another user cannot read the model.
+    old = os.umask(0o022)
+    try:
+        result = export_model(load_source("trt_export.zoo:tiny_segnet"), tmp_path / "out", parse_fixed_shape("[32,32]"))
+    finally:
+        os.umask(old)
+    assert (result.save_dir.stat().st_mode & 0o777) == 0o755

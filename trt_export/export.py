@@ -167,6 +167,11 @@ def _staging_dir(target: Path) -> Iterator[Path]:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     except OSError as exc:
         raise ExportError(f"cannot create a working dir beside {str(target)!r} ({exc.strerror}); choose a --save-dir on a writable disk") from None
+    # mkdtemp makes the dir 0700; once renamed into place the export must be readable like any
+    # directory made with mkdir (a serving process often runs as another user).
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
     try:
         yield staging
     finally:
