@@ -227,6 +227,31 @@ def test_onednn_pir_interpolate_crash_becomes_one_line(tmp_path):
             assert_close(ok.infer(feed), expected)
 
 
+@pytest.mark.parametrize("damage", ["garbage_model", "truncated_params"])
+def test_damaged_export_files_are_refused_before_paddle_loads_them(tmp_path, damage):
+    # Paddle 3.3.1 segfaults on a garbage .pdmodel instead of raising: the files are checked
+    # against the manifest's sha256 before any predictor is built.
+    directory = tmp_path / "tiny"
+    manifest = export_tiny(directory, make_layer(), formats=("legacy",))
+    model_file = directory / "model.pdmodel"
+    data = manifest.to_dict()
+    data["formats"]["legacy"]["model_sha256"] = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    (directory / "trt_export_manifest.json").write_text(__import__("json").dumps(data))
+    manifest = load_manifest(directory)
+    if damage == "garbage_model":
+        model_file.write_bytes(b"garbage\n")
+        name = "model.pdmodel"
+    else:
+        params = directory / "model.pdiparams"
+        params.write_bytes(params.read_bytes()[:100])
+        name = "model.pdiparams"
+    runner = PaddleInferenceRunner(directory, manifest, BackendSettings("paddle-cpu"), "legacy")
+    with pytest.raises(TrtExportError, match="re-export") as info:
+        runner.activate()
+    assert name in str(info.value) and "\n" not in str(info.value)
+    assert info.value.exit_code == 2
+
+
 @pytest.mark.parametrize("backend", ["paddle-gpu", "trt-fp32", "trt-fp16"])
 def test_unavailable_backends_raise_one_line(tiny, backend):
     if paddle.is_compiled_with_cuda():

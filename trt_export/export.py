@@ -125,6 +125,7 @@ def export_model(
                 params_file=str(params_file.relative_to(staging)),
                 params_sha256=sha256_file(params_file),
                 output_names=predictor_outputs,
+                model_sha256=sha256_file(model_file),
             )
         _write_deploy_files(staging, source, shape, model_type)
         paddle = import_paddle()

@@ -6,6 +6,7 @@ read an export directory only through this file, so they never guess file names 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ class FormatFiles:
     params_file: str
     params_sha256: str
     output_names: list[str]
+    # Older manifests lack it (optional key, not a schema change): then only the params are checked.
+    model_sha256: str | None = None
 
 
 @dataclass
@@ -69,6 +72,22 @@ class Manifest:
         base = self.export_dir or Path(".")
         entry = self.formats[fmt]
         return base / entry.model_file, base / entry.params_file
+
+    def check_files(self, model_format: str | None = None) -> None:
+        """Refuse model/params files that differ from the ones exported (corrupt, truncated, swapped).
+
+        Paddle crashes (SIGSEGV) on a damaged .pdmodel rather than raising, so this runs before any
+        predictor is created.
+        """
+        fmt = model_format or self.default_format
+        model_file, params_file = self.files(fmt)
+        entry = self.formats[fmt]
+        for file, expected in ((model_file, entry.model_sha256), (params_file, entry.params_sha256)):
+            if expected and _sha256(file) != expected:
+                raise ModelSourceError(
+                    f"{file} differs from the file exported (its sha256 does not match the manifest): it is "
+                    "corrupt, truncated or was replaced; re-export the model"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +140,14 @@ class Manifest:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelSourceError(f"{where} is incomplete or corrupt ({exc!r}); re-export the model") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _spec_to_dict(spec: TensorSpec) -> dict[str, Any]:

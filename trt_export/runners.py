@@ -257,6 +257,7 @@ class PaddleInferenceRunner(Runner):
     def _activate(self) -> None:
         paddle = import_paddle()
         require_backend(self.settings.backend, self.model_format)
+        self.manifest.check_files(self.model_format)
         settings = self.settings
         if settings.is_trt and settings.trt_cache_dir is None:
             # Without a cache dir Paddle writes _opt_cache (INT8 tables, engines) into the export
