@@ -435,3 +435,27 @@ def test_a_new_sweep_removes_the_previous_gate_verdict(tmp_path, sweep):
     write_outputs(sweep.report, out)
     assert (out / "bench.json").is_file()
     assert not (out / JUNIT_FILENAME).exists() and not (out / MARKDOWN_FILENAME).exists()
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--max-latency-ms", "-5"), ("--max-latency-ms", "nan"), ("--max-memory-mb", "inf"), ("--max-memory-mb", "0"), ("--timeout", "0")],
+)
+def test_cli_refuses_a_budget_or_timeout_that_is_not_positive_and_finite(tmp_path, flag, value):
+    # These used to sweep first, then exclude every candidate (negative), time out every worker
+    # (0) or crash writing bench.json (nan/inf: an internal error).
+    out = tmp_path / "out"
+    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", flag, value, "--out", str(out),
+                "--cache-dir", str(tmp_path / "c"), "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: ") and flag in proc.stderr
+    assert not out.exists() and not (tmp_path / "c").exists()
+
+
+def test_cli_refuses_a_cache_dir_that_is_a_file(tmp_path):
+    cache = tmp_path / "cache"
+    cache.write_text("not a dir")
+    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "--iters", "1", "--out", str(tmp_path / "out"),
+                "--cache-dir", str(cache), "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("trt-export: error: ") and "--cache-dir" in proc.stderr and "internal error" not in proc.stderr

@@ -196,6 +196,8 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     if out_dir.exists() and not out_dir.is_dir():
         raise TrtExportError(f"--out {str(out_dir)!r} is a file; give a directory")
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+    if options.use_cache and cache_dir.exists() and not cache_dir.is_dir():
+        raise TrtExportError(f"--cache-dir {str(cache_dir)!r} is a file; give a directory (or --no-cache)")
     scratch = Path(tempfile.mkdtemp(prefix="trt-export-bench-"))
     if not options.use_cache:
         cache_dir = scratch / "exports"

@@ -177,6 +177,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     iters, duration = _timing_budget(args)
     if args.warmup < 0:
         raise TrtExportError(f"--warmup must be >= 0, got {args.warmup}")
+    import math
+
+    # A negative, NaN or infinite figure would be swept against (minutes), then excluded every
+    # candidate or broke writing bench.json; refuse it first.
+    for flag, value in (("--max-latency-ms", args.max_latency_ms), ("--max-memory-mb", args.max_memory_mb), ("--timeout", args.timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise TrtExportError(f"{flag} must be a positive finite number, got {value}")
     # Everything that can be refused is refused before minutes of sweeping.
     gate_settings = _gate_settings(args, args.gate_stat) if args.baseline else None
     if args.baseline and not Path(args.baseline).is_file():
