@@ -60,6 +60,18 @@ def test_bad_baseline_exits_2_in_one_line(tmp_path: Path, content: str | None, b
     assert err.startswith("trt-export: error:") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("flag", ["--junit", "--markdown"])
+@pytest.mark.parametrize("target", ["dir", "under_a_file"])
+def test_unwritable_gate_output_is_one_line_exit_2(tmp_path: Path, baseline: str, flag: str, target: str, capsys) -> None:
+    # A directory given as --junit/--markdown used to end in "internal error: IsADirectoryError".
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    path = tmp_path if target == "dir" else blocker / "out.xml"
+    assert main(["gate", "--baseline", baseline, "--current", baseline, flag, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("trt-export: error:") and "internal error" not in err and err.count("\n") == 1
+
+
 def test_bad_tolerance_exits_2(baseline: str, capsys) -> None:
     assert main(["gate", "--baseline", baseline, "--current", baseline, "--latency-tolerance=-5%"]) == 2
     assert "tolerance" in capsys.readouterr().err

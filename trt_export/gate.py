@@ -485,14 +485,22 @@ def gate_files(
     """
     baseline = _load(baseline_path, "baseline")
     current = _load(current_path, "current report")
+    for what, path in (("JUnit XML", junit_path), ("Markdown summary", markdown_path)):
+        if path is not None and Path(path).is_dir():
+            raise ReportError(f"cannot write the gate's {what} to {str(path)!r}: it is a directory; give a file path")
     result = run_gate(baseline, current, settings)
     markdown = gate_markdown(result)
-    if junit_path is not None:
-        write_junit_xml(result, junit_path)
-    if markdown_path is not None:
-        target = Path(markdown_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(markdown, encoding="utf-8")
+    try:
+        if junit_path is not None:
+            write_junit_xml(result, junit_path)
+        if markdown_path is not None:
+            target = Path(markdown_path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(markdown, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the gate's output {exc.filename or ''!s}: {exc.strerror or exc}; give a writable file path"
+        ) from exc
     append_github_step_summary(markdown)
     return result
 
