@@ -459,3 +459,16 @@ def test_cli_refuses_a_cache_dir_that_is_a_file(tmp_path):
                 "--cache-dir", str(cache), "--no-progress", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("trt-export: error: ") and "--cache-dir" in proc.stderr and "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("content", ["{", '{"schema": "trt-export/bench", "schema_version": 0}', '{"schema": "trt-export/verify", "schema_version": 1}'])
+def test_cli_refuses_an_unreadable_baseline_before_sweeping(tmp_path, content):
+    # It used to sweep every candidate first and only then say the baseline was unusable.
+    baseline = tmp_path / "base.json"
+    baseline.write_text(content)
+    out = tmp_path / "out"
+    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "--baseline", str(baseline), "--out", str(out),
+                "--cache-dir", str(tmp_path / "c"), "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: baseline")
+    assert not out.exists() and not (tmp_path / "c").exists()

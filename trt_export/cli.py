@@ -188,6 +188,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     gate_settings = _gate_settings(args, args.gate_stat) if args.baseline else None
     if args.baseline and not Path(args.baseline).is_file():
         raise TrtExportError(f"baseline {args.baseline!r} does not exist; give the bench.json of an earlier run")
+    if args.baseline:
+        from trt_export.gate import _load
+
+        _load(args.baseline, "baseline")  # not JSON, another schema or version: refused now, not after the sweep
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
     if args.threads is None:
         args.threads = os.cpu_count() or 1
