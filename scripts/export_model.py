@@ -21,9 +21,10 @@ from trt_export.cli import SHAPE_HELP, main  # noqa: E402
 
 def translate(argv: list[str]) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model_dir", required=True, help="PaddleRS training-format dir, or package.module:callable")
-    parser.add_argument("--save_dir", required=True, help="deployment-format output dir")
-    parser.add_argument("--fixed_input_shape", required=True, help=SHAPE_HELP)
+    # PaddleRS's script also takes the short forms -m, -s and -fs.
+    parser.add_argument("--model_dir", "-m", required=True, help="PaddleRS training-format dir, or package.module:callable")
+    parser.add_argument("--save_dir", "-s", required=True, help="deployment-format output dir")
+    parser.add_argument("--fixed_input_shape", "-fs", required=True, help=SHAPE_HELP)
     parser.add_argument("--format", default="auto", choices=["auto", "legacy", "pir", "both"])
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--verbose", action="store_true")

@@ -325,6 +325,14 @@ def test_paddlers_style_script(tmp_path):
     assert missing.returncode == 2 and "fixed_input_shape" in missing.stderr
 
 
+def test_paddlers_style_script_takes_paddlers_short_flags(tmp_path):
+    # PaddleRS's deploy/export/export_model.py defines -m, -s and -fs; a copied command line must work.
+    proc = _cli(str(REPO / "scripts" / "export_model.py"), "-m", "trt_export.zoo:tiny_segnet",
+                "-s", str(tmp_path / "inference_model"), "-fs", "[32,32]")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "inference_model" / "model.pdmodel").is_file()
+
+
 def test_auto_format_falls_back_to_pir_when_paddle_cannot_save_legacy(tmp_path):
     """Paddle 3.3.1's old-IR writer has no argmax: PaddleRS-style label maps only export as PIR."""
     source = load_source("fixture_models:paddlers_style_segmenter")
