@@ -380,3 +380,27 @@ def test_export_dir_gets_the_usual_mkdir_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (result.save_dir.stat().st_mode & 0o777) == 0o755
+
+
+def test_sigterm_mid_export_leaves_no_staging_dir(tmp_path):
+    # Paddle's C++ SIGTERM handler aborted the process, skipping cleanup: a cancelled CI job left
+    # .NAME.partial-* dirs (a whole model's weights each) beside --save-dir.
+    import signal
+    import time
+
+    pytest.importorskip("paddleseg.models", reason="paddleseg not installed (pip install --no-deps paddleseg)")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trt_export", "export", "--model", "paddleseg.models:UNet", "--model-kwargs",
+         '{"num_classes": 2}', "--save-dir", str(tmp_path / "out"), "--fixed-input-shape", "[64,64]"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".out.partial-") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "export never started staging"
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside Paddle's work (build, dygraph run or jit.save)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "terminated" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

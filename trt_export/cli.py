@@ -391,9 +391,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_handler(handler, args)
 
 
+class _Terminated(BaseException):
+    """SIGTERM (a cancelled CI job, `timeout`), raised so cleanup code runs as for Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    # By default SIGTERM kills the process on the spot: staging dirs (.NAME.partial-*) of an
+    # export or a sweep would stay behind. Turned into an exception, the `finally`s remove them.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _run_handler(handler, args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return handler(args)
+    except _Terminated:
+        print("trt-export: terminated (SIGTERM); partial output removed", file=sys.stderr)
+        return 128 + 15
     except TrtExportError as exc:
         if is_verbose():
             traceback.print_exc()

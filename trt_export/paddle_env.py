@@ -50,4 +50,19 @@ def import_paddle() -> ModuleType:
             f"PaddlePaddle is not importable ({exc}); install it: pip install 'trt-export[cpu]' "
             "(CPU wheel) or a paddlepaddle-gpu build from Paddle's package index"
         ) from None
+    _keep_python_sigterm_handler()
     return paddle
+
+
+def _keep_python_sigterm_handler() -> None:
+    """Importing Paddle installs a C++ SIGTERM handler that aborts the process, replacing the
+    Python one the CLI set (so a terminated export or sweep leaves its staging dirs behind).
+    Re-registering the Python handler puts it back in front; without one this does nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    handler = signal.getsignal(signal.SIGTERM)
+    if callable(handler):
+        signal.signal(signal.SIGTERM, handler)
