@@ -524,4 +524,12 @@ def test_verify_needs_an_export_or_a_shape(capsys):
     code, out, err = run_cli(capsys, "--model", "trt_export.zoo:tiny_segnet")
     assert code == 2
     (line,) = err.splitlines()
-    assert "--exported" in line and "--fixed-input-shape" in line
+    assert "--exported" in line and "--fixed-input-shape" in line and "not both" not in line
+
+
+def test_verify_notes_model_kwargs_that_differ_from_the_export(tmp_path, capsys):
+    from trt_export.export import export_model
+
+    export_model(load_source("trt_export.zoo:tiny_segnet", kwargs={"width": 8}), tmp_path / "e", parse_fixed_shape("[32,32]"))
+    code, out, err = run_cli(capsys, "--model", "trt_export.zoo:tiny_segnet", "--exported", str(tmp_path / "e"))
+    assert code == 1 and "was made with --model-kwargs {'width': 8}" in out

@@ -72,10 +72,13 @@ class BackendSettings:
             raise TrtExportError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
         if self.trt_path not in TRT_PATHS:
             raise TrtExportError(f"unknown TensorRT path {self.trt_path!r}; choose one of: {', '.join(TRT_PATHS)}")
-        for name in ("cpu_threads", "gpu_memory_mb", "trt_workspace_bytes", "trt_min_subgraph_size"):
+        # Named as the CLI flag a user typed, with the settings field for Python callers.
+        flags = {"cpu_threads": "--threads", "gpu_memory_mb": "--gpu-memory-mb",
+                 "trt_workspace_bytes": "--trt-workspace-mb", "trt_min_subgraph_size": "--trt-min-subgraph-size"}
+        for name, flag in flags.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise TrtExportError(f"{name} must be a positive integer, got {value!r}")
+                raise TrtExportError(f"{flag} ({name}) must be a positive integer, got {value!r}")
         if not isinstance(self.device_id, int) or self.device_id < 0:
             raise TrtExportError(f"device_id must be a non-negative integer, got {self.device_id!r}")
         # A list would make the frozen dataclass unhashable and plans order-unstable.

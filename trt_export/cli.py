@@ -108,8 +108,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from trt_export.sources import load_source
     from trt_export.verify import VerifyOptions, verify_export, write_verify_report
 
-    if (args.exported is None) == (args.fixed_input_shape is None):
-        raise TrtExportError("give either --exported DIR (an export to check) or --fixed-input-shape SHAPE (export to a temporary dir first), not both")
+    if args.exported is not None and args.fixed_input_shape is not None:
+        raise TrtExportError("give --exported DIR or --fixed-input-shape SHAPE, not both: an existing export already has its shape")
+    if args.exported is None and args.fixed_input_shape is None:
+        raise TrtExportError("give --exported DIR (an export to check) or --fixed-input-shape SHAPE (export to a temporary dir first)")
     if args.report and not Path(args.report).resolve().parent.is_dir():
         raise TrtExportError(f"cannot write --report {args.report!r}: its directory does not exist")
     source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)

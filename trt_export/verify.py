@@ -186,6 +186,12 @@ def check_source_matches(source: ModelSource, manifest: Manifest) -> list[str]:
         notes.append("the export was made from a weights file, but none was given here: the reference is the randomly initialised network (pass --weights)")
     elif source.weights_sha256 and not exported_sha and source.kind == "factory":
         notes.append("the export was made from randomly initialised weights, but --weights was given here")
+    exported_kwargs = manifest.source.get("kwargs") or {}
+    if source.kind == "factory" and exported_kwargs != (source.factory_kwargs or {}):
+        notes.append(
+            f"the export was made with --model-kwargs {exported_kwargs}, this model with {source.factory_kwargs or {}}: "
+            "a different network, so a parity failure is expected"
+        )
     return notes
 
 
