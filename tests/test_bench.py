@@ -472,3 +472,16 @@ def test_cli_refuses_an_unreadable_baseline_before_sweeping(tmp_path, content):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: baseline")
     assert not out.exists() and not (tmp_path / "c").exists()
+
+
+def test_worker_peak_rss_does_not_inherit_the_parents():
+    """ru_maxrss survives fork+exec; a worker's peak must not be floored at a large parent's RSS."""
+    ballast = bytearray(400 * 2**20)  # touched pages: this process now holds >= 400 MiB
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    proc = subprocess.run(
+        [sys.executable, "-c", "from trt_export.bench_worker import rss_peak_mb; print(rss_peak_mb())"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout) < 200
+    del ballast

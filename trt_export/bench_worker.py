@@ -31,7 +31,20 @@ REFERENCE_OUTPUT = "reference/"
 
 
 def rss_peak_mb() -> float:
-    # Linux reports ru_maxrss in KiB.
+    """This process's peak resident set size, MiB.
+
+    Linux's VmHWM belongs to the address space, which execve replaces, so it counts only this
+    worker. ru_maxrss does not: it carries over the RSS of the parent at fork time across exec,
+    so a bench parent holding Paddle and the model (hundreds of MiB) would floor every worker's
+    figure at its own. ru_maxrss (KiB on Linux) stays the fallback where /proc is missing.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
