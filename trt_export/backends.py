@@ -542,6 +542,11 @@ def _version_text(version: tuple[int, int, int]) -> str:
     return ".".join(str(v) for v in version)
 
 
+def version_or_none(version: tuple[int, int, int]) -> str | None:
+    """"10.3.0" for a TensorRT version tuple; None for Paddle's (0, 0, 0) meaning "not there"."""
+    return None if tuple(version) == (0, 0, 0) else _version_text(version)
+
+
 def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str | None = None) -> Availability:
     """Can `backend` run here (for a model format: TensorRT differs between legacy and PIR)?"""
     if backend not in BACKENDS:

@@ -10,15 +10,11 @@ from typing import Any
 
 from tabulate import tabulate
 
-from trt_export.backends import BACKENDS, MODEL_FORMATS, EnvironmentProbe, decide_availability, probe_environment
+from trt_export.backends import BACKENDS, MODEL_FORMATS, EnvironmentProbe, decide_availability, probe_environment, version_or_none
 
 _FORMAT_LABELS = {"legacy": "legacy .pdmodel", "pir": "pir .json"}
 # Long reasons would make the table wider than a terminal.
 _REASON_WIDTH = 60
-
-
-def _version(version: tuple[int, int, int]) -> str | None:
-    return None if version == (0, 0, 0) else ".".join(str(v) for v in version)
 
 
 def doctor_report(probe: EnvironmentProbe | None = None) -> dict[str, Any]:
@@ -41,8 +37,8 @@ def doctor_report(probe: EnvironmentProbe | None = None) -> dict[str, Any]:
         },
         "gpu": {"count": probe.gpu_count, "names": list(probe.gpu_names)},
         "tensorrt": {
-            "compile_version": _version(probe.trt_compile_version),
-            "runtime_version": _version(probe.trt_runtime_version),
+            "compile_version": version_or_none(probe.trt_compile_version),
+            "runtime_version": version_or_none(probe.trt_runtime_version),
             "paddle_tensorrt_importable": probe.paddle_tensorrt_importable,
             "paddle_tensorrt_error": probe.paddle_tensorrt_error or None,
             "python_package": probe.tensorrt_python_version,

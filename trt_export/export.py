@@ -274,7 +274,8 @@ def _read_back(
     """Load the saved program in a predictor; every input must carry exactly the fixed shape."""
     if not model_file.is_file() or not params_file.is_file():
         raise ExportError(f"paddle.jit.save did not write {model_file.name} and {params_file.name}")
-    declared = _declared_input_shapes(model_file, fmt)
+    predictor = _plain_cpu_predictor(model_file, params_file)
+    declared = _declared_input_shapes(model_file, fmt, predictor)
     for spec in specs:
         got = declared.get(spec.name)
         if got is None:
@@ -283,14 +284,6 @@ def _read_back(
             raise ExportError(
                 f"the exported {fmt} program declares input {spec.name!r} as {list(got)}, not the fixed {list(spec.shape)}"
             )
-    import_paddle()
-    from paddle import inference
-
-    config = inference.Config(str(model_file), str(params_file))
-    config.disable_mkldnn()  # PIR + oneDNN + interpolate crashes on 3.3.1; plain CPU is enough here
-    config.switch_ir_optim(False)
-    config.disable_glog_info()
-    predictor = inference.create_predictor(config)
     feed = random_inputs(specs, seed=0)
     for spec in specs:
         handle = predictor.get_input_handle(spec.name)
@@ -304,7 +297,20 @@ def _read_back(
     return names, [TensorSpec(logical, str(a.dtype), tuple(a.shape)) for logical, a in zip(output_names, arrays, strict=True)]
 
 
-def _declared_input_shapes(model_file: Path, fmt: str) -> dict[str, list[int]]:
+def _plain_cpu_predictor(model_file: Path, params_file: Path) -> Any:
+    import_paddle()
+    from paddle import inference
+
+    config = inference.Config(str(model_file), str(params_file))
+    config.disable_mkldnn()  # PIR + oneDNN + interpolate crashes on 3.3.1; plain CPU is enough here
+    config.switch_ir_optim(False)
+    config.disable_glog_info()
+    return inference.create_predictor(config)
+
+
+def _declared_input_shapes(model_file: Path, fmt: str, predictor: Any) -> dict[str, list[int]]:
+    """Feed shapes as saved: from the legacy program's feed vars, or (PIR) from the predictor's
+    input handles, which report the declared shapes until the first reshape."""
     if fmt == "legacy":
         from paddle.base.proto import framework_pb2
 
@@ -318,14 +324,6 @@ def _declared_input_shapes(model_file: Path, fmt: str) -> dict[str, list[int]]:
                 name = op.outputs[0].arguments[0]
                 shapes[name] = list(variables[name].type.dense_tensor.tensor.dims)
         return shapes
-    from paddle import inference
-
-    # A PIR predictor reports the declared feed shapes before any reshape.
-    config = inference.Config(str(model_file), str(model_file.with_suffix(".pdiparams")))
-    config.disable_mkldnn()
-    config.switch_ir_optim(False)
-    config.disable_glog_info()
-    predictor = inference.create_predictor(config)
     return {n: list(predictor.get_input_handle(n).shape()) for n in predictor.get_input_names()}
 
 

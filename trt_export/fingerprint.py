@@ -8,11 +8,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from trt_export.backends import EnvironmentProbe, probe_environment
-
-
-def _version(version: tuple[int, int, int]) -> str | None:
-    return None if tuple(version) == (0, 0, 0) else ".".join(str(v) for v in version)
+from trt_export.backends import EnvironmentProbe, probe_environment, version_or_none
 
 
 def gpu_driver_version() -> str | None:
@@ -40,8 +36,8 @@ def environment_fingerprint(probe: EnvironmentProbe | None = None) -> dict[str, 
         "paddle_commit": probe.paddle_commit,
         "cuda_version": probe.cuda_version if probe.cuda_compiled else None,
         "cudnn_version": probe.cudnn_version if probe.cuda_compiled else None,
-        "tensorrt_compile_version": _version(probe.trt_compile_version),
-        "tensorrt_runtime_version": _version(probe.trt_runtime_version),
+        "tensorrt_compile_version": version_or_none(probe.trt_compile_version),
+        "tensorrt_runtime_version": version_or_none(probe.trt_runtime_version),
         "gpu_name": probe.gpu_names[0] if has_gpu and probe.gpu_names else None,
         "gpu_driver": gpu_driver_version() if has_gpu else None,
         "gpu_count": probe.gpu_count if probe.cuda_compiled else 0,
