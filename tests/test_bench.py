@@ -127,9 +127,19 @@ def test_every_candidate_is_measured(sweep):
         assert cand.parity.passed and cand.parity.backend == report.backend and cand.parity.failed_outputs == []
         assert cand.eligible and cand.excluded_reason is None
     rec = report.recommendation
-    best = max(report.candidates, key=lambda c: c.throughput.megapixels_per_s)
-    assert rec.objective == "throughput" and rec.label == best.label and rec.excluded == {}
+    assert rec.objective == "throughput" and rec.excluded == {}
     assert rec.runner_up in LABELS and rec.runner_up != rec.label
+    # Which of two noisy timings wins is not asserted: the pick is the highest throughput, or a
+    # smaller input within the timing noise of it (recommend's documented rule), named as such.
+    best = max(report.candidates, key=lambda c: c.throughput.megapixels_per_s)
+    pick = next(c for c in report.candidates if c.label == rec.label)
+    if pick is best:
+        assert "within the timing noise" not in rec.reason
+    else:
+        band = max(c.latency_ms.iqr / c.latency_ms.median for c in (pick, best))
+        assert pick.pixels < best.pixels
+        assert pick.throughput.megapixels_per_s >= best.throughput.megapixels_per_s * (1 - band)
+        assert f"{pick.label} is within the timing noise" in rec.reason and best.label in rec.reason
 
 
 def test_budgets_from_measured_figures_exclude_candidates(sweep):
