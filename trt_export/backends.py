@@ -24,6 +24,11 @@ from trt_export.errors import BackendUnavailable, TrtExportError
 
 BACKENDS = ("paddle-cpu", "paddle-onednn", "paddle-gpu", "trt-fp32", "trt-fp16", "trt-int8")
 CPU_BACKENDS = ("paddle-cpu", "paddle-onednn")
+# The ONNX route: the same export converted by paddle2onnx, run by ONNX Runtime (onnx_plan.py plans
+# the session, onnx_runner.py runs it). BACKENDS stays the Paddle Inference list.
+ONNX_BACKENDS = ("onnx-cpu", "onnx-cuda", "onnx-trt-fp32", "onnx-trt-fp16")
+ONNX_CPU_BACKENDS = ("onnx-cpu",)
+ALL_BACKENDS = BACKENDS + ONNX_BACKENDS
 TRT_BACKENDS = ("trt-fp32", "trt-fp16", "trt-int8")
 TRT_PATHS = ("auto", "legacy", "pir")
 MODEL_FORMATS = ("legacy", "pir")
@@ -68,8 +73,8 @@ class BackendSettings:
     disable_ops: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise TrtExportError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
+        if self.backend not in ALL_BACKENDS:
+            raise TrtExportError(f"unknown backend {self.backend!r}; choose one of: {', '.join(ALL_BACKENDS)}")
         if self.trt_path not in TRT_PATHS:
             raise TrtExportError(f"unknown TensorRT path {self.trt_path!r}; choose one of: {', '.join(TRT_PATHS)}")
         # Named as the CLI flag a user typed, with the settings field for Python callers.
@@ -90,7 +95,11 @@ class BackendSettings:
 
     @property
     def uses_gpu(self) -> bool:
-        return self.backend not in CPU_BACKENDS
+        return self.backend not in CPU_BACKENDS + ONNX_CPU_BACKENDS
+
+    @property
+    def is_onnx(self) -> bool:
+        return self.backend in ONNX_BACKENDS
 
 
 @dataclass(frozen=True)
@@ -235,6 +244,8 @@ def plan_config(
         raise TrtExportError(f"unknown model format {model_format!r}; choose legacy or pir")
     if not fixed_shapes:
         raise TrtExportError("the model has no inputs to plan for")
+    if settings.is_onnx:
+        raise TrtExportError(f"{settings.backend} runs on ONNX Runtime, not Paddle Inference; plan it with onnx_plan.plan_session")
     backend = settings.backend
     calls: list[ConfigCall] = []
     notes: list[str] = []
@@ -527,6 +538,11 @@ class EnvironmentProbe:
     libnvinfer_error: str = ""
     cpu_model: str = ""
     cpu_threads: int = 0
+    # The ONNX route (optional extra `onnx`): versions, or None when not importable.
+    paddle2onnx_version: str | None = None
+    onnxruntime_version: str | None = None
+    onnxruntime_providers: tuple[str, ...] = ()
+    nvidia_gpu_count: int = 0  # GPUs the NVIDIA driver lists, whatever Paddle was built with
 
 
 @dataclass(frozen=True)
@@ -549,8 +565,10 @@ def version_or_none(version: tuple[int, int, int]) -> str | None:
 
 def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str | None = None) -> Availability:
     """Can `backend` run here (for a model format: TensorRT differs between legacy and PIR)?"""
+    if backend in ONNX_BACKENDS:
+        return decide_onnx_availability(backend, probe)
     if backend not in BACKENDS:
-        return Availability(False, f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+        return Availability(False, f"unknown backend {backend!r}; choose one of: {', '.join(ALL_BACKENDS)}")
     if backend == "paddle-cpu":
         return Availability(True, "CPU, oneDNN off")
     if backend == "paddle-onednn":
@@ -610,6 +628,65 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
     return Availability(True, f"legacy TensorRT engine, TensorRT {runtime_text} on {gpu}")
 
 
+# ONNX Runtime's provider for each ONNX backend (onnxruntime.get_available_providers() names).
+ONNX_PROVIDERS = {
+    "onnx-cpu": "CPUExecutionProvider",
+    "onnx-cuda": "CUDAExecutionProvider",
+    "onnx-trt-fp32": "TensorrtExecutionProvider",
+    "onnx-trt-fp16": "TensorrtExecutionProvider",
+}
+
+
+def decide_onnx_availability(backend: str, probe: EnvironmentProbe) -> Availability:
+    """The ONNX route needs paddle2onnx (conversion) and an onnxruntime offering the provider."""
+    if probe.paddle2onnx_version is None or probe.onnxruntime_version is None:
+        missing = " and ".join(n for n, v in (("paddle2onnx", probe.paddle2onnx_version), ("onnxruntime", probe.onnxruntime_version)) if v is None)
+        return Availability(False, f"{missing} not installed; pip install 'trt-export[onnx]' (onnxruntime-gpu for onnx-cuda/onnx-trt-*)")
+    provider = ONNX_PROVIDERS[backend]
+    versions = f"paddle2onnx {probe.paddle2onnx_version}, onnxruntime {probe.onnxruntime_version}"
+    if provider not in probe.onnxruntime_providers:
+        hint = "" if backend == "onnx-cpu" else "; install onnxruntime-gpu instead of onnxruntime"
+        return Availability(False, f"this onnxruntime has no {provider} (it offers {', '.join(probe.onnxruntime_providers) or 'none'}){hint}")
+    if backend == "onnx-cpu":
+        return Availability(True, f"ONNX Runtime CPU ({versions})")
+    # onnxruntime-gpu lists its CUDA/TensorRT providers whether or not a GPU is there.
+    if probe.nvidia_gpu_count < 1:
+        return Availability(False, f"{provider} is installed but the NVIDIA driver lists no GPU (/proc/driver/nvidia/gpus)")
+    if provider == "TensorrtExecutionProvider" and probe.libnvinfer is None:
+        return Availability(
+            False,
+            f"onnxruntime's TensorRT provider needs libnvinfer, which cannot be loaded ({probe.libnvinfer_error or 'not found'}); "
+            "pip install tensorrt or put TensorRT's lib dir in LD_LIBRARY_PATH",
+        )
+    return Availability(True, f"ONNX Runtime {provider} ({versions})")
+
+
+def _onnx_versions() -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(paddle2onnx version, onnxruntime version, providers); None for what is not installed.
+
+    paddle2onnx's version is read from its metadata: importing it imports Paddle and its C++ side.
+    """
+    from importlib import metadata
+
+    try:
+        p2o: str | None = metadata.version("paddle2onnx")
+    except metadata.PackageNotFoundError:
+        p2o = None
+    try:
+        import onnxruntime  # type: ignore[import-not-found]
+    except Exception:  # noqa: BLE001 - a broken onnxruntime reads as "not installed"
+        return p2o, None, ()
+    return p2o, str(onnxruntime.__version__), tuple(str(p) for p in onnxruntime.get_available_providers())
+
+
+def nvidia_gpu_count() -> int:
+    """GPUs the NVIDIA kernel driver knows (one dir each under /proc/driver/nvidia/gpus)."""
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        return 0
+
+
 _probe_cache: EnvironmentProbe | None = None
 
 
@@ -635,6 +712,7 @@ def probe_environment(refresh: bool = False) -> EnvironmentProbe:
     trt_runtime = _safe_version(paddle.inference.get_trt_runtime_version) if trt_compile != (0, 0, 0) else (0, 0, 0)
     pt_ok, pt_error = _paddle_tensorrt_importable()
     lib, lib_error = find_libnvinfer()
+    p2o_version, ort_version, ort_providers = _onnx_versions()
     _probe_cache = EnvironmentProbe(
         paddle_version=str(paddle.__version__),
         paddle_commit=str(getattr(paddle.version, "commit", "")),
@@ -653,6 +731,10 @@ def probe_environment(refresh: bool = False) -> EnvironmentProbe:
         libnvinfer_error=lib_error,
         cpu_model=cpu_model(),
         cpu_threads=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0),
+        paddle2onnx_version=p2o_version,
+        onnxruntime_version=ort_version,
+        onnxruntime_providers=ort_providers,
+        nvidia_gpu_count=nvidia_gpu_count(),
     )
     return _probe_cache
 
