@@ -45,13 +45,14 @@ def _add_source_args(parser: argparse.ArgumentParser, required: bool = False) ->
 
 
 def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | None) -> None:
-    from trt_export.backends import BACKENDS
+    from trt_export.backends import ALL_BACKENDS
 
     parser.add_argument(
         "--backend",
         default=default_backend,
-        choices=BACKENDS,
-        help="Paddle Inference backend" + (f" (default: {default_backend})" if default_backend else " (default: the best this machine has)"),
+        choices=ALL_BACKENDS,
+        help="Paddle Inference backend, or onnx-* for the export converted by paddle2onnx on ONNX Runtime"
+        + (f" (default: {default_backend})" if default_backend else " (default: the best this machine has)"),
     )
     parser.add_argument(
         "--format",
@@ -124,7 +125,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         atol=args.atol,
         rtol=args.rtol,
         save_io=args.save_io,
+        polygraphy_data=args.polygraphy_data,
     )
+    if args.polygraphy_data and args.exported is None:
+        raise TrtExportError("--polygraphy-data needs --exported DIR: the ONNX model the data belongs to is cached beside that export")
     with tempfile.TemporaryDirectory(prefix="trt-export-verify-") as scratch:
         exported = args.exported
         if exported is None:
@@ -320,6 +324,9 @@ parents=[common], help="check an export against the dygraph model on a backend (
     verify.add_argument("--images", nargs="+", help="real images, run through model.yml's transforms (pairs for change detection)")
     verify.add_argument("--inputs", help="an .npz of inputs keyed by input name")
     verify.add_argument("--save-io", help="save inputs, reference and candidate outputs to this .npz")
+    verify.add_argument("--polygraphy-data", metavar="DIR",
+                        help="write the inputs and dygraph reference outputs as Polygraphy JSON (inputs.json, reference.json) "
+                        "for 'polygraphy run <export>/onnx/model.onnx --onnxrt --load-inputs ... --load-outputs ...'")
     verify.add_argument("--report", help="write the JSON report (schema trt-export/verify v1) here")
     verify.set_defaults(handler=_cmd_verify)
 

@@ -20,12 +20,13 @@ from trt_export.compare import ComparisonResult, Tolerance, compare_outputs, def
 from trt_export.errors import InputError, TrtExportError
 from trt_export.inputs import make_inputs, save_npz
 from trt_export.manifest import Manifest, load_manifest
-from trt_export.runners import DygraphRunner, PaddleInferenceRunner
+from trt_export.onnx_runner import create_runner
+from trt_export.runners import DygraphRunner
 from trt_export.sources import ModelSource
 
 SCHEMA = "trt-export/verify"
 SCHEMA_VERSION = 1
-_PRECISION = {"trt-fp16": "fp16", "trt-int8": "int8"}
+_PRECISION = {"trt-fp16": "fp16", "trt-int8": "int8", "onnx-trt-fp16": "fp16"}
 
 
 def precision_of(backend: str) -> str:
@@ -118,6 +119,7 @@ class VerifyOptions:
     atol: list[str] | None = None
     rtol: list[str] | None = None
     save_io: str | None = None
+    polygraphy_data: str | None = None  # dir for Polygraphy's inputs.json / reference.json
 
 
 @dataclass
@@ -132,6 +134,7 @@ class VerifyReport:
     build_s: float | None
     notes: list[str] = field(default_factory=list)
     created_utc: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    polygraphy: dict[str, str] | None = None  # inputs, reference, onnx_model, command
 
     @property
     def passed(self) -> bool:
@@ -155,6 +158,7 @@ class VerifyReport:
             "timing": {"dygraph_ms": self.dygraph_ms, "predictor_ms": self.predictor_ms, "build_s": self.build_s},
             "notes": self.notes,
             "comparison": self.comparison.to_dict(),
+            **({"polygraphy": dict(self.polygraphy)} if self.polygraphy else {}),
         }
 
     def summary(self) -> str:
@@ -167,6 +171,9 @@ class VerifyReport:
         )
         verdict = "PASSED" if self.passed else "FAILED"
         lines = [head, *[f"note: {n}" for n in self.notes], render_comparison(self.comparison), f"verify: {verdict}"]
+        if self.polygraphy:
+            lines.append(f"polygraphy data: {self.polygraphy['inputs']}, {self.polygraphy['reference']}; check with:")
+            lines.append(f"  {self.polygraphy['command']}")
         return "\n".join(lines)
 
 
@@ -211,6 +218,10 @@ def _require_parent_dir(path: str | Path, what: str) -> None:
 def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOptions) -> VerifyReport:
     if options.save_io:
         _require_parent_dir(options.save_io, "--save-io")
+    if options.polygraphy_data:
+        _require_parent_dir(Path(options.polygraphy_data).resolve(), "--polygraphy-data")
+        if Path(options.polygraphy_data).exists() and not Path(options.polygraphy_data).is_dir():
+            raise TrtExportError(f"--polygraphy-data {options.polygraphy_data!r} is a file; give a directory")
     manifest = load_manifest(export_dir)
     model_format = options.model_format or manifest.default_format
     require_backend(options.settings.backend, model_format)
@@ -225,14 +236,17 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
     else:
         inputs_from = {"kind": "random", "seed": options.seed}
     reference, dygraph_s = reference_outputs(source, manifest, feed)
-    runner = PaddleInferenceRunner(export_dir, manifest, options.settings, model_format=model_format)
+    runner = create_runner(export_dir, manifest, options.settings, model_format=model_format)
     with runner:
         candidate = runner.infer(feed)
         predictor_s = runner.last_inference_time()
         build_s = runner.build_seconds
         if runner.plan is not None:
-            notes.extend(runner.plan.warnings)
+            notes.extend(getattr(runner.plan, "warnings", ()) or getattr(runner.plan, "notes", ()))
     comparison = compare_outputs(reference, candidate, tolerances, score_axes(manifest))
+    polygraphy = None
+    if options.polygraphy_data:
+        polygraphy = _write_polygraphy_data(options.polygraphy_data, manifest, model_format, feed, reference, tolerances)
     if options.save_io:
         try:
             save_npz(
@@ -253,7 +267,24 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
         predictor_ms=predictor_s * 1e3,
         build_s=build_s,
         notes=notes,
+        polygraphy=polygraphy,
     )
+
+
+def _write_polygraphy_data(out_dir: str, manifest: Manifest, model_format: str, feed: Mapping[str, np.ndarray],
+                           reference: Mapping[str, np.ndarray], tolerances: Mapping[str, Tolerance]) -> dict[str, str]:
+    """Polygraphy's inputs/outputs JSON for the export's ONNX model (converted, or from the cache)."""
+    from trt_export.onnx_convert import ensure_onnx
+    from trt_export.paddle_env import is_verbose
+    from trt_export.polygraphy_data import save_polygraphy_data
+
+    onnx = ensure_onnx(manifest, model_format, verbose=is_verbose())
+    bounds = [t for t in tolerances.values() if t.atol is not None and t.rtol is not None]
+    atol = max((t.atol for t in bounds), default=None)  # type: ignore[type-var]
+    rtol = max((t.rtol for t in bounds), default=None)  # type: ignore[type-var]
+    data = save_polygraphy_data(out_dir, feed, reference, [s.name for s in manifest.inputs], manifest.output_names,
+                                onnx.path, onnx.input_names, onnx.output_names, atol=atol, rtol=rtol)
+    return {"inputs": str(data.inputs), "reference": str(data.reference), "onnx_model": str(data.onnx_model), "command": data.command}
 
 
 def write_verify_report(report: VerifyReport, path: str | Path) -> Path:
