@@ -35,7 +35,10 @@ from trt_export.bench_report import (
     save_bench_report,
 )
 from trt_export.errors import BackendUnavailable, TrtExportError
+from trt_export.flops import METHOD as FLOPS_METHOD
+from trt_export.flops import achieved_gflops
 from trt_export.paddle_env import is_verbose
+from trt_export.roof import Roof, gpu_peak
 from trt_export.recommend import recommend_report
 from trt_export.shapes import FixedShape, check_model_rules, parse_fixed_shape
 from trt_export.sources import ModelSource, load_source
@@ -45,6 +48,7 @@ DEFAULT_SHAPES = ("[256,256]", "[512,512]", "[768,768]", "[1024,1024]")
 # Best first; INT8 is never picked by default (it needs calibration data).
 BACKEND_PREFERENCE = ("trt-fp16", "trt-fp32", "paddle-gpu", "paddle-onednn", "paddle-cpu")
 DEFAULT_OUT = "trt-export-out"
+FLOPS_FILE = "flops.json"  # in the cache entry, beside export/
 
 
 @dataclass
@@ -70,6 +74,11 @@ class BenchOptions:
     seed: int = 0
     auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
+    # More backends swept side by side with `settings` (same settings, another backend each),
+    # every candidate on each; see sweep_backends().
+    extra_backends: list[str] = field(default_factory=list)
+    roof: bool = True  # measure each CPU backend's matmul roof (roof.py) once per sweep
+    roof_n: int = 2048
 
 
 def default_cache_dir() -> Path:
@@ -189,9 +198,11 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     if options.settings is None:
         options.auto_backend = True
     settings = options.settings or BackendSettings(backend=best_backend(), cpu_threads=os.cpu_count() or 1)
-    availability = backend_availability(settings.backend, None if options.model_format == "auto" else options.model_format)
-    if not availability.available:
-        raise BackendUnavailable(f"backend {settings.backend} is not available here: {availability.reason}")
+    swept = sweep_backends(settings, options.extra_backends)
+    for each in swept:
+        availability = backend_availability(each.backend, None if options.model_format == "auto" else options.model_format)
+        if not availability.available:
+            raise BackendUnavailable(f"backend {each.backend} is not available here: {availability.reason}")
     out_dir = Path(options.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise TrtExportError(f"--out {str(out_dir)!r} is a file; give a directory")
@@ -204,7 +215,8 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     cache_dir.mkdir(parents=True, exist_ok=True)
     if announce is not None:
         labels = ", ".join(shape.label for shape in options.shapes)
-        announce(f"bench {source.spec} on {settings.backend}: {len(options.shapes)} candidate shapes (NCHW {labels})")
+        names = ", ".join(each.backend for each in swept)
+        announce(f"bench {source.spec} on {names}: {len(options.shapes)} candidate shapes (NCHW {labels})")
     pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
     try:
@@ -215,6 +227,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
         idle_rss = float(idle.result["rss_mb"])
         candidates: list[Candidate] = []
         notes: list[str] = []
+        roofs = _roofs(pool, swept, options, environment, notes) if options.roof else {}
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
         bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
@@ -226,9 +239,18 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
                 switched = _backend_for_export(settings, options, prepared.summary, measured=bool(candidates and any(c.ok for c in candidates)))
                 if switched is not None:
                     settings, note = switched
+                    swept = [settings, *swept[1:]]
                     notes.append(note)
                     bar.write(f"note: {note}", file=sys.stderr)
-            candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss))
+            for each in swept:
+                candidate = _measure_candidate(pool, prepared, each, options, idle_rss, tag=len(swept) > 1)
+                candidate.backend = each.backend
+                flops = (prepared.summary or {}).get("flops") or {}
+                if flops.get("flops"):
+                    candidate.flops = int(flops["flops"])
+                    if candidate.latency_ms is not None:
+                        candidate.achieved_gflops = round(achieved_gflops(candidate.flops, candidate.latency_ms.median / 1e3) or 0.0, 3) or None
+                candidates.append(candidate)
         bar.close()
         report = BenchReport(
             tool_version=__version__,
@@ -250,6 +272,9 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             idle_rss_mb=round(idle_rss, 1),
             candidates=candidates,
             notes=notes,
+            backends=[each.backend for each in swept],
+            roofs={name: roof.to_dict() for name, roof in roofs.items()},
+            flops_method=FLOPS_METHOD if any(c.flops for c in candidates) else None,
         )
         recommend_report(report)
         write_outputs(report, out_dir, pool.log_dir)
@@ -283,7 +308,36 @@ def _prepare_candidate(pool: WorkerPool, source: ModelSource, shape: FixedShape,
     return Prepared(shape, export_dir, reference, prepared, None)
 
 
-def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float) -> Candidate:
+def sweep_backends(settings: BackendSettings, extra: list[str]) -> list[BackendSettings]:
+    """`settings` and the same settings on each extra backend, in order, without repeats."""
+    names = list(dict.fromkeys([settings.backend, *extra]))
+    return [settings if name == settings.backend else replace(settings, backend=name) for name in names]
+
+
+def _roofs(pool: WorkerPool, swept: list[BackendSettings], options: BenchOptions, environment: dict[str, Any], notes: list[str]) -> dict[str, Roof]:
+    """Each backend's compute roof: measured now on CPU (a worker per backend), from the table on GPU."""
+    from trt_export.verify import precision_of
+
+    roofs: dict[str, Roof] = {}
+    for each in swept:
+        if each.uses_gpu:
+            roof = gpu_peak(environment.get("gpu_name"), precision_of(each.backend))
+            if roof is None:
+                notes.append(f"no compute roof for {each.backend}: GPU {environment.get('gpu_name')!r} is not in the peak table (roof.py)")
+            else:
+                roofs[each.backend] = roof
+            continue
+        outcome = pool.run({"job": "roof", "settings": asdict(each), "n": options.roof_n}, f"roof-{each.backend}", "roof")
+        if outcome.failure is not None or outcome.result is None:
+            notes.append(f"no compute roof for {each.backend}: the matmul roof run failed ({outcome.failure})")
+            continue
+        roofs[each.backend] = Roof.from_dict(outcome.result["roof"])
+    return roofs
+
+
+def _measure_candidate(
+    pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float, tag: bool = False
+) -> Candidate:
     shape = prepared.shape
     if prepared.failure is not None or prepared.summary is None:
         return _failed(shape, prepared.failure)
@@ -298,7 +352,7 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
             "iters": options.iters,
             "duration_s": options.duration_s,
         },
-        f"{shape.label}-measure",
+        f"{shape.label}-{settings.backend}-measure" if tag else f"{shape.label}-measure",
         "build",
     )
     export_s = float(prepared.summary["export_s"])
@@ -339,11 +393,12 @@ def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
     from trt_export.bench_worker import prepared_summary
     from trt_export.manifest import MANIFEST_NAME, load_manifest
 
-    if not (export_dir / MANIFEST_NAME).is_file() or not reference.is_file():
+    flops = export_dir.parent / FLOPS_FILE
+    if not (export_dir / MANIFEST_NAME).is_file() or not reference.is_file() or not flops.is_file():
         return None
     try:
-        return prepared_summary(load_manifest(export_dir), cached=True)
-    except TrtExportError:
+        return prepared_summary(load_manifest(export_dir), cached=True, flops=json.loads(flops.read_text(encoding="utf-8")))
+    except (TrtExportError, ValueError):
         return None
 
 
@@ -380,6 +435,7 @@ def _prepare(
             "export_dir": str(export_dir),
             "reference": str(reference),
             "seed": options.seed,
+            "flops": str(export_dir.parent / FLOPS_FILE),
         },
         f"{shape.label}-prepare",
         "export",

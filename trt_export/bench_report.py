@@ -28,7 +28,7 @@ SCHEMA = "trt-export/bench"
 SCHEMA_VERSION = 1
 
 STATUSES = ("ok", "failed")
-FAILURE_STAGES = ("export", "build", "run", "parity", "crash", "oom", "timeout")
+FAILURE_STAGES = ("export", "convert", "build", "run", "parity", "crash", "oom", "timeout")
 OBJECTIVES = ("throughput", "latency")
 
 
@@ -125,6 +125,11 @@ class Candidate:
     parity: ParitySummary | None = None
     eligible: bool = False
     excluded_reason: str | None = None
+    # Optional (absent in older files): the backend this row ran on (None: the report's `backend`),
+    # FLOPs of one batch at this shape (flops.py) and the GFLOP/s achieved at the median latency.
+    backend: str | None = None
+    flops: int | None = None
+    achieved_gflops: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -135,6 +140,11 @@ class Candidate:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def key(self) -> str:
+        """Unique within a report: the label, qualified by the backend when one is recorded."""
+        return f"{self.label} on {self.backend}" if self.backend else self.label
 
     @property
     def pixels(self) -> int:
@@ -168,6 +178,9 @@ class Candidate:
             "parity": self.parity.to_dict() if self.parity else None,
             "eligible": self.eligible,
             "excluded_reason": self.excluded_reason,
+            "backend": self.backend,
+            "flops": self.flops,
+            "achieved_gflops": self.achieved_gflops,
         }
 
     @classmethod
@@ -189,6 +202,9 @@ class Candidate:
             parity=_opt(ParitySummary.from_dict, data["parity"], "parity"),
             eligible=_bool(data["eligible"], "eligible"),
             excluded_reason=None if data["excluded_reason"] is None else str(data["excluded_reason"]),
+            backend=None if data.get("backend") is None else str(data["backend"]),
+            flops=None if data.get("flops") is None else int(data["flops"]),
+            achieved_gflops=_opt_float(data.get("achieved_gflops")),
         )
 
 
@@ -201,6 +217,9 @@ class Recommendation:
     objective: str
     reason: str
     excluded: dict[str, str] = field(default_factory=dict)
+    # Optional: the backends of the pick and the runner-up (None in single-backend files of old).
+    backend: str | None = None
+    runner_up_backend: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -209,6 +228,8 @@ class Recommendation:
             "objective": self.objective,
             "reason": self.reason,
             "excluded": dict(self.excluded),
+            "backend": self.backend,
+            "runner_up_backend": self.runner_up_backend,
         }
 
     @classmethod
@@ -222,6 +243,8 @@ class Recommendation:
             objective=str(data["objective"]),
             reason=str(data["reason"]),
             excluded={str(k): str(v) for k, v in excluded.items()},
+            backend=None if data.get("backend") is None else str(data["backend"]),
+            runner_up_backend=None if data.get("runner_up_backend") is None else str(data["runner_up_backend"]),
         )
 
 
@@ -299,12 +322,21 @@ class BenchReport:
     notes: list[str] = field(default_factory=list)
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
+    # Optional: every backend swept (`backend` is the first), each one's compute roof
+    # ({"gflops", "source", "method"}, roof.py) and how FLOPs were counted (flops.py).
+    backends: list[str] = field(default_factory=list)
+    roofs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    flops_method: str | None = None
 
-    def candidate(self, label: str) -> Candidate:
+    @property
+    def all_backends(self) -> list[str]:
+        return list(self.backends) or [self.backend]
+
+    def candidate(self, label: str, backend: str | None = None) -> Candidate:
         for cand in self.candidates:
-            if cand.label == label:
+            if cand.label == label and (backend is None or (cand.backend or self.backend) == backend):
                 return cand
-        raise KeyError(label)
+        raise KeyError(label if backend is None else f"{label} on {backend}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -320,6 +352,9 @@ class BenchReport:
             "candidates": [cand.to_dict() for cand in self.candidates],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "notes": list(self.notes),
+            "backends": list(self.backends),
+            "roofs": {k: dict(v) for k, v in self.roofs.items()},
+            "flops_method": self.flops_method,
         }
 
     @classmethod
@@ -351,6 +386,9 @@ class BenchReport:
             else _parse(Recommendation.from_dict, data["recommendation"], "recommendation", source),
             # optional in version 1 (added after the first files were written): absent means none
             notes=[str(note) for note in data.get("notes") or []],
+            backends=[str(b) for b in data.get("backends") or []],
+            roofs={str(k): dict(v) for k, v in (data.get("roofs") or {}).items() if isinstance(v, Mapping)},
+            flops_method=None if data.get("flops_method") is None else str(data["flops_method"]),
         )
 
 

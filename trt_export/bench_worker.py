@@ -7,8 +7,9 @@ candidate. Jobs:
 - ``idle``: import Paddle and report RSS and the environment fingerprint (the memory baseline);
 - ``prepare``: export at the fixed shape (unless cached) and save seeded inputs with the dygraph
   model's outputs on them, so the measuring process never builds the dygraph model;
-- ``measure``: build the predictor, check parity against the saved reference, warm up, time,
-  report peak memory.
+- ``measure``: build the predictor (ONNX backends: convert with paddle2onnx first, cached),
+  check parity against the saved reference, warm up, time, report peak memory;
+- ``roof``: time a large fp32 matmul through a CPU backend's runtime (roof.py).
 """
 
 from __future__ import annotations
@@ -109,10 +110,32 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
         partial = reference.with_name(reference.name + ".partial")
         save_npz(partial, {**{REFERENCE_INPUT + k: v for k, v in feed.items()}, **{REFERENCE_OUTPUT + k: v for k, v in outputs.items()}})
         partial.rename(reference)
-    return prepared_summary(manifest, cached)
+    flops = None
+    if job.get("flops"):
+        flops = _count_flops(manifest, Path(job["flops"]), job.get("format"))
+    return prepared_summary(manifest, cached, flops)
 
 
-def prepared_summary(manifest: Any, cached: bool) -> dict[str, Any]:
+def _count_flops(manifest: Any, path: Path, requested: str | None) -> dict[str, Any] | None:
+    """FLOPs of the export's program, cached in ``path`` (a JSON of flops.FlopCount)."""
+    from trt_export.flops import count_flops
+    from trt_export.program_ops import load_program_ops
+
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    fmt = None if requested in (None, "auto") else requested
+    model_file, _ = manifest.files(fmt)
+    try:
+        count = count_flops(load_program_ops(model_file)).to_dict()
+    except TrtExportError:
+        return None  # no FLOPs is a missing column, not a failed candidate
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(count), encoding="utf-8")
+    partial.rename(path)
+    return count
+
+
+def prepared_summary(manifest: Any, cached: bool, flops: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a prepare job reports about its export (the parent reads it for a complete cache entry)."""
     return {
         "export_s": manifest.export_seconds,
@@ -120,6 +143,7 @@ def prepared_summary(manifest: Any, cached: bool) -> dict[str, Any]:
         "model_type": manifest.model_type,
         "model_name": manifest.model_name,
         "default_format": manifest.default_format,
+        "flops": flops,
     }
 
 
@@ -226,7 +250,7 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     from trt_export.backends import BackendSettings
     from trt_export.compare import compare_outputs
     from trt_export.manifest import load_manifest
-    from trt_export.runners import PaddleInferenceRunner
+    from trt_export.onnx_runner import create_runner
     from trt_export.verify import score_axes, tolerances_for
 
     manifest = load_manifest(job["export_dir"])
@@ -237,7 +261,11 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     stage[0] = "build"
     # The export's own default format unless one was asked for ("auto" may have fallen back to PIR).
     requested = job.get("format")
-    runner = PaddleInferenceRunner(manifest.export_dir, manifest, settings, model_format=None if requested in (None, "auto") else requested)
+    runner = create_runner(manifest.export_dir, manifest, settings, model_format=None if requested in (None, "auto") else requested)
+    if settings.is_onnx:
+        stage[0] = "convert"
+        runner.convert()
+        stage[0] = "build"
     with runner:
         stage[0] = "run"
         outputs = runner.infer(feed)
@@ -255,11 +283,21 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     summary = comparison.parity_summary(settings.backend)
     return {
         "build_s": build_s,
+        "convert_s": getattr(runner, "convert_seconds", None),
         "samples_s": samples,
         "parity": summary.to_dict(),
         "parity_reasons": comparison.reasons[:5],
         "memory": {"peak_rss_mb": rss_peak_mb(), "gpu_peak_mb": gpu_mb, "paddle_allocator_peak_mb": allocator_mb},
     }
+
+
+def _job_roof(job: dict[str, Any]) -> dict[str, Any]:
+    from trt_export.backends import BackendSettings
+    from trt_export.roof import measure_cpu_roof
+
+    settings_data = dict(job["settings"])
+    settings_data["disable_ops"] = tuple(settings_data.get("disable_ops") or ())
+    return {"roof": measure_cpu_roof(BackendSettings(**settings_data), n=int(job["n"])).to_dict()}
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -276,6 +314,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             return _job_prepare(job)
         if kind == "measure":
             return _job_measure(job, stage)
+        if kind == "roof":
+            return _job_roof(job)
         return {"error": {"stage": stage[0], "reason": f"unknown worker job {kind!r}"}}
     except MemoryError:
         return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}

@@ -201,9 +201,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
     if args.threads is None:
         args.threads = os.cpu_count() or 1
-    backend = args.backend or best_backend()
+    if args.backend and args.backends:
+        raise TrtExportError("give --backend B or --backends A B ..., not both")
+    backends = list(dict.fromkeys(args.backends or [args.backend or best_backend()]))
+    backend = backends[0]
     model_format = args.model_format or "auto"
-    require_backend(backend, None if model_format == "auto" else model_format)
+    for each in backends:
+        require_backend(each, None if model_format == "auto" else model_format)
     options = BenchOptions(
         model=args.model,
         weights=args.weights,
@@ -225,7 +229,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         seed=args.seed,
         progress=not args.no_progress,
-        auto_backend=args.backend is None,
+        auto_backend=args.backend is None and not args.backends,
+        extra_backends=backends[1:],
+        roof=not args.no_roof,
     )
     report = run_bench(options, announce=lambda line: print(line, flush=True))
     print(render_bench_table(report))
@@ -341,6 +347,13 @@ parents=[common], help="check an export against the dygraph model on a backend (
     bench.add_argument("--batches", nargs="+", type=int, metavar="N",
                        help="try every shape at each of these batch sizes, e.g. --batches 1 2 4")
     _add_backend_args(bench, default_backend=None)
+    from trt_export.backends import ALL_BACKENDS
+
+    bench.add_argument("--backends", nargs="+", choices=ALL_BACKENDS, metavar="BACKEND",
+                       help="sweep every candidate on each of these backends, side by side (e.g. paddle-onednn onnx-cpu); "
+                       "the recommendation then names the backend too")
+    bench.add_argument("--no-roof", action="store_true",
+                       help="skip the compute roof (a 2048^3 fp32 matmul per CPU backend, a few seconds)")
     bench.set_defaults(threads=None)
     bench.add_argument("--warmup", type=int, default=5, help="untimed runs before timing (default 5)")
     bench.add_argument("--iters", type=int,

@@ -185,13 +185,14 @@ def run_gate(baseline: BenchReport, current: BenchReport, settings: GateSettings
     _check_same_model(baseline, current)
     warnings = _comparability_warnings(baseline, current, settings)
     result = GateResult(rows=[], warnings=warnings, settings=settings, model=current.model.name, backend=current.backend)
-    base_by_label = {cand.label: cand for cand in baseline.candidates}
-    cur_by_label = {cand.label: cand for cand in current.candidates}
+    # Keyed by (backend, shape): a sweep over several backends (--backends) has each shape once per backend.
+    base_by_label = {(cand.backend or baseline.backend, cand.label): cand for cand in baseline.candidates}
+    cur_by_label = {(cand.backend or current.backend, cand.label): cand for cand in current.candidates}
     # Baseline order first, then shapes the current sweep added.
     labels = list(dict.fromkeys([*base_by_label, *cur_by_label]))
-    for label in labels:
-        base, cur = base_by_label.get(label), cur_by_label.get(label)
-        result.rows.extend(_compare_shape(label, base, cur, current.backend, settings))
+    for backend, label in labels:
+        base, cur = base_by_label.get((backend, label)), cur_by_label.get((backend, label))
+        result.rows.extend(_compare_shape(label, base, cur, backend, settings))
     for which, report in (("baseline", baseline), ("current", current)):
         for cand in report.candidates:
             if cand.noisy and cand.latency_ms is not None:

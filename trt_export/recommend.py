@@ -46,19 +46,23 @@ def recommend(
     if not eligible:
         return None
 
-    ranked = sorted(eligible, key=lambda c: (_score(c, objective, latency_stat), c.pixels, c.label))
+    ranked = sorted(eligible, key=lambda c: (_score(c, objective, latency_stat), c.pixels, c.label, c.backend or ""))
     tie_note = None
     if objective == "throughput":
         ranked, tie_note = _prefer_smaller_within_noise(ranked)
     best = ranked[0]
     runner_up = ranked[1] if len(ranked) > 1 else None
-    reason = _reason(best, runner_up, objective, latency_stat, max_latency_ms, max_memory_mb)
+    # Several backends in one sweep: the same shape appears once per backend, so every name says which.
+    several = len({c.backend for c in candidates}) > 1
+    reason = _reason(best, runner_up, objective, latency_stat, max_latency_ms, max_memory_mb, several)
     return Recommendation(
         label=best.label,
         runner_up=runner_up.label if runner_up else None,
         objective=objective,
         reason=reason + (f"; {tie_note}" if tie_note else ""),
-        excluded={c.label: c.excluded_reason or "" for c in candidates if not c.eligible},
+        excluded={(c.key if several else c.label): c.excluded_reason or "" for c in candidates if not c.eligible},
+        backend=best.backend,
+        runner_up_backend=runner_up.backend if runner_up else None,
     )
 
 
@@ -87,7 +91,8 @@ def _prefer_smaller_within_noise(ranked: list[Candidate]) -> tuple[list[Candidat
     pick, band = min(tied, key=lambda item: (item[0].pixels, item[0].label))
     reordered = [pick, best] + [c for c in ranked[1:] if c is not pick]
     note = (
-        f"{pick.label} is within the timing noise (+-{band:.0%}, IQR/median) of {best.label}'s "
+        f"{pick.key if pick.backend != best.backend else pick.label} is within the timing noise (+-{band:.0%}, IQR/median) of "
+        f"{best.key if pick.backend != best.backend else best.label}'s "
         f"{best.throughput.megapixels_per_s:.2f} MP/s, so the smaller input is preferred"
     )
     return reordered, note
@@ -134,7 +139,8 @@ def _score(cand: Candidate, objective: str, stat: str) -> float:
     return cand.latency_ms.stat(stat)
 
 
-def _reason(best: Candidate, runner_up: Candidate | None, objective: str, stat: str, max_latency_ms: float | None, max_memory_mb: float | None) -> str:
+def _reason(best: Candidate, runner_up: Candidate | None, objective: str, stat: str, max_latency_ms: float | None,
+            max_memory_mb: float | None, several: bool = False) -> str:
     assert best.latency_ms is not None
     if objective == "throughput":
         assert best.throughput is not None
@@ -147,15 +153,17 @@ def _reason(best: Candidate, runner_up: Candidate | None, objective: str, stat: 
     if peak is not None:
         mem_budget = f" <= {max_memory_mb:g} MiB" if max_memory_mb is not None else ""
         checks.append(f"{_memory_name(best)} {peak:.1f} MiB{mem_budget}")
-    text = f"{best.label}: {lead}, with {' and '.join(checks)}"
+    name = best.key if several else best.label
+    text = f"{name}: {lead}, with {' and '.join(checks)}"
     if best.noisy:
         text += f" (timing noisy: cv {best.latency_ms.cv:.2f})"
     if runner_up is not None:
         assert runner_up.latency_ms is not None
+        other = runner_up.key if several else runner_up.label
         if objective == "throughput" and runner_up.throughput is not None:
-            text += f"; runner-up {runner_up.label} at {runner_up.throughput.megapixels_per_s:.2f} MP/s"
+            text += f"; runner-up {other} at {runner_up.throughput.megapixels_per_s:.2f} MP/s"
         else:
-            text += f"; runner-up {runner_up.label} at {stat} {runner_up.latency_ms.stat(stat):.2f} ms"
+            text += f"; runner-up {other} at {stat} {runner_up.latency_ms.stat(stat):.2f} ms"
     return text
 
 

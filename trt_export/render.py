@@ -23,12 +23,13 @@ BEST, RUNNER_UP = "BEST", "2nd"
 
 def render_bench_table(report: BenchReport) -> str:
     """The terminal summary: one row per candidate, then the recommendation and warnings."""
+    headers = _headers(report)
     table = tabulate(
         [_row(report, cand) for cand in _by_size(report)],
-        headers=_HEADERS,
+        headers=headers,
         tablefmt="simple",
         disable_numparse=True,
-        maxcolwidths=[None] * (len(_HEADERS) - 1) + [48],
+        maxcolwidths=[None] * (len(headers) - 1) + [48],
     )
     return "\n".join([table, "", *_summary_lines(report)])
 
@@ -37,7 +38,47 @@ def render_bench_table(report: BenchReport) -> str:
 _HEADERS = ["pick", "NCHW", "status", "p50 ms", "p90 ms", "p99 ms", "cv", "samples/s", "MP/s", "peak MiB", "build s", "parity", "eligible / why not"]
 
 
+def _several(report: BenchReport) -> bool:
+    """More than one backend in the report: rows, picks and plots then name the backend."""
+    return len(report.all_backends) > 1 or len({c.backend for c in report.candidates if c.backend}) > 1
+
+
+def _has_flops(report: BenchReport) -> bool:
+    return any(c.flops for c in report.candidates)
+
+
+def _backend_of(report: BenchReport, cand: Candidate) -> str:
+    return cand.backend or report.backend
+
+
+def _roof_gflops(report: BenchReport, cand: Candidate) -> float | None:
+    roof = report.roofs.get(_backend_of(report, cand))
+    return float(roof["gflops"]) if roof and roof.get("gflops") else None
+
+
+def _headers(report: BenchReport) -> list[str]:
+    headers = list(_HEADERS)
+    if _has_flops(report):
+        at = headers.index("MP/s") + 1
+        headers[at:at] = ["GFLOP", "GFLOP/s", "% roof"]
+    if _several(report):
+        headers.insert(headers.index("NCHW") + 1, "backend")
+    return headers
+
+
 def _row(report: BenchReport, cand: Candidate) -> list[str]:
+    row = _base_row(report, cand)
+    if _has_flops(report):
+        roof = _roof_gflops(report, cand)
+        share = cand.achieved_gflops / roof * 100 if cand.achieved_gflops and roof else None
+        at = _HEADERS.index("MP/s") + 1
+        row[at:at] = [_num(cand.flops / 1e9 if cand.flops else None, ".3g"), _num(cand.achieved_gflops, ".1f"), _num(share, ".0f")]
+    if _several(report):
+        row.insert(_HEADERS.index("NCHW") + 1, _backend_of(report, cand))
+    return row
+
+
+def _base_row(report: BenchReport, cand: Candidate) -> list[str]:
     lat, thr = cand.latency_ms, cand.throughput
     return [
         _pick(report, cand),
@@ -64,15 +105,35 @@ def _summary_lines(report: BenchReport) -> list[str]:
         lines.append(f"Runner-up: {rec.runner_up}" if rec.runner_up else "Runner-up: none (only one candidate is eligible)")
     else:
         lines.append("No candidate is eligible; nothing is recommended:")
-        lines += [f"  - {c.label}: {c.excluded_reason or 'not evaluated'}" for c in _by_size(report)]
+        lines += [f"  - {_name(report, c)}: {c.excluded_reason or 'not evaluated'}" for c in _by_size(report)]
     lines += [f"warning: {w}" for w in noise_warnings(report)]
+    lines += _roof_lines(report)
     lines += [f"note: {n}" for n in report.notes]
     return lines
 
 
+def _name(report: BenchReport, cand: Candidate) -> str:
+    return f"{cand.label} on {_backend_of(report, cand)}" if _several(report) else cand.label
+
+
+def _roof_lines(report: BenchReport) -> list[str]:
+    """Where GFLOP/s and '% roof' come from: the FLOP count and each backend's roof."""
+    if not _has_flops(report):
+        return []
+    lines = [f"FLOPs: {report.flops_method or 'counted from the exported program'}"]
+    for backend in report.all_backends:
+        roof = report.roofs.get(backend)
+        lines.append(f"roof {backend}: {roof['gflops']:.1f} GFLOP/s ({roof['source']}: {roof['method']})" if roof else f"roof {backend}: not known")
+    return lines
+
+
+def _backends_text(report: BenchReport) -> str:
+    return ", ".join(report.all_backends)
+
+
 def noise_warnings(report: BenchReport) -> list[str]:
     return [
-        f"{c.label} timing is noisy (cv {c.latency_ms.cv:.2f} > {NOISY_CV:.2f}); its ranking is uncertain: "
+        f"{_name(report, c)} timing is noisy (cv {c.latency_ms.cv:.2f} > {NOISY_CV:.2f}); its ranking is uncertain: "
         "re-run with more iterations on an otherwise idle machine"
         for c in _by_size(report)
         if c.noisy and c.latency_ms is not None
@@ -85,6 +146,7 @@ CSV_COLUMNS = [
     "latency_p99_ms", "latency_max_ms", "latency_std_ms", "latency_cv", "latency_iqr_ms", "noisy",
     "samples_per_s", "megapixels_per_s", "peak_rss_mb", "rss_increase_mb", "gpu_peak_mb", "paddle_allocator_peak_mb",
     "parity_passed", "parity_backend", "parity_max_abs_error", "parity_failed_outputs", "eligible", "excluded_reason", "pick",
+    "backend", "flops", "achieved_gflops", "roof_gflops",
 ]
 
 
@@ -115,6 +177,8 @@ def _csv_row(report: BenchReport, cand: Candidate) -> dict[str, Any]:
         "parity_max_abs_error": par.max_abs_error if par else None,
         "parity_failed_outputs": " ".join(par.failed_outputs) if par else None,
         "eligible": cand.eligible, "excluded_reason": cand.excluded_reason, "pick": _pick(report, cand) or None,
+        "backend": _backend_of(report, cand), "flops": cand.flops, "achieved_gflops": cand.achieved_gflops,
+        "roof_gflops": _roof_gflops(report, cand),
     }
     row["latency_samples"] = lat.samples if lat else None
     for key in ("min", "mean", "median", "p90", "p95", "p99", "max", "std", "iqr"):
@@ -131,7 +195,7 @@ def write_markdown(report: BenchReport, path: str | os.PathLike[str], plots: Seq
     target.parent.mkdir(parents=True, exist_ok=True)
     s = report.settings
     lines = [
-        f"# Bench: {report.model.name} on {report.backend}",
+        f"# Bench: {report.model.name} on {_backends_text(report)}",
         "",
         f"Model source `{report.model.source}` ({report.model.model_type}), trt-export {report.tool_version}, "
         f"created {report.created_utc}. Latencies in ms, memory in MiB (2^20 bytes).",
@@ -167,26 +231,31 @@ def write_markdown(report: BenchReport, path: str | os.PathLike[str], plots: Seq
         "",
         "## Results",
         "",
-        tabulate([_row(report, c) for c in _by_size(report)], headers=_HEADERS, tablefmt="github", disable_numparse=True),
+        tabulate([_row(report, c) for c in _by_size(report)], headers=_headers(report), tablefmt="github", disable_numparse=True),
         "",
         f"p50/p90/p99: latency percentiles per batch; cv = std/mean, `!` marks noisy timing (cv > {NOISY_CV:.2f}); "
         "samples/s and MP/s at the median latency; peak MiB is GPU memory when measured, else worker RSS; "
-        "build s is predictor creation (with the TensorRT engine build), paid once per deployment, not per inference.",
+        "build s is predictor creation (with the TensorRT engine build), paid once per deployment, not per inference."
+        + (" GFLOP per batch, GFLOP/s at the median latency, % roof of the backend's compute roof (below)." if _has_flops(report) else ""),
         "",
+        *([*(f"- {line}" for line in _roof_lines(report)), ""] if _has_flops(report) else []),
         "## Recommendation",
         "",
     ]
     rec = report.recommendation
     if rec is not None:
-        lines.append(f"**{rec.label}** (objective: {rec.objective}). {rec.reason}.")
+        several = _several(report)
+        on = f" on **{rec.backend}**" if several and rec.backend else ""
+        lines.append(f"**{rec.label}**{on} (objective: {rec.objective}). {rec.reason}.")
         lines.append("")
-        lines.append(f"Runner-up: **{rec.runner_up}**." if rec.runner_up else "Runner-up: none, only one candidate is eligible.")
+        up_on = f" on {rec.runner_up_backend}" if several and rec.runner_up_backend else ""
+        lines.append(f"Runner-up: **{rec.runner_up}**{up_on}." if rec.runner_up else "Runner-up: none, only one candidate is eligible.")
     else:
         lines.append("**No candidate is eligible**, so nothing is recommended. See the exclusions below.")
     excluded = [c for c in _by_size(report) if not c.eligible]
     if excluded:
         lines += ["", "## Exclusions", ""]
-        lines += [f"- `{c.label}`: {c.excluded_reason or 'not evaluated'}" for c in excluded]
+        lines += [f"- `{_name(report, c)}`: {c.excluded_reason or 'not evaluated'}" for c in excluded]
     warnings = noise_warnings(report)
     if warnings:
         lines += ["", "## Warnings", ""]
@@ -204,7 +273,7 @@ def write_markdown(report: BenchReport, path: str | os.PathLike[str], plots: Seq
 
 
 def write_plots(report: BenchReport, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """latency.png, memory.png, throughput.png in ``out_dir``; returns their paths."""
+    """latency.png, memory.png, throughput.png (and gflops.png with FLOPs) in ``out_dir``; returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -214,7 +283,10 @@ def write_plots(report: BenchReport, out_dir: str | os.PathLike[str]) -> list[Pa
     out.mkdir(parents=True, exist_ok=True)
     cands = _by_size(report)
     paths = []
-    for name, draw in (("latency.png", _plot_latency), ("memory.png", _plot_memory), ("throughput.png", _plot_throughput)):
+    plots = [("latency.png", _plot_latency), ("memory.png", _plot_memory), ("throughput.png", _plot_throughput)]
+    if _has_flops(report):
+        plots.append(("gflops.png", _plot_gflops))
+    for name, draw in plots:
         fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
         try:
             draw(report, cands, ax)
@@ -229,10 +301,29 @@ def write_plots(report: BenchReport, out_dir: str | os.PathLike[str]) -> list[Pa
 _OK_COLOR, _P99_COLOR, _BAD_COLOR, _BUDGET_COLOR, _PICK_COLOR = "#1f77b4", "#ff7f0e", "#d62728", "#555555", "#2ca02c"
 
 
+_BACKEND_COLORS = ("#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e")
+
+
+def _per_backend(report: BenchReport, cands: list[Candidate]) -> list[tuple[str, str, list[Candidate]]]:
+    """(backend, colour, its candidates by size) for each backend of the report."""
+    groups = []
+    for i, backend in enumerate(report.all_backends):
+        groups.append((backend, _BACKEND_COLORS[i % len(_BACKEND_COLORS)], [c for c in cands if _backend_of(report, c) == backend]))
+    return groups
+
+
 def _plot_latency(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
     timed = [c for c in cands if c.latency_ms is not None]
     x = [c.pixels / 1e6 for c in timed]
-    if timed:
+    if timed and _several(report):
+        for backend, color, group in _per_backend(report, timed):
+            gx = [c.pixels / 1e6 for c in group]
+            ax.plot(gx, [c.latency_ms.median for c in group if c.latency_ms], "o-", color=color, label=f"p50 {backend}")
+            ax.plot(gx, [c.latency_ms.p99 for c in group if c.latency_ms], "s--", color=color, alpha=0.6, label=f"p99 {backend}")
+        for c in timed:
+            if not c.eligible and c.latency_ms is not None:
+                ax.plot(c.pixels / 1e6, c.latency_ms.median, "o", mfc="none", mec=_BAD_COLOR, ms=13, mew=2)
+    elif timed:
         p50 = [c.latency_ms.median for c in timed if c.latency_ms]
         p99 = [c.latency_ms.p99 for c in timed if c.latency_ms]
         lo = [c.latency_ms.min for c in timed if c.latency_ms]
@@ -248,7 +339,7 @@ def _plot_latency(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
     s = report.settings
     if s.max_latency_ms is not None:
         ax.axhline(s.max_latency_ms, color=_BUDGET_COLOR, ls=":", lw=1.5, label=f"budget: {s.latency_stat} <= {s.max_latency_ms:g} ms")
-    ax.set_title(f"Latency vs input size: {report.model.name} on {report.backend}")
+    ax.set_title(f"Latency vs input size: {report.model.name} on {_backends_text(report)}")
     ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
     ax.set_ylabel("latency per batch (ms)")
     _finish_size_axes(report, cands, ax, [c.latency_ms.p99 for c in timed if c.latency_ms], "not eligible (see table)")
@@ -256,10 +347,13 @@ def _plot_latency(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
 
 def _plot_memory(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
     measured = [c for c in cands if c.memory is not None]
-    for key, label, style in (("peak_rss_mb", "peak RSS (worker process)", "o-"), ("gpu_peak_mb", "peak GPU memory", "s-")):
-        pts = [(c.pixels / 1e6, getattr(c.memory, key)) for c in measured if getattr(c.memory, key) is not None]
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+    groups = _per_backend(report, measured) if _several(report) else [("", None, measured)]
+    for backend, color, group in groups:
+        suffix = f" {backend}" if backend else ""
+        for key, label, style in (("peak_rss_mb", "peak RSS (worker process)", "o-"), ("gpu_peak_mb", "peak GPU memory", "s-")):
+            pts = [(c.pixels / 1e6, getattr(c.memory, key)) for c in group if getattr(c.memory, key) is not None]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label + suffix, **({"color": color} if color else {}))
     for c in measured:
         if c.ok and not c.eligible and c.peak_memory_mb is not None:
             ax.plot(c.pixels / 1e6, c.peak_memory_mb, "o", mfc="none", mec=_BAD_COLOR, ms=13, mew=2)
@@ -267,7 +361,7 @@ def _plot_memory(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
         ax.axhline(report.idle_rss_mb, color="#999999", ls="--", lw=1, label=f"idle worker RSS {report.idle_rss_mb:.0f} MiB")
     if report.settings.max_memory_mb is not None:
         ax.axhline(report.settings.max_memory_mb, color=_BUDGET_COLOR, ls=":", lw=1.5, label=f"budget {report.settings.max_memory_mb:g} MiB")
-    ax.set_title(f"Peak memory vs input size: {report.model.name} on {report.backend}")
+    ax.set_title(f"Peak memory vs input size: {report.model.name} on {_backends_text(report)}")
     ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
     ax.set_ylabel("peak memory (MiB)")
     _finish_size_axes(report, cands, ax, [c.peak_memory_mb for c in measured if c.peak_memory_mb is not None], "not eligible (see table)")
@@ -299,7 +393,7 @@ def _finish_size_axes(report: BenchReport, cands: list[Candidate], ax: Any, ys: 
         ax.plot([], [], "o", mfc="none", mec=_BAD_COLOR, ms=11, mew=2, label=excluded_note)
     rec = report.recommendation
     if rec is not None:
-        best = next((c for c in cands if c.label == rec.label), None)
+        best = next((c for c in cands if _is(report, c, rec.label, rec.backend)), None)
         y = _y_for(best, ax)
         if best is not None and y is not None:
             ax.plot(best.pixels / 1e6, y, "*", color=_PICK_COLOR, ms=20, zorder=6, label=f"recommended {best.label}")
@@ -313,6 +407,8 @@ def _y_for(cand: Candidate | None, ax: Any) -> float | None:
         return None
     if "memory" in ax.get_ylabel():
         return cand.peak_memory_mb
+    if "GFLOP" in ax.get_ylabel():
+        return cand.achieved_gflops
     return cand.latency_ms.median if cand.latency_ms else None
 
 
@@ -345,7 +441,7 @@ def _plot_throughput(report: BenchReport, cands: list[Candidate], ax: Any) -> No
             for bar in (bars1[i], bars2[i]):
                 bar.set_hatch("//")
                 bar.set_alpha(0.45)
-        if rec is not None and c.label == rec.label:
+        if rec is not None and _is(report, c, rec.label, rec.backend):
             for bar in (bars1[i], bars2[i]):
                 bar.set_edgecolor(_PICK_COLOR)
                 bar.set_linewidth(3)
@@ -356,7 +452,7 @@ def _plot_throughput(report: BenchReport, cands: list[Candidate], ax: Any) -> No
     ax.set_ylim(0, max(sps + [1e-9]) * 1.18)
     ax2.set_ylim(0, max(mps + [1e-9]) * 1.18)
     ax.set_xlabel("candidate (NCHW); hatched = not eligible, green edge = recommended")
-    ax.set_title(f"Throughput at median latency: {report.model.name} on {report.backend}")
+    ax.set_title(f"Throughput at median latency: {report.model.name} on {_backends_text(report)}")
     # proxies: the bar containers would show the first bar's styling (e.g. the pick's green edge)
     handles = [Patch(color=_OK_COLOR, label=bars1.get_label()), Patch(color=_P99_COLOR, label=bars2.get_label())]
     ax.legend(handles=handles, loc="upper right", fontsize=9, framealpha=0.9)
@@ -366,26 +462,51 @@ def _plot_throughput(report: BenchReport, cands: list[Candidate], ax: Any) -> No
 def _bar_label(report: BenchReport, cand: Candidate) -> str:
     rec = report.recommendation
     tag = ""
-    if rec is not None and cand.label == rec.label:
+    if rec is not None and _is(report, cand, rec.label, rec.backend):
         tag = "\n(recommended)"
-    elif rec is not None and cand.label == rec.runner_up:
+    elif rec is not None and _is(report, cand, rec.runner_up, rec.runner_up_backend):
         tag = "\n(runner-up)"
-    return cand.label + tag
+    on = f"\n{_backend_of(report, cand)}" if _several(report) else ""
+    return cand.label + on + tag
 
 
 def _by_size(report: BenchReport) -> list[Candidate]:
-    return sorted(report.candidates, key=lambda c: (c.pixels, c.label))
+    order = {b: i for i, b in enumerate(report.all_backends)}
+    return sorted(report.candidates, key=lambda c: (c.pixels, c.label, order.get(_backend_of(report, c), len(order))))
+
+
+def _is(report: BenchReport, cand: Candidate, label: str | None, backend: str | None) -> bool:
+    """Is ``cand`` the candidate a recommendation names (label, and backend when it names one)?"""
+    if label is None or cand.label != label:
+        return False
+    return backend is None or _backend_of(report, cand) == backend
 
 
 def _pick(report: BenchReport, cand: Candidate) -> str:
     rec = report.recommendation
     if rec is None:
         return ""
-    if cand.label == rec.label:
+    if _is(report, cand, rec.label, rec.backend):
         return BEST
-    if cand.label == rec.runner_up:
+    if _is(report, cand, rec.runner_up, rec.runner_up_backend):
         return RUNNER_UP
     return ""
+
+
+def _plot_gflops(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
+    """Achieved GFLOP/s per candidate and backend, with each backend's roof as a line."""
+    for backend, color, group in _per_backend(report, cands):
+        pts = [(c.pixels / 1e6, c.achieved_gflops) for c in group if c.achieved_gflops]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=color, label=f"achieved {backend}")
+        roof = report.roofs.get(backend)
+        if roof:
+            ax.axhline(float(roof["gflops"]), color=color, ls=":", lw=1.5, label=f"roof {backend}: {float(roof['gflops']):.0f} GFLOP/s ({roof['source']})")
+    ax.set_title(f"Achieved GFLOP/s vs input size: {report.model.name} on {_backends_text(report)}")
+    ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
+    ax.set_ylabel("GFLOP/s at the median latency")
+    ys = [c.achieved_gflops for c in cands if c.achieved_gflops] + [float(r["gflops"]) for r in report.roofs.values() if r.get("gflops")]
+    _finish_size_axes(report, cands, ax, ys, None)
 
 
 def _parity(cand: Candidate) -> str:
