@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from trt_export.backends import BACKENDS, EnvironmentProbe
+from trt_export.backends import ALL_BACKENDS, BACKENDS, ONNX_BACKENDS, EnvironmentProbe
 from trt_export.doctor import doctor_report, render_doctor
 
 CPU = EnvironmentProbe(
@@ -18,6 +18,8 @@ GPU_TRT = dataclasses.replace(
     gpu_names=("NVIDIA A10", "NVIDIA A10"), trt_compile_version=(10, 5, 0), trt_runtime_version=(10, 5, 0),
     paddle_tensorrt_importable=True, paddle_tensorrt_error="", tensorrt_python_version="10.5.0",
     libnvinfer="/usr/lib/libnvinfer.so.10", libnvinfer_error="",
+    paddle2onnx_version="2.1.0", onnxruntime_version="1.20.1", nvidia_gpu_count=2,
+    onnxruntime_providers=("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
 )
 
 
@@ -28,8 +30,11 @@ def test_cpu_report_structure_and_json():
     assert report["paddle"]["cuda_build"] is False
     assert report["tensorrt"]["compile_version"] is None
     assert report["gpu"] == {"count": 0, "names": []}
-    assert list(report["backends"]) == list(BACKENDS)
+    assert list(report["backends"]) == list(ALL_BACKENDS)
     assert report["backends"]["paddle-cpu"]["legacy"]["available"] is True
+    for backend in ONNX_BACKENDS:  # this fabricated CPU probe has no paddle2onnx / onnxruntime
+        assert report["backends"][backend]["legacy"]["available"] is False
+        assert "trt-export[onnx]" in report["backends"][backend]["legacy"]["reason"]
     assert report["backends"]["paddle-onednn"]["pir"]["available"] is True
     for backend in ("paddle-gpu", "trt-fp32", "trt-fp16", "trt-int8"):
         for fmt in ("legacy", "pir"):
@@ -41,7 +46,7 @@ def test_gpu_trt_report():
     report = doctor_report(GPU_TRT)
     assert report["tensorrt"]["compile_version"] == "10.5.0"
     assert report["gpu"]["names"] == ["NVIDIA A10", "NVIDIA A10"]
-    assert all(report["backends"][b][f]["available"] for b in BACKENDS for f in ("legacy", "pir"))
+    assert all(report["backends"][b][f]["available"] for b in ALL_BACKENDS for f in ("legacy", "pir"))
     assert "calibration" in report["backends"]["trt-int8"]["legacy"]["reason"]
 
 
@@ -56,8 +61,9 @@ def test_render_shows_versions_and_every_backend():
     text = render_doctor(doctor_report(GPU_TRT))
     for needle in ("3.3.1", "768849553", "12.6 / 9.5.1", "NVIDIA A10", "10.5.0 / 10.5.0", "/usr/lib/libnvinfer.so.10", "AMD EPYC (2 threads)"):
         assert needle in text, needle
-    for backend in BACKENDS:
+    for backend in ALL_BACKENDS:
         assert backend in text
+    assert "paddle2onnx / onnxruntime" in text and "2.1.0 / 1.20.1" in text
     assert "legacy .pdmodel" in text and "pir .json" in text
     assert "NO:" not in text
 

@@ -220,14 +220,15 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
     try:
-        idle = pool.run({"job": "idle"}, "idle", "start-up")
+        cpu_roofs = [{"settings": asdict(each), "n": options.roof_n} for each in swept if not each.uses_gpu] if options.roof else []
+        idle = pool.run({"job": "idle", "roofs": cpu_roofs}, "idle", "start-up")
         if idle.failure is not None or idle.result is None:
             raise TrtExportError(f"a worker process cannot start Paddle: {idle.failure}")
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
         candidates: list[Candidate] = []
         notes: list[str] = []
-        roofs = _roofs(pool, swept, options, environment, notes) if options.roof else {}
+        roofs = _roofs(swept, idle.result.get("roofs") or {}, environment, notes) if options.roof else {}
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
         bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
@@ -314,8 +315,8 @@ def sweep_backends(settings: BackendSettings, extra: list[str]) -> list[BackendS
     return [settings if name == settings.backend else replace(settings, backend=name) for name in names]
 
 
-def _roofs(pool: WorkerPool, swept: list[BackendSettings], options: BenchOptions, environment: dict[str, Any], notes: list[str]) -> dict[str, Roof]:
-    """Each backend's compute roof: measured now on CPU (a worker per backend), from the table on GPU."""
+def _roofs(swept: list[BackendSettings], measured: dict[str, Any], environment: dict[str, Any], notes: list[str]) -> dict[str, Roof]:
+    """Each backend's compute roof: measured in this run on CPU (by the idle worker), from the table on GPU."""
     from trt_export.verify import precision_of
 
     roofs: dict[str, Roof] = {}
@@ -327,11 +328,11 @@ def _roofs(pool: WorkerPool, swept: list[BackendSettings], options: BenchOptions
             else:
                 roofs[each.backend] = roof
             continue
-        outcome = pool.run({"job": "roof", "settings": asdict(each), "n": options.roof_n}, f"roof-{each.backend}", "roof")
-        if outcome.failure is not None or outcome.result is None:
-            notes.append(f"no compute roof for {each.backend}: the matmul roof run failed ({outcome.failure})")
+        entry = measured.get(each.backend) or {"error": "not measured"}
+        if "error" in entry:
+            notes.append(f"no compute roof for {each.backend}: the matmul roof run failed ({entry['error']})")
             continue
-        roofs[each.backend] = Roof.from_dict(outcome.result["roof"])
+        roofs[each.backend] = Roof.from_dict(entry)
     return roofs
 
 

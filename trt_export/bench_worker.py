@@ -9,7 +9,8 @@ candidate. Jobs:
   model's outputs on them, so the measuring process never builds the dygraph model;
 - ``measure``: build the predictor (ONNX backends: convert with paddle2onnx first, cached),
   check parity against the saved reference, warm up, time, report peak memory;
-- ``roof``: time a large fp32 matmul through a CPU backend's runtime (roof.py).
+and ``idle`` with ``roofs`` also times a large fp32 matmul through each CPU backend's runtime
+(roof.py), after reading the RSS baseline.
 """
 
 from __future__ import annotations
@@ -77,7 +78,24 @@ def _job_idle(job: dict[str, Any]) -> dict[str, Any]:
     from trt_export.paddle_env import import_paddle
 
     import_paddle()
-    return {"rss_mb": rss_peak_mb(), "environment": environment_fingerprint()}
+    result: dict[str, Any] = {"rss_mb": rss_peak_mb(), "environment": environment_fingerprint()}
+    if job.get("roofs"):
+        # After the RSS baseline was read: the matmuls must not inflate it.
+        result["roofs"] = {entry["settings"]["backend"]: _roof(entry) for entry in job["roofs"]}
+    return result
+
+
+def _roof(entry: dict[str, Any]) -> dict[str, Any]:
+    """One CPU backend's matmul roof, or why it could not be measured (never fails the job)."""
+    from trt_export.backends import BackendSettings
+    from trt_export.roof import measure_cpu_roof
+
+    settings_data = dict(entry["settings"])
+    settings_data["disable_ops"] = tuple(settings_data.get("disable_ops") or ())
+    try:
+        return measure_cpu_roof(BackendSettings(**settings_data), n=int(entry["n"])).to_dict()
+    except Exception as exc:  # noqa: BLE001 - a missing roof is a note, not a failed sweep
+        return {"error": f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"}
 
 
 def _source(job: dict[str, Any]):  # -> ModelSource
@@ -291,15 +309,6 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     }
 
 
-def _job_roof(job: dict[str, Any]) -> dict[str, Any]:
-    from trt_export.backends import BackendSettings
-    from trt_export.roof import measure_cpu_roof
-
-    settings_data = dict(job["settings"])
-    settings_data["disable_ops"] = tuple(settings_data.get("disable_ops") or ())
-    return {"roof": measure_cpu_roof(BackendSettings(**settings_data), n=int(job["n"])).to_dict()}
-
-
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job; failures become ``{"error": {"stage", "reason"}}`` rather than exceptions."""
     from trt_export.paddle_env import set_verbose
@@ -314,8 +323,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             return _job_prepare(job)
         if kind == "measure":
             return _job_measure(job, stage)
-        if kind == "roof":
-            return _job_roof(job)
         return {"error": {"stage": stage[0], "reason": f"unknown worker job {kind!r}"}}
     except MemoryError:
         return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}

@@ -10,7 +10,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from trt_export.backends import BACKENDS, MODEL_FORMATS, EnvironmentProbe, decide_availability, probe_environment, version_or_none
+from trt_export.backends import ALL_BACKENDS, MODEL_FORMATS, EnvironmentProbe, decide_availability, probe_environment, version_or_none
 
 _FORMAT_LABELS = {"legacy": "legacy .pdmodel", "pir": "pir .json"}
 # Long reasons would make the table wider than a terminal.
@@ -21,7 +21,7 @@ def doctor_report(probe: EnvironmentProbe | None = None) -> dict[str, Any]:
     """Environment facts and per-backend, per-format availability (probes the machine if not given)."""
     probe = probe if probe is not None else probe_environment()
     backends: dict[str, dict[str, dict[str, Any]]] = {}
-    for backend in BACKENDS:
+    for backend in ALL_BACKENDS:
         backends[backend] = {}
         for fmt in MODEL_FORMATS:
             availability = decide_availability(backend, probe, fmt)
@@ -46,6 +46,12 @@ def doctor_report(probe: EnvironmentProbe | None = None) -> dict[str, Any]:
             "libnvinfer_error": probe.libnvinfer_error or None,
         },
         "cpu": {"model": probe.cpu_model, "threads": probe.cpu_threads},
+        "onnx": {
+            "paddle2onnx": probe.paddle2onnx_version,
+            "onnxruntime": probe.onnxruntime_version,
+            "onnxruntime_providers": list(probe.onnxruntime_providers),
+            "nvidia_gpus": probe.nvidia_gpu_count,
+        },
         "backends": backends,
     }
 
@@ -77,6 +83,10 @@ def render_doctor(report: dict[str, Any]) -> str:
         ("libnvinfer", libnvinfer),
         ("CPU", f"{cpu['model']} ({cpu['threads']} threads)"),
     ]
+    onnx = report.get("onnx")
+    if onnx:
+        providers = ", ".join(onnx["onnxruntime_providers"]) or "-"
+        environment.append(("paddle2onnx / onnxruntime", f"{_text(onnx['paddle2onnx'])} / {_text(onnx['onnxruntime'])} (providers: {providers})"))
     rows = []
     for backend, per_format in report["backends"].items():
         cells = []

@@ -102,7 +102,8 @@ def _summary_lines(report: BenchReport) -> list[str]:
     lines = []
     if rec is not None:
         lines.append(f"Recommended: {rec.reason}")
-        lines.append(f"Runner-up: {rec.runner_up}" if rec.runner_up else "Runner-up: none (only one candidate is eligible)")
+        up_on = f" on {rec.runner_up_backend}" if _several(report) and rec.runner_up_backend else ""
+        lines.append(f"Runner-up: {rec.runner_up}{up_on}" if rec.runner_up else "Runner-up: none (only one candidate is eligible)")
     else:
         lines.append("No candidate is eligible; nothing is recommended:")
         lines += [f"  - {_name(report, c)}: {c.excluded_reason or 'not evaluated'}" for c in _by_size(report)]
