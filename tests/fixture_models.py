@@ -98,3 +98,54 @@ def _abort() -> None:
 
 def width_traps(parity_width: int | None = None, crash_width: int | None = None) -> WidthTrap:
     return WidthTrap(parity_width, crash_width)
+
+
+# --- the ONNX route (tests/test_onnx.py) --------------------------------------------------------
+
+
+class OnnxTrap(nn.Layer):
+    """A small conv net that takes an op paddle2onnx 2.1.0 cannot convert (``inverse``) at one width.
+
+    Paddle exports and runs it at every width, so in a sweep over paddle-cpu and onnx-cpu only the
+    ONNX candidate at ``trap_width`` fails (at conversion, naming the op).
+    """
+
+    def __init__(self, trap_width: int | None = None) -> None:
+        super().__init__()
+        self.trap_width = trap_width
+        self.conv = nn.Conv2D(3, 4, 3, padding=1)
+
+    def forward(self, image: Any) -> Any:
+        y = self.conv(image)
+        if image.shape[-1] == self.trap_width:
+            # A well-conditioned 4x4 block per channel: inverse of (I * 4 + small values).
+            block = y[:, :, :4, :4] * 0.01 + paddle.eye(4) * 4.0
+            return paddle.linalg.inv(block)
+        return y
+
+
+class FlopsNet(nn.Layer):
+    """Every op kind flops.py counts, with a hand count in tests/test_onnx.py:
+    a grouped conv, a depthwise conv, a transposed conv, and a Linear (matmul)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2D(3, 8, 3, stride=2, padding=1)            # 3 -> 8, 16x16 -> 8x8
+        self.grouped = nn.Conv2D(8, 8, 3, padding=1, groups=2)         # groups 2, 8x8
+        self.depthwise = nn.Conv2D(8, 8, 3, padding=1, groups=8)       # depthwise, 8x8
+        self.up = nn.Conv2DTranspose(8, 4, 2, stride=2)                # 8 -> 4, 8x8 -> 16x16
+        self.fc = nn.Linear(4 * 16 * 16, 10)
+
+    def forward(self, image: Any) -> Any:
+        y = F.relu(self.conv(image))
+        y = F.relu(self.depthwise(self.grouped(y)))
+        y = self.up(y)
+        return self.fc(paddle.flatten(y, 1))
+
+
+def onnx_trap(trap_width: int | None = None) -> OnnxTrap:
+    return OnnxTrap(trap_width)
+
+
+def flops_net() -> FlopsNet:
+    return FlopsNet()
