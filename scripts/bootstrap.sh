@@ -16,9 +16,9 @@ fi
 pip=("$venv/bin/python" -m pip -q --disable-pip-version-check)
 extras="test,seg"
 if [ "${TRT_EXPORT_KEEP_PADDLE:-0}" = "1" ]; then
-  extras="$extras,gpu"   # NVML for per-process device memory
+  extras="$extras,gpu,onnx-gpu"   # NVML for per-process device memory; ONNX Runtime with CUDA/TensorRT
 else
-  extras="$extras,cpu"
+  extras="$extras,cpu,onnx"       # ONNX route: paddle2onnx, onnxruntime (CPU), polygraphy
 fi
 "${pip[@]}" install -e "$root[$extras]"
 # paddleseg pins opencv-python<=4.6, whose wheels break on numpy 2; its other needs come with [seg].

@@ -242,7 +242,8 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
         predictor_s = runner.last_inference_time()
         build_s = runner.build_seconds
         if runner.plan is not None:
-            notes.extend(getattr(runner.plan, "warnings", ()) or getattr(runner.plan, "notes", ()))
+            # Paddle plans carry warnings; ONNX Runtime session plans notes (settings that do not apply).
+            notes.extend(runner.plan.notes if options.settings.is_onnx else runner.plan.warnings)
     comparison = compare_outputs(reference, candidate, tolerances, score_axes(manifest))
     polygraphy = None
     if options.polygraphy_data:
