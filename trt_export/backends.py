@@ -739,7 +739,22 @@ def probe_environment(refresh: bool = False) -> EnvironmentProbe:
     return _probe_cache
 
 
+def onnx_probe() -> EnvironmentProbe:
+    """What the ONNX backends need to know, read without importing Paddle (an ONNX Runtime
+    measuring worker must not carry Paddle's ~290 MB in its memory figures)."""
+    if _probe_cache is not None:
+        return _probe_cache
+    p2o_version, ort_version, ort_providers = _onnx_versions()
+    lib, lib_error = find_libnvinfer() if "TensorrtExecutionProvider" in ort_providers else (None, "not looked up")
+    return EnvironmentProbe(
+        paddle2onnx_version=p2o_version, onnxruntime_version=ort_version, onnxruntime_providers=ort_providers,
+        nvidia_gpu_count=nvidia_gpu_count(), libnvinfer=lib, libnvinfer_error=lib_error,
+    )
+
+
 def backend_availability(backend: str, model_format: str | None = None, probe: EnvironmentProbe | None = None) -> Availability:
+    if probe is None and backend in ONNX_BACKENDS:
+        probe = onnx_probe()
     return decide_availability(backend, probe or probe_environment(), model_format)
 
 

@@ -377,7 +377,8 @@ def _measure_candidate(
         throughput=throughput(shape.n, shape.h, shape.w, stats.median),
         memory=Memory(
             peak_rss_mb=round(peak, 1),
-            rss_increase_mb=round(max(peak - idle_rss, 0.0), 1),
+            # The idle baseline is a worker that imported Paddle; ONNX Runtime workers never do.
+            rss_increase_mb=None if settings.is_onnx else round(max(peak - idle_rss, 0.0), 1),
             gpu_peak_mb=memory.get("gpu_peak_mb"),
             paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
         ),

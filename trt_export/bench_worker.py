@@ -188,18 +188,24 @@ class GpuMemoryPeak:
     without a CUDA build, without nvidia-ml-py or without driver access.
     """
 
-    def __init__(self, interval_s: float = 0.1) -> None:
+    def __init__(self, interval_s: float = 0.1, enabled: bool = True, check_paddle: bool = True) -> None:
         self.interval_s = interval_s
+        # ONNX Runtime workers: no Paddle import (check_paddle=False); CPU backends: no NVML at all.
+        self.enabled = enabled
+        self.check_paddle = check_paddle
         self.peak_mb: float | None = None
         self._nvml: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> GpuMemoryPeak:
-        from trt_export.paddle_env import import_paddle
-
-        if not import_paddle().is_compiled_with_cuda():
+        if not self.enabled:
             return self
+        if self.check_paddle:
+            from trt_export.paddle_env import import_paddle
+
+            if not import_paddle().is_compiled_with_cuda():
+                return self
         try:
             import pynvml  # type: ignore[import-not-found]
 
@@ -293,10 +299,10 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
             runner.run_raw()
             runner.fetch_outputs()
 
-        with GpuMemoryPeak() as gpu_peak:
+        with GpuMemoryPeak(enabled=not settings.is_onnx or settings.uses_gpu, check_paddle=not settings.is_onnx) as gpu_peak:
             samples = timed_loop(step, int(job["warmup"]), job.get("iters"), job.get("duration_s"))
         gpu_mb = gpu_peak.peak_mb
-        allocator_mb = paddle_allocator_peak_mb(settings.device_id) if settings.uses_gpu else None
+        allocator_mb = paddle_allocator_peak_mb(settings.device_id) if settings.uses_gpu and not settings.is_onnx else None
         build_s = runner.build_seconds
     summary = comparison.parity_summary(settings.backend)
     return {
