@@ -369,7 +369,8 @@ def test_gate_matches_candidates_by_backend_and_shape(two_backends):
     result = run_gate(report, report)
     assert result.passed
     pairs = {(row.backend, row.label) for row in result.rows}
-    assert ("onnx-cpu", "1x3x32x32") in pairs and ("paddle-cpu", "1x3x32x32") in pairs
+    assert ("onnx-cpu", "1x3x32x32 on onnx-cpu") in pairs and ("paddle-cpu", "1x3x32x32 on paddle-cpu") in pairs
+    assert set(result.shapes()) >= {"1x3x32x32 on onnx-cpu", "1x3x32x32 on paddle-cpu"}
 
 
 def test_cli_refuses_backend_and_backends_together(tmp_path):

@@ -190,9 +190,11 @@ def run_gate(baseline: BenchReport, current: BenchReport, settings: GateSettings
     cur_by_label = {(cand.backend or current.backend, cand.label): cand for cand in current.candidates}
     # Baseline order first, then shapes the current sweep added.
     labels = list(dict.fromkeys([*base_by_label, *cur_by_label]))
+    several = len({backend for backend, _ in labels}) > 1
     for backend, label in labels:
         base, cur = base_by_label.get((backend, label)), cur_by_label.get((backend, label))
-        result.rows.extend(_compare_shape(label, base, cur, backend, settings))
+        # Rows (table, JUnit test case, Markdown) name the backend when shapes repeat across backends.
+        result.rows.extend(_compare_shape(f"{label} on {backend}" if several else label, base, cur, backend, settings))
     for which, report in (("baseline", baseline), ("current", current)):
         for cand in report.candidates:
             if cand.noisy and cand.latency_ms is not None:
