@@ -38,7 +38,7 @@ from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.flops import METHOD as FLOPS_METHOD
 from trt_export.flops import achieved_gflops
 from trt_export.paddle_env import is_verbose
-from trt_export.roof import Roof, gpu_peak
+from trt_export.roof import DEFAULT_ROOF_N, Roof, gpu_peak
 from trt_export.recommend import recommend_report
 from trt_export.shapes import FixedShape, check_model_rules, parse_fixed_shape
 from trt_export.sources import ModelSource, load_source
@@ -78,7 +78,7 @@ class BenchOptions:
     # every candidate on each; see sweep_backends().
     extra_backends: list[str] = field(default_factory=list)
     roof: bool = True  # measure each CPU backend's matmul roof (roof.py) once per sweep
-    roof_n: int = 2048
+    roof_n: int = DEFAULT_ROOF_N
 
 
 def default_cache_dir() -> Path:

@@ -115,6 +115,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise TrtExportError("give --exported DIR (an export to check) or --fixed-input-shape SHAPE (export to a temporary dir first)")
     if args.report and not Path(args.report).resolve().parent.is_dir():
         raise TrtExportError(f"cannot write --report {args.report!r}: its directory does not exist")
+    if args.polygraphy_data and args.exported is None:
+        raise TrtExportError("--polygraphy-data needs --exported DIR: the ONNX model the data belongs to is cached beside that export")
     source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
     options = VerifyOptions(
         settings=_backend_settings(args, args.backend),
@@ -127,8 +129,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         save_io=args.save_io,
         polygraphy_data=args.polygraphy_data,
     )
-    if args.polygraphy_data and args.exported is None:
-        raise TrtExportError("--polygraphy-data needs --exported DIR: the ONNX model the data belongs to is cached beside that export")
     with tempfile.TemporaryDirectory(prefix="trt-export-verify-") as scratch:
         exported = args.exported
         if exported is None:
@@ -353,7 +353,7 @@ parents=[common], help="check an export against the dygraph model on a backend (
                        help="sweep every candidate on each of these backends, side by side (e.g. paddle-onednn onnx-cpu); "
                        "the recommendation then names the backend too")
     bench.add_argument("--no-roof", action="store_true",
-                       help="skip the compute roof (a 2048^3 fp32 matmul per CPU backend, a few seconds)")
+                       help="skip the compute roof (a 1024^3 fp32 matmul per CPU backend, about a second)")
     bench.set_defaults(threads=None)
     bench.add_argument("--warmup", type=int, default=5, help="untimed runs before timing (default 5)")
     bench.add_argument("--iters", type=int,
