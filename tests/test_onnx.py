@@ -406,3 +406,20 @@ def test_gpu_onnx_backends_pass_parity(segnet, backend):
     with OnnxRuntimeRunner(manifest.export_dir, manifest, BackendSettings(backend)) as runner:
         outputs = runner.infer(feed)
     assert compare_outputs(reference, outputs, tolerances_for(manifest, backend), score_axes(manifest)).passed
+
+
+def test_sweep_roofs_come_from_the_run_on_cpu_and_the_table_on_gpu():
+    from trt_export.bench import _roofs, sweep_backends
+
+    swept = sweep_backends(BackendSettings("paddle-onednn"), ["onnx-cpu", "onnx-trt-fp16", "trt-fp32"])
+    assert [s.backend for s in swept] == ["paddle-onednn", "onnx-cpu", "onnx-trt-fp16", "trt-fp32"]
+    notes: list[str] = []
+    measured = {"paddle-onednn": {"gflops": 100.0, "source": "measured", "method": "m"}, "onnx-cpu": {"error": "RuntimeError: x"}}
+    roofs = _roofs(swept, measured, {"gpu_name": "NVIDIA A10"}, notes)
+    assert roofs["paddle-onednn"].gflops == 100.0
+    assert roofs["onnx-trt-fp16"].gflops == GPU_PEAK_TFLOPS["A10"][1] * 1e3  # fp16 -> Tensor Core peak
+    assert roofs["trt-fp32"].gflops == GPU_PEAK_TFLOPS["A10"][0] * 1e3
+    assert "onnx-cpu" not in roofs and any("onnx-cpu" in n and "RuntimeError" in n for n in notes)
+    notes.clear()
+    assert "trt-fp32" not in _roofs(swept, measured, {"gpu_name": "Mystery GPU"}, notes)
+    assert any("not in the peak table" in n for n in notes)
