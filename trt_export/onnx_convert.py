@@ -121,7 +121,7 @@ def ensure_onnx(manifest: Any, model_format: str | None = None, opset: int = DEF
     os.replace(result["path"], onnx_path)
     stamp = {**want, "opset": int(result["opset"]), "input_names": list(inputs), "output_names": list(outputs),
              "convert_s": round(seconds, 3), "converted_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    tmp = stamp_path.with_name(stamp_path.name + ".partial")
+    tmp = stamp_path.with_name(f".{stamp_path.name}.{os.getpid()}.partial")  # per process: two sweeps may convert at once
     tmp.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, stamp_path)
     return OnnxModel(onnx_path, inputs, outputs, False, seconds, fmt, int(result["opset"]))
