@@ -89,7 +89,8 @@ def test_sweep_writes_every_report_file(sweep):
     markdown = (out / "bench.md").read_text(encoding="utf-8")
     assert "## Recommendation" in markdown and f"**{report.recommendation.label}**" in markdown
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
-    assert sorted(links) == ["latency.png", "memory.png", "throughput.png"]
+    # gflops.png: achieved GFLOP/s against the roof, since every candidate's FLOPs were counted
+    assert sorted(links) == ["gflops.png", "latency.png", "memory.png", "throughput.png"]
     for link in links:  # the Markdown's images must resolve next to it
         png = (out / link).read_bytes()
         assert png.startswith(PNG_MAGIC) and len(png) > 10_000, link
