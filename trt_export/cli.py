@@ -255,6 +255,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from trt_export.predict_cli import run_predict_command
+
+    return run_predict_command(args, _backend_settings)
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from trt_export.doctor import doctor_report, render_doctor
 
@@ -360,6 +366,14 @@ parents=[common], help="check an export against the dygraph model on a backend (
     gate_group.add_argument("--allow-env-mismatch", action="store_true",
                             help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle")
     bench.set_defaults(handler=_cmd_bench)
+
+    predict = sub.add_parser(
+        "predict", parents=[common], help="tiled inference of a scene of any size with a fixed-shape export (PaddleRS slider semantics)"
+    )
+    from trt_export.predict_cli import add_predict_args
+
+    add_predict_args(predict, _add_backend_args)
+    predict.set_defaults(handler=_cmd_predict)
 
     doctor = sub.add_parser(
 "doctor",
