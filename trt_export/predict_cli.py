@@ -25,13 +25,44 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def add_tiling_args(parser: argparse.ArgumentParser) -> None:
+def add_tiling_args(parser: Any) -> None:
     """--overlap and --merge, shared by predict and bench's scene objective."""
     parser.add_argument("--overlap", type=non_negative_int, default=DEFAULT_OVERLAP,
                         help=f"pixels adjacent tiles share (default {DEFAULT_OVERLAP}, PaddleRS's); must be below the tile size")
     parser.add_argument("--merge", choices=MERGES, default=DEFAULT_MERGE,
                         help="how overlapping tiles are merged, as in PaddleRS's slider: keep_first, keep_last, "
                         f"accum (summed probabilities), swell (keep tile centres) (default {DEFAULT_MERGE})")
+
+
+def add_scene_args(parser: argparse.ArgumentParser) -> None:
+    """bench's scene objective and agreement check (trt_export/scene.py)."""
+    from trt_export.scene import DEFAULT_AGREEMENT_MAX_PIXELS
+
+    group = parser.add_argument_group("scene objective and tiling agreement")
+    group.add_argument("--scene", metavar="WxH", help="judge tile sizes on a scene of this size, e.g. 10000x10000: predicted scene seconds with overlap")
+    group.add_argument("--scene-image", nargs="+", metavar="RASTER",
+                       help="the scene as a raster (its size; its real reading cost; agreement on it unless --agreement-images); two for a change pair")
+    add_tiling_args(group)
+    group.add_argument("--agreement-images", nargs="+", metavar="RASTER",
+                       help="images (pairs for change detection) on which tiled labels are compared with the dygraph model at native resolution")
+    group.add_argument("--min-agreement", type=float, metavar="FRACTION", help="exclude tile sizes whose label agreement is below this, e.g. 0.99")
+    group.add_argument("--agreement-max-pixels", type=int, default=DEFAULT_AGREEMENT_MAX_PIXELS, metavar="N",
+                       help=f"largest window the dygraph reference runs on; larger images are compared on a centred window (default {DEFAULT_AGREEMENT_MAX_PIXELS})")
+
+
+def scene_options(args: argparse.Namespace) -> Any:
+    from trt_export.bench_scene import SceneOptions
+    from trt_export.scene import parse_min_agreement, parse_scene
+
+    return SceneOptions(
+        scene_size=parse_scene(args.scene) if args.scene else None,
+        scene_images=list(args.scene_image or []),
+        overlap=args.overlap,
+        merge=args.merge,
+        agreement_images=list(args.agreement_images or []),
+        agreement_max_pixels=args.agreement_max_pixels,
+        min_agreement=parse_min_agreement(args.min_agreement),
+    )
 
 
 def add_predict_args(parser: argparse.ArgumentParser, add_backend_args: Callable[[argparse.ArgumentParser, str | None], None]) -> None:
