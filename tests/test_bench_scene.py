@@ -69,8 +69,8 @@ def test_scene_estimate_formula():
                          host_s_per_tile=0.01, probe_tiles=6, noise=0.05)
     assert est.scene_s == pytest.approx(5 * 0.1 + 9 * 0.01)
     assert est.effective_mp_per_s == pytest.approx(1.0 / 0.59, rel=1e-3)
-    assert host_seconds_per_tile(1.0, 4, 8, 0.2) == pytest.approx(0.025)
-    assert host_seconds_per_tile(0.5, 4, 8, 0.2) == 0.0  # noise never makes it negative
+    assert host_seconds_per_tile(1.0, 0.8, 8) == pytest.approx(0.025)
+    assert host_seconds_per_tile(0.5, 0.6, 8) == 0.0  # timer granularity never makes it negative
 
 
 def _cand(label, side, median_ms, scene_s=None, agreement=None, noise=0.02):

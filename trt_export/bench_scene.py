@@ -141,7 +141,7 @@ def attach_results(candidate: Any, result: dict[str, Any], plan: ScenePlan | Non
     if plan.scene is not None and probe is not None:
         tiles = plan_tiles(plan.scene.width, plan.scene.height, (shape.w, shape.h), plan.scene.overlap, plan.scene.merge)
         lat = candidate.latency_ms
-        host = host_seconds_per_tile(float(probe["wall_s"]), int(probe["batches"]), int(probe["tiles"]), lat.median / 1000.0)
+        host = host_seconds_per_tile(float(probe["wall_s"]), float(probe["network_s"]), int(probe["tiles"]))
         candidate.scene = estimate_scene(
             plan.scene, tiles.tile_count, tiles.batch_count(shape.n), shape.n, tiles.merge, tiles.redundancy,
             lat.median, host, int(probe["tiles"]), lat.iqr / lat.median if lat.median > 0 else 0.0,

@@ -7,7 +7,7 @@ this tile with overlap, and how much does tiling change the labels.
   The tile and batch counts come from the same placement ``predict`` runs (tiling.py); the host
   cost per tile is measured in the candidate's worker by running predict's own pipeline (read,
   slice, preprocess, feed checks and copies, merge, write to a temporary file) over a probe of a
-  few tiles of the scene and subtracting the probe's batches at the median timed latency.
+  few tiles of the scene and subtracting the network time measured inside that probe.
 - Agreement: the stitched tiled output of the fixed-shape export against the dygraph model run
   on the whole image at its native resolution (or the largest centred window within
   ``--agreement-max-pixels``; the report says so): label agreement, mIoU and per-class IoU,
@@ -119,12 +119,12 @@ def estimate_scene(
     )
 
 
-def host_seconds_per_tile(probe_wall_s: float, probe_batches: int, probe_tiles: int, batch_latency_s: float) -> float:
-    """What a tile costs beyond the timed network run: the probe's wall time minus its batches at
-    the median timed latency, per tile; never negative (the probe's own runs are noisy too)."""
+def host_seconds_per_tile(probe_wall_s: float, probe_network_s: float, probe_tiles: int) -> float:
+    """What a tile costs beyond the network: the probe's wall time minus the network time measured
+    inside it (the runner's own inference times), per tile; never negative."""
     if probe_tiles < 1:
         return 0.0
-    return max(probe_wall_s - probe_batches * batch_latency_s, 0.0) / probe_tiles
+    return max(probe_wall_s - probe_network_s, 0.0) / probe_tiles
 
 
 # --------------------------------------------------------------------------- agreement

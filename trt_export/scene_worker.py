@@ -86,15 +86,26 @@ def measure_scene(job: dict[str, Any], runner: Any, manifest: Any) -> dict[str, 
     preprocess = tile_preprocess(model_transforms(export_dir))
     infer = make_infer(runner, geometry)
     if job.get("scene"):
-        result["scene_probe"] = probe_host_cost(SceneSettings.from_dict(job["scene"]), geometry, preprocess, infer)
+        result["scene_probe"] = probe_host_cost(SceneSettings.from_dict(job["scene"]), geometry, preprocess, infer, runner)
     if job.get("agreement"):
         result["agreement"] = measure_agreement(job["agreement"], geometry, preprocess, infer)
     return result
 
 
-def probe_host_cost(scene: SceneSettings, geometry: ExportGeometry, preprocess: Any, infer: Any) -> dict[str, Any]:
+def probe_host_cost(scene: SceneSettings, geometry: ExportGeometry, preprocess: Any, infer: Any, runner: Any) -> dict[str, Any]:
     """predict's pipeline over the top-left (up to) 3 x 2 tiles of the scene, written to a
-    temporary file of predict's kind (GeoTIFF for a GeoTIFF scene, else .npy)."""
+    temporary file of predict's kind (GeoTIFF for a GeoTIFF scene, else .npy).
+
+    ``network_s`` sums the runner's own inference times (input copy, run, output copy) during the
+    probe, so the host cost is the probe's wall time minus the probe's own network time: a
+    network run slowed by a load spike during the probe does not leak into the host figure."""
+    network = [0.0]
+
+    def timed_infer(feeds: list[np.ndarray]) -> Any:
+        out = infer(feeds)
+        network[0] += runner.last_inference_time()
+        return out
+
     tw, th = geometry.tile_width, geometry.tile_height
     pw, ph = min(scene.width, 3 * tw), min(scene.height, 2 * th)
     plan = plan_tiles(pw, ph, (tw, th), scene.overlap, scene.merge)
@@ -111,7 +122,7 @@ def probe_host_cost(scene: SceneSettings, geometry: ExportGeometry, preprocess: 
         start = time.perf_counter()
         canvas = OutputCanvas(scratch / f"probe{suffix}", pw, ph, info if info.kind == "geotiff" else None)
         try:
-            timings = run_tiles(plan, geometry.batch, [r.read for r in readers], preprocess, infer, make_merger(plan, canvas), nodata=info.nodata)
+            timings = run_tiles(plan, geometry.batch, [r.read for r in readers], preprocess, timed_infer, make_merger(plan, canvas), nodata=info.nodata)
             canvas.commit()
         except BaseException:
             canvas.abort()
@@ -122,7 +133,7 @@ def probe_host_cost(scene: SceneSettings, geometry: ExportGeometry, preprocess: 
             reader.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return {
-        "tiles": timings.tiles, "batches": timings.batches, "wall_s": wall, "read_s": timings.read_s,
+        "tiles": timings.tiles, "batches": timings.batches, "wall_s": wall, "network_s": network[0], "read_s": timings.read_s,
         "preprocess_s": timings.preprocess_s, "infer_s": timings.infer_s, "merge_s": timings.merge_s,
         "probe_scene": [pw, ph], "output": suffix,
     }
