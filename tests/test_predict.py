@@ -243,3 +243,48 @@ def test_classifier_export_is_refused(tmp_path, capsys):
     exported = export_model(load_source("paddle.vision.models:squeezenet1_1"), tmp_path / "cls", FixedShape(1, 3, 64, 64)).save_dir
     src = write_tif(tmp_path / "s.tif", scene())
     _refused(capsys, ["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "o.tif")], "no per-pixel map")
+
+
+def test_multiband_uint16_raster_with_matching_export(tmp_path, capsys):
+    """A 4-band 16-bit raster (remote-sensing style) through a c=4 export."""
+    exported = export_model(load_source("trt_export.zoo:tiny_segnet", kwargs={"in_channels": 4}), tmp_path / "seg4", FixedShape(1, 4, 48, 48)).save_dir
+    pixels = np.random.default_rng(6).integers(0, 4096, size=(90, 100, 4), dtype=np.uint16)
+    src = write_tif(tmp_path / "ms.tif", pixels)
+    code, _, err = run(["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "o.npy"), "--overlap", "8"], capsys)
+    assert code == 0, err
+    labels = np.load(tmp_path / "o.npy")
+    assert labels.shape == (90, 100) and labels.dtype == np.uint8 and set(np.unique(labels)) <= {0, 1}
+
+
+def test_geotiff_without_rasterio_names_the_extra(exports, tmp_path, monkeypatch, capsys):
+    from trt_export import rasters
+
+    src = write_tif(tmp_path / "s.tif", scene())
+    monkeypatch.setattr(rasters, "rasterio_module", lambda: None)
+    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.npy")], "trt-export[geo]")
+
+
+def test_agreement_of_a_change_pair_against_the_dygraph_reference(exports, tmp_path):
+    """The scene worker's two halves in-process: dygraph reference on a pair at native resolution,
+    then the tiled export compared with it (a pair model, so both images go to both runs)."""
+    from trt_export.backends import BackendSettings
+    from trt_export.manifest import load_manifest
+    from trt_export.predict import ExportGeometry, make_infer, model_transforms, tile_preprocess
+    from trt_export.runners import PaddleInferenceRunner
+    from trt_export.scene_worker import job_scene_reference, measure_agreement
+
+    before = scene(h=100, w=130, seed=7)
+    after = before.copy()
+    after[30:60, 40:90] = 255 - after[30:60, 40:90]
+    group = [str(write_tif(tmp_path / "a.tif", before)), str(write_tif(tmp_path / "b.tif", after))]
+    ref = job_scene_reference({"export_dir": str(exports["cd"]), "groups": [group], "max_pixels": 10**9, "out": str(tmp_path / "ref.npz")},
+                              load_source("trt_export.zoo:tiny_change_detector"))
+    assert ref["images"][0]["window"] == [1, 2, 128, 96]  # sides cut to multiples of 32, centred
+    manifest = load_manifest(exports["cd"])
+    geometry = ExportGeometry.of(manifest)
+    spec = {"reference": str(tmp_path / "ref.npz"), "groups": [group], "images": ref["images"], "overlap": 8, "merge": "keep_last"}
+    with PaddleInferenceRunner(exports["cd"], manifest, BackendSettings(backend="paddle-cpu")) as runner:
+        result = measure_agreement(spec, geometry, tile_preprocess(model_transforms(exports["cd"])), make_infer(runner, geometry))
+    assert result["pixels"] == 128 * 96
+    assert 0.5 < result["agreement"] <= 1.0 and set(result["per_class_iou"]) <= {"0", "1"}
+    assert result["images"][0]["image"] == "a.tif + b.tif"
