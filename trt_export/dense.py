@@ -59,8 +59,13 @@ def softmax(logits: np.ndarray, axis: int) -> np.ndarray:
     return exp / exp.sum(axis=axis, keepdims=True)
 
 
-def dense_maps(layout: DenseLayout, outputs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-    """(labels (N, H, W) uint8, scores (N, H, W, C) float32 or None) from one batch's outputs."""
+def dense_maps(layout: DenseLayout, outputs: Mapping[str, np.ndarray], need_scores: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(labels (N, H, W) uint8, scores (N, H, W, C) float32 or None) from one batch's outputs.
+
+    Without ``need_scores`` (merges other than accum, no score output) logits only go through
+    argmax: the softmax and NHWC copy are most of the host cost per tile on CPU."""
+    if layout.kind == "logits" and not need_scores:
+        return np.argmax(np.asarray(outputs[layout.score_output]), axis=1).astype(np.uint8), None  # type: ignore[index]
     if layout.kind == "paddlers":
         labels = np.asarray(outputs[layout.label_output])  # type: ignore[index]
         scores = None if layout.score_output is None else np.asarray(outputs[layout.score_output], dtype=np.float32)

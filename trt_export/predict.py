@@ -81,12 +81,13 @@ class ExportGeometry:
         return len(self.input_names)
 
 
-def make_infer(runner: Any, geometry: ExportGeometry) -> Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray | None]]:
-    """(one NCHW batch per input) -> (labels, scores) through ``runner.infer``."""
+def make_infer(runner: Any, geometry: ExportGeometry, need_scores: bool = True) -> Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray | None]]:
+    """(one NCHW batch per input) -> (labels, scores) through ``runner.infer``; scores only when
+    ``need_scores`` (accum, --score-out)."""
 
     def infer(feeds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         outputs = runner.infer({name: feed.astype(np.float32, copy=False) for name, feed in zip(geometry.input_names, feeds, strict=True)})
-        return dense_maps(geometry.layout, outputs)
+        return dense_maps(geometry.layout, outputs, need_scores)
 
     return infer
 
@@ -194,7 +195,8 @@ def predict(options: PredictOptions) -> PredictResult:
             bar = tqdm(total=plan.tile_count, desc="predict", unit="tile", disable=not options.progress, file=sys.stderr)
             with bar:
                 timings = run_tiles(
-                    plan, geometry.batch, [r.read for r in readers], preprocess, make_infer(runner, geometry), merger,
+                    plan, geometry.batch, [r.read for r in readers], preprocess,
+                    make_infer(runner, geometry, need_scores=plan.merge == "accum" or score_out is not None), merger,
                     nodata=info.nodata, on_batch=bar.update,
                 )
             written = canvas.commit()

@@ -84,11 +84,12 @@ def measure_scene(job: dict[str, Any], runner: Any, manifest: Any) -> dict[str, 
     export_dir = Path(manifest.export_dir) if getattr(manifest, "export_dir", None) else Path(job["export_dir"])
     geometry = ExportGeometry.of(manifest)
     preprocess = tile_preprocess(model_transforms(export_dir))
-    infer = make_infer(runner, geometry)
     if job.get("scene"):
-        result["scene_probe"] = probe_host_cost(SceneSettings.from_dict(job["scene"]), geometry, preprocess, infer, runner)
+        scene = SceneSettings.from_dict(job["scene"])
+        # as predict runs it without --score-out: class scores only for accum
+        result["scene_probe"] = probe_host_cost(scene, geometry, preprocess, make_infer(runner, geometry, need_scores=scene.merge == "accum"), runner)
     if job.get("agreement"):
-        result["agreement"] = measure_agreement(job["agreement"], geometry, preprocess, infer)
+        result["agreement"] = measure_agreement(job["agreement"], geometry, preprocess, make_infer(runner, geometry, need_scores=job["agreement"]["merge"] == "accum"))
     return result
 
 
