@@ -288,3 +288,18 @@ def test_agreement_of_a_change_pair_against_the_dygraph_reference(exports, tmp_p
     assert result["pixels"] == 128 * 96
     assert 0.5 < result["agreement"] <= 1.0 and set(result["per_class_iou"]) <= {"0", "1"}
     assert result["images"][0]["image"] == "a.tif + b.tif"
+
+
+def test_paddlers_style_label_and_score_maps(tmp_path, capsys):
+    """A PaddleRS-style export (int32 label_map + NHWC score_map, saved as PIR): accum sums its
+    own score map, and --score-out writes it."""
+    exported = export_model(load_source("fixture_models:paddlers_style_segmenter"), tmp_path / "prs", FixedShape(1, 3, 48, 48)).save_dir
+    src = write_tif(tmp_path / "s.tif", scene(h=80, w=100, seed=8))
+    code, _, err = run(["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "l.tif"), "--score-out", str(tmp_path / "p.npy"),
+                        "--merge", "accum", "--overlap", "12"], capsys)
+    assert code == 0, err
+    labels = rasterio.open(tmp_path / "l.tif").read(1)
+    probs = np.load(tmp_path / "p.npy")
+    assert probs.shape == (80, 100, 2)
+    np.testing.assert_allclose(probs.sum(axis=2), 1.0, atol=1e-2)
+    assert (labels == np.argmax(probs, axis=2)).mean() > 0.99  # accum's labels are the argmax of the summed scores

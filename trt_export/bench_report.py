@@ -158,7 +158,7 @@ class Candidate:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "label": self.label,
             "shape_nchw": list(self.shape_nchw),
             "status": self.status,
@@ -172,9 +172,13 @@ class Candidate:
             "parity": self.parity.to_dict() if self.parity else None,
             "eligible": self.eligible,
             "excluded_reason": self.excluded_reason,
-            "scene": self.scene.to_dict() if self.scene else None,
-            "agreement": self.agreement.to_dict() if self.agreement else None,
         }
+        # optional keys, written only when measured (a plain sweep's file is unchanged)
+        if self.scene is not None:
+            data["scene"] = self.scene.to_dict()
+        if self.agreement is not None:
+            data["agreement"] = self.agreement.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
@@ -267,7 +271,7 @@ class BenchSettings:
     min_agreement: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "warmup": self.warmup,
             "iters": self.iters,
             "duration_s": self.duration_s,
@@ -277,9 +281,12 @@ class BenchSettings:
             "max_latency_ms": self.max_latency_ms,
             "max_memory_mb": self.max_memory_mb,
             "timeout_s": self.timeout_s,
-            "scene": self.scene.to_dict() if self.scene else None,
-            "min_agreement": self.min_agreement,
         }
+        if self.scene is not None:  # optional keys, written only for a scene sweep
+            data["scene"] = self.scene.to_dict()
+        if self.min_agreement is not None:
+            data["min_agreement"] = self.min_agreement
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BenchSettings:

@@ -3,7 +3,8 @@
 Three layouts, checked against the manifest before anything runs:
 
 - PaddleRS's exported segmenters and change detectors: ``label_map`` (N, H, W) integers and
-  ``score_map`` (N, H, W, C) softmax probabilities (NHWC);
+  ``score_map`` (N, H, W, C) softmax probabilities (NHWC), by those names or, under other names,
+  an integer (N, H, W) output next to a float (N, H, W, C) one;
 - a network returning logits or probabilities (N, C, H, W) at the input's size (PaddleSeg nets,
   ``trt_export.zoo``): scores are the softmax over C (kept as they are when they already sum to
   one), labels their argmax;
@@ -40,6 +41,10 @@ def dense_layout(outputs: Sequence[TensorSpec], height: int, width: int) -> Dens
         score = by_name.get("score_map")
         classes = int(score.shape[-1]) if score is not None and len(score.shape) == 4 else None
         return DenseLayout("paddlers", "label_map", "score_map" if score is not None else None, classes)
+    labels = [s for s in outputs if len(s.shape) == 3 and np.issubdtype(np.dtype(s.dtype), np.integer) and tuple(s.shape[1:]) == (height, width)]
+    nhwc = [s for s in outputs if len(s.shape) == 4 and np.issubdtype(np.dtype(s.dtype), np.floating) and tuple(s.shape[1:3]) == (height, width)]
+    if labels and nhwc:  # PaddleRS's pair under other names (a factory's output_0 / output_1)
+        return DenseLayout("paddlers", labels[0].name, nhwc[0].name, int(nhwc[0].shape[-1]))
     for spec in outputs:
         if len(spec.shape) == 4 and np.issubdtype(np.dtype(spec.dtype), np.floating) and tuple(spec.shape[2:]) == (height, width):
             return DenseLayout("logits", None, spec.name, int(spec.shape[1]))
