@@ -214,3 +214,17 @@ def test_bench_objective_scene_needs_a_scene(capsys):
 
 def test_bench_agreement_image_smaller_than_tile(capsys):
     _bench_refused(capsys, ["--agreement-images", str(GRACE_HOPPER)], "larger than the scene", shapes=("[1024,1024]",))
+
+
+def test_damaged_scene_entry_is_one_report_error(tmp_path):
+    from trt_export.errors import ReportError
+
+    cand = _cand("1x3x256x256", 256, 10, scene_s=5.0)
+    settings = BenchSettings(5, 50, 1.0, 2, objective="scene", scene=SceneSettings(4000, 3000))
+    report = BenchReport("0.1.0", "2026-12-02T00:00:00Z", ModelInfo("m", "m", "segmenter"), "paddle-cpu", settings, {}, 300.0, [cand])
+    path = save_bench_report(report, tmp_path / "bench.json")
+    data = json.loads(path.read_text())
+    del data["candidates"][0]["scene"]["scene_s"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ReportError, match=r"candidates\[0\].*scene_s"):
+        load_bench_report(path)

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cattrs
 import numpy as np
 
 from trt_export.errors import InputError
@@ -31,6 +32,20 @@ from trt_export.tiling import DEFAULT_MERGE, DEFAULT_OVERLAP, INVALID_VALUE
 
 DEFAULT_AGREEMENT_MAX_PIXELS = 4 * 2**20  # 4 MP: a dygraph reference of that size fits a CPU worker
 _SCENE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+# bench.json's scene entries are (de)serialised by cattrs; unknown keys are ignored (newer files)
+_converter = cattrs.Converter(forbid_extra_keys=False)
+
+
+def _structure(cls: type, data: Mapping[str, Any]) -> Any:
+    """``cls`` from a JSON object; a missing or bad key is one ValueError naming it."""
+    try:
+        return _converter.structure(dict(data), cls)
+    except cattrs.BaseValidationError as exc:
+        raise ValueError(f"{cls.__name__}: " + "; ".join(cattrs.transform_error(exc))) from None
+
+
+def _unstructure(obj: Any) -> dict[str, Any]:
+    return _converter.unstructure(obj)  # type: ignore[no-any-return]
 
 
 def parse_scene(text: str) -> tuple[int, int]:
@@ -67,11 +82,11 @@ class SceneSettings:
         return self.width * self.height
 
     def to_dict(self) -> dict[str, Any]:
-        return {"width": self.width, "height": self.height, "images": list(self.images), "overlap": self.overlap, "merge": self.merge}
+        return _unstructure(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SceneSettings:
-        return cls(int(data["width"]), int(data["height"]), [str(p) for p in data.get("images") or []], int(data["overlap"]), str(data["merge"]))
+        return _structure(cls, data)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -91,20 +106,11 @@ class SceneEstimate:
     noise: float = 0.0  # IQR / median of the batch latency: the relative uncertainty of scene_s
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "tiles": self.tiles, "batches": self.batches, "batch_size": self.batch_size, "merge": self.merge,
-            "redundancy": self.redundancy, "batch_latency_ms": self.batch_latency_ms, "host_ms_per_tile": self.host_ms_per_tile,
-            "probe_tiles": self.probe_tiles, "scene_s": self.scene_s, "effective_mp_per_s": self.effective_mp_per_s, "noise": self.noise,
-        }
+        return _unstructure(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SceneEstimate:
-        return cls(
-            tiles=int(data["tiles"]), batches=int(data["batches"]), batch_size=int(data["batch_size"]), merge=str(data["merge"]),
-            redundancy=float(data["redundancy"]), batch_latency_ms=float(data["batch_latency_ms"]),
-            host_ms_per_tile=float(data["host_ms_per_tile"]), probe_tiles=int(data["probe_tiles"]), scene_s=float(data["scene_s"]),
-            effective_mp_per_s=float(data["effective_mp_per_s"]), noise=float(data.get("noise", 0.0)),
-        )
+        return _structure(cls, data)  # type: ignore[no-any-return]
 
 
 def estimate_scene(
@@ -150,11 +156,11 @@ class AgreementImage:
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image": self.image, "window": list(self.window), "agreement": self.agreement, "note": self.note}
+        return _unstructure(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AgreementImage:
-        return cls(str(data["image"]), [int(v) for v in data["window"]], float(data["agreement"]), None if data.get("note") is None else str(data["note"]))
+        return _structure(cls, data)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -168,18 +174,11 @@ class AgreementSummary:
     images: list[AgreementImage] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "agreement": self.agreement, "miou": self.miou, "per_class_iou": dict(self.per_class_iou), "pixels": self.pixels,
-            "images": [image.to_dict() for image in self.images],
-        }
+        return _unstructure(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AgreementSummary:
-        return cls(
-            agreement=float(data["agreement"]), miou=float(data["miou"]),
-            per_class_iou={str(k): float(v) for k, v in dict(data["per_class_iou"]).items()}, pixels=int(data["pixels"]),
-            images=[AgreementImage.from_dict(item) for item in data.get("images") or []],
-        )
+        return _structure(cls, data)  # type: ignore[no-any-return]
 
 
 def summarize_agreement(matrix: np.ndarray, images: Sequence[AgreementImage]) -> AgreementSummary:
