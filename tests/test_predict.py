@@ -303,3 +303,10 @@ def test_paddlers_style_label_and_score_maps(tmp_path, capsys):
     assert probs.shape == (80, 100, 2)
     np.testing.assert_allclose(probs.sum(axis=2), 1.0, atol=1e-2)
     assert (labels == np.argmax(probs, axis=2)).mean() > 0.99  # accum's labels are the argmax of the summed scores
+
+
+def test_output_that_is_the_input_is_refused_even_with_force(exports, tmp_path, capsys):
+    src = write_tif(tmp_path / "s.tif", scene())
+    before = src.read_bytes()
+    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(src), "--force"], "is one of the input images")
+    assert src.read_bytes() == before

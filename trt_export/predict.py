@@ -172,6 +172,10 @@ def predict(options: PredictOptions) -> PredictResult:
             raise InputError("--score-out and --out name the same file; give two names")
         if not geometry.layout.has_scores:
             raise InputError("--score-out needs class scores, and this model outputs labels only; drop --score-out")
+    inputs = {Path(p).resolve() for p in options.images}
+    for target, flag in ((out, "--out"), (score_out, "--score-out")):
+        if target is not None and target.resolve() in inputs:
+            raise InputError(f"{flag} {str(target)!r} is one of the input images; write the prediction to another file")
     notes: list[str] = []
     settings = options.settings or BackendSettings(backend="paddle-cpu", cpu_threads=os.cpu_count() or 1)
     with ExitStack() as stack:
