@@ -154,7 +154,7 @@ def test_sweep_reports_scene_time_and_agreement(swept):
         side = cand.shape_nchw[3]
         plan = plan_tiles(512, 600, side, 16, "accum")
         assert cand.scene.tiles == plan.tile_count and cand.scene.batches == plan.tile_count
-        assert cand.scene.scene_s >= cand.scene.batches * cand.scene.batch_latency_ms / 1000
+        assert cand.scene.scene_s >= cand.scene.batches * cand.scene.batch_latency_ms / 1000 - 1e-3  # host cost >= 0 (4-decimal rounding)
         assert 0.5 <= cand.agreement.agreement <= 1.0 and cand.agreement.images[0].window == [0, 12, 512, 576]
     assert report.recommendation is not None and "fastest scene" in report.recommendation.reason
     assert any("agreement on grace_hopper.jpg" in note for note in report.notes)
