@@ -310,3 +310,13 @@ def test_output_that_is_the_input_is_refused_even_with_force(exports, tmp_path, 
     before = src.read_bytes()
     _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(src), "--force"], "is one of the input images")
     assert src.read_bytes() == before
+
+
+def test_float_raster_with_nan_nodata(exports, tmp_path, capsys):
+    pixels = scene().astype(np.float32)
+    pixels[100:, 120:] = np.nan
+    src = write_tif(tmp_path / "f.tif", pixels, nodata=float("nan"))
+    code, _, err = run(["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], capsys)
+    assert code == 0, err
+    labels = rasterio.open(tmp_path / "o.tif").read(1)
+    assert (labels[100:, 120:] == 255).all() and set(np.unique(labels[:100])) <= {0, 1}

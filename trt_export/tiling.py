@@ -375,8 +375,8 @@ def run_tiles(
     """Read, preprocess, infer and merge every tile of ``plan`` (or the first ``max_tiles``).
 
     ``readers`` give the HWC pixels of a window, one reader per model input (two for a change
-    detection pair). Pixels equal to ``nodata`` in every band of the first image come out as the
-    invalid value. ``on_batch`` receives the number of real tiles after each batch (progress bars).
+    detection pair). Pixels equal to ``nodata`` (NaN included) in every band of the first image come
+    out as the invalid value; non-finite pixels of float rasters are fed to the network as 0. ``on_batch`` receives the number of real tiles after each batch (progress bars).
     """
     clock = time.perf_counter
     timings = TileTimings()
@@ -389,7 +389,7 @@ def run_tiles(
         t1 = clock()
         feeds = []
         for images in raw:
-            chw = [preprocess(image) for image in images]
+            chw = [preprocess(_finite(image)) for image in images]
             chw += [chw[-1]] * batch.fill  # PaddleRS fills the last batch by repeating its final tile
             feeds.append(np.ascontiguousarray(np.stack(chw)))
         t2 = clock()
@@ -413,10 +413,18 @@ def run_tiles(
     return timings
 
 
+def _finite(image: np.ndarray) -> np.ndarray:
+    """Float rasters mark nodata with NaN; the network gets 0 there (its labels become invalid)."""
+    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+        return np.where(np.isfinite(image), image, 0).astype(image.dtype)
+    return image
+
+
 def _mask_nodata(merger: Merger, tile: Tile, pixels: np.ndarray, nodata: float) -> None:
     w = tile.write
     inside = pixels[tile.crop_y : tile.crop_y + w.height, tile.crop_x : tile.crop_x + w.width]
-    mask = np.all(inside == nodata, axis=2) if inside.ndim == 3 else inside == nodata
+    hit = np.isnan(inside) if isinstance(nodata, float) and np.isnan(nodata) else inside == nodata
+    mask = np.all(hit, axis=2) if hit.ndim == 3 else hit
     if mask.any():
         labels = np.array(merger.canvas.read_labels(w))
         labels[mask] = merger.invalid
