@@ -20,7 +20,7 @@ import numpy as np
 from trt_export.predict import ExportGeometry, make_infer, model_transforms, open_scene, tile_preprocess, tiled_labels
 from trt_export.rasters import ArrayReader, OutputCanvas, RasterInfo, rasterio_module
 from trt_export.scene import AgreementImage, SceneSettings, centred_window, confusion, summarize_agreement
-from trt_export.tiling import INVALID_VALUE, Window, make_merger, plan_tiles, run_tiles
+from trt_export.tiling import INVALID_VALUE, Window, finite_pixels, make_merger, nodata_mask, plan_tiles, run_tiles
 
 _CONFUSION_SIZE = INVALID_VALUE  # labels are 0..254
 
@@ -63,11 +63,11 @@ def job_scene_reference(job: dict[str, Any], source: Any) -> dict[str, Any]:
                     reader.close()
             specs = [TensorSpec(name, "float32", (1, geometry.channels, h, w)) for name in geometry.input_names]
             runner.input_specs = specs
-            outputs = runner.infer({name: preprocess(p)[np.newaxis] for name, p in zip(geometry.input_names, pixels, strict=True)})
+            outputs = runner.infer({name: preprocess(finite_pixels(p))[np.newaxis] for name, p in zip(geometry.input_names, pixels, strict=True)})
             layout = dense_layout([TensorSpec(k, str(v.dtype), tuple(v.shape)) for k, v in outputs.items()], h, w)
             labels = dense_maps(layout, outputs)[0][0]
             if info.nodata is not None:
-                labels[np.all(pixels[0] == info.nodata, axis=2)] = INVALID_VALUE
+                labels[nodata_mask(pixels[0], info.nodata)] = INVALID_VALUE
             arrays[f"ref_{i}"] = labels
             images.append({"image": group_name(group), "window": [x, y, w, h], "note": note})
     out = Path(job["out"])

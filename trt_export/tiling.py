@@ -389,7 +389,7 @@ def run_tiles(
         t1 = clock()
         feeds = []
         for images in raw:
-            chw = [preprocess(_finite(image)) for image in images]
+            chw = [preprocess(finite_pixels(image)) for image in images]
             chw += [chw[-1]] * batch.fill  # PaddleRS fills the last batch by repeating its final tile
             feeds.append(np.ascontiguousarray(np.stack(chw)))
         t2 = clock()
@@ -413,18 +413,23 @@ def run_tiles(
     return timings
 
 
-def _finite(image: np.ndarray) -> np.ndarray:
+def finite_pixels(image: np.ndarray) -> np.ndarray:
     """Float rasters mark nodata with NaN; the network gets 0 there (its labels become invalid)."""
     if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
         return np.where(np.isfinite(image), image, 0).astype(image.dtype)
     return image
 
 
+def nodata_mask(pixels: np.ndarray, nodata: float) -> np.ndarray:
+    """(h, w) True where every band of HWC ``pixels`` is ``nodata`` (NaN compares as NaN)."""
+    hit = np.isnan(pixels) if isinstance(nodata, float) and np.isnan(nodata) else pixels == nodata
+    return np.all(hit, axis=2) if hit.ndim == 3 else hit
+
+
 def _mask_nodata(merger: Merger, tile: Tile, pixels: np.ndarray, nodata: float) -> None:
     w = tile.write
     inside = pixels[tile.crop_y : tile.crop_y + w.height, tile.crop_x : tile.crop_x + w.width]
-    hit = np.isnan(inside) if isinstance(nodata, float) and np.isnan(nodata) else inside == nodata
-    mask = np.all(hit, axis=2) if hit.ndim == 3 else hit
+    mask = nodata_mask(inside, nodata)
     if mask.any():
         labels = np.array(merger.canvas.read_labels(w))
         labels[mask] = merger.invalid
@@ -432,7 +437,7 @@ def _mask_nodata(merger: Merger, tile: Tile, pixels: np.ndarray, nodata: float) 
 
 
 __all__ = [
-    "TileTimings", "run_tiles",
+    "TileTimings", "run_tiles", "nodata_mask", "finite_pixels",
     "MERGES", "DEFAULT_OVERLAP", "DEFAULT_MERGE", "INVALID_VALUE", "Window", "Tile", "Batch", "TilePlan",
     "plan_tiles", "check_overlap", "LabelCanvas", "Merger", "KeepFirst", "Accum", "make_merger", "border_weights", "read_window",
 ]
