@@ -97,6 +97,8 @@ def run_predict_command(args: argparse.Namespace, backend_settings: Callable[[ar
         if backend == "paddle-onednn" and (model_format or manifest.default_format) == "pir":
             # oneDNN fails on PIR models with bilinear interpolate (Paddle 3.3.1); bench switches the same way.
             backend = "paddle-cpu"
+            print("note: the export is a PIR .json model and oneDNN fails on those with bilinear interpolate, so predict runs on "
+                  "paddle-cpu; pass --backend paddle-onednn to force it", flush=True)
     require_backend(backend, model_format)
     options = PredictOptions(
         export_dir=Path(args.exported),
