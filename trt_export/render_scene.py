@@ -117,6 +117,8 @@ def _plot(report: BenchReport, path: Path, plt: Any, cands: list[Candidate], wha
                 ax.plot(_side(c), y, "o", mfc="none", mec="#d62728", ms=13, mew=2)
             if rec is not None and c.label == rec.label:
                 ax.plot(_side(c), y, "*", color="#2ca02c", ms=20, zorder=6, label=f"recommended {c.label}")
+        if what == "scene" and pts:
+            ax.set_ylim(0, max(y * (1 + (c.scene.noise if c.scene else 0.0)) for c, y in pts) * 1.3)
         ax.set_xticks(xs)
         ax.set_xticklabels([f"{c.shape_nchw[3]}x{c.shape_nchw[2]}" + (f"\nn={c.shape_nchw[0]}" if c.shape_nchw[0] > 1 else "") for c, _ in pts])
         ax.set_xlabel("tile (w x h); red ring = not eligible")
