@@ -228,3 +228,7 @@ def test_damaged_scene_entry_is_one_report_error(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ReportError, match=r"candidates\[0\].*scene_s"):
         load_bench_report(path)
+
+
+def test_bench_scene_with_a_classifier(capsys):
+    _bench_refused(capsys, ["--scene", "1000x1000", "--model-type", "classifier"], "need a per-pixel model")

@@ -188,7 +188,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
-    scene_plan = check_scene_options(options.scene, options.shapes, len(source.input_names) or 1) if options.scene else None
+    scene_plan = check_scene_options(options.scene, options.shapes, len(source.input_names) or 1, source.model_type) if options.scene else None
     if options.objective == "scene" and (scene_plan is None or scene_plan.scene is None):
         raise TrtExportError("--objective scene needs a scene: give --scene WxH or --scene-image FILE")
     if options.settings is None:

@@ -49,8 +49,11 @@ class ScenePlan:
     notes: list[str] = field(default_factory=list)
 
 
-def check_scene_options(options: SceneOptions, shapes: list[FixedShape], inputs_per_sample: int) -> ScenePlan | None:
-    """Refuse, before minutes of sweeping, every scene input that cannot work (one line, exit 2)."""
+def check_scene_options(options: SceneOptions, shapes: list[FixedShape], inputs_per_sample: int, model_type: str = "auto") -> ScenePlan | None:
+    """Refuse, before minutes of sweeping, every scene input that cannot work (one line, exit 2).
+
+    A model whose type is only known after export is checked again at its first export
+    (:func:`check_dense_export`)."""
     from trt_export.predict import open_scene
     from trt_export.scene import centred_window
 
@@ -62,6 +65,8 @@ def check_scene_options(options: SceneOptions, shapes: list[FixedShape], inputs_
         raise InputError(f"--agreement-max-pixels must be positive, got {options.agreement_max_pixels}")
     if not options.active:
         return None
+    if model_type in ("classifier", "detector"):
+        raise InputError(f"--scene/--scene-image/--agreement-images need a per-pixel model (segmenter or change detector); this one is a {model_type}")
     for shape in shapes:
         check_overlap((shape.w, shape.h), options.overlap, options.merge)
     channels = {shape.c for shape in shapes}
