@@ -16,6 +16,7 @@ from typing import Any
 from tabulate import tabulate
 
 from trt_export.bench_report import BenchReport, Candidate
+from trt_export.render_scene import SCENE_CSV_COLUMNS, SCENE_NOTE, scene_cells, scene_csv, scene_headers, scene_settings_rows, write_scene_plots
 from trt_export.stats import NOISY_CV
 
 BEST, RUNNER_UP = "BEST", "2nd"
@@ -57,7 +58,7 @@ def _roof_gflops(report: BenchReport, cand: Candidate) -> float | None:
 
 
 def _headers(report: BenchReport) -> list[str]:
-    headers = list(_HEADERS)
+    headers = _HEADERS[:-1] + scene_headers(report) + _HEADERS[-1:]
     if _has_flops(report):
         at = headers.index("MP/s") + 1
         headers[at:at] = ["GFLOP", "GFLOP/s", "% roof"]
@@ -67,7 +68,8 @@ def _headers(report: BenchReport) -> list[str]:
 
 
 def _row(report: BenchReport, cand: Candidate) -> list[str]:
-    row = _base_row(report, cand)
+    cells = _base_row(report, cand)
+    row = cells[:-1] + scene_cells(report, cand) + cells[-1:]
     if _has_flops(report):
         roof = _roof_gflops(report, cand)
         share = cand.achieved_gflops / roof * 100 if cand.achieved_gflops and roof else None
@@ -148,6 +150,7 @@ CSV_COLUMNS = [
     "samples_per_s", "megapixels_per_s", "peak_rss_mb", "rss_increase_mb", "gpu_peak_mb", "paddle_allocator_peak_mb",
     "parity_passed", "parity_backend", "parity_max_abs_error", "parity_failed_outputs", "eligible", "excluded_reason", "pick",
     "backend", "flops", "achieved_gflops", "roof_gflops",
+    *SCENE_CSV_COLUMNS,
 ]
 
 
@@ -187,6 +190,7 @@ def _csv_row(report: BenchReport, cand: Candidate) -> dict[str, Any]:
     row["latency_cv"] = lat.cv if lat else None
     for key in ("peak_rss_mb", "rss_increase_mb", "gpu_peak_mb", "paddle_allocator_peak_mb"):
         row[key] = getattr(mem, key) if mem else None
+    row.update(scene_csv(cand))
     return row
 
 
@@ -215,6 +219,7 @@ def write_markdown(report: BenchReport, path: str | os.PathLike[str], plots: Seq
                 ["threads", s.threads if s.threads is not None else "-"],
                 ["per-candidate timeout", f"{s.timeout_s:g} s" if s.timeout_s is not None else "none"],
                 ["idle worker RSS", f"{report.idle_rss_mb:.1f} MiB" if report.idle_rss_mb is not None else "-"],
+                *scene_settings_rows(report),
             ],
             headers=["setting", "value"],
             tablefmt="github",
@@ -237,6 +242,7 @@ def write_markdown(report: BenchReport, path: str | os.PathLike[str], plots: Seq
         f"p50/p90/p99: latency percentiles per batch; cv = std/mean, `!` marks noisy timing (cv > {NOISY_CV:.2f}); "
         "samples/s and MP/s at the median latency; peak MiB is GPU memory when measured, else worker RSS; "
         "build s is predictor creation (with the TensorRT engine build), paid once per deployment, not per inference."
+        + (" " + SCENE_NOTE if scene_headers(report) else "")
         + (" GFLOP per batch, GFLOP/s at the median latency, % roof of the backend's compute roof (below)." if _has_flops(report) else ""),
         "",
         *([*(f"- {line}" for line in _roof_lines(report)), ""] if _has_flops(report) else []),
@@ -296,6 +302,7 @@ def write_plots(report: BenchReport, out_dir: str | os.PathLike[str]) -> list[Pa
         finally:
             plt.close(fig)
         paths.append(out / name)
+    paths += write_scene_plots(report, out, plt, cands)
     return paths
 
 
