@@ -141,6 +141,124 @@ class DygraphRunner(Runner):
 
     def _activate(self) -> None:
         paddle = import_paddle()
+        layer = self._source
+        if not isinstance(layer, paddle.nn.Layer):
+            layer = layer()
+        if not isinstance(layer, paddle.nn.Layer):
+            raise TrtExportError(f"the layer factory returned a {type(layer).__name__}, not a paddle.nn.Layer")
+        layer.eval()
+        self._layer = layer
+
+    def _deactivate(self) -> None:
+        # The caller may still own the layer; we only drop our reference.
+        self._layer = None
+
+    def _infer(self, feed: Feed) -> list[np.ndarray]:
+        paddle = import_paddle()
+        start = time.perf_counter()
+        tensors = [paddle.to_tensor(np.ascontiguousarray(feed[spec.name])) for spec in self.input_specs]
+        with paddle.no_grad():
+            result = self._layer(*tensors)
+        # .numpy() copies to host, which also waits for any GPU work.
+        arrays = [np.asarray(t.numpy()) for t in flatten_outputs(result)]
+        self._last_time = time.perf_counter() - start
+        return arrays
+
+
+# --------------------------------------------------------------------------- Paddle Inference
+
+# Paddle's C++ errors surface as RuntimeError, ValueError, NotImplementedError ("(Unimplemented)"),
+# OSError...; runners catch Exception around Paddle calls and translate it here.
+# Known Paddle failures -> (exception class, one-line message with the fix).
+_KNOWN_FAILURES: tuple[tuple[str, type[TrtExportError], str], ...] = (
+    (
+        "ConvertPirAttribute2RuntimeAttribute",
+        TrtExportError,
+        "oneDNN cannot run this PIR .json model: Paddle 3.x fails on bilinear interpolate attributes "
+        "(Paddle issue 79749); use --format legacy or --backend paddle-cpu",
+    ),
+    (
+        "please compile with TENSORRT first",
+        BackendUnavailable,
+        "this Paddle build has no TensorRT (\"To use Paddle-TensorRT, please compile with TENSORRT first\"); "
+        "install a TensorRT-enabled paddlepaddle-gpu or use --backend paddle-gpu",
+    ),
+    (
+        "memory_optimize_pass",
+        TrtExportError,
+        "enable_memory_optim fails with PIR .json models in Paddle 3.x; drop --memory-optim or use --format legacy",
+    ),
+    (
+        "libnvinfer",
+        BackendUnavailable,
+        "libnvinfer (TensorRT) cannot be loaded; set FLAGS_tensorrt_dir or LD_LIBRARY_PATH to TensorRT's lib dir",
+    ),
+    (
+        "Cannot load cudnn",
+        BackendUnavailable,
+        "cuDNN cannot be loaded; install the cuDNN this Paddle was built with or fix LD_LIBRARY_PATH",
+    ),
+)
+
+_PADDLE_ERROR_LINE = re.compile(r"\((?:[A-Z][A-Za-z]+)\)\s+\S.*")
+
+
+def _paddle_error_line(text: str) -> str:
+    """The informative line of a multi-line Paddle error ('(InvalidArgument) ...'), shortened."""
+    match = _PADDLE_ERROR_LINE.search(text)
+    line = match.group(0) if match else next((ln.strip() for ln in text.splitlines() if ln.strip()), text)
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def translate_paddle_error(exc: BaseException, doing: str) -> TrtExportError:
+    """Turn a Paddle exception into a one-line TrtExportError naming the cause and the fix."""
+    if isinstance(exc, TrtExportError):
+        return exc
+    text = str(exc)
+    for needle, cls, message in _KNOWN_FAILURES:
+        if needle in text:
+            return cls(message)
+    return TrtExportError(f"Paddle Inference failed while {doing}: {type(exc).__name__}: {_paddle_error_line(text)}")
+
+
+class PaddleInferenceRunner(Runner):
+    """An exported model on a Paddle Inference predictor configured by `plan_config`.
+
+    `build_seconds` is the wall time from the start of activation to a ready predictor: it
+    includes `paddle.tensorrt.convert` (PIR), the shape-collection run and INT8 calibration runs
+    (legacy) and the TensorRT engine build.
+    """
+
+    def __init__(
+        self,
+        export_dir: str | Path,
+        manifest: Manifest | None,
+        settings: BackendSettings,
+        model_format: str | None = None,
+        calibration_feeds: Sequence[Feed] | None = None,
+    ) -> None:
+        self.export_dir = Path(export_dir)
+        self.manifest = manifest if manifest is not None else load_manifest(export_dir)
+        self.model_format = model_format or self.manifest.default_format
+        if self.model_format not in self.manifest.formats:
+            # manifest.files raises the one-line error naming the formats that exist.
+            self.manifest.files(self.model_format)
+        super().__init__(
+            f"{settings.backend}[{self.model_format}]", self.manifest.inputs, self.manifest.output_names
+        )
+        self.settings = settings
+        self.calibration_feeds = calibration_feeds
+        self.plan: ConfigPlan | None = None
+        self.build_seconds: float | None = None
+        self._predictor: Any = None
+        self._input_handles: dict[str, Any] = {}
+        self._output_handles: list[Any] = []
+        self._tmp_dir: str | None = None
+
+    # -- activation
+
+    def _activate(self) -> None:
+        paddle = import_paddle()
         require_backend(self.settings.backend, self.model_format)
         self.manifest.check_files(self.model_format)
         settings = self.settings
