@@ -185,9 +185,16 @@ def _legacy_engine_ops(pb2: Any, desc: Any, op: Any) -> Counter[str]:
     """Op types inside one tensorrt_engine op: its `subgraph` BlockDesc, else its `sub_block`."""
     ops: Iterable[Any] = ()
     subgraph = _attr(op, "subgraph")
-    if subgraph is not None and subgraph.s:
-        block = pb2.BlockDesc()
-        block.ParseFromString(subgraph.s)
+    # A proto2 string holding binary: Python's protobuf (upb) returns bytes when it is not UTF-8.
+    raw = subgraph.s if subgraph is not None else b""
+    raw = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+    block = pb2.BlockDesc()
+    try:
+        block.ParseFromString(raw)
+        parsed = bool(raw)
+    except Exception:  # noqa: BLE001 - a damaged attribute: fall back to the block it names
+        parsed = False
+    if parsed:
         ops = block.ops
     else:
         sub_block = _attr(op, "sub_block")
