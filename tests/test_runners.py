@@ -614,6 +614,29 @@ def test_allocator_peak_reads_the_predictors_device(monkeypatch):
     assert paddle_allocator_peak_mb(2) == 3.0 and asked == [2]
 
 
+def test_allocator_peak_is_reset_before_the_timed_loop(monkeypatch):
+    """The process's peak would be the shape-collection run's or calibration's, not the predictor's."""
+    import types
+
+    import trt_export.paddle_env as paddle_env
+    from trt_export.bench_worker import reset_allocator_peak
+
+    resets = []
+    fake = types.SimpleNamespace(
+        is_compiled_with_cuda=lambda: True,
+        device=types.SimpleNamespace(cuda=types.SimpleNamespace(reset_max_memory_reserved=resets.append)),
+    )
+    monkeypatch.setattr(paddle_env, "import_paddle", lambda: fake)
+    reset_allocator_peak(1)
+    assert resets == [1]
+    import inspect
+
+    import trt_export.bench_worker as worker
+
+    source = inspect.getsource(worker._job_measure)
+    assert source.index("reset_allocator_peak(") < source.index("timed_loop(")
+
+
 def test_gpu_memory_peak_sums_this_process_only(monkeypatch):
     import os
     import types

@@ -125,6 +125,10 @@ class Candidate:
     parity: ParitySummary | None = None
     eligible: bool = False
     excluded_reason: str | None = None
+    # Optional (absent in older files): what ran inside TensorRT on trt-* backends
+    # (trt_coverage.TrtCoverage.to_dict()), and the warnings judging it produced.
+    trt_coverage: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -154,7 +158,7 @@ class Candidate:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "label": self.label,
             "shape_nchw": list(self.shape_nchw),
             "status": self.status,
@@ -169,6 +173,12 @@ class Candidate:
             "eligible": self.eligible,
             "excluded_reason": self.excluded_reason,
         }
+        # Optional keys are written only when they say something (old readers and files agree).
+        if self.trt_coverage is not None:
+            data["trt_coverage"] = dict(self.trt_coverage)
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
@@ -189,6 +199,8 @@ class Candidate:
             parity=_opt(ParitySummary.from_dict, data["parity"], "parity"),
             eligible=_bool(data["eligible"], "eligible"),
             excluded_reason=None if data["excluded_reason"] is None else str(data["excluded_reason"]),
+            trt_coverage=_opt_coverage(data.get("trt_coverage")),
+            warnings=[str(w) for w in data.get("warnings") or []],
         )
 
 
@@ -439,6 +451,17 @@ def _opt(fn: Any, value: Any, key: str) -> Any:
         return fn(value)
     except KeyError as exc:
         raise KeyError(f"{key}.{exc.args[0]}") from exc
+
+
+def _opt_coverage(value: Any) -> dict[str, Any] | None:
+    """An optional trt_coverage object, checked by parsing it (and kept as the plain dict)."""
+    if value is None:
+        return None
+    from trt_export.trt_coverage import TrtCoverage
+
+    if not isinstance(value, Mapping):
+        raise ValueError("trt_coverage must be an object or null")
+    return TrtCoverage.from_dict(value).to_dict()
 
 
 def _opt_float(value: Any) -> float | None:

@@ -71,6 +71,10 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
     trt.add_argument("--trt-path", choices=["auto", "legacy", "pir"], default="auto",
                      help="legacy enable_tensorrt_engine (.pdmodel) or paddle.tensorrt.convert (.json); auto follows the format")
     trt.add_argument("--trt-disable-ops", nargs="+", default=(), metavar="OP", help="ops kept out of TensorRT")
+    trt.add_argument("--trt-ops-run-float", nargs="+", default=(), metavar="OP",
+                     help="PIR path: op types built in fp32 inside fp16/int8 engines (e.g. from debug-precision)")
+    trt.add_argument("--trt-min-coverage", type=float, default=0.8,
+                     help="warn when less than this share of compute ops runs inside TensorRT (default 0.8)")
     trt.add_argument("--calibration", help="INT8 calibration data: a directory of images or an .npz")
     trt.add_argument("--allow-random-calibration", action="store_true",
                      help="INT8 with random calibration data (timing only: accuracy is meaningless)")
@@ -94,6 +98,8 @@ def _backend_settings(args: argparse.Namespace, backend: str):  # -> BackendSett
             calibration=args.calibration,
             allow_random_calibration=args.allow_random_calibration,
             disable_ops=tuple(args.trt_disable_ops),
+            ops_run_float=tuple(args.trt_ops_run_float),
+            trt_min_coverage=args.trt_min_coverage,
         )
     except (TypeError, ValueError) as exc:
         raise TrtExportError(str(exc)) from None

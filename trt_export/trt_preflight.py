@@ -47,17 +47,24 @@ def writable_dir_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def preflight(settings: BackendSettings, model_format: str, probe: EnvironmentProbe) -> None:
-    """Raise a one-line TrtExportError for a TensorRT run that cannot succeed; no-op otherwise."""
+def preflight(settings: BackendSettings, model_format: str | None, probe: EnvironmentProbe) -> None:
+    """Raise a one-line TrtExportError for a TensorRT run that cannot succeed; no-op otherwise.
+
+    ``model_format`` None (bench with --format auto, before the export decided): the checks that
+    depend on the TensorRT path run for the path --trt-path names, or not at all.
+    """
     if not settings.is_trt:
         return
-    trt_path = resolve_trt_path(settings.trt_path, model_format, probe.paddle_version or "3.0")
+    if model_format is None:
+        trt_path = settings.trt_path if settings.trt_path != "auto" else None
+    else:
+        trt_path = resolve_trt_path(settings.trt_path, model_format, probe.paddle_version or "3.0")
     if settings.trt_cache_dir:
         problem = writable_dir_problem(settings.trt_cache_dir)
         if problem:
             raise TrtExportError(f"--trt-cache-dir {settings.trt_cache_dir!r} cannot hold TensorRT engines: {problem}; give a writable directory")
-    if trt_path == "legacy" and settings.backend == "trt-int8":
-        if not settings.calibration and not settings.allow_random_calibration:
+    if trt_path in ("legacy", None) and settings.backend == "trt-int8":
+        if trt_path == "legacy" and not settings.calibration and not settings.allow_random_calibration:
             raise TrtExportError(
                 "trt-int8 needs calibration data: give --calibration with real images or an .npz of preprocessed "
                 "inputs, or --allow-random-calibration to time INT8 only (its accuracy is then meaningless)"
