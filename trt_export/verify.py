@@ -141,7 +141,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         m = self.manifest
-        return {
+        data = {
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "tool_version": __version__,
@@ -157,8 +157,10 @@ class VerifyReport:
             "timing": {"dygraph_ms": self.dygraph_ms, "predictor_ms": self.predictor_ms, "build_s": self.build_s},
             "notes": self.notes,
             "comparison": self.comparison.to_dict(),
-            "trt_coverage": self.trt_coverage.to_dict() if self.trt_coverage is not None else None,
         }
+        if self.trt_coverage is not None:  # optional: trt-* backends only
+            data["trt_coverage"] = self.trt_coverage.to_dict()
+        return data
 
     def summary(self) -> str:
         from trt_export.compare import render_comparison
