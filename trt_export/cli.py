@@ -261,6 +261,33 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_debug_precision(args: argparse.Namespace) -> int:
+    from trt_export.debug_precision import DebugPrecisionOptions, debug_precision, debug_report, write_debug_report
+    from trt_export.errors import EXIT_CHECK_FAILED
+    from trt_export.precision_search import NOTHING_HELPS, render_search
+    from trt_export.sources import load_source
+
+    if args.report and not Path(args.report).resolve().parent.is_dir():
+        raise TrtExportError(f"cannot write --report {args.report!r}: its directory does not exist")
+    source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
+    options = DebugPrecisionOptions(
+        settings=_backend_settings(args, args.backend),
+        mode=args.mode,
+        model_format=None if args.model_format in (None, "auto") else args.model_format,
+        ops=tuple(args.ops or ()),
+        seed=args.seed,
+        iters=args.iters,
+        atol=args.atol,
+        rtol=args.rtol,
+    )
+    result = debug_precision(source, args.exported, options)
+    print(render_search(result, "kept out of TensorRT" if args.mode == "disable" else "run in fp32"))
+    if args.report:
+        write_debug_report(debug_report(result, options, args.exported), args.report)
+        print(f"report: {args.report}")
+    return EXIT_CHECK_FAILED if result.status == NOTHING_HELPS else EXIT_OK
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from trt_export.doctor import doctor_report, render_doctor
 
@@ -366,6 +393,26 @@ parents=[common], help="check an export against the dygraph model on a backend (
     gate_group.add_argument("--allow-env-mismatch", action="store_true",
                             help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle")
     bench.set_defaults(handler=_cmd_bench)
+
+    debug = sub.add_parser(
+        "debug-precision",
+        parents=[common],
+        help="on a TensorRT parity failure, find a smallest set of op types to keep out of TensorRT (or run in fp32)",
+    )
+    _add_source_args(debug)
+    debug.add_argument("--exported", required=True, help="export dir written by 'trt-export export'")
+    _add_backend_args(debug, default_backend="trt-fp16")
+    debug.add_argument("--mode", choices=["disable", "fp32"], default="disable",
+                       help="disable: keep op types out of TensorRT (legacy exp_disable_tensorrt_ops, PIR disable_ops); "
+                       "fp32: build them in fp32 inside the engine (PIR ops_run_float) (default disable)")
+    debug.add_argument("--ops", nargs="+", metavar="OP",
+                       help="candidate op types (default: those inside the engines of a plain run)")
+    debug.add_argument("--iters", type=int, default=10, help="timed runs per configuration (default 10)")
+    debug.add_argument("--atol", action="append", metavar="[OUTPUT=]X", help="absolute tolerance (repeatable)")
+    debug.add_argument("--rtol", action="append", metavar="[OUTPUT=]X", help="relative tolerance (repeatable)")
+    debug.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    debug.add_argument("--report", help="write the search (every step, its parity and latency) as JSON here")
+    debug.set_defaults(handler=_cmd_debug_precision)
 
     doctor = sub.add_parser(
 "doctor",

@@ -236,8 +236,12 @@ class PaddleInferenceRunner(Runner):
         settings: BackendSettings,
         model_format: str | None = None,
         calibration_feeds: Sequence[Feed] | None = None,
+        allow_no_engine: bool = False,
     ) -> None:
         self.export_dir = Path(export_dir)
+        # debug-precision keeps op types out until possibly nothing is left for TensorRT: a
+        # predictor without engines is then a valid answer, not a mislabelled measurement.
+        self.allow_no_engine = allow_no_engine
         self.manifest = manifest if manifest is not None else load_manifest(export_dir)
         self.model_format = model_format or self.manifest.default_format
         if self.model_format not in self.manifest.formats:
@@ -348,7 +352,7 @@ class PaddleInferenceRunner(Runner):
 
     def _judge_coverage(self, model_file: Path, original_model: Path, cache_hit: bool | None) -> None:
         """Read what really runs in TensorRT; refuse a run with no engine (or INT8 without its table)."""
-        from trt_export.trt_coverage import judge_coverage, legacy_coverage_file, pir_coverage_files
+        from trt_export.trt_coverage import NoTensorRTEngine, judge_coverage, legacy_coverage_file, pir_coverage_files
 
         assert self.plan is not None
         if self.plan.trt_path == "legacy":
@@ -360,13 +364,18 @@ class PaddleInferenceRunner(Runner):
         else:
             coverage = pir_coverage_files(model_file, original_model)
         self.trt_coverage = replace(coverage, engine_cache_hit=cache_hit)
-        self.trt_warnings = judge_coverage(
-            self.trt_coverage,
-            self.settings.backend,
-            self.settings.trt_min_subgraph_size,
-            self.settings.trt_min_coverage,
-            self.settings.disable_ops,
-        )
+        try:
+            self.trt_warnings = judge_coverage(
+                self.trt_coverage,
+                self.settings.backend,
+                self.settings.trt_min_subgraph_size,
+                self.settings.trt_min_coverage,
+                self.settings.disable_ops,
+            )
+        except NoTensorRTEngine as exc:
+            if not (self.allow_no_engine and self.trt_coverage.engines == 0):
+                raise
+            self.trt_warnings = [str(exc)]
         for warning in self.trt_warnings:
             log.warning("%s: %s", self.name, warning)
 
