@@ -594,3 +594,28 @@ def test_probe_of_this_machine_is_consistent():
     if not probe.cuda_compiled:
         assert probe.gpu_count == 0
         assert not avail("trt-fp32", probe)
+
+
+def test_trt_fp32_turns_tf32_off_unless_allowed():
+    assert plan("trt-fp32", "legacy").env == (("NVIDIA_TF32_OVERRIDE", "0"),)
+    assert plan("trt-fp32", "pir").env == (("NVIDIA_TF32_OVERRIDE", "0"),)
+    assert plan("trt-fp32", "legacy", trt_allow_tf32=True).env == ()
+    assert plan("trt-fp16", "legacy").env == () and plan("paddle-gpu", "legacy").env == ()
+
+
+def test_legacy_trt_saves_the_optimised_program_for_coverage():
+    for backend in ("trt-fp32", "trt-fp16"):
+        assert ConfigCall("enable_save_optim_model", (True,)) in plan(backend, "legacy").calls
+    assert "enable_save_optim_model" not in plan("paddle-gpu", "legacy").methods
+
+
+def test_ops_run_float_is_pir_only():
+    p = plan("trt-fp16", "pir", ops_run_float=["softmax", "pd_op.layer_norm"])
+    assert p.convert.config_kwargs()["ops_run_float"] == ["pd_op.softmax", "pd_op.layer_norm"]
+    with pytest.raises(TrtExportError, match="PIR path"):
+        plan("trt-fp16", "legacy", ops_run_float=["softmax"])
+
+
+def test_min_coverage_must_be_a_share():
+    with pytest.raises(TrtExportError, match="between 0 and 1"):
+        BackendSettings("trt-fp16", trt_min_coverage=1.5)

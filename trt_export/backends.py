@@ -70,6 +70,9 @@ class BackendSettings:
     ops_run_float: tuple[str, ...] = ()
     # A trt-* run with less of its compute ops inside engines than this warns (trt_coverage).
     trt_min_coverage: float = 0.8
+    # trt-fp32: TensorRT enables TF32 by default on Ampere and later, whose 10-bit mantissas miss
+    # fp32 tolerances; unless allowed, NVIDIA_TF32_OVERRIDE=0 is set for the engine build.
+    trt_allow_tf32: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -183,6 +186,8 @@ class ConfigPlan:
     calibration_source: str | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Environment variables the runner sets before anything is built (read by TensorRT/cuBLAS).
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def methods(self) -> list[str]:
@@ -336,6 +341,12 @@ def plan_config(
     if not verbose:
         calls.append(ConfigCall("disable_glog_info"))
 
+    env: tuple[tuple[str, str], ...] = ()
+    if backend == "trt-fp32" and not settings.trt_allow_tf32:
+        # TensorRT honours NVIDIA_TF32_OVERRIDE=0 over BuilderFlag::kTF32 (on by default).
+        env = (("NVIDIA_TF32_OVERRIDE", "0"),)
+        notes.append("TF32 off for trt-fp32 (NVIDIA_TF32_OVERRIDE=0): fp32 tolerances assume fp32 math; --trt-allow-tf32 keeps it")
+
     return ConfigPlan(
         backend=backend,
         model_format=model_format,
@@ -350,6 +361,7 @@ def plan_config(
         calibration_source=calibration_source,
         notes=tuple(notes),
         warnings=tuple(warnings),
+        env=env,
     )
 
 

@@ -73,6 +73,8 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
     trt.add_argument("--trt-disable-ops", nargs="+", default=(), metavar="OP", help="ops kept out of TensorRT")
     trt.add_argument("--trt-ops-run-float", nargs="+", default=(), metavar="OP",
                      help="PIR path: op types built in fp32 inside fp16/int8 engines (e.g. from debug-precision)")
+    trt.add_argument("--trt-allow-tf32", action="store_true",
+                     help="trt-fp32: let TensorRT use TF32 (on Ampere+; faster, ~1e-3 relative error); default off")
     trt.add_argument("--trt-min-coverage", type=float, default=0.8,
                      help="warn when less than this share of compute ops runs inside TensorRT (default 0.8)")
     trt.add_argument("--calibration", help="INT8 calibration data: a directory of images or an .npz")
@@ -100,6 +102,7 @@ def _backend_settings(args: argparse.Namespace, backend: str):  # -> BackendSett
             disable_ops=tuple(args.trt_disable_ops),
             ops_run_float=tuple(args.trt_ops_run_float),
             trt_min_coverage=args.trt_min_coverage,
+            trt_allow_tf32=args.trt_allow_tf32,
         )
     except (TypeError, ValueError) as exc:
         raise TrtExportError(str(exc)) from None

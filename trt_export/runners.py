@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -292,6 +293,8 @@ class PaddleInferenceRunner(Runner):
         )
         for warning in self.plan.warnings:
             log.warning("%s: %s", self.name, warning)
+        for name, value in self.plan.env:
+            os.environ[name] = value
         self.trt_coverage = None
         self.trt_warnings = []
         try:
