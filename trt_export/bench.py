@@ -333,8 +333,14 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
         ),
         parity=parity,
         trt_coverage=result.get("trt_coverage"),
-        warnings=list(result.get("warnings") or []),
+        warnings=list(result.get("warnings") or []) + _cache_hit_warning(result.get("trt_coverage")),
     )
+
+
+def _cache_hit_warning(coverage: dict[str, Any] | None) -> list[str]:
+    if coverage and coverage.get("engine_cache_hit"):
+        return ["TensorRT engines came from --trt-cache-dir: build_s is a deserialisation time, not a build"]
+    return []
 
 
 def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
