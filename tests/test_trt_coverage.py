@@ -309,3 +309,43 @@ def test_not_a_pir_program_is_one_line(tmp_path):
     (tmp_path / "x.json").write_text("{}")
     with pytest.raises(Exception, match="not a PIR program"):
         pir_coverage_files(tmp_path / "x.json")
+
+
+def test_bench_markdown_shows_coverage_and_candidate_warnings(tmp_path, optimized_program):
+    from test_bench_report import make_report
+    from trt_export.render import write_markdown
+
+    report = make_report()
+    coverage = legacy_coverage(_with_engine(optimized_program.read_bytes()))
+    report.candidates[0].trt_coverage = coverage.to_dict()
+    report.candidates[0].warnings = judge_coverage(coverage, "trt-fp16", 3)
+    text = write_markdown(report, tmp_path / "bench.md").read_text()
+    assert "## TensorRT coverage" in text and f"{ENGINE_OPS}/{coverage.ops_total} ops in engines" in text
+    assert f"{report.candidates[0].label}: only {ENGINE_OPS} of" in text
+
+
+def test_runner_judges_the_program_paddle_saved(exported, optimized_program, tmp_path):
+    """The runner's coverage step on the real CPU _optimized.pdmodel: no engine, refused; allowed
+    for debug-precision; the optimised params copy is deleted."""
+    import shutil
+
+    from trt_export.backends import BackendSettings, plan_config
+    from trt_export.manifest import load_manifest
+    from trt_export.runners import OPTIMIZED_PROGRAM, PaddleInferenceRunner
+
+    manifest = load_manifest(exported)
+    for allow in (False, True):
+        settings = BackendSettings("trt-fp16", trt_cache_dir=str(tmp_path / f"cache{allow}"))
+        runner = PaddleInferenceRunner(exported, manifest, settings, "legacy", allow_no_engine=allow)
+        runner.plan = plan_config(settings, "legacy", {"image": tuple(manifest.inputs[0].shape)}, paddle.__version__)
+        optim = Path(runner.plan.optim_cache_dir)
+        optim.mkdir(parents=True)
+        shutil.copy(optimized_program, optim / OPTIMIZED_PROGRAM)
+        (optim / "_optimized.pdiparams").write_bytes(b"params copy")
+        if allow:
+            runner._judge_coverage(optim / OPTIMIZED_PROGRAM, optim / OPTIMIZED_PROGRAM, None)
+            assert runner.trt_coverage.engines == 0 and "no TensorRT engine" in runner.trt_warnings[0]
+        else:
+            with pytest.raises(NoTensorRTEngine):
+                runner._judge_coverage(optim / OPTIMIZED_PROGRAM, optim / OPTIMIZED_PROGRAM, None)
+        assert not (optim / "_optimized.pdiparams").exists()

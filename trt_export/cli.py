@@ -234,6 +234,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     )
     report = run_bench(options, announce=lambda line: print(line, flush=True))
     print(render_bench_table(report))
+    from trt_export.trt_coverage import coverage_lines
+
+    for line in coverage_lines(report.candidates) + [f"warning: {c.label}: {w}" for c in report.candidates for w in c.warnings]:
+        print(line)
     print(f"reports: {options.out_dir}/bench.json, bench.csv, bench.md, *.png")
     code = EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED
     if gate_settings is not None:

@@ -367,3 +367,12 @@ def judge_coverage(
             "so this is not a TensorRT figure for the whole model"
         )
     return warnings
+
+
+def coverage_lines(candidates: Iterable[Any]) -> list[str]:
+    """One line per bench candidate with a `trt_coverage` dict (bench.md and the terminal)."""
+    lines = []
+    for cand in candidates:
+        if getattr(cand, "trt_coverage", None):
+            lines.append(f"- `{cand.label}`: {TrtCoverage.from_dict(cand.trt_coverage).describe()}")
+    return lines
