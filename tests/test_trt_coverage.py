@@ -349,3 +349,22 @@ def test_runner_judges_the_program_paddle_saved(exported, optimized_program, tmp
             with pytest.raises(NoTensorRTEngine):
                 runner._judge_coverage(optim / OPTIMIZED_PROGRAM, optim / OPTIMIZED_PROGRAM, None)
         assert not (optim / "_optimized.pdiparams").exists()
+
+
+def test_bench_json_with_coverage_round_trips_and_a_malformed_one_is_refused(tmp_path, optimized_program):
+    from test_bench_report import make_report
+    from trt_export.bench_report import load_bench_report, save_bench_report
+    from trt_export.errors import ReportError
+
+    report = make_report()
+    report.candidates[0].trt_coverage = legacy_coverage(_with_engine(optimized_program.read_bytes())).to_dict()
+    report.candidates[0].warnings = ["engines came from the cache"]
+    path = save_bench_report(report, tmp_path / "bench.json")
+    assert load_bench_report(path) == report
+    # Older files have neither key, and load as before.
+    data = json.loads(path.read_text())
+    assert "trt_coverage" not in data["candidates"][1] and "warnings" not in data["candidates"][1]
+    data["candidates"][0]["trt_coverage"]["engines"] = "two"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ReportError, match="trt_coverage"):
+        load_bench_report(path)

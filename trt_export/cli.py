@@ -269,14 +269,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_debug_precision(args: argparse.Namespace) -> int:
-    from trt_export.debug_precision import DebugPrecisionOptions, debug_precision, debug_report, write_debug_report
+    from trt_export.debug_precision import DebugPrecisionOptions, check_options, debug_precision, debug_report, write_debug_report
     from trt_export.errors import EXIT_CHECK_FAILED
     from trt_export.precision_search import NOTHING_HELPS, render_search
     from trt_export.sources import load_source
 
     if args.report and not Path(args.report).resolve().parent.is_dir():
         raise TrtExportError(f"cannot write --report {args.report!r}: its directory does not exist")
-    source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
     options = DebugPrecisionOptions(
         settings=_backend_settings(args, args.backend),
         mode=args.mode,
@@ -287,6 +286,8 @@ def _cmd_debug_precision(args: argparse.Namespace) -> int:
         atol=args.atol,
         rtol=args.rtol,
     )
+    check_options(options, options.model_format)  # before the model is built
+    source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
     result = debug_precision(source, args.exported, options)
     print(render_search(result, "kept out of TensorRT" if args.mode == "disable" else "run in fp32"))
     if args.report:

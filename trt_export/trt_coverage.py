@@ -29,9 +29,11 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import cattrs
 
 from trt_export.errors import CheckFailed, TrtExportError
 
@@ -80,38 +82,18 @@ class TrtCoverage:
         return f"TensorRT: {self.engines} engine(s), {share}{outside}{cached}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "trt_path": self.trt_path,
-            "engines": self.engines,
-            "ops_total": self.ops_total,
-            "ops_in_engines": self.ops_in_engines,
-            "fraction": None if self.fraction is None else round(self.fraction, 4),
-            "outside_op_types": dict(self.outside_op_types),
-            "inside_op_types": dict(self.inside_op_types),
-            "int8_calibrated_engines": self.int8_calibrated_engines,
-            "engine_cache_hit": self.engine_cache_hit,
-            "program_file": self.program_file,
-        }
+        data = cattrs.unstructure(self)
+        data["fraction"] = None if self.fraction is None else round(self.fraction, 4)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrtCoverage:
-        def counts(value: Any) -> dict[str, int]:
-            return {str(k): int(v) for k, v in (value or {}).items()}
-
-        inside = data.get("ops_in_engines")
-        calibrated = data.get("int8_calibrated_engines")
-        hit = data.get("engine_cache_hit")
-        return cls(
-            trt_path=str(data["trt_path"]),
-            engines=int(data["engines"]),
-            ops_total=int(data["ops_total"]),
-            ops_in_engines=None if inside is None else int(inside),
-            outside_op_types=counts(data.get("outside_op_types")),
-            inside_op_types=counts(data.get("inside_op_types")),
-            int8_calibrated_engines=None if calibrated is None else int(calibrated),
-            engine_cache_hit=None if hit is None else bool(hit),
-            program_file=data.get("program_file"),
-        )
+        """Parse (and type-check) a dict written by to_dict; derived and unknown keys are ignored."""
+        names = {f.name for f in fields(cls)}
+        try:
+            return cattrs.structure({k: v for k, v in data.items() if k in names}, cls)
+        except Exception as exc:  # noqa: BLE001 - cattrs' ClassValidationError and friends
+            raise ValueError(f"trt_coverage is malformed: {exc}") from None
 
 
 def format_op_types(counts: Mapping[str, int], limit: int = 8) -> str:
