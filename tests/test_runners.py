@@ -661,3 +661,23 @@ def test_gpu_memory_peak_sums_this_process_only(monkeypatch):
     fresh._nvml = nvml
     fresh.sample()
     assert fresh.peak_mb is None
+
+
+def test_trt_fp32_builds_without_tf32_and_restores_the_environment(tiny, tmp_path, monkeypatch):
+    import trt_export.runners as runners
+
+    _, directory, manifest = tiny
+    seen = []
+
+    def stop(self, model_file, params_file):
+        seen.append(os.environ.get("NVIDIA_TF32_OVERRIDE"))
+        raise TrtExportError("stop")
+
+    monkeypatch.setattr(runners, "require_backend", lambda *a, **k: None)
+    monkeypatch.setattr(PaddleInferenceRunner, "_collect_shapes", stop)
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
+    for backend in ("trt-fp32", "trt-fp16"):
+        settings = BackendSettings(backend, trt_cache_dir=str(tmp_path / "cache"))
+        with pytest.raises(TrtExportError, match="stop"):
+            PaddleInferenceRunner(directory, manifest, settings, "legacy").activate()
+    assert seen == ["0", None] and "NVIDIA_TF32_OVERRIDE" not in os.environ

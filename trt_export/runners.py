@@ -293,6 +293,9 @@ class PaddleInferenceRunner(Runner):
         )
         for warning in self.plan.warnings:
             log.warning("%s: %s", self.name, warning)
+        # Set for this runner's builds and runs, restored at deactivate (a later runner in the
+        # same process, e.g. trt-fp16 after trt-fp32, must not inherit TF32 being off).
+        self._saved_env = {name: os.environ.get(name) for name, _ in self.plan.env}
         for name, value in self.plan.env:
             os.environ[name] = value
         self.trt_coverage = None
@@ -534,6 +537,12 @@ class PaddleInferenceRunner(Runner):
         self._cleanup()
 
     def _cleanup(self) -> None:
+        for name, value in getattr(self, "_saved_env", {}).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
         self._input_handles = {}
         self._output_handles = []
         self._predictor = None
