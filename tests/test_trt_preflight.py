@@ -115,3 +115,35 @@ def test_debug_precision_fp32_mode_needs_the_pir_path():
         check_options(options, "legacy")
     with pytest.raises(TrtExportError, match="--iters"):
         check_options(DebugPrecisionOptions(BackendSettings("trt-fp16"), iters=0), "legacy")
+
+
+def test_trt_libraries_are_probed_in_a_child_process(monkeypatch):
+    import trt_export.backends as backends
+
+    asked = []
+
+    def fake(check_paddle_tensorrt):
+        asked.append(check_paddle_tensorrt)
+        return {"trt_runtime_version": [10, 5, 0], "tensorrt_python_version": "10.5.0", "libnvinfer": "libnvinfer.so.10", "libnvinfer_plugin": None,
+                "libnvinfer_plugin_error": "not found", "paddle_tensorrt_importable": False, "paddle_tensorrt_error": "x"}
+
+    monkeypatch.setattr(backends, "subprocess_trt_probe", fake)
+    probe = backends.probe_environment(refresh=True)
+    assert probe.tensorrt_python_version == "10.5.0" and probe.libnvinfer == "libnvinfer.so.10"
+    assert probe.trt_runtime_version == (10, 5, 0)
+    assert probe.libnvinfer_plugin is None and probe.libnvinfer_plugin_error == "not found"
+    # paddle.tensorrt is only imported (in the child) when Paddle has CUDA and TensorRT compiled in.
+    assert asked == [probe.cuda_compiled and probe.trt_compile_version != (0, 0, 0)]
+    backends.probe_environment(refresh=True)  # leave the real probe cached for other tests
+
+
+def test_the_real_probe_loads_nothing_here():
+    import trt_export.backends as backends
+
+    probe = backends.probe_environment(refresh=True)
+    assert "tensorrt" not in sys.modules and "paddle.tensorrt" not in sys.modules
+    assert probe.libnvinfer or probe.libnvinfer_error  # the child's answer arrived
+    if not probe.cuda_compiled:
+        # (On a GPU build an earlier test in this session may have run TensorRT itself.)
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            assert "libnvinfer" not in maps.read()

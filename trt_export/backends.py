@@ -677,12 +677,12 @@ def probe_environment(refresh: bool = False) -> EnvironmentProbe:
         except (RuntimeError, ValueError, OSError):
             gpu_count = 0
     trt_compile = _safe_version(paddle.inference.get_trt_compile_version)
-    # With TensorRT compiled in, the runtime query dlopens libnvinfer and raises if it is missing.
-    trt_runtime = _safe_version(paddle.inference.get_trt_runtime_version) if trt_compile != (0, 0, 0) else (0, 0, 0)
-    # `import tensorrt`, `import paddle.tensorrt` and dlopen of libnvinfer / libnvinfer_plugin
-    # run in a child process: loaded here they would stay in the process that measures (memory,
-    # and a second libnvinfer of another version beside Paddle's).
+    # `import tensorrt`, `import paddle.tensorrt`, Paddle's runtime-version query (which dlopens
+    # libnvinfer) and our dlopen of libnvinfer / libnvinfer_plugin run in a child process: loaded
+    # here they would stay in the process that measures (memory, and possibly a second libnvinfer
+    # of another version beside the one Paddle loads for its engines).
     libs = subprocess_trt_probe(check_paddle_tensorrt=cuda_compiled and trt_compile != (0, 0, 0))
+    trt_runtime = tuple(libs.get("trt_runtime_version") or (0, 0, 0))[:3]  # type: ignore[assignment]
     _probe_cache = EnvironmentProbe(
         paddle_version=str(paddle.__version__),
         paddle_commit=str(getattr(paddle.version, "commit", "")),

@@ -26,10 +26,14 @@ def probe(check_paddle_tensorrt: bool) -> dict[str, object]:
         "paddle_tensorrt_importable": False,
         "paddle_tensorrt_error": "not checked: this Paddle has no CUDA/TensorRT build",
     }
+    result["trt_runtime_version"] = [0, 0, 0]
     if check_paddle_tensorrt:
+        from trt_export.backends import _safe_version
         from trt_export.paddle_env import import_paddle
 
-        import_paddle()
+        paddle = import_paddle()
+        # Goes through the loader Paddle's engines use (dlopen "libnvinfer.so"); raises if missing.
+        result["trt_runtime_version"] = list(_safe_version(paddle.inference.get_trt_runtime_version))
         ok, error = _paddle_tensorrt_importable()
         result["paddle_tensorrt_importable"], result["paddle_tensorrt_error"] = ok, error
     return result
