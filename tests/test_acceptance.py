@@ -64,3 +64,14 @@ def test_a_failed_step_fails_the_run_and_shows_its_last_line(tmp_path):
 
 def test_no_run_dir_is_a_usage_error(tmp_path):
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_int8_timing_steps_accept_a_parity_failure_but_not_an_error(tmp_path):
+    run = make_run(tmp_path)
+    with (run / "steps.tsv").open("a") as tsv:
+        tsv.write("verify-seg-legacy-trt-int8\tverify-timing\t1\t10\n")
+    summary = summarize(run)
+    assert summary["passed"] is True and summary["steps"][-1]["timing_only"] and summary["steps"][-1]["kind"] == "verify"
+    with (run / "steps.tsv").open("a") as tsv:
+        tsv.write("bench-seg-legacy-trt-int8\tbench-timing\t2\t10\n")
+    assert summarize(run)["passed"] is False
