@@ -681,3 +681,16 @@ def test_trt_fp32_builds_without_tf32_and_restores_the_environment(tiny, tmp_pat
         with pytest.raises(TrtExportError, match="stop"):
             PaddleInferenceRunner(directory, manifest, settings, "legacy").activate()
     assert seen == ["0", None] and "NVIDIA_TF32_OVERRIDE" not in os.environ
+
+
+def test_convert_child_error_comes_back_as_one_line(tiny, tmp_path):
+    """On this CPU build the child cannot import paddle.tensorrt: its one-line reason, exit 2."""
+    from trt_export.backends import plan_config
+    from trt_export.trt_convert import convert_in_subprocess
+
+    _, directory, manifest = tiny
+    model_file, params_file = manifest.files("pir")
+    plan = plan_config(BackendSettings("trt-fp16", trt_cache_dir=str(tmp_path)), "pir", {"image": SHAPE}, paddle.__version__).convert
+    with pytest.raises(BackendUnavailable, match="paddle.tensorrt cannot be imported") as info:
+        convert_in_subprocess(plan, model_file, params_file, tmp_path / "pir" / "model")
+    assert "\n" not in str(info.value)

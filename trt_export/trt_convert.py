@@ -114,12 +114,17 @@ def convert_in_subprocess(
             json.dumps({"plan": asdict(plan), "model_file": str(model_file), "params_file": str(params_file), "save_prefix": str(save_prefix)}),
             encoding="utf-8",
         )
+        from trt_export.paddle_env import is_verbose
+
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+        verbose = is_verbose()
+        if verbose:
+            env["TRT_EXPORT_VERBOSE"] = "1"  # the child's Paddle/TensorRT logs go to our stderr
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "trt_export.trt_convert", str(job), str(result)],
-                env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s,
+                env=env, stdin=subprocess.DEVNULL, capture_output=not verbose, text=True, timeout=timeout_s,
             )
         except subprocess.TimeoutExpired:
             raise TrtExportError(f"paddle.tensorrt.convert took longer than {timeout_s:g} s") from None
