@@ -128,7 +128,7 @@ def test_trt_libraries_are_probed_in_a_child_process(monkeypatch):
                 "libnvinfer_plugin_error": "not found", "paddle_tensorrt_importable": False, "paddle_tensorrt_error": "x"}
 
     monkeypatch.setattr(backends, "subprocess_trt_probe", fake)
-    probe = backends.probe_environment(refresh=True)
+    probe = backends.probe_environment(refresh=True, full=True)
     assert probe.tensorrt_python_version == "10.5.0" and probe.libnvinfer == "libnvinfer.so.10"
     assert probe.trt_runtime_version == (10, 5, 0)
     assert probe.libnvinfer_plugin is None and probe.libnvinfer_plugin_error == "not found"
@@ -140,7 +140,7 @@ def test_trt_libraries_are_probed_in_a_child_process(monkeypatch):
 def test_the_real_probe_loads_nothing_here():
     import trt_export.backends as backends
 
-    probe = backends.probe_environment(refresh=True)
+    probe = backends.probe_environment(refresh=True, full=True)
     assert "tensorrt" not in sys.modules and "paddle.tensorrt" not in sys.modules
     assert probe.libnvinfer or probe.libnvinfer_error  # the child's answer arrived
     if not probe.cuda_compiled:

@@ -657,12 +657,16 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
 
 
 _probe_cache: EnvironmentProbe | None = None
+_probe_cache_full = False
+NOT_PROBED = "not probed: this Paddle is a CPU-only build (trt-export doctor probes it)"
 
 
-def probe_environment(refresh: bool = False) -> EnvironmentProbe:
+def probe_environment(refresh: bool = False, full: bool = False) -> EnvironmentProbe:
     """Read the environment (imports Paddle); cached because loading libnvinfer is slow."""
-    global _probe_cache
-    if _probe_cache is not None and not refresh:
+    """``full``: also look for TensorRT's libraries on a CPU-only build (doctor), where nothing can
+    use them; otherwise a CPU-only build skips the child process that looks."""
+    global _probe_cache, _probe_cache_full
+    if _probe_cache is not None and not refresh and (_probe_cache_full or not full):
         return _probe_cache
     from trt_export.paddle_env import import_paddle
 
@@ -681,7 +685,11 @@ def probe_environment(refresh: bool = False) -> EnvironmentProbe:
     # libnvinfer) and our dlopen of libnvinfer / libnvinfer_plugin run in a child process: loaded
     # here they would stay in the process that measures (memory, and possibly a second libnvinfer
     # of another version beside the one Paddle loads for its engines).
-    libs = subprocess_trt_probe(check_paddle_tensorrt=cuda_compiled and trt_compile != (0, 0, 0))
+    if cuda_compiled or full:
+        libs = subprocess_trt_probe(check_paddle_tensorrt=cuda_compiled and trt_compile != (0, 0, 0))
+    else:
+        libs = {"libnvinfer_error": NOT_PROBED, "libnvinfer_plugin_error": NOT_PROBED, "paddle_tensorrt_error": NOT_PROBED}
+    _probe_cache_full = cuda_compiled or full
     trt_runtime = tuple(libs.get("trt_runtime_version") or (0, 0, 0))[:3]  # type: ignore[assignment]
     _probe_cache = EnvironmentProbe(
         paddle_version=str(paddle.__version__),

@@ -19,7 +19,7 @@ _REASON_WIDTH = 60
 
 def doctor_report(probe: EnvironmentProbe | None = None) -> dict[str, Any]:
     """Environment facts and per-backend, per-format availability (probes the machine if not given)."""
-    probe = probe if probe is not None else probe_environment()
+    probe = probe if probe is not None else probe_environment(full=True)
     backends: dict[str, dict[str, dict[str, Any]]] = {}
     for backend in BACKENDS:
         backends[backend] = {}
