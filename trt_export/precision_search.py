@@ -147,7 +147,7 @@ def render_search(result: SearchResult, what: str = "kept out of TensorRT") -> s
             cost,
             (trial.error or "")[:80],
         ))
-    table = tabulate(rows, headers=["step", what, "parity", "max abs err", "p50 ms", "vs none", "error"], tablefmt="simple")
+    table = tabulate(rows, headers=["step", what, "parity", "max abs err", "p50 ms", "vs none", "error"], tablefmt="simple", disable_numparse=True)
     if result.status == ALREADY_PASSING:
         verdict = "parity already passes with every op type in TensorRT: nothing to do"
     elif result.status == NOTHING_HELPS:
