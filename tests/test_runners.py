@@ -563,9 +563,6 @@ def test_legacy_int8_table_is_written_where_the_engine_pass_reads_it(tiny, tmp_p
         made.append(model_file)
         return _CalibratingPredictor(model_file, write_table)
 
-    def stop(self, model_file, params_file):
-        raise TrtExportError("stop after calibration")
-
     monkeypatch.setattr(runners, "require_backend", lambda *a, **k: None)
     monkeypatch.setattr(PaddleInferenceRunner, "_collect_shapes", lambda self, m, p: None)
     monkeypatch.setattr(PaddleInferenceRunner, "_create_predictor", create)
