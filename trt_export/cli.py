@@ -134,6 +134,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         save_io=args.save_io,
     )
+    if options.settings.is_trt:
+        from trt_export.backends import probe_environment, require_backend
+        from trt_export.trt_preflight import preflight
+
+        # Before the temporary export: a TensorRT run that cannot succeed is refused first.
+        require_backend(options.settings.backend, options.model_format)
+        preflight(options.settings, options.model_format, probe_environment())
     with tempfile.TemporaryDirectory(prefix="trt-export-verify-") as scratch:
         exported = args.exported
         if exported is None:
