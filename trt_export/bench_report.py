@@ -131,6 +131,10 @@ class Candidate:
     backend: str | None = None
     flops: int | None = None
     achieved_gflops: float | None = None
+    # Optional (absent in older files): what ran inside TensorRT on trt-* backends
+    # (trt_coverage.TrtCoverage.to_dict()), and the warnings judging it produced.
+    trt_coverage: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
     # optional (issue 16): predicted time for --scene and tiling agreement; absent in older files
     scene: SceneEstimate | None = None
     agreement: AgreementSummary | None = None
@@ -186,6 +190,11 @@ class Candidate:
             "flops": self.flops,
             "achieved_gflops": self.achieved_gflops,
         }
+        # Optional keys are written only when they say something (old readers and files agree).
+        if self.trt_coverage is not None:
+            data["trt_coverage"] = dict(self.trt_coverage)
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         # optional keys, written only when measured (a plain sweep's file is unchanged)
         if self.scene is not None:
             data["scene"] = self.scene.to_dict()
@@ -215,6 +224,8 @@ class Candidate:
             backend=None if data.get("backend") is None else str(data["backend"]),
             flops=None if data.get("flops") is None else int(data["flops"]),
             achieved_gflops=_opt_float(data.get("achieved_gflops")),
+            trt_coverage=_opt_coverage(data.get("trt_coverage")),
+            warnings=[str(w) for w in data.get("warnings") or []],
             scene=_opt(SceneEstimate.from_dict, data.get("scene"), "scene"),
             agreement=_opt(AgreementSummary.from_dict, data.get("agreement"), "agreement"),
         )
@@ -499,6 +510,17 @@ def _opt(fn: Any, value: Any, key: str) -> Any:
         return fn(value)
     except KeyError as exc:
         raise KeyError(f"{key}.{exc.args[0]}") from exc
+
+
+def _opt_coverage(value: Any) -> dict[str, Any] | None:
+    """An optional trt_coverage object, checked by parsing it (and kept as the plain dict)."""
+    if value is None:
+        return None
+    from trt_export.trt_coverage import TrtCoverage
+
+    if not isinstance(value, Mapping):
+        raise ValueError("trt_coverage must be an object or null")
+    return TrtCoverage.from_dict(value).to_dict()
 
 
 def _opt_float(value: Any) -> float | None:
