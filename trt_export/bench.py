@@ -327,6 +327,8 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
             paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
         ),
         parity=parity,
+        # raw samples (schema v2) for the gate's statistics; 0.1 us resolution keeps the file small
+        samples_ms=[round(float(s) * 1000.0, 4) for s in result["samples_s"]],
     )
 
 
