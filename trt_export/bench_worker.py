@@ -276,6 +276,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             return _job_prepare(job)
         if kind == "measure":
             return _job_measure(job, stage)
+        if kind == "interleave":  # A/B re-measurement for the gate (trt_export/interleave.py)
+            from trt_export.interleave import job_interleave
+
+            return job_interleave(job, stage)
         return {"error": {"stage": stage[0], "reason": f"unknown worker job {kind!r}"}}
     except MemoryError:
         return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}

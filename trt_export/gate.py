@@ -591,24 +591,76 @@ def write_junit_xml(result: GateResult, path: str | os.PathLike[str]) -> Path:
 # --- files -----------------------------------------------------------------------------------------
 
 
-def gate_files(
-    baseline_path: str | os.PathLike[str],
-    current_path: str | os.PathLike[str],
-    settings: GateSettings | None = None,
-    junit_path: str | os.PathLike[str] | None = None,
-    markdown_path: str | os.PathLike[str] | None = None,
-) -> GateResult:
-    """Load both reports, gate, write JUnit/Markdown when asked, append the CI step summary.
+PathArg = str | os.PathLike[str]
 
-    Raises ReportError (exit 2) for an unusable or incomparable report; a regression is not an
-    exception but ``result.exit_code == 1``, so callers can still print and upload everything.
+
+def check_baselines(baselines: Sequence[BenchReport], settings: GateSettings) -> None:
+    """Refuse, before any measuring, baselines the chosen test cannot use (ReportError, exit 2).
+
+    Too few raw samples for an interval; no samples (version 1) when ``--test bootstrap`` or a
+    history of several baselines asks for them. Model and environment are comparable.py's job.
     """
-    baseline = _load(baseline_path, "baseline")
+    from trt_export.gate_stats import MIN_SAMPLES
+
+    for i, report in enumerate(baselines):
+        role = "baseline" if i == 0 else f"baseline {i + 1}"
+        if settings.test == "summary":
+            continue
+        if not report.has_samples:
+            if settings.test == "bootstrap" or len(baselines) > 1:
+                need = "--test bootstrap" if settings.test == "bootstrap" else "a history of several baselines"
+                raise ReportError(
+                    f"{role} is bench.json schema version {report.schema_version} without raw latency samples, "
+                    f"which {need} needs; re-run that bench with this trt-export (it writes version 2)"
+                )
+            continue
+        for cand in report.candidates:
+            if cand.samples_ms is not None and len(cand.samples_ms) < MIN_SAMPLES:
+                raise ReportError(
+                    f"{role} {cand.label} has {len(cand.samples_ms)} timed samples, the confidence interval needs at least "
+                    f"{MIN_SAMPLES}; re-run that bench with --iters {MIN_SAMPLES} or more (or --test summary)"
+                )
+
+
+def gate_files(
+    baseline_path: PathArg | Sequence[PathArg],
+    current_path: PathArg,
+    settings: GateSettings | None = None,
+    junit_path: PathArg | None = None,
+    markdown_path: PathArg | None = None,
+    *,
+    rerun: Any = None,
+    progress: Any = None,
+) -> GateResult:
+    """Load the reports, gate, write JUnit/Markdown when asked, append the CI step summary.
+
+    ``baseline_path``: one bench.json, or several (the first is the baseline, all of them the
+    history). ``rerun``: :class:`trt_export.interleave.RerunOptions` to re-measure latency A/B
+    interleaved from the two runs' kept exports. Raises ReportError (exit 2) for an unusable or
+    incomparable report, before any measuring; a regression is not an exception but
+    ``result.exit_code == 1``, so callers can still print and upload everything.
+    """
+    settings = settings or GateSettings()
+    paths = [baseline_path] if isinstance(baseline_path, (str, os.PathLike)) else list(baseline_path)
+    if not paths:
+        raise ReportError("give at least one baseline bench.json")
+    baselines = [_load(path, "baseline" if i == 0 else f"baseline {i + 1}") for i, path in enumerate(paths)]
     current = _load(current_path, "current report")
     for what, path in (("JUnit XML", junit_path), ("Markdown summary", markdown_path)):
         if path is not None and Path(path).is_dir():
             raise ReportError(f"cannot write the gate's {what} to {str(path)!r}: it is a directory; give a file path")
-    result = run_gate(baseline, current, settings)
+    paired = None
+    if rerun is not None:
+        for i, report in enumerate(baselines):
+            check_reports_comparable(report, current, allow_env_mismatch=True, role="baseline" if i == 0 else f"baseline {i + 1}")
+        from trt_export.interleave import rerun_ab
+
+        paired = rerun_ab(baselines[0], current, paths[0], current_path, rerun, progress)
+        history: list[BenchReport] = []  # the A/B run decides latency; older baselines add nothing to it
+    else:
+        check_baselines(baselines, settings)
+        history = baselines[1:]
+    result = run_gate(baselines[0], current, settings, history=history, paired=paired)
     markdown = gate_markdown(result)
     try:
         if junit_path is not None:
@@ -642,6 +694,7 @@ __all__: Sequence[str] = (
     "MARKDOWN_FILENAME",
     "Verdict",
     "append_github_step_summary",
+    "check_baselines",
     "gate_files",
     "gate_markdown",
     "noise_threshold_ms",
