@@ -186,6 +186,7 @@ def _rerun_options(args: argparse.Namespace):  # -> RerunOptions | None
         block_ms=args.block_ms,
         warmup=args.ab_warmup,
         seed=args.gate_seed,
+        clock=args.ab_clock,
     )
 
 
@@ -209,6 +210,9 @@ def _add_gate_stat_args(group: argparse._ArgumentGroup | argparse.ArgumentParser
                        help=f"with --rerun: A/B pairs of blocks (default {DEFAULT_PAIRS}, at least {MIN_PAIRS})")
     group.add_argument("--block-ms", type=float, default=DEFAULT_BLOCK_MS,
                        help=f"with --rerun: approximate length of one block (default {DEFAULT_BLOCK_MS:g} ms, at least 3 runs)")
+    group.add_argument("--ab-clock", choices=["wall", "cpu"], default="wall",
+                       help="with --rerun: time blocks on the wall clock (default), or in this process's CPU time (CPU "
+                       "backends: immune to time slices lost to other jobs on an oversubscribed runner)")
     group.add_argument("--ab-warmup", type=int, default=DEFAULT_WARMUP,
                        help=f"with --rerun: untimed runs of each export first (default {DEFAULT_WARMUP})")
 

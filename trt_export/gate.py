@@ -378,7 +378,8 @@ def _paired_row(label: str, backend: str, paired: Any, settings: GateSettings) -
     interval = paired_ratio(
         paired.pair_ratios, confidence=settings.confidence, seed=settings.seed, what=f"A/B run of {label}"
     )
-    return _interval_row(label, backend, "latency p50 ms (A/B)", paired.base_median_ms, paired.cur_median_ms, interval, settings)
+    metric = "latency p50 ms (A/B)" if getattr(paired, "clock", "wall") == "wall" else "latency p50 ms (A/B, CPU time)"
+    return _interval_row(label, backend, metric, paired.base_median_ms, paired.cur_median_ms, interval, settings)
 
 
 def _latency_row(

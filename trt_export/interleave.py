@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,9 @@ DEFAULT_PAIRS = 30
 DEFAULT_BLOCK_MS = 20.0
 DEFAULT_WARMUP = 10
 MIN_BLOCK_ITERS = 3
+CLOCKS = ("wall", "cpu")
+"""wall: perf_counter, what bench reports; cpu: this process's CPU time (all its threads), which
+time slices lost to other processes on an oversubscribed runner do not inflate (CPU backends only)."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,13 @@ class RerunOptions:
     warmup: int = DEFAULT_WARMUP
     timeout_s: float = 600.0
     seed: int = 0
+    clock: str = "wall"
 
     def __post_init__(self) -> None:
         from trt_export.gate_stats import MIN_PAIRS
+
+        if self.clock not in CLOCKS:
+            raise TrtExportError(f"--ab-clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
 
         if isinstance(self.pairs, bool) or not isinstance(self.pairs, int) or self.pairs < MIN_PAIRS:
             raise TrtExportError(f"--pairs must be an integer of at least {MIN_PAIRS} (the paired interval needs them), got {self.pairs!r}")
@@ -74,6 +82,7 @@ class PairedRun:
     cur_blocks: list[list[float]]
     base_first: list[bool] = field(default_factory=list)
     block_iters: int = 0
+    clock: str = "wall"
 
     @property
     def pair_ratios(self) -> list[float]:
@@ -144,6 +153,11 @@ def rerun_ab(
     shapes = {cand.label: cand.shape_nchw for cand in current.candidates}
     dirs = {label: (check_export(base_root, label, "baseline", shapes[label]), check_export(cur_root, label, "current", shapes[label])) for label in labels}
     backend = current.backend
+    if options.clock == "cpu":
+        from trt_export.comparable import is_cpu_backend
+
+        if not is_cpu_backend(backend):
+            raise ReportError(f"--ab-clock cpu times CPU work, but {backend} runs on the GPU; use --ab-clock wall")
     availability = backend_availability(backend, None)
     if not availability.available:
         raise ReportError(f"backend {backend} of the current report is not available here: {availability.reason}; re-measure on the runner that made it")
@@ -173,6 +187,7 @@ def _measure(
             "block_ms": options.block_ms,
             "warmup": options.warmup,
             "seed": options.seed,
+            "clock": options.clock,
         }
         outcome = pool.run(job, f"{label}-ab", "build")
         if outcome.failure is not None or outcome.result is None:
@@ -180,7 +195,7 @@ def _measure(
             tail = f" ({log[-1][:200]})" if log else ""
             raise TrtExportError(f"A/B re-measurement of {label} failed: {outcome.failure}{tail}")
         result = outcome.result
-        return PairedRun(label, result["base_blocks"], result["cur_blocks"], result["base_first"], int(result["block_iters"]))
+        return PairedRun(label, result["base_blocks"], result["cur_blocks"], result["base_first"], int(result["block_iters"]), options.clock)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -195,16 +210,26 @@ def block_iterations(step_s: float, block_ms: float) -> int:
     return max(MIN_BLOCK_ITERS, int(math.ceil(block_ms / 1000.0 / step_s)))
 
 
+def timed_block(step: Callable[[], Any], iters: int, clock: str = "wall") -> list[float]:
+    """Seconds per call of ``step``, ``iters`` calls, on the wall clock or this process's CPU clock."""
+    read = time.perf_counter if clock == "wall" else time.process_time
+    samples = []
+    for _ in range(iters):
+        start = read()
+        step()
+        samples.append(read() - start)
+    return samples
+
+
 def interleave_blocks(
     step_base: Callable[[], Any],
     step_cur: Callable[[], Any],
     pairs: int,
     iters: int,
     seed: int,
+    clock: str = "wall",
 ) -> dict[str, Any]:
     """Alternate timed blocks of the two steps; which goes first in a pair is a seeded coin flip."""
-    from trt_export.bench_worker import timed_loop
-
     rng = np.random.default_rng(seed)
     base_blocks: list[list[float]] = []
     cur_blocks: list[list[float]] = []
@@ -212,7 +237,7 @@ def interleave_blocks(
     for _ in range(pairs):
         first = bool(rng.integers(2))
         order = (step_base, step_cur) if first else (step_cur, step_base)
-        times = [timed_loop(step, 0, iters, None) for step in order]
+        times = [timed_block(step, iters, clock) for step in order]
         b, c = (times[0], times[1]) if first else (times[1], times[0])
         base_blocks.append([t * 1000.0 for t in b])
         cur_blocks.append([t * 1000.0 for t in c])
@@ -253,4 +278,4 @@ def job_interleave(job: Mapping[str, Any], stage: list[str]) -> dict[str, Any]:
         warmup = int(job["warmup"])
         probe = [float(np.median(timed_loop(step, warmup, MIN_BLOCK_ITERS, None))) for step in (step_base, step_cur)]
         iters = block_iterations(max(probe), float(job["block_ms"]))
-        return interleave_blocks(step_base, step_cur, int(job["pairs"]), iters, int(job.get("seed", 0)))
+        return interleave_blocks(step_base, step_cur, int(job["pairs"]), iters, int(job.get("seed", 0)), str(job.get("clock", "wall")))
