@@ -205,3 +205,27 @@ def test_check_baselines_refuses_before_any_measuring() -> None:
     with pytest.raises(ReportError, match="3 timed samples"):
         check_baselines([few], GateSettings())
     check_baselines([few], GateSettings(test="summary"))  # the noise band needs no samples
+
+
+@pytest.mark.parametrize(
+    ("change", "hint"),
+    [
+        (lambda r: r["model"].update(source="paddle.vision.models:resnet50", name="resnet50"), "different models"),
+        (lambda r: r["environment"].update(cpu_model="Intel(R) Xeon(R) Platinum 8480+", cpu_count=112), "cpu_count 112 vs"),
+    ],
+)
+def test_bench_refuses_an_incomparable_baseline_before_sweeping(tmp_path: Path, capsys, change, hint: str) -> None:
+    from trt_export.fingerprint import environment_fingerprint
+
+    base = _cpu(v2_report(v2_candidate("1x3x32x32", samples(10.0))), **environment_fingerprint())
+    base["model"].update(source="trt_export.zoo:tiny_segnet", name="tiny_segnet", model_type="segmenter")
+    base["settings"]["threads"] = 1
+    change(base)
+    path = _write(tmp_path / "base.json", base)
+    out = tmp_path / "out"
+    argv = ["bench", "--model", "trt_export.zoo:tiny_segnet", "--shapes", "[32,32]", "--backend", "paddle-cpu",
+            "--threads", "1", "--iters", "20", "--out", str(out), "--no-progress", "--cache-dir", str(tmp_path / "cache"),
+            "--baseline", path]
+    _one_line_exit_2(argv, capsys, hint)
+    assert not (out / "bench.json").exists()
+    assert not any((tmp_path / "cache").rglob("trt_export_manifest.json"))  # nothing was exported
