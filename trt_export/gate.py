@@ -225,7 +225,7 @@ def run_gate(
     allow = settings.allow_env_mismatch or paired is not None
     warnings = check_reports_comparable(baseline, current, allow)
     for i, older in enumerate(history):
-        warnings += check_reports_comparable(older, current, allow, role=f"history baseline {i + 1}")
+        warnings += check_reports_comparable(older, current, allow, role=f"baseline {i + 2}")
     if paired is not None and warnings and not settings.allow_env_mismatch:
         warnings = [w.replace("compared anyway (--allow-env-mismatch)", "latency comes from the A/B run on this machine; stored memory figures compared anyway") for w in warnings]
     warnings += _comparability_warnings(baseline, current)
@@ -242,7 +242,7 @@ def run_gate(
     if "summary" in methods and settings.test == "auto":
         v1 = [role for role, report in (("baseline", baseline), ("current", current)) if not report.has_samples]
         notes.append(
-            f"the {' and '.join(v1) or 'reports'} have no raw latency samples (bench.json schema version 1): latency was "
+            f"the {' and '.join(v1) or 'reports'} {'has' if len(v1) == 1 else 'have'} no raw latency samples (bench.json schema version 1): latency was "
             "gated on summary statistics (tolerance and noise band), not on a confidence interval; re-run bench to get version 2"
         )
         for which, report in (("baseline", baseline), ("current", current)):
