@@ -37,8 +37,10 @@ from trt_export.errors import ReportError, TrtExportError
 EXPORTS_DIRNAME = "exports"
 """``bench --keep-exports`` puts each candidate's export in ``OUT/exports/<label>/``."""
 
-DEFAULT_PAIRS = 30
-DEFAULT_BLOCK_MS = 20.0
+DEFAULT_PAIRS = 60
+DEFAULT_BLOCK_MS = 50.0
+# 30 pairs of 20 ms blocks caught a 29 % slowdown in only 15 of 20 trials at load average 6-15 on
+# 2 cores (interval half-width ~0.15); 60 pairs of 50 ms narrow it (docs/ci-gate.md).
 DEFAULT_WARMUP = 10
 MIN_BLOCK_ITERS = 3
 CLOCKS = ("wall", "cpu")
