@@ -662,6 +662,8 @@ def gate_files(
         check_baselines(baselines, settings)
         history = baselines[1:]
     result = run_gate(baselines[0], current, settings, history=history, paired=paired)
+    if rerun is not None and len(baselines) > 1:
+        result.notes.append(f"{len(baselines) - 1} further baseline(s) not used for latency: the A/B re-measurement decides it")
     markdown = gate_markdown(result)
     try:
         if junit_path is not None:
