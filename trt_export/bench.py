@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from trt_export import __version__
 from trt_export.backends import BACKENDS, BackendSettings, backend_availability
+from trt_export.bench_scene import SceneOptions, attach_results, check_dense_export, check_scene_options, ensure_reference, measure_job_fields
 from trt_export.bench_report import (
     BenchReport,
     BenchSettings,
@@ -74,6 +75,7 @@ class BenchOptions:
     # Called with (source, backend or None when bench may still switch it, environment, threads)
     # once the fingerprint is known and before any candidate is swept: the baseline check.
     before_sweep: Callable[[ModelSource, str | None, dict[str, Any], int], None] | None = None
+    scene: SceneOptions | None = None  # --scene / --scene-image / --agreement-images (bench_scene.py)
 
 
 def default_cache_dir() -> Path:
@@ -190,6 +192,9 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
+    scene_plan = check_scene_options(options.scene, options.shapes, len(source.input_names) or 1, source.model_type) if options.scene else None
+    if options.objective == "scene" and (scene_plan is None or scene_plan.scene is None):
+        raise TrtExportError("--objective scene needs a scene: give --scene WxH or --scene-image FILE")
     if options.settings is None:
         options.auto_backend = True
     settings = options.settings or BackendSettings(backend=best_backend(), cpu_threads=os.cpu_count() or 1)
@@ -230,12 +235,15 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment.get("paddle_version", ""))
             if prepared.summary is not None:
                 model_type = prepared.summary.get("model_type") or model_type
+                if scene_plan is not None:
+                    check_dense_export(prepared.export_dir)
+                    ensure_reference(scene_plan, pool, _source_job(source, options), prepared.export_dir, scratch)
                 switched = _backend_for_export(settings, options, prepared.summary, measured=bool(candidates and any(c.ok for c in candidates)))
                 if switched is not None:
                     settings, note = switched
                     notes.append(note)
                     bar.write(f"note: {note}", file=sys.stderr)
-            candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss))
+            candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss, scene_plan))
             if options.keep_exports and candidates[-1].ok:
                 kept[shape.label] = prepared.export_dir
         bar.close()
@@ -254,11 +262,13 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
                 max_latency_ms=options.max_latency_ms,
                 max_memory_mb=options.max_memory_mb,
                 timeout_s=options.timeout_s,
+                scene=scene_plan.scene if scene_plan else None,
+                min_agreement=scene_plan.min_agreement if scene_plan else None,
             ),
             environment=environment,
             idle_rss_mb=round(idle_rss, 1),
             candidates=candidates,
-            notes=notes,
+            notes=notes + (scene_plan.notes if scene_plan else []),
         )
         recommend_report(report)
         write_outputs(report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None)
@@ -292,7 +302,7 @@ def _prepare_candidate(pool: WorkerPool, source: ModelSource, shape: FixedShape,
     return Prepared(shape, export_dir, reference, prepared, None)
 
 
-def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float) -> Candidate:
+def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float, scene_plan: Any = None) -> Candidate:
     shape = prepared.shape
     if prepared.failure is not None or prepared.summary is None:
         return _failed(shape, prepared.failure)
@@ -306,6 +316,7 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
             "warmup": options.warmup,
             "iters": options.iters,
             "duration_s": options.duration_s,
+            **measure_job_fields(scene_plan),
         },
         f"{shape.label}-measure",
         "build",
@@ -320,7 +331,7 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
     memory = result["memory"]
     peak = float(memory["peak_rss_mb"])
     parity = ParitySummary.from_dict(result["parity"])
-    return Candidate(
+    candidate = Candidate(
         label=shape.label,
         shape_nchw=list(shape.nchw),
         status="ok",
@@ -339,6 +350,8 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
         # raw samples (schema v2) for the gate's statistics; 0.1 us resolution keeps the file small
         samples_ms=[round(float(s) * 1000.0, 4) for s in result["samples_s"]],
     )
+    attach_results(candidate, result, scene_plan, shape)
+    return candidate
 
 
 def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
@@ -385,7 +398,7 @@ def _prepare(
     prepare = pool.run(
         {
             "job": "prepare",
-            "source": {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type},
+            "source": _source_job(source, options),
             "shape_nchw": list(shape.nchw),
             "format": options.model_format,
             "export_dir": str(export_dir),
@@ -398,6 +411,10 @@ def _prepare(
     if prepare.failure is not None or prepare.result is None:
         return prepare.failure or Failure("crash", "prepare worker returned no result")
     return prepare.result
+
+
+def _source_job(source: ModelSource, options: BenchOptions) -> dict[str, Any]:
+    return {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type}
 
 
 def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:
