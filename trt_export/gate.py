@@ -370,7 +370,9 @@ def _interval_row(
     label: str, backend: str, metric: str, b: float, c: float, interval: RatioInterval, settings: GateSettings
 ) -> GateRow:
     verdict, reason = latency_verdict(interval, settings.latency_tolerance)
-    return GateRow(label, backend, metric, b, c, _pct(b, c), None, Verdict(verdict), reason, interval)
+    # the change shown is the ratio judged (for A/B the median of pair ratios, which the pooled
+    # medians in the baseline/current columns need not match on a noisy machine)
+    return GateRow(label, backend, metric, b, c, (interval.ratio - 1.0) * 100.0, None, Verdict(verdict), reason, interval)
 
 
 def _paired_row(label: str, backend: str, paired: Any, settings: GateSettings) -> GateRow:
