@@ -134,6 +134,10 @@ class Candidate:
     excluded_reason: str | None = None
     samples_ms: list[float] | None = None
     """Every timed iteration in ms, in the order run (schema v2; None in v1 files and when not timed)."""
+    # Optional (absent in older files): what ran inside TensorRT on trt-* backends
+    # (trt_coverage.TrtCoverage.to_dict()), and the warnings judging it produced.
+    trt_coverage: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
     # optional (issue 16): predicted time for --scene and tiling agreement; absent in older files
     scene: SceneEstimate | None = None
     agreement: AgreementSummary | None = None
@@ -186,6 +190,11 @@ class Candidate:
             "excluded_reason": self.excluded_reason,
             "samples_ms": None if self.samples_ms is None else list(self.samples_ms),
         }
+        # Optional keys are written only when they say something (old readers and files agree).
+        if self.trt_coverage is not None:
+            data["trt_coverage"] = dict(self.trt_coverage)
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         # optional keys, written only when measured (a plain sweep's file is unchanged)
         if self.scene is not None:
             data["scene"] = self.scene.to_dict()
@@ -214,6 +223,8 @@ class Candidate:
             excluded_reason=None if data["excluded_reason"] is None else str(data["excluded_reason"]),
             # required from version 2 on (null when nothing was timed); version 1 never had it
             samples_ms=_samples(data["samples_ms"]) if schema_version >= 2 else None,
+            trt_coverage=_opt_coverage(data.get("trt_coverage")),
+            warnings=[str(w) for w in data.get("warnings") or []],
             scene=_opt(SceneEstimate.from_dict, data.get("scene"), "scene"),
             agreement=_opt(AgreementSummary.from_dict, data.get("agreement"), "agreement"),
         )
@@ -487,6 +498,17 @@ def _opt(fn: Any, value: Any, key: str) -> Any:
         return fn(value)
     except KeyError as exc:
         raise KeyError(f"{key}.{exc.args[0]}") from exc
+
+
+def _opt_coverage(value: Any) -> dict[str, Any] | None:
+    """An optional trt_coverage object, checked by parsing it (and kept as the plain dict)."""
+    if value is None:
+        return None
+    from trt_export.trt_coverage import TrtCoverage
+
+    if not isinstance(value, Mapping):
+        raise ValueError("trt_coverage must be an object or null")
+    return TrtCoverage.from_dict(value).to_dict()
 
 
 def _opt_float(value: Any) -> float | None:
