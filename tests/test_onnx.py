@@ -362,11 +362,12 @@ def test_reports_show_backends_side_by_side(two_backends):
 
 def test_gate_matches_candidates_by_backend_and_shape(two_backends):
     from trt_export.bench_report import load_bench_report
-    from trt_export.gate import run_gate
+    from trt_export.gate import GateSettings, run_gate
 
     _, root = two_backends
     report = load_bench_report(root / "out" / "bench.json")
-    result = run_gate(report, report)
+    # 5 timed runs per candidate: too few for the bootstrap interval, so the summary test.
+    result = run_gate(report, report, GateSettings(test="summary"))
     assert result.passed
     pairs = {(row.backend, row.label) for row in result.rows}
     assert ("onnx-cpu", "1x3x32x32 on onnx-cpu") in pairs and ("paddle-cpu", "1x3x32x32 on paddle-cpu") in pairs
