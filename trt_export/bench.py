@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +33,7 @@ from trt_export.bench_report import (
     Memory,
     ModelInfo,
     ParitySummary,
+    TimingSummary,
     save_bench_report,
 )
 from trt_export.errors import BackendUnavailable, TrtExportError
@@ -40,6 +42,9 @@ from trt_export.recommend import recommend_report
 from trt_export.shapes import FixedShape, check_model_rules, parse_fixed_shape
 from trt_export.sources import ModelSource, load_source
 from trt_export.stats import NOISY_CV, LatencyStats, throughput
+from trt_export.sweep_cache import export_cache_key, reference_path
+from trt_export.time_accounting import PhaseTimes, SweepTime
+from trt_export.timing import TimingPolicy, policy_from_budget, step_deadline
 
 DEFAULT_SHAPES = ("[256,256]", "[512,512]", "[768,768]", "[1024,1024]")
 # Best first; INT8 is never picked by default (it needs calibration data).
@@ -57,8 +62,11 @@ class BenchOptions:
     settings: BackendSettings | None = None  # None: best available backend, default settings
     model_format: str = "auto"
     warmup: int = 5
-    iters: int | None = 50
-    duration_s: float | None = 1.0  # with iters: at least 50 runs and at least 1 s of them
+    # The timing policy (trt_export/timing.py). None: built from warmup/iters/duration_s, where
+    # neither iters nor duration_s means the default policy and iters alone exactly that many runs.
+    iters: int | None = None
+    duration_s: float | None = None
+    timing: TimingPolicy | None = None
     objective: str = "throughput"
     latency_stat: str = "p99"
     max_latency_ms: float | None = None
@@ -70,6 +78,13 @@ class BenchOptions:
     seed: int = 0
     auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
+    # Fork every worker from one pre-imported server (trt_export/forkserver.py) instead of starting
+    # a fresh interpreter that imports Paddle for each one. Falls back to exec where fork is missing.
+    fork_workers: bool = True
+    started_at: float | None = None  # time.monotonic() when the caller started (the CLI: its process start)
+
+    def timing_policy(self) -> TimingPolicy:
+        return self.timing or policy_from_budget(self.warmup, self.iters, self.duration_s)
 
 
 def default_cache_dir() -> Path:
@@ -84,45 +99,19 @@ def best_backend() -> str:
     raise BackendUnavailable("no Paddle Inference backend is usable on this machine; run 'trt-export doctor'")
 
 
-def _code_fingerprint(spec: str) -> str | None:
-    """Hash of the file defining a factory, so editing the model's code invalidates cached exports."""
-    if ":" not in spec or Path(spec).exists():
-        return None
-    module_name, attr = spec.split(":")
-    try:
-        target = getattr(importlib.import_module(module_name), attr)
-        path = inspect.getsourcefile(target)
-    except (ImportError, AttributeError, TypeError):
-        return None
-    if not path or not Path(path).is_file():
-        return None
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def export_cache_key(source: ModelSource, shape: FixedShape, model_format: str, paddle_version: str) -> str:
-    """Same source (spec, kwargs, weights bytes, model code) + shape + format -> same export."""
-    identity = {
-        "source": source.describe(),
-        "code": _code_fingerprint(source.spec) if source.kind == "factory" else None,
-        "model_type": source.model_type,
-        "shape": list(shape.nchw),
-        "format": model_format,
-        "tool": __version__,
-        "paddle": paddle_version,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
-
-
 @dataclass
 class WorkerOutcome:
     result: dict[str, Any] | None
     failure: Failure | None
+    times: PhaseTimes = field(default_factory=PhaseTimes)
 
 
 class WorkerPool:
     """Runs worker jobs as fresh subprocesses with a time limit; keeps their logs."""
 
     def __init__(self, log_dir: Path, timeout_s: float, shown_log_dir: Path | None = None) -> None:
+        self.server: Any = None  # a started trt_export.forkserver.ForkServer, see start_server()
+        self.times = PhaseTimes()  # every job's phases, for the sweep's time accounting
         self.log_dir = log_dir
         # Failure reasons name each log where the user finds it after the run (``--out``/logs);
         # ``log_dir`` is scratch space, deleted when the sweep ends.
@@ -132,12 +121,64 @@ class WorkerPool:
         # The worker must import the same factory modules the parent can (e.g. from the cwd).
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
 
+    def start_server(self, preload: list[str]) -> None:
+        """Start the pre-imported server now (it imports Paddle while the sweep does its checks)."""
+        from trt_export.forkserver import ForkServer, fork_supported
+
+        if fork_supported() and self.server is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.server = ForkServer(self.log_dir / "forkserver.log", self.env, preload=preload, verbose=is_verbose())
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
     def run(self, job: dict[str, Any], name: str, default_stage: str) -> WorkerOutcome:
         job = {**job, "verbose": is_verbose()}
         job_file = self.log_dir / f"{name}.job.json"
         result_file = self.log_dir / f"{name}.result.json"
         log_file = self.log_dir / f"{name}.log"
+        times = PhaseTimes()
+        if self.server is not None and self.server.ready is None:
+            waited = time.monotonic()
+            try:
+                self.server.wait_ready(max(self.timeout_s, 120.0))
+            except Exception:  # no server: every worker starts afresh, as before
+                self.close()
+            times.add("startup", time.monotonic() - waited)
+        requested = time.monotonic()
+        job["deadline"] = step_deadline(self.timeout_s, requested)
         job_file.write_text(json.dumps(job), encoding="utf-8")
+        outcome = self._run(job_file, result_file, log_file, default_stage)
+        finished = time.monotonic()
+        clock = (outcome.result or {}).get("clock") or {}
+        if "ready" in clock and "end" in clock:
+            times.add("startup", float(clock["ready"]) - requested)
+            times.add("teardown", finished - float(clock["end"]))
+            for phase, seconds in ((outcome.result or {}).get("phases_s") or {}).items():
+                times.add(phase, seconds)
+            if job["job"] == "idle":
+                times.add("idle", float(clock["end"]) - float(clock["ready"]))
+        else:  # no stamps (crash, timeout): the step's time is not split
+            times.add("startup" if job["job"] == "idle" else ("export" if job["job"] == "prepare" else "build"), finished - requested)
+        outcome.times = times
+        self.times.merge(times)
+        return outcome
+
+    def _run(self, job_file: Path, result_file: Path, log_file: Path, default_stage: str) -> WorkerOutcome:
+        if self.server is not None:
+            from trt_export.forkserver import ForkServerError
+
+            try:
+                status, _ = self.server.run(job_file, result_file, log_file, self.timeout_s)
+            except ForkServerError:
+                self.close()  # the rest of the sweep starts fresh workers
+            else:
+                if status is None:
+                    shown = self.shown_log_dir / log_file.name
+                    return WorkerOutcome(None, Failure("timeout", f"{default_stage} took longer than {self.timeout_s:g} s; log: {shown}"))
+                return self._outcome(status, result_file, log_file, default_stage)
         with log_file.open("w", encoding="utf-8") as log:
             try:
                 proc = subprocess.run(
@@ -151,8 +192,11 @@ class WorkerPool:
             except subprocess.TimeoutExpired:
                 shown = self.shown_log_dir / log_file.name
                 return WorkerOutcome(None, Failure("timeout", f"{default_stage} took longer than {self.timeout_s:g} s; log: {shown}"))
-        if proc.returncode != 0 or not result_file.is_file():
-            return WorkerOutcome(None, self._crash(proc.returncode, log_file, default_stage, self.shown_log_dir / log_file.name))
+        return self._outcome(proc.returncode, result_file, log_file, default_stage)
+
+    def _outcome(self, returncode: int, result_file: Path, log_file: Path, default_stage: str) -> WorkerOutcome:
+        if returncode != 0 or not result_file.is_file():
+            return WorkerOutcome(None, self._crash(returncode, log_file, default_stage, self.shown_log_dir / log_file.name))
         result = json.loads(result_file.read_text(encoding="utf-8"))
         if "error" in result:
             return WorkerOutcome(result, Failure(result["error"]["stage"], result["error"]["reason"]))
@@ -179,6 +223,35 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
 
     ``announce`` receives one line saying what is about to run, once every input was accepted.
     """
+    started = options.started_at if options.started_at is not None else time.monotonic()
+    # The pre-imported server imports Paddle while this process loads the source and checks inputs.
+    server_dir = Path(tempfile.mkdtemp(prefix="trt-export-server-"))
+    server = _start_server(options, server_dir) if options.fork_workers else None
+    try:
+        return _run_bench(options, announce, server, started)
+    finally:
+        if server is not None:
+            server.close()
+        shutil.rmtree(server_dir, ignore_errors=True)
+
+
+def _start_server(options: BenchOptions, log_dir: Path) -> Any:
+    """A started ForkServer preloading the model's module, or None where fork is not available."""
+    from trt_export.forkserver import ForkServer, fork_supported
+    from trt_export.sources import DEFAULT_MODEL
+
+    if not fork_supported():
+        return None
+    spec = options.model or DEFAULT_MODEL
+    if Path(spec).is_dir():
+        preload = ["paddlers"]
+    else:
+        preload = [spec.split(":")[0]] if ":" in spec else []
+    env = WorkerPool(log_dir, options.timeout_s).env
+    return ForkServer(log_dir / "forkserver.log", env, preload=preload, verbose=is_verbose())
+
+
+def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, server: Any, started: float) -> BenchReport:
     from tqdm import tqdm
 
     if not options.shapes:
@@ -207,6 +280,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
         announce(f"bench {source.spec} on {settings.backend}: {len(options.shapes)} candidate shapes (NCHW {labels})")
     pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
+    pool.server = server
     try:
         idle = pool.run({"job": "idle"}, "idle", "start-up")
         if idle.failure is not None or idle.result is None:
@@ -220,7 +294,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
         bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
         for shape in bar:
             bar.set_postfix_str(shape.label)
-            prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment.get("paddle_version", ""))
+            prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment)
             if prepared.summary is not None:
                 model_type = prepared.summary.get("model_type") or model_type
                 switched = _backend_for_export(settings, options, prepared.summary, measured=bool(candidates and any(c.ok for c in candidates)))
@@ -228,7 +302,9 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
                     settings, note = switched
                     notes.append(note)
                     bar.write(f"note: {note}", file=sys.stderr)
-            candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss))
+            candidate = _measure_candidate(pool, prepared, settings, options, idle_rss)
+            candidates.append(candidate)
+            notes.extend(f"{candidate.label}: {note}" for note in (candidate.timing.notes if candidate.timing else []))
         bar.close()
         report = BenchReport(
             tool_version=__version__,
@@ -245,6 +321,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
                 max_latency_ms=options.max_latency_ms,
                 max_memory_mb=options.max_memory_mb,
                 timeout_s=options.timeout_s,
+                timing_policy=options.timing_policy(),
             ),
             environment=environment,
             idle_rss_mb=round(idle_rss, 1),
@@ -252,6 +329,8 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             notes=notes,
         )
         recommend_report(report)
+        # Everything up to here is accounted; the files are written after (plots are part of "parent").
+        report.time_s = SweepTime.from_parts(time.monotonic() - started, pool.times)
         write_outputs(report, out_dir, pool.log_dir)
         return report
     finally:
@@ -267,26 +346,33 @@ class Prepared:
     reference: Path
     summary: dict[str, Any] | None
     failure: Failure | None
+    times: PhaseTimes = field(default_factory=PhaseTimes)  # this run's export/reference work
 
 
-def _prepare_candidate(pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, cache_dir: Path, paddle_version: str) -> Prepared:
-    key = export_cache_key(source, shape, options.model_format, paddle_version)
+def _prepare_candidate(
+    pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, cache_dir: Path, environment: dict[str, Any]
+) -> Prepared:
+    key = export_cache_key(source, shape, options.model_format, environment.get("paddle_version", ""))
     entry = cache_dir / key
     entry.mkdir(parents=True, exist_ok=True)
     export_dir = entry / "export"
-    reference = entry / f"reference-seed{options.seed}.npz"
+    # keyed apart from the export: it does not depend on the format, but on the seed and the device
+    reference = reference_path(cache_dir, source, shape, options.seed, environment)
+    times = PhaseTimes()
     prepared: dict[str, Any] | Failure | None = _cached_entry(export_dir, reference)
     if prepared is None:
-        prepared = _prepare(pool, source, shape, options, export_dir, reference)
+        prepared, times = _prepare(pool, source, shape, options, export_dir, reference)
     if isinstance(prepared, Failure):
-        return Prepared(shape, export_dir, reference, None, prepared)
-    return Prepared(shape, export_dir, reference, prepared, None)
+        return Prepared(shape, export_dir, reference, None, prepared, times)
+    return Prepared(shape, export_dir, reference, prepared, None, times)
 
 
 def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float) -> Candidate:
     shape = prepared.shape
     if prepared.failure is not None or prepared.summary is None:
-        return _failed(shape, prepared.failure)
+        failed = _failed(shape, prepared.failure)
+        failed.time_s = prepared.times
+        return failed
     measure = pool.run(
         {
             "job": "measure",
@@ -294,22 +380,29 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
             "reference": str(prepared.reference),
             "format": options.model_format,
             "settings": asdict(settings),
-            "warmup": options.warmup,
-            "iters": options.iters,
-            "duration_s": options.duration_s,
+            "policy": options.timing_policy().to_dict(),
         },
         f"{shape.label}-measure",
         "build",
     )
     export_s = float(prepared.summary["export_s"])
+    times = PhaseTimes(dict(prepared.times.seconds))
+    times.merge(measure.times)
     if measure.failure is not None or measure.result is None:
         failed = _failed(shape, measure.failure)
         failed.export_s = export_s
+        failed.time_s = times
         return failed
     result = measure.result
     stats = LatencyStats.from_samples(result["samples_s"])
     memory = result["memory"]
     peak = float(memory["peak_rss_mb"])
+    increase = max(peak - idle_rss, 0.0)
+    if memory.get("rss_at_start_mb") is not None:
+        # A forked worker's VmHWM starts at the RSS it inherited from the server (forkserver.py):
+        # its own memory is what it added; a process that loaded Paddle and ran it holds idle + that.
+        increase = max(peak - float(memory["rss_at_start_mb"]) - float(memory.get("rss_refaulted_mb") or 0.0), 0.0)
+        peak = idle_rss + increase
     parity = ParitySummary.from_dict(result["parity"])
     return Candidate(
         label=shape.label,
@@ -322,11 +415,13 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
         throughput=throughput(shape.n, shape.h, shape.w, stats.median),
         memory=Memory(
             peak_rss_mb=round(peak, 1),
-            rss_increase_mb=round(max(peak - idle_rss, 0.0), 1),
+            rss_increase_mb=round(increase, 1),
             gpu_peak_mb=memory.get("gpu_peak_mb"),
             paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
         ),
         parity=parity,
+        timing=TimingSummary.from_dict(result["timing"]) if result.get("timing") else None,
+        time_s=times,
     )
 
 
@@ -369,7 +464,7 @@ def _backend_for_export(
 
 def _prepare(
     pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, export_dir: Path, reference: Path
-) -> dict[str, Any] | Failure:
+) -> tuple[dict[str, Any] | Failure, PhaseTimes]:
     """Export (unless cached) and save the dygraph reference in a worker; its result or why it failed."""
     prepare = pool.run(
         {
@@ -385,8 +480,8 @@ def _prepare(
         "export",
     )
     if prepare.failure is not None or prepare.result is None:
-        return prepare.failure or Failure("crash", "prepare worker returned no result")
-    return prepare.result
+        return prepare.failure or Failure("crash", "prepare worker returned no result"), prepare.times
+    return prepare.result, prepare.times
 
 
 def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:

@@ -23,6 +23,8 @@ from typing import Any
 
 from trt_export.errors import ReportError
 from trt_export.stats import LatencyStats, Throughput
+from trt_export.time_accounting import PhaseTimes, SweepTime
+from trt_export.timing import TimingPolicy, TimingSummary
 
 SCHEMA = "trt-export/bench"
 SCHEMA_VERSION = 1
@@ -125,6 +127,9 @@ class Candidate:
     parity: ParitySummary | None = None
     eligible: bool = False
     excluded_reason: str | None = None
+    # optional (absent in older files): how the timing loop went, and where this candidate's time went
+    timing: TimingSummary | None = None
+    time_s: PhaseTimes | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -168,6 +173,8 @@ class Candidate:
             "parity": self.parity.to_dict() if self.parity else None,
             "eligible": self.eligible,
             "excluded_reason": self.excluded_reason,
+            "timing": self.timing.to_dict() if self.timing else None,
+            "time_s": self.time_s.to_dict() if self.time_s else None,
         }
 
     @classmethod
@@ -189,6 +196,8 @@ class Candidate:
             parity=_opt(ParitySummary.from_dict, data["parity"], "parity"),
             eligible=_bool(data["eligible"], "eligible"),
             excluded_reason=None if data["excluded_reason"] is None else str(data["excluded_reason"]),
+            timing=_opt(TimingSummary.from_dict, data.get("timing"), "timing"),
+            time_s=_opt(PhaseTimes.from_dict, data.get("time_s"), "time_s"),
         )
 
 
@@ -254,6 +263,7 @@ class BenchSettings:
     max_latency_ms: float | None = None
     max_memory_mb: float | None = None
     timeout_s: float | None = None
+    timing_policy: TimingPolicy | None = None  # optional: absent in older files
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -266,6 +276,7 @@ class BenchSettings:
             "max_latency_ms": self.max_latency_ms,
             "max_memory_mb": self.max_memory_mb,
             "timeout_s": self.timeout_s,
+            "timing_policy": self.timing_policy.to_dict() if self.timing_policy else None,
         }
 
     @classmethod
@@ -280,6 +291,7 @@ class BenchSettings:
             max_latency_ms=_opt_float(data["max_latency_ms"]),
             max_memory_mb=_opt_float(data["max_memory_mb"]),
             timeout_s=_opt_float(data["timeout_s"]),
+            timing_policy=_opt(TimingPolicy.from_dict, data.get("timing_policy"), "timing_policy"),
         )
 
 
@@ -297,6 +309,7 @@ class BenchReport:
     candidates: list[Candidate]
     recommendation: Recommendation | None = None
     notes: list[str] = field(default_factory=list)
+    time_s: SweepTime | None = None  # optional: where the sweep's wall time went (time_accounting.py)
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
 
@@ -320,6 +333,7 @@ class BenchReport:
             "candidates": [cand.to_dict() for cand in self.candidates],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "notes": list(self.notes),
+            "time_s": self.time_s.to_dict() if self.time_s else None,
         }
 
     @classmethod
@@ -351,6 +365,7 @@ class BenchReport:
             else _parse(Recommendation.from_dict, data["recommendation"], "recommendation", source),
             # optional in version 1 (added after the first files were written): absent means none
             notes=[str(note) for note in data.get("notes") or []],
+            time_s=None if data.get("time_s") is None else _parse(SweepTime.from_dict, data["time_s"], "time_s", source),
         )
 
 
