@@ -225,29 +225,64 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     """
     started = options.started_at if options.started_at is not None else time.monotonic()
     # The pre-imported server imports Paddle while this process loads the source and checks inputs.
-    server_dir = Path(tempfile.mkdtemp(prefix="trt-export-server-"))
-    server = _start_server(options, server_dir) if options.fork_workers else None
+    server = None
+    if options.fork_workers:
+        server = _take_prestarted(options.model) or _start_server(options.model, options.timeout_s)
     try:
         return _run_bench(options, announce, server, started)
     finally:
         if server is not None:
             server.close()
-        shutil.rmtree(server_dir, ignore_errors=True)
+            shutil.rmtree(server.log_file.parent, ignore_errors=True)
 
 
-def _start_server(options: BenchOptions, log_dir: Path) -> Any:
+_PRESTARTED: dict[str | None, Any] = {}
+
+
+def prestart_server(model: str | None, timeout_s: float = 600.0) -> None:
+    """Start the sweep's worker server now, before this process imports Paddle itself (the CLI
+    calls it first thing), so the two imports overlap; ``run_bench`` for ``model`` takes it over.
+    A server nobody took is closed at exit."""
+    import atexit
+
+    if model in _PRESTARTED:
+        return
+    server = _start_server(model, timeout_s)
+    if server is None:
+        return
+    _PRESTARTED[model] = server
+
+    def _close_unused() -> None:
+        left = _PRESTARTED.pop(model, None)
+        if left is not None:
+            left.close()
+            shutil.rmtree(left.log_file.parent, ignore_errors=True)
+
+    atexit.register(_close_unused)
+
+
+def _take_prestarted(model: str | None) -> Any:
+    server = _PRESTARTED.pop(model, None)
+    if server is not None and server.proc.poll() is not None:  # it died: start another
+        server.close()
+        return None
+    return server
+
+
+def _start_server(model: str | None, timeout_s: float) -> Any:
     """A started ForkServer preloading the model's module, or None where fork is not available."""
     from trt_export.forkserver import ForkServer, fork_supported
     from trt_export.sources import DEFAULT_MODEL
 
     if not fork_supported():
         return None
-    spec = options.model or DEFAULT_MODEL
+    spec = model or DEFAULT_MODEL
     if Path(spec).is_dir():
         preload = ["paddlers"]
     else:
         preload = [spec.split(":")[0]] if ":" in spec else []
-    env = WorkerPool(log_dir, options.timeout_s).env
+    log_dir = Path(tempfile.mkdtemp(prefix="trt-export-server-"))
+    env = WorkerPool(log_dir, timeout_s).env
     return ForkServer(log_dir / "forkserver.log", env, preload=preload, verbose=is_verbose())
 
 

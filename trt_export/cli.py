@@ -141,13 +141,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
 
 
-DEFAULT_ITERS = 50
-DEFAULT_MIN_DURATION_S = 1.0
+from trt_export.timing import DEFAULT_MIN_RUNS as DEFAULT_ITERS
+from trt_export.timing import DEFAULT_MIN_TIME_S as DEFAULT_MIN_DURATION_S
 
 
 def _timing_budget(args: argparse.Namespace) -> tuple[int, float | None]:
-    """(iterations, seconds). By default at least 50 runs and at least 1 s of timed runs, so a
-    millisecond-scale model gets hundreds of samples; an explicit --iters alone means exactly that."""
+    """(minimum runs, minimum seconds). By default at least 10 runs and 0.5 s, then the timing
+    policy (trt_export/timing.py) stops at a tight median CI or the time cap; an explicit --iters
+    alone means exactly that many runs."""
     if args.iters is not None and args.iters < 1:
         raise TrtExportError(f"--iters must be at least 1, got {args.iters}")
     if args.duration is not None and not args.duration > 0:
@@ -155,6 +156,18 @@ def _timing_budget(args: argparse.Namespace) -> tuple[int, float | None]:
     if args.iters is None and args.duration is None:
         return DEFAULT_ITERS, DEFAULT_MIN_DURATION_S
     return (args.iters if args.iters is not None else 1), args.duration
+
+
+def _process_started_at() -> float | None:
+    """This process's start on the time.monotonic() clock, so bench.json accounts the CLI's own start-up."""
+    import time
+
+    try:
+        import psutil
+
+        return time.monotonic() - (time.time() - psutil.Process().create_time())
+    except Exception:  # no psutil or no /proc: the accounting starts at run_bench
+        return None
 
 
 def _gate_settings(args: argparse.Namespace, stat: str):  # -> GateSettings
@@ -179,6 +192,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     iters, duration = _timing_budget(args)
     if args.warmup < 0:
         raise TrtExportError(f"--warmup must be >= 0, got {args.warmup}")
+    from trt_export.timing import policy_from_flags
+
+    try:
+        timing = policy_from_flags(args.warmup, args.iters, args.duration, args.max_duration, args.target_ci)
+    except ValueError as exc:
+        raise TrtExportError(str(exc)) from None
     import math
 
     # A negative, NaN or infinite figure would be swept against (minutes), then excluded every
@@ -195,6 +214,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         _load(args.baseline, "baseline")  # not JSON, another schema or version: refused now, not after the sweep
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
+    if args.workers == "fork":
+        from trt_export.bench import prestart_server
+
+        prestart_server(args.model, args.timeout)  # imports Paddle while this process checks the backend
     if args.threads is None:
         args.threads = os.cpu_count() or 1
     backend = args.backend or best_backend()
@@ -211,6 +234,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         iters=iters,
         duration_s=duration,
+        timing=timing,
+        fork_workers=args.workers == "fork",
+        started_at=_process_started_at(),
         objective=args.objective,
         latency_stat=args.latency_stat,
         max_latency_ms=args.max_latency_ms,
@@ -337,8 +363,18 @@ parents=[common], help="check an export against the dygraph model on a backend (
     bench.set_defaults(threads=None)
     bench.add_argument("--warmup", type=int, default=5, help="untimed runs before timing (default 5)")
     bench.add_argument("--iters", type=int,
-                       help="timed runs (default: at least 50 and at least 1 s of runs; given alone: exactly this many)")
+                       help="minimum timed runs (default 10, with at least 0.5 s of runs, then until the median's CI is tight "
+                            "or --max-duration; given alone: exactly this many)")
     bench.add_argument("--duration", type=float, help="time each candidate for at least this many seconds (and at least --iters runs)")
+    bench.add_argument("--max-duration", type=float,
+                       help="time each candidate for at most this many seconds (default 15; --iters alone: no cap); "
+                            "a step always ends before --timeout, with a note of the runs it got")
+    bench.add_argument("--target-ci", metavar="PCT",
+                       help="stop timing a candidate early once the 95%% CI of its median is within this of the median "
+                            "(default 2.5%%; 'off' disables; with --iters N, N becomes the minimum)")
+    bench.add_argument("--workers", choices=["fork", "exec"], default="fork",
+                       help="fork: each step in a fresh process forked from one that imported Paddle once (default); "
+                            "exec: a fresh interpreter per step, importing Paddle each time")
     bench.add_argument("--objective", choices=["throughput", "latency"], default="throughput",
                        help="throughput: most input megapixels/s; latency: lowest --latency-stat (default throughput)")
     bench.add_argument("--latency-stat", choices=["p50", "p90", "p95", "p99", "mean", "max"], default="p99",

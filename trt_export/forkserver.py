@@ -184,15 +184,15 @@ def _child(request: dict[str, Any], channels: tuple[int, int]) -> None:
     try:
         at_start = proc_status_mb()  # first: the pages inherited from the server (see module doc)
         os.setsid()
-        for fd in channels:
-            os.close(fd)
+        # The server's pipes are fds 0 and 1 (``channels``): the dup2s below close them here, so
+        # a child never reads the server's requests or writes into its answers.
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        os.close(log)
-        os.close(devnull)
+        for fd in {log, devnull} - {0, 1, 2, *channels}:
+            os.close(fd)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         from trt_export import bench_worker
@@ -312,7 +312,10 @@ class ForkServer:
 
     def wait_ready(self, timeout_s: float) -> dict[str, Any]:
         if self.ready is None:
-            message = self._read(timeout_s)
+            try:
+                message = self._read(timeout_s)
+            except ForkServerError:
+                message = None
             if message is None or not message.get("ready"):
                 self.close()
                 tail = self.log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or ["no output"]

@@ -83,9 +83,10 @@ class SweepTime:
 
     @classmethod
     def from_parts(cls, wall_s: float, workers: PhaseTimes) -> SweepTime:
-        phases = PhaseTimes(dict(workers.seconds))
-        phases.seconds.pop("parent", None)
-        phases.add("parent", max(wall_s - phases.total, 0.0))
+        # Rounded as bench.json keeps them, so derived figures read back from the file are the same.
+        phases = PhaseTimes({p: _rounded(v) for p, v in workers.seconds.items() if p != "parent"})
+        wall_s = _rounded(wall_s)
+        phases.add("parent", _rounded(wall_s - phases.total))
         return cls(wall_s=wall_s, phases=phases)
 
     @property

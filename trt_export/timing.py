@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -127,6 +127,49 @@ def policy_from_budget(warmup: int, iters: int | None, duration_s: float | None)
         min_time_s=duration_s,
         max_time_s=max(DEFAULT_MAX_TIME_S, duration_s),
     )
+
+
+def parse_target_ci(text: str | float | None) -> float | None:
+    """``--target-ci``: '2.5%', '0.025' or 'off' (no early stop) -> a fraction or None."""
+    if text is None:
+        return DEFAULT_TARGET_CI
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        raw = text.strip().lower()
+        if raw in ("off", "none", "0", "0%"):
+            return None
+        try:
+            value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        except ValueError:
+            raise ValueError(f"--target-ci must be a percentage such as 2.5% (or off), got {text!r}") from None
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise ValueError(f"--target-ci must be between 0% and 100% (or off), got {text!r}")
+    return value
+
+
+def policy_from_flags(
+    warmup: int, iters: int | None, duration_s: float | None, max_duration_s: float | None = None, target_ci: str | float | None = None
+) -> TimingPolicy:
+    """The CLI's policy: :func:`policy_from_budget`, then ``--max-duration`` and ``--target-ci`` on top.
+
+    ``--max-duration`` caps the timed runs (also of an explicit ``--iters``); ``--target-ci``
+    enables the early stop (also for ``--iters``, which then becomes the minimum).
+    """
+    policy = policy_from_budget(warmup, iters, duration_s)
+    changes: dict[str, Any] = {}
+    if max_duration_s is not None:
+        if not (math.isfinite(max_duration_s) and max_duration_s > 0):
+            raise ValueError(f"--max-duration must be a positive number of seconds, got {max_duration_s}")
+        if policy.min_time_s is not None and max_duration_s < policy.min_time_s:
+            raise ValueError(f"--max-duration {max_duration_s:g} s is below the minimum time {policy.min_time_s:g} s (--duration)")
+        changes["max_time_s"] = max_duration_s
+    if target_ci is not None:
+        changes["target_ci"] = parse_target_ci(target_ci)
+        if changes["target_ci"] is not None and policy.max_runs is not None:
+            changes["max_runs"] = None  # --iters N --target-ci: N is the minimum, the CI decides the rest
+            changes.setdefault("max_time_s", DEFAULT_MAX_TIME_S)
+    return replace(policy, **changes) if changes else policy
 
 
 def step_deadline(timeout_s: float | None, now: float | None = None) -> float | None:
@@ -289,5 +332,5 @@ def stop_note(outcome: TimingOutcome, policy: TimingPolicy) -> str | None:
 
 __all__ = [
     "DEFAULT_TARGET_CI", "STOP_REASONS", "TimingOutcome", "TimingPolicy", "TimingSummary", "ci_halfwidth", "median_ci95",
-    "policy_from_budget", "run_policy", "step_deadline", "stop_note",
+    "parse_target_ci", "policy_from_budget", "policy_from_flags", "run_policy", "step_deadline", "stop_note",
 ]
