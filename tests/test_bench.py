@@ -495,3 +495,15 @@ def test_worker_peak_rss_does_not_inherit_the_parents():
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout) < 200
     del ballast
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--target-ci", "150%"], "--target-ci must be between"),
+    (["--duration", "10", "--max-duration", "2"], "--max-duration 2 s is below the minimum time 10 s"),
+])
+def test_cli_refuses_a_bad_timing_policy_before_any_work(tmp_path, flags, message):
+    out = tmp_path / "out"
+    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", *flags, "--out", str(out), "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
+    assert not out.exists()

@@ -367,7 +367,7 @@ parents=[common], help="check an export against the dygraph model on a backend (
                             "or --max-duration; given alone: exactly this many)")
     bench.add_argument("--duration", type=float, help="time each candidate for at least this many seconds (and at least --iters runs)")
     bench.add_argument("--max-duration", type=float,
-                       help="time each candidate for at most this many seconds (default 15; --iters alone: no cap); "
+                       help="time each candidate for at most this many seconds (default 5; --iters alone: no cap); "
                             "a step always ends before --timeout, with a note of the runs it got")
     bench.add_argument("--target-ci", metavar="PCT",
                        help="stop timing a candidate early once the 95%% CI of its median is within this of the median "
