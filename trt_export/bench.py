@@ -111,6 +111,7 @@ class WorkerPool:
 
     def __init__(self, log_dir: Path, timeout_s: float, shown_log_dir: Path | None = None) -> None:
         self.server: Any = None  # a started trt_export.forkserver.ForkServer, see start_server()
+        self.notes: list[str] = []  # how the workers were started, when the report must say so
         self.times = PhaseTimes()  # every job's phases, for the sweep's time accounting
         self.log_dir = log_dir
         # Failure reasons name each log where the user finds it after the run (``--out``/logs);
@@ -143,9 +144,15 @@ class WorkerPool:
         if self.server is not None and self.server.ready is None:
             waited = time.monotonic()
             try:
-                self.server.wait_ready(max(self.timeout_s, 120.0))
+                ready = self.server.wait_ready(max(self.timeout_s, 120.0))
             except Exception:  # no server: every worker starts afresh, as before
                 self.close()
+            else:
+                if not ready.get("fork_safe", True):
+                    from trt_export.forkserver import CUDA_NOTE
+
+                    self.close()
+                    self.notes.append(CUDA_NOTE)
             times.add("startup", time.monotonic() - waited)
         requested = time.monotonic()
         job["deadline"] = step_deadline(self.timeout_s, requested)
@@ -323,7 +330,7 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
         candidates: list[Candidate] = []
-        notes: list[str] = []
+        notes: list[str] = list(pool.notes)
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
         bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)

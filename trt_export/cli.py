@@ -251,6 +251,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     )
     report = run_bench(options, announce=lambda line: print(line, flush=True))
     print(render_bench_table(report))
+    if report.time_s is not None:
+        print(report.time_s.summary())
     print(f"reports: {options.out_dir}/bench.json, bench.csv, bench.md, *.png")
     code = EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED
     if gate_settings is not None:

@@ -153,6 +153,14 @@ def fork_supported() -> bool:
 # ----------------------------------------------------------------------------------- server side
 
 
+FORK_ON_CUDA_ENV = "TRT_EXPORT_FORK_ON_CUDA"
+CUDA_NOTE = (
+    "workers were started with exec, not forked: this is a CUDA build of Paddle, whose import "
+    "enumerates the GPUs (core.init_devices), and a forked child cannot use a CUDA driver its parent "
+    f"initialised; set {FORK_ON_CUDA_ENV}=1 to fork anyway"
+)
+
+
 def _preload(extra: list[str]) -> list[str]:
     import importlib
 
@@ -265,8 +273,11 @@ def serve(argv: list[str]) -> int:
     stdout = sys.stdout
     requests = LineReader(sys.stdin.fileno())
     channels = (sys.stdin.fileno(), stdout.fileno())
+    from trt_export.paddle_env import import_paddle
+
+    fork_safe = not import_paddle().is_compiled_with_cuda() or os.environ.get(FORK_ON_CUDA_ENV) == "1"
     _send(stdout, {"ready": True, "pid": os.getpid(), "rss_mb": vm_hwm_mb(), "startup_s": time.monotonic() - started,
-                   "preload_failed": failed})
+                   "preload_failed": failed, "fork_safe": fork_safe})
     while True:
         try:
             request = requests.read(None)
