@@ -100,6 +100,9 @@ def test_forked_workers_export_build_and_pass_parity_without_deadlock(served):
         assert result["parity"]["passed"], result["parity_reasons"]
         assert result["parity"]["max_abs_error"] < 1e-3
         assert len(result["samples_s"]) == 5 and result["timing"]["stop"] == "max_runs"
+    # the measure job carries its step deadline: the timing loop ends before the timeout
+    job = json.loads((served.root / "logs" / "measure-0.job.json").read_text())
+    assert job["deadline"] is not None and job["policy"]["max_runs"] == 5
     # every worker was a child of the one server, and the phases were accounted
     assert served.times.get("timed") > 0 and served.times.get("build") > 0 and served.times.get("export") > 0
 
