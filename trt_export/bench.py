@@ -290,7 +290,11 @@ def _start_server(model: str | None, timeout_s: float) -> Any:
         preload = [spec.split(":")[0]] if ":" in spec else []
     log_dir = Path(tempfile.mkdtemp(prefix="trt-export-server-"))
     env = WorkerPool(log_dir, timeout_s).env
-    return ForkServer(log_dir / "forkserver.log", env, preload=preload, verbose=is_verbose())
+    try:
+        return ForkServer(log_dir / "forkserver.log", env, preload=preload, verbose=is_verbose())
+    except OSError:  # cannot start a process here: every worker starts afresh instead
+        shutil.rmtree(log_dir, ignore_errors=True)
+        return None
 
 
 def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, server: Any, started: float) -> BenchReport:
