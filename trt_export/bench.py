@@ -1,16 +1,14 @@
 """The sweep: candidate fixed shapes -> export, build, time, memory, parity -> a recommendation.
 
-Each candidate runs in its own worker processes (see bench_worker.py): one prepares the export
-and the dygraph reference, one measures. The parent only orchestrates, so a candidate that
+Each candidate runs in its own worker processes (see bench_worker.py), forked from one server
+that imported Paddle once (forkserver.py): one prepares the export and the dygraph reference, one
+measures. The parent only orchestrates, so a candidate that
 crashes, is killed for memory or hangs is recorded as failed and the sweep goes on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import inspect
-import importlib
 import json
 import os
 import shutil

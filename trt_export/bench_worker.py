@@ -1,6 +1,7 @@
 """What runs inside one candidate's worker process.
 
-``python -m trt_export.bench_worker JOB.json RESULT.json``. Each candidate gets fresh processes
+``python -m trt_export.bench_worker JOB.json RESULT.json``, or ``main()`` in a child forked from
+the pre-imported server (trt_export/forkserver.py). Each candidate gets fresh processes
 so its peak memory is its own and a crash, an out-of-memory kill or a hang costs only that
 candidate. Jobs:
 
