@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -185,3 +186,39 @@ def test_a_server_that_cannot_start_is_a_one_line_error(tmp_path):
     with pytest.raises(ForkServerError, match="did not start"):
         server.wait_ready(60)
     server.close()
+
+
+def test_a_signal_caught_by_another_thread_still_interrupts_a_wait():
+    """Ctrl-C/SIGTERM while the sweep waits for a worker: the kernel may hand the signal to any
+    thread (tqdm's monitor, OpenBLAS), which does not interrupt the main thread's select(); the
+    reader wakes up regularly so Python runs the handler, and the sweep's cleanup runs."""
+    import signal
+    import threading
+
+    from trt_export.forkserver import LineReader
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    read_fd, write_fd = os.pipe()
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        reader = LineReader(read_fd, wake_s=0.1)
+        sender = threading.Thread(target=lambda: signal.pthread_kill(threading.get_ident(), signal.SIGUSR1))
+        timer = threading.Timer(0.3, sender.start)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(Interrupted):
+            reader.read(120.0)  # nothing is ever written: only the signal can end this early
+        # not a performance limit: without the wake-ups the handler runs only when the 120 s
+        # select() times out; with them, within a tenth of a second of the signal
+        assert time.monotonic() - started < 60.0
+        timer.join()
+        sender.join()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        os.close(read_fd)
+        os.close(write_fd)

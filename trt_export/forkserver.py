@@ -61,17 +61,24 @@ PRELOAD = (
 class LineReader:
     """JSON lines from a file descriptor, buffered by us, so ``select`` never misses a buffered line."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, wake_s: float | None = None) -> None:
         self.fd = fd
         self._buffer = b""
+        # Wake up this often while waiting: Python runs signal handlers (Ctrl-C, SIGTERM) only in
+        # the main thread between bytecodes, and a signal the kernel delivered to another thread
+        # does not interrupt a select() the main thread is blocked in.
+        self.wake_s = wake_s
 
     def read(self, timeout_s: float | None) -> dict[str, Any] | None:
         """The next message; None when nothing came in ``timeout_s``; EOFError when the pipe closed."""
         deadline = None if timeout_s is None else time.monotonic() + max(timeout_s, 0.0)
         while b"\n" not in self._buffer:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            readable, _, _ = select.select([self.fd], [], [], left)
+            wait = left if self.wake_s is None else (self.wake_s if left is None else min(left, self.wake_s))
+            readable, _, _ = select.select([self.fd], [], [], wait)
             if not readable:
+                if left is None or left > (wait or 0.0):
+                    continue
                 return None
             chunk = os.read(self.fd, 65536)
             if not chunk:
@@ -317,7 +324,7 @@ class ForkServer:
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env, bufsize=1,
         )
         assert self.proc.stdout is not None
-        self._reader = LineReader(self.proc.stdout.fileno())
+        self._reader = LineReader(self.proc.stdout.fileno(), wake_s=0.1)
         self.ready: dict[str, Any] | None = None
         self.startup_s: float | None = None  # from Popen to ready, as the sweep waited for it
 
