@@ -239,7 +239,8 @@ def _wait_child(pid: int, requests: LineReader) -> int:
                 return os.waitstatus_to_exitcode(status)
             waiting = [requests.fd] + ([pidfd] if pidfd is not None else [])
             if not requests.pending:
-                readable, _, _ = select.select(waiting, [], [], 0.05 if pidfd is None else None)
+                # short waits either way: the SIGTERM handler (a Python one) runs between them
+                readable, _, _ = select.select(waiting, [], [], 0.05 if pidfd is None else 0.1)
                 if requests.fd not in readable:
                     continue
             try:
@@ -266,6 +267,15 @@ def _kill_session(pid: int) -> None:
             continue
 
 
+_RUNNING: int | None = None  # the server's current child
+
+
+def _terminate(*_: object) -> None:
+    if _RUNNING is not None:
+        _kill_session(_RUNNING)
+    os._exit(0)
+
+
 def serve(argv: list[str]) -> int:
     started = time.monotonic()
     verbose = "--verbose" in argv
@@ -274,11 +284,13 @@ def serve(argv: list[str]) -> int:
 
     set_verbose(verbose)
     failed = _preload(extra)
-    # Paddle replaced SIGTERM with a C++ handler that prints a stack and aborts; the server just ends.
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    # Paddle replaced SIGTERM with a C++ handler that prints a stack and aborts; the server ends,
+    # and takes its running child with it (the child has a session of its own, so a signal to the
+    # sweep's process group does not reach it).
+    signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle; it closes our stdin
     stdout = sys.stdout
-    requests = LineReader(sys.stdin.fileno())
+    requests = LineReader(sys.stdin.fileno(), wake_s=0.1)
     channels = (sys.stdin.fileno(), stdout.fileno())
     from trt_export.paddle_env import import_paddle
 
@@ -292,14 +304,18 @@ def serve(argv: list[str]) -> int:
             return 0
         if request is None or "job" not in request:
             continue
+        global _RUNNING
         pid = os.fork()
         if pid == 0:
             _child(request, channels)
+        _RUNNING = pid
         _send(stdout, {"pid": pid, "forked_at": time.monotonic()})
         try:
             code = _wait_child(pid, requests)
         except EOFError:
             return 0
+        finally:
+            _RUNNING = None
         _send(stdout, {"pid": pid, "status": code})
 
 
