@@ -47,7 +47,7 @@ def _sweep(out: Path, cache: Path, *extra: str) -> tuple[float, dict[str, Any]]:
 
 def _phases(report: dict[str, Any]) -> str:
     t = report["time_s"]
-    keys = ("startup", "idle", "export", "reference", "build", "parity", "warmup", "timed", "teardown", "parent")
+    keys = ("startup", "idle", "export", "reference", "build", "parity", "warmup", "timed", "scene", "teardown", "parent")
     return ", ".join(f"{k} {t[k]:.2f}" for k in keys)
 
 

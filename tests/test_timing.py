@@ -153,7 +153,7 @@ def test_step_deadline_keeps_a_margin():
 
 def test_sweep_phases_add_up_to_the_wall_time():
     workers = PhaseTimes()
-    for phase, seconds in {"startup": 2.0, "export": 4.0, "reference": 0.5, "build": 1.0, "parity": 0.2,
+    for phase, seconds in {"startup": 2.0, "export": 4.0, "reference": 0.5, "build": 1.0, "parity": 0.2, "scene": 0.0,
                            "warmup": 0.3, "timed": 3.0, "teardown": 0.1, "idle": 0.1}.items():
         workers.add(phase, seconds)
     sweep = SweepTime.from_parts(12.0, workers)

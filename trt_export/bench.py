@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from trt_export import __version__
 from trt_export.backends import BACKENDS, BackendSettings, backend_availability
+from trt_export.bench_scene import SceneOptions, attach_results, check_dense_export, check_scene_options, ensure_reference, measure_job_fields
 from trt_export.bench_report import (
     BenchReport,
     BenchSettings,
@@ -76,6 +77,7 @@ class BenchOptions:
     seed: int = 0
     auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
+    scene: SceneOptions | None = None  # --scene / --scene-image / --agreement-images (bench_scene.py)
     # Fork every worker from one pre-imported server (trt_export/forkserver.py) instead of starting
     # a fresh interpreter that imports Paddle for each one. Falls back to exec where fork is missing.
     fork_workers: bool = True
@@ -163,8 +165,8 @@ class WorkerPool:
             times.add("teardown", finished - float(clock["end"]))
             for phase, seconds in ((outcome.result or {}).get("phases_s") or {}).items():
                 times.add(phase, seconds)
-            if job["job"] == "idle":
-                times.add("idle", float(clock["end"]) - float(clock["ready"]))
+            if job["job"] in ("idle", "scene_reference"):  # jobs without phases of their own
+                times.add("idle" if job["job"] == "idle" else "reference", float(clock["end"]) - float(clock["ready"]))
         else:  # no stamps (crash, timeout): the step's time is not split
             times.add("startup" if job["job"] == "idle" else ("export" if job["job"] == "prepare" else "build"), finished - requested)
         outcome.times = times
@@ -303,6 +305,9 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
     source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
+    scene_plan = check_scene_options(options.scene, options.shapes, len(source.input_names) or 1, source.model_type) if options.scene else None
+    if options.objective == "scene" and (scene_plan is None or scene_plan.scene is None):
+        raise TrtExportError("--objective scene needs a scene: give --scene WxH or --scene-image FILE")
     if options.settings is None:
         options.auto_backend = True
     settings = options.settings or BackendSettings(backend=best_backend(), cpu_threads=os.cpu_count() or 1)
@@ -341,12 +346,15 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
             prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment)
             if prepared.summary is not None:
                 model_type = prepared.summary.get("model_type") or model_type
+                if scene_plan is not None:
+                    check_dense_export(prepared.export_dir)
+                    ensure_reference(scene_plan, pool, _source_job(source, options), prepared.export_dir, scratch)
                 switched = _backend_for_export(settings, options, prepared.summary, measured=bool(candidates and any(c.ok for c in candidates)))
                 if switched is not None:
                     settings, note = switched
                     notes.append(note)
                     bar.write(f"note: {note}", file=sys.stderr)
-            candidate = _measure_candidate(pool, prepared, settings, options, idle_rss)
+            candidate = _measure_candidate(pool, prepared, settings, options, idle_rss, scene_plan)
             candidates.append(candidate)
             notes.extend(f"{candidate.label}: {note}" for note in (candidate.timing.notes if candidate.timing else []))
         bar.close()
@@ -365,12 +373,14 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
                 max_latency_ms=options.max_latency_ms,
                 max_memory_mb=options.max_memory_mb,
                 timeout_s=options.timeout_s,
+                scene=scene_plan.scene if scene_plan else None,
+                min_agreement=scene_plan.min_agreement if scene_plan else None,
                 timing_policy=options.timing_policy(),
             ),
             environment=environment,
             idle_rss_mb=round(idle_rss, 1),
             candidates=candidates,
-            notes=notes,
+            notes=notes + (scene_plan.notes if scene_plan else []),
         )
         recommend_report(report)
         # Everything up to here is accounted; the files are written after (plots are part of "parent").
@@ -411,7 +421,7 @@ def _prepare_candidate(
     return Prepared(shape, export_dir, reference, prepared, None, times)
 
 
-def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float) -> Candidate:
+def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float, scene_plan: Any = None) -> Candidate:
     shape = prepared.shape
     if prepared.failure is not None or prepared.summary is None:
         failed = _failed(shape, prepared.failure)
@@ -425,6 +435,7 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
             "format": options.model_format,
             "settings": asdict(settings),
             "policy": options.timing_policy().to_dict(),
+            **measure_job_fields(scene_plan),
         },
         f"{shape.label}-measure",
         "build",
@@ -448,7 +459,7 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
         increase = max(peak - float(memory["rss_at_start_mb"]) - float(memory.get("rss_refaulted_mb") or 0.0), 0.0)
         peak = idle_rss + increase
     parity = ParitySummary.from_dict(result["parity"])
-    return Candidate(
+    candidate = Candidate(
         label=shape.label,
         shape_nchw=list(shape.nchw),
         status="ok",
@@ -467,6 +478,8 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
         timing=TimingSummary.from_dict(result["timing"]) if result.get("timing") else None,
         time_s=times,
     )
+    attach_results(candidate, result, scene_plan, shape)
+    return candidate
 
 
 def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
@@ -513,7 +526,7 @@ def _prepare(
     prepare = pool.run(
         {
             "job": "prepare",
-            "source": {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type},
+            "source": _source_job(source, options),
             "shape_nchw": list(shape.nchw),
             "format": options.model_format,
             "export_dir": str(export_dir),
@@ -526,6 +539,10 @@ def _prepare(
     if prepare.failure is not None or prepare.result is None:
         return prepare.failure or Failure("crash", "prepare worker returned no result"), prepare.times
     return prepare.result, prepare.times
+
+
+def _source_job(source: ModelSource, options: BenchOptions) -> dict[str, Any]:
+    return {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type}
 
 
 def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:

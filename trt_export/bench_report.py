@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_export.errors import ReportError
+from trt_export.scene import AgreementSummary, SceneEstimate, SceneSettings
 from trt_export.stats import LatencyStats, Throughput
 from trt_export.time_accounting import PhaseTimes, SweepTime
 from trt_export.timing import TimingPolicy, TimingSummary
@@ -31,7 +32,7 @@ SCHEMA_VERSION = 1
 
 STATUSES = ("ok", "failed")
 FAILURE_STAGES = ("export", "build", "run", "parity", "crash", "oom", "timeout")
-OBJECTIVES = ("throughput", "latency")
+OBJECTIVES = ("throughput", "latency", "scene")
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,9 @@ class Candidate:
     # optional (absent in older files): how the timing loop went, and where this candidate's time went
     timing: TimingSummary | None = None
     time_s: PhaseTimes | None = None
+    # optional (issue 16): predicted time for --scene and tiling agreement; absent in older files
+    scene: SceneEstimate | None = None
+    agreement: AgreementSummary | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -159,7 +163,7 @@ class Candidate:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "label": self.label,
             "shape_nchw": list(self.shape_nchw),
             "status": self.status,
@@ -176,6 +180,12 @@ class Candidate:
             "timing": self.timing.to_dict() if self.timing else None,
             "time_s": self.time_s.to_dict() if self.time_s else None,
         }
+        # optional keys, written only when measured (a plain sweep's file is unchanged)
+        if self.scene is not None:
+            data["scene"] = self.scene.to_dict()
+        if self.agreement is not None:
+            data["agreement"] = self.agreement.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
@@ -198,6 +208,8 @@ class Candidate:
             excluded_reason=None if data["excluded_reason"] is None else str(data["excluded_reason"]),
             timing=_opt(TimingSummary.from_dict, data.get("timing"), "timing"),
             time_s=_opt(PhaseTimes.from_dict, data.get("time_s"), "time_s"),
+            scene=_opt(SceneEstimate.from_dict, data.get("scene"), "scene"),
+            agreement=_opt(AgreementSummary.from_dict, data.get("agreement"), "agreement"),
         )
 
 
@@ -264,9 +276,12 @@ class BenchSettings:
     max_memory_mb: float | None = None
     timeout_s: float | None = None
     timing_policy: TimingPolicy | None = None  # optional: absent in older files
+    # optional (issue 16): the scene the objective "scene" is judged on, and the agreement floor
+    scene: SceneSettings | None = None
+    min_agreement: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "warmup": self.warmup,
             "iters": self.iters,
             "duration_s": self.duration_s,
@@ -278,6 +293,11 @@ class BenchSettings:
             "timeout_s": self.timeout_s,
             "timing_policy": self.timing_policy.to_dict() if self.timing_policy else None,
         }
+        if self.scene is not None:  # optional keys, written only for a scene sweep
+            data["scene"] = self.scene.to_dict()
+        if self.min_agreement is not None:
+            data["min_agreement"] = self.min_agreement
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BenchSettings:
@@ -292,6 +312,8 @@ class BenchSettings:
             max_memory_mb=_opt_float(data["max_memory_mb"]),
             timeout_s=_opt_float(data["timeout_s"]),
             timing_policy=_opt(TimingPolicy.from_dict, data.get("timing_policy"), "timing_policy"),
+            scene=_opt(SceneSettings.from_dict, data.get("scene"), "scene"),
+            min_agreement=_opt_float(data.get("min_agreement")),
         )
 
 

@@ -296,6 +296,16 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
         gpu_mb = gpu_peak.peak_mb
         allocator_mb = paddle_allocator_peak_mb(settings.device_id) if settings.uses_gpu else None
         build_s = runner.build_seconds
+        peak_rss = rss_peak_mb()  # before the scene probe and agreement runs, which are not the predictor's
+        refaulted = _refaulted_mb()  # at the same point: library pages the scene runs touch are not counted
+        scene: dict[str, Any] = {}
+        scene_s = 0.0
+        if job.get("scene") or job.get("agreement"):  # bench --scene / --agreement-images (scene_worker.py)
+            from trt_export.scene_worker import measure_scene
+
+            scene_started = _now()
+            scene = measure_scene(job, runner, manifest)
+            scene_s = _now() - scene_started
     summary = comparison.parity_summary(settings.backend)
     return {
         "build_s": build_s,
@@ -303,9 +313,9 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
         "parity": summary.to_dict(),
         "parity_reasons": comparison.reasons[:5],
         "memory": {
-            "peak_rss_mb": rss_peak_mb(),
+            "peak_rss_mb": peak_rss,
             "rss_at_start_mb": _FORKED_RSS_MB,
-            "rss_refaulted_mb": _refaulted_mb(),
+            "rss_refaulted_mb": refaulted,
             "gpu_peak_mb": gpu_mb,
             "paddle_allocator_peak_mb": allocator_mb,
         },
@@ -316,7 +326,9 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
             "ci_halfwidth": outcome.ci_halfwidth,
             "notes": outcome.notes,
         },
-        "phases_s": {"build": build_s or 0.0, "parity": parity_s, "warmup": outcome.warmup_s, "timed": outcome.timed_s},
+        "phases_s": {"build": build_s or 0.0, "parity": parity_s, "warmup": outcome.warmup_s, "timed": outcome.timed_s,
+                     "scene": scene_s},
+        **scene,
     }
 
 
@@ -348,6 +360,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             return _job_prepare(job)
         if kind == "measure":
             return _job_measure(job, stage)
+        if kind == "scene_reference":
+            from trt_export.scene_worker import job_scene_reference
+
+            stage[0] = "run"
+            return job_scene_reference(job, _source(job))
         return {"error": {"stage": stage[0], "reason": f"unknown worker job {kind!r}"}}
     except MemoryError:
         return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}

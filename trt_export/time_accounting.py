@@ -11,12 +11,14 @@ Every second of a sweep's wall time falls into exactly one phase, so the phases 
 - ``build``: predictor builds (TensorRT engines, ``paddle.tensorrt.convert`` included);
 - ``parity``: the parity run and comparison;
 - ``warmup``, ``timed``: the untimed and the timed runs;
+- ``scene``: with ``--scene`` / ``--agreement-images``, the scene probe and the tiling agreement
+  runs (the dygraph reference of the agreement images counts as ``reference``);
 - ``teardown``: from a worker's last stamp until the sweep has its result (process exit,
   freeing memory, reaping);
 - ``parent``: what the sweep's own process did: start-up of the CLI, loading the source, checks,
   reading results, the recommendation, tables, plots and files.
 
-``irreducible`` = export + reference + build + parity + warmup + timed: the work a cold sweep must
+``irreducible`` = export + reference + build + parity + warmup + timed + scene: the work a cold sweep must
 do; ``overhead_ratio`` = wall / irreducible (the target is <= 1.3 for a cold sweep).
 """
 
@@ -26,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-WORKER_PHASES = ("startup", "idle", "export", "reference", "build", "parity", "warmup", "timed", "teardown")
+WORKER_PHASES = ("startup", "idle", "export", "reference", "build", "parity", "warmup", "timed", "scene", "teardown")
 PHASES = (*WORKER_PHASES, "parent")
-IRREDUCIBLE = ("export", "reference", "build", "parity", "warmup", "timed")
+IRREDUCIBLE = ("export", "reference", "build", "parity", "warmup", "timed", "scene")
 
 
 def _rounded(value: float) -> float:
