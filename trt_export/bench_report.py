@@ -131,6 +131,10 @@ class Candidate:
     # optional (absent in older files): how the timing loop went, and where this candidate's time went
     timing: TimingSummary | None = None
     time_s: PhaseTimes | None = None
+    # Optional (absent in older files): what ran inside TensorRT on trt-* backends
+    # (trt_coverage.TrtCoverage.to_dict()), and the warnings judging it produced.
+    trt_coverage: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
     # optional (issue 16): predicted time for --scene and tiling agreement; absent in older files
     scene: SceneEstimate | None = None
     agreement: AgreementSummary | None = None
@@ -180,6 +184,11 @@ class Candidate:
             "timing": self.timing.to_dict() if self.timing else None,
             "time_s": self.time_s.to_dict() if self.time_s else None,
         }
+        # Optional keys are written only when they say something (old readers and files agree).
+        if self.trt_coverage is not None:
+            data["trt_coverage"] = dict(self.trt_coverage)
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         # optional keys, written only when measured (a plain sweep's file is unchanged)
         if self.scene is not None:
             data["scene"] = self.scene.to_dict()
@@ -208,6 +217,8 @@ class Candidate:
             excluded_reason=None if data["excluded_reason"] is None else str(data["excluded_reason"]),
             timing=_opt(TimingSummary.from_dict, data.get("timing"), "timing"),
             time_s=_opt(PhaseTimes.from_dict, data.get("time_s"), "time_s"),
+            trt_coverage=_opt_coverage(data.get("trt_coverage")),
+            warnings=[str(w) for w in data.get("warnings") or []],
             scene=_opt(SceneEstimate.from_dict, data.get("scene"), "scene"),
             agreement=_opt(AgreementSummary.from_dict, data.get("agreement"), "agreement"),
         )
@@ -476,6 +487,17 @@ def _opt(fn: Any, value: Any, key: str) -> Any:
         return fn(value)
     except KeyError as exc:
         raise KeyError(f"{key}.{exc.args[0]}") from exc
+
+
+def _opt_coverage(value: Any) -> dict[str, Any] | None:
+    """An optional trt_coverage object, checked by parsing it (and kept as the plain dict)."""
+    if value is None:
+        return None
+    from trt_export.trt_coverage import TrtCoverage
+
+    if not isinstance(value, Mapping):
+        raise ValueError("trt_coverage must be an object or null")
+    return TrtCoverage.from_dict(value).to_dict()
 
 
 def _opt_float(value: Any) -> float | None:
