@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from trt_export import __version__
 from trt_export.backends import BACKENDS, BackendSettings, backend_availability
+from trt_export.bench_ready import prepare_ready, ready_export, ready_export_notes
 from trt_export.bench_report import (
     BenchReport,
     BenchSettings,
@@ -70,6 +71,7 @@ class BenchOptions:
     seed: int = 0
     auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
+    exported: Path | None = None  # a ready export dir (ours or PaddleRS's): measured as it is, its own shape
 
 
 def default_cache_dir() -> Path:
@@ -154,6 +156,9 @@ class WorkerPool:
         if proc.returncode != 0 or not result_file.is_file():
             return WorkerOutcome(None, self._crash(proc.returncode, log_file, default_stage, self.shown_log_dir / log_file.name))
         result = json.loads(result_file.read_text(encoding="utf-8"))
+        if "error" in result and result["error"].get("fatal"):
+            # The model source, the inputs or the backend, not this candidate: every one would fail alike.
+            raise TrtExportError(result["error"]["reason"])
         if "error" in result:
             return WorkerOutcome(result, Failure(result["error"]["stage"], result["error"]["reason"]))
         return WorkerOutcome(result, None)
@@ -184,6 +189,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     if not options.shapes:
         raise TrtExportError("give at least one candidate shape with --shapes")
     source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
+    ready = ready_export(options, source)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
     if options.settings is None:
@@ -214,13 +220,16 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
         candidates: list[Candidate] = []
-        notes: list[str] = []
+        notes: list[str] = [] if ready is None else ready_export_notes(ready)
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
         bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
         for shape in bar:
             bar.set_postfix_str(shape.label)
-            prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment.get("paddle_version", ""))
+            if ready is not None:
+                prepared = prepare_ready(pool, source, ready, options, scratch)
+            else:
+                prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment.get("paddle_version", ""))
             if prepared.summary is not None:
                 model_type = prepared.summary.get("model_type") or model_type
                 switched = _backend_for_export(settings, options, prepared.summary, measured=bool(candidates and any(c.ok for c in candidates)))
@@ -374,7 +383,9 @@ def _prepare(
     prepare = pool.run(
         {
             "job": "prepare",
-            "source": {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type},
+            # A PaddleRS training dir carries its own model.pdparams: never pass it as --weights.
+            "source": {"spec": source.spec, "weights": source.weights_path if source.kind == "factory" else None,
+                       "kwargs": source.factory_kwargs or None, "model_type": options.model_type},
             "shape_nchw": list(shape.nchw),
             "format": options.model_format,
             "export_dir": str(export_dir),

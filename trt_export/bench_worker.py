@@ -96,7 +96,7 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
     export_dir = Path(job["export_dir"])
     reference = Path(job["reference"])
     source = None
-    cached = (export_dir / MANIFEST_NAME).is_file()
+    cached = bool(job.get("exported")) or (export_dir / MANIFEST_NAME).is_file()  # a ready export is never rewritten
     if not cached:
         source = _source(job)
         export_model(source, export_dir, FixedShape.from_nchw(job["shape_nchw"]), model_format=job["format"], force=True)
@@ -262,6 +262,14 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     }
 
 
+def is_fatal(exc: TrtExportError) -> bool:
+    """Errors of the model source, the inputs or the backend: every candidate would fail the same way,
+    so the sweep stops with the message (exit 2) instead of reporting 'no candidate fits'."""
+    from trt_export.errors import BackendUnavailable, InputError, ModelSourceError
+
+    return isinstance(exc, (ModelSourceError, InputError, BackendUnavailable))
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job; failures become ``{"error": {"stage", "reason"}}`` rather than exceptions."""
     from trt_export.paddle_env import set_verbose
@@ -280,7 +288,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     except MemoryError:
         return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}
     except TrtExportError as exc:
-        return {"error": {"stage": stage[0], "reason": str(exc)}}
+        return {"error": {"stage": stage[0], "reason": str(exc), "fatal": is_fatal(exc)}}
     except Exception as exc:  # anything else still fails only this candidate, with its reason
         if job.get("verbose"):
             traceback.print_exc()
