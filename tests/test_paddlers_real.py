@@ -165,7 +165,7 @@ def test_verify_catches_a_training_dir_with_other_weights(trained, tmp_path, cap
 
 def test_bench_on_training_dirs(trained, tmp_path, capsys):
     """The bug: every candidate 'failed (export)' with '--weights/--model-kwargs apply to factory sources only'."""
-    for name, shapes in (("unet", ["[64,64]"]), ("bit", ["[64,64]"]), ("clas", ["[32,32]", "[64,64]"])):
+    for name, shapes in (("unet", [SHAPE]), ("bit", [SHAPE]), ("clas", [SHAPE])):
         out = tmp_path / name
         code = main(["bench", "--model", str(trained[name].train), "--shapes", *shapes, *BENCH_ARGS, "--out", str(out)])
         captured = capsys.readouterr()
@@ -296,7 +296,7 @@ def test_deploy_dir_with_a_dynamic_shape(trained, tmp_path, capsys):
     """PaddleRS exports without --fixed_input_shape: the program's input is [-1, 3, -1, -1]."""
     deploy = tmp_path / "dynamic"
     _paddlers_export(trained["clas"].train, deploy, None)
-    assert yaml.safe_load((deploy / "model.yml").read_text())["_Attributes"]["fixed_input_shape"] is None
+    assert yaml.safe_load((deploy / "model.yml").read_text())["_Attributes"]["fixed_input_shape"] == [-1, 3, -1, -1]
     code, line = _verify_cli(capsys, trained["clas"].train, deploy, tmp_path / "report.json")
     assert code == 2 and "-1" in line and "fixed input shape" in line and "re-export" in line
 
@@ -320,3 +320,28 @@ def test_offline_check_names_a_weight_left_unloaded(trained):
     tensor.set_value(tensor.numpy() + 1.0)
     with pytest.raises(ModelSourceError, match=f"{key!r} differs"):
         check_weights_from_file(inner, trained["clas"].train / "model.pdparams", "MobileNetV3")
+
+
+def test_images_go_through_the_training_model_yml_normalize(trained, tmp_path):
+    """verify --images on a real training dir: model.yml's Resize + Normalize, the int32 label map compared
+    by label, the NHWC score map by argmax along the last axis."""
+    from trt_export import transforms as T
+
+    t = trained["unet"]
+    rgb = np.random.default_rng(3).integers(0, 256, size=(40, 60, 3), dtype=np.uint8)
+    image = tmp_path / "scene.png"
+    cv2 = T.cv2_module()
+    if cv2 is None:
+        pytest.skip("OpenCV is not installed")
+    assert cv2.imwrite(str(image), np.ascontiguousarray(rgb[:, :, ::-1]))
+    saved_io = tmp_path / "io.npz"
+    options = VerifyOptions(settings=BackendSettings(backend="paddle-cpu"), images=[str(image)], save_io=str(saved_io))
+    report = verify_export(load_source(str(t.train)), t.ours.export_dir, options)
+    assert report.passed, report.summary()
+    label_map, score_map = report.comparison.outputs
+    assert (label_map.name, label_map.candidate_dtype, label_map.candidate_shape) == ("label_map", "int32", (1, 64, 64))
+    assert label_map.label_mismatch == 0.0
+    assert (score_map.name, score_map.score_axis) == ("score_map", -1) and score_map.argmax_agreement == 1.0
+    with np.load(saved_io) as saved:
+        expected = T.normalize(T.resize(rgb, [64, 64]), [0.5] * 3, [0.5] * 3).transpose(2, 0, 1)
+        np.testing.assert_array_equal(saved["input/image"][0], expected)

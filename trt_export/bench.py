@@ -189,6 +189,8 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     if not options.shapes:
         raise TrtExportError("give at least one candidate shape with --shapes")
     source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
+    if source.kind == "paddlers":
+        source.build()  # an unknown class, missing or foreign weights: refused now, not in every worker
     ready = ready_export(options, source)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
