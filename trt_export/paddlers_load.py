@@ -89,5 +89,5 @@ def load_task(paddlers: ModuleType, directory: Path, model_yml: ModelYml) -> Any
     net = getattr(task, "net", None)
     if net is None:
         raise ModelSourceError(f"paddlers loaded {str(directory)!r} without a network (status {model_yml.status!r}); give a training dir")
-    check_weights_from_file(net, directory / "model.pdparams", f"{model_yml.model} ({type(net).__name__})")
+    check_weights_from_file(net, directory / "model.pdparams", f"the {model_yml.model} network")
     return task
