@@ -284,9 +284,12 @@ def test_paddlers_style_script(tmp_path):
 def test_paddlers_style_script_takes_paddlers_short_flags(tmp_path):
     # PaddleRS's deploy/export/export_model.py defines -m, -s and -fs; a copied command line must work.
     proc = _cli(str(REPO / "scripts" / "export_model.py"), "-m", "trt_export.zoo:tiny_segnet",
-                "-s", str(tmp_path / "inference_model"), "-fs", "[32,32]")
+                "-s", str(tmp_path / "inference_model"), "-fs", "[48,32]")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "inference_model" / "model.pdmodel").is_file()
+    # non-square: both tensors, ours ([w,h] as PaddleRS's docs say) and the one PaddleRS's script fixes
+    (note,) = [line for line in proc.stdout.splitlines() if line.startswith("note: non-square")]
+    assert "fixes the NCHW tensor [1, 3, 32, 48]" in note and "would fix [1, 3, 48, 32]" in note
 
 
 def test_auto_format_falls_back_to_pir_when_paddle_cannot_save_legacy(tmp_path):

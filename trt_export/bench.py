@@ -278,6 +278,7 @@ class Prepared:
     reference: Path
     summary: dict[str, Any] | None
     failure: Failure | None
+    manifest_file: Path | None = None  # bench --exported: the ready export's manifest, written by the parent
 
 
 def _prepare_candidate(pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, cache_dir: Path, paddle_version: str) -> Prepared:
@@ -302,6 +303,7 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
         {
             "job": "measure",
             "export_dir": str(prepared.export_dir),
+            "manifest_file": str(prepared.manifest_file) if prepared.manifest_file else None,
             "reference": str(prepared.reference),
             "format": options.model_format,
             "settings": asdict(settings),

@@ -7,6 +7,7 @@ outputs go to the sweep's scratch dir, never into the export dir.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ def prepare_ready(pool: Any, source: ModelSource, manifest: Manifest, options: A
     shape = manifest.fixed_shape
     export_dir = Path(manifest.export_dir or options.exported)
     reference = scratch / f"ready-reference-seed{options.seed}.npz"
+    manifest_file = scratch / "ready-manifest.json"
+    manifest_file.write_text(json.dumps(manifest.to_dict()), encoding="utf-8")
     outcome = pool.run(
         {
             "job": "prepare",
@@ -49,6 +52,7 @@ def prepare_ready(pool: Any, source: ModelSource, manifest: Manifest, options: A
             "shape_nchw": list(shape.nchw),
             "format": options.model_format,
             "export_dir": str(export_dir),
+            "manifest_file": str(manifest_file),
             "reference": str(reference),
             "seed": options.seed,
         },
@@ -56,8 +60,9 @@ def prepare_ready(pool: Any, source: ModelSource, manifest: Manifest, options: A
         "reference",
     )
     if outcome.failure is not None or outcome.result is None:
-        return Prepared(shape, export_dir, reference, None, outcome.failure or Failure("crash", "prepare worker returned no result"))
-    return Prepared(shape, export_dir, reference, outcome.result, None)
+        failure = outcome.failure or Failure("crash", "prepare worker returned no result")
+        return Prepared(shape, export_dir, reference, None, failure, manifest_file)
+    return Prepared(shape, export_dir, reference, outcome.result, None, manifest_file)
 
 
 def check_ready_args(args: Any) -> None:

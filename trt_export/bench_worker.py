@@ -89,7 +89,7 @@ def _source(job: dict[str, Any]):  # -> ModelSource
 def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
     from trt_export.export import export_model
     from trt_export.inputs import random_inputs, save_npz
-    from trt_export.manifest import MANIFEST_NAME, load_manifest
+    from trt_export.manifest import MANIFEST_NAME
     from trt_export.runners import DygraphRunner
     from trt_export.shapes import FixedShape
 
@@ -100,7 +100,7 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
     if not cached:
         source = _source(job)
         export_model(source, export_dir, FixedShape.from_nchw(job["shape_nchw"]), model_format=job["format"], force=True)
-    manifest = load_manifest(export_dir)
+    manifest = job_manifest(job)
     if not reference.is_file():
         source = source or _source(job)
         feed = random_inputs(manifest.inputs, seed=int(job["seed"]), model_yml=source.model_yml)
@@ -110,6 +110,17 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
         save_npz(partial, {**{REFERENCE_INPUT + k: v for k, v in feed.items()}, **{REFERENCE_OUTPUT + k: v for k, v in outputs.items()}})
         partial.rename(reference)
     return prepared_summary(manifest, cached)
+
+
+def job_manifest(job: dict[str, Any]) -> Any:
+    """The export's manifest; a ready PaddleRS deploy dir's comes as a file the parent wrote
+    (building it runs a predictor, which would count in this worker's peak memory)."""
+    from trt_export.manifest import Manifest, load_manifest
+
+    if job.get("manifest_file"):
+        data = json.loads(Path(job["manifest_file"]).read_text(encoding="utf-8"))
+        return Manifest.from_dict(data, export_dir=Path(job["export_dir"]))
+    return load_manifest(job["export_dir"])
 
 
 def prepared_summary(manifest: Any, cached: bool) -> dict[str, Any]:
@@ -225,11 +236,10 @@ def paddle_allocator_peak_mb(device_id: int = 0) -> float | None:
 def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     from trt_export.backends import BackendSettings
     from trt_export.compare import compare_outputs
-    from trt_export.manifest import load_manifest
     from trt_export.runners import PaddleInferenceRunner
     from trt_export.verify import score_axes, tolerances_for
 
-    manifest = load_manifest(job["export_dir"])
+    manifest = job_manifest(job)
     settings_data = dict(job["settings"])
     settings_data["disable_ops"] = tuple(settings_data.get("disable_ops") or ())
     settings = BackendSettings(**settings_data)
