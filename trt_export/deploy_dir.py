@@ -16,6 +16,7 @@ in memory, from what the files declare, and nothing is written into the dir:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,8 @@ def manifest_from_deploy_dir(directory: str | Path) -> Manifest:
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise ModelSourceError(f"Paddle cannot load {model_file} ({type(exc).__name__}: {first}); {_REEXPORT}") from None
-    declared = _declared_input_shapes(model_file, fmt, predictor)
+    # PIR: the data ops' shape attributes; the predictor's handles report [0] for a dynamic input.
+    declared = (_pir_data_shapes(model_file) if fmt == "pir" else None) or _declared_input_shapes(model_file, fmt, predictor)
     names = list(predictor.get_input_names())
     if not names:
         raise ModelSourceError(f"the program in {where} declares no inputs; {_REEXPORT}")
@@ -108,6 +110,27 @@ def manifest_from_deploy_dir(directory: str | Path) -> Manifest:
         ],
         export_dir=directory,
     )
+
+
+def _pir_data_shapes(model_file: Path) -> dict[str, list[int]]:
+    """``{input name: declared shape}`` from a PIR model.json's ``pd_op.data`` ops ("#": "<n>.data")."""
+    try:
+        program = json.loads(model_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelSourceError(f"{model_file} is not a readable PIR model.json ({exc}); {_REEXPORT}") from None
+    shapes: dict[str, list[int]] = {}
+    stack: list[Any] = [program]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if str(node.get("#", "")).endswith(".data") and isinstance(node.get("A"), list):
+                attrs = {a.get("N"): (a.get("AT") or {}).get("D") for a in node["A"] if isinstance(a, dict)}
+                if isinstance(attrs.get("name"), str) and isinstance(attrs.get("shape"), list):
+                    shapes[attrs["name"]] = [int(d) for d in attrs["shape"]]
+            stack.extend(node.values())
+    return shapes
 
 
 def _fixed_shape(directory: Path, names: list[str], declared: dict[str, list[int]]) -> FixedShape:
