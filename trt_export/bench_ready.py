@@ -35,7 +35,7 @@ def ready_export_notes(manifest: Manifest) -> list[str]:
 
 def prepare_ready(pool: Any, source: ModelSource, manifest: Manifest, options: Any, scratch: Path) -> Any:
     """The reference for the ready export, computed in a worker like any candidate's (a Prepared)."""
-    from trt_export.bench import Prepared
+    from trt_export.bench import Prepared, _source_job
     from trt_export.bench_report import Failure
 
     shape = manifest.fixed_shape
@@ -47,8 +47,7 @@ def prepare_ready(pool: Any, source: ModelSource, manifest: Manifest, options: A
         {
             "job": "prepare",
             "exported": True,
-            "source": {"spec": source.spec, "weights": source.weights_path if source.kind == "factory" else None,
-                       "kwargs": source.factory_kwargs or None, "model_type": options.model_type},
+            "source": _source_job(source, options),
             "shape_nchw": list(shape.nchw),
             "format": options.model_format,
             "export_dir": str(export_dir),
