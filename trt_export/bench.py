@@ -73,6 +73,10 @@ class BenchOptions:
     auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
     exported: Path | None = None  # a ready export dir (ours or PaddleRS's): measured as it is, its own shape
+    keep_exports: bool = False  # copy each measured candidate's export to out_dir/exports/<label> (gate --rerun)
+    # Called with (source, backend or None when bench may still switch it, environment, threads)
+    # once the fingerprint is known and before any candidate is swept: the baseline check.
+    before_sweep: Callable[[ModelSource, str | None, dict[str, Any], int], None] | None = None
     scene: SceneOptions | None = None  # --scene / --scene-image / --agreement-images (bench_scene.py)
 
 
@@ -205,6 +209,11 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     availability = backend_availability(settings.backend, None if options.model_format == "auto" else options.model_format)
     if not availability.available:
         raise BackendUnavailable(f"backend {settings.backend} is not available here: {availability.reason}")
+    if settings.is_trt:
+        from trt_export.backends import probe_environment
+        from trt_export.trt_preflight import preflight
+
+        preflight(settings, None if options.model_format == "auto" else options.model_format, probe_environment())
     out_dir = Path(options.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise TrtExportError(f"--out {str(out_dir)!r} is a file; give a directory")
@@ -226,6 +235,9 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             raise TrtExportError(f"a worker process cannot start Paddle: {idle.failure}")
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
+        if options.before_sweep is not None:
+            options.before_sweep(source, None if options.auto_backend else settings.backend, environment, settings.cpu_threads)
+        kept: dict[str, Path] = {}
         candidates: list[Candidate] = []
         notes: list[str] = [] if ready is None else ready_export_notes(ready)
         # The exported model's type (auto-detected at export) names the report's model_type.
@@ -248,6 +260,8 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
                     notes.append(note)
                     bar.write(f"note: {note}", file=sys.stderr)
             candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss, scene_plan))
+            if options.keep_exports and candidates[-1].ok:
+                kept[shape.label] = prepared.export_dir
         bar.close()
         report = BenchReport(
             tool_version=__version__,
@@ -273,7 +287,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             notes=notes + (scene_plan.notes if scene_plan else []),
         )
         recommend_report(report)
-        write_outputs(report, out_dir, pool.log_dir)
+        write_outputs(report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None)
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -351,9 +365,19 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
             paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
         ),
         parity=parity,
+        # raw samples (schema v2) for the gate's statistics; 0.1 us resolution keeps the file small
+        samples_ms=[round(float(s) * 1000.0, 4) for s in result["samples_s"]],
+        trt_coverage=result.get("trt_coverage"),
+        warnings=list(result.get("warnings") or []) + _cache_hit_warning(result.get("trt_coverage")),
     )
     attach_results(candidate, result, scene_plan, shape)
     return candidate
+
+
+def _cache_hit_warning(coverage: dict[str, Any] | None) -> list[str]:
+    if coverage and coverage.get("engine_cache_hit"):
+        return ["TensorRT engines came from --trt-cache-dir: build_s is a deserialisation time, not a build"]
+    return []
 
 
 def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
@@ -430,7 +454,7 @@ def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:
     )
 
 
-def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = None) -> list[Path]:
+def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = None, exports: dict[str, Path] | None = None) -> list[Path]:
     """bench.json, bench.csv, bench.md and plots, written to a staging dir and moved in together."""
     from trt_export.render import write_csv, write_markdown, write_plots
 
@@ -443,11 +467,16 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         write_markdown(report, staging / "bench.md", plots=plots)
         if log_dir is not None and log_dir.is_dir():
             shutil.copytree(log_dir, staging / "logs")
+        if exports is not None:  # --keep-exports: what gate --rerun measures against (interleave.py)
+            for label, export_dir in exports.items():
+                shutil.copytree(export_dir, staging / "exports" / label)
         # A previous run's gate verdict next to this run's numbers would be read as about them.
         from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME
 
         for stale in (JUNIT_FILENAME, MARKDOWN_FILENAME):
             (out_dir / stale).unlink(missing_ok=True)
+        if exports is None:
+            _remove_stale_exports(out_dir / "exports")
         written = []
         for item in sorted(staging.iterdir()):
             target = out_dir / item.name
@@ -458,6 +487,15 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         return written
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_stale_exports(directory: Path) -> None:
+    """An earlier run's --keep-exports next to this run's bench.json would be A/B-measured as this
+    run's; remove it, but only when every entry is an export we wrote (a manifest inside)."""
+    from trt_export.manifest import MANIFEST_NAME
+
+    if directory.is_dir() and all(entry.is_dir() and (entry / MANIFEST_NAME).is_file() for entry in directory.iterdir()):
+        shutil.rmtree(directory)
 
 
 def parse_shapes(texts: list[str], batches: list[int] | None = None) -> list[FixedShape]:

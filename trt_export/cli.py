@@ -71,6 +71,12 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
     trt.add_argument("--trt-path", choices=["auto", "legacy", "pir"], default="auto",
                      help="legacy enable_tensorrt_engine (.pdmodel) or paddle.tensorrt.convert (.json); auto follows the format")
     trt.add_argument("--trt-disable-ops", nargs="+", default=(), metavar="OP", help="ops kept out of TensorRT")
+    trt.add_argument("--trt-ops-run-float", nargs="+", default=(), metavar="OP",
+                     help="PIR path: op types built in fp32 inside fp16/int8 engines (e.g. from debug-precision)")
+    trt.add_argument("--trt-allow-tf32", action="store_true",
+                     help="trt-fp32: let TensorRT use TF32 (on Ampere+; faster, ~1e-3 relative error); default off")
+    trt.add_argument("--trt-min-coverage", type=float, default=0.8,
+                     help="warn when less than this share of compute ops runs inside TensorRT (default 0.8)")
     trt.add_argument("--calibration", help="INT8 calibration data: a directory of images or an .npz")
     trt.add_argument("--allow-random-calibration", action="store_true",
                      help="INT8 with random calibration data (timing only: accuracy is meaningless)")
@@ -94,6 +100,9 @@ def _backend_settings(args: argparse.Namespace, backend: str):  # -> BackendSett
             calibration=args.calibration,
             allow_random_calibration=args.allow_random_calibration,
             disable_ops=tuple(args.trt_disable_ops),
+            ops_run_float=tuple(args.trt_ops_run_float),
+            trt_min_coverage=args.trt_min_coverage,
+            trt_allow_tf32=args.trt_allow_tf32,
         )
     except (TypeError, ValueError) as exc:
         raise TrtExportError(str(exc)) from None
@@ -125,6 +134,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         save_io=args.save_io,
     )
+    if options.settings.is_trt:
+        from trt_export.backends import probe_environment, require_backend
+        from trt_export.trt_preflight import preflight
+
+        # Before the temporary export: a TensorRT run that cannot succeed is refused first.
+        require_backend(options.settings.backend, options.model_format)
+        preflight(options.settings, options.model_format, probe_environment())
     with tempfile.TemporaryDirectory(prefix="trt-export-verify-") as scratch:
         exported = args.exported
         if exported is None:
@@ -165,7 +181,56 @@ def _gate_settings(args: argparse.Namespace, stat: str):  # -> GateSettings
         memory_tolerance=parse_tolerance(args.memory_tolerance),
         stat=stat,
         allow_env_mismatch=args.allow_env_mismatch,
+        test=args.test,
+        confidence=args.confidence,
+        seed=args.gate_seed,
     )
+
+
+def _rerun_options(args: argparse.Namespace):  # -> RerunOptions | None
+    from trt_export.interleave import RerunOptions
+
+    if not args.rerun:
+        for flag, value in (("--baseline-exports", args.baseline_exports), ("--current-exports", args.current_exports)):
+            if value is not None:
+                raise TrtExportError(f"{flag} is only used with --rerun (the interleaved A/B re-measurement); add --rerun")
+        return None
+    return RerunOptions(
+        baseline_exports=Path(args.baseline_exports) if args.baseline_exports else None,
+        current_exports=Path(args.current_exports) if args.current_exports else None,
+        pairs=args.pairs,
+        block_ms=args.block_ms,
+        warmup=args.ab_warmup,
+        seed=args.gate_seed,
+        clock=args.ab_clock,
+    )
+
+
+def _add_gate_stat_args(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """Flags of the gate's statistics and of the A/B re-measurement, shared by gate and bench."""
+    from trt_export.gate_stats import DEFAULT_CONFIDENCE, MIN_PAIRS
+    from trt_export.interleave import DEFAULT_BLOCK_MS, DEFAULT_PAIRS, DEFAULT_WARMUP
+
+    group.add_argument("--test", choices=["auto", "bootstrap", "summary"], default="auto",
+                       help="latency test: bootstrap interval of the ratio of medians from raw samples; summary: the "
+                       "version-1 noise band; auto: bootstrap when the reports have samples (default auto)")
+    group.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
+                       help=f"confidence level of the latency ratio's interval (default {DEFAULT_CONFIDENCE})")
+    group.add_argument("--gate-seed", type=int, default=0, help="seed of the bootstrap and the A/B order (default 0: reproducible)")
+    group.add_argument("--rerun", action="store_true",
+                       help="re-measure latency here, baseline export and current export in alternating short blocks "
+                       "(A/B); needs both runs' exports (bench --keep-exports)")
+    group.add_argument("--baseline-exports", help="with --rerun: the baseline run's exports dir (default: exports/ next to the baseline bench.json)")
+    group.add_argument("--current-exports", help="with --rerun: the current run's exports dir (default: exports/ next to the current bench.json)")
+    group.add_argument("--pairs", type=int, default=DEFAULT_PAIRS,
+                       help=f"with --rerun: A/B pairs of blocks (default {DEFAULT_PAIRS}, at least {MIN_PAIRS})")
+    group.add_argument("--block-ms", type=float, default=DEFAULT_BLOCK_MS,
+                       help=f"with --rerun: approximate length of one block (default {DEFAULT_BLOCK_MS:g} ms, at least 3 runs)")
+    group.add_argument("--ab-clock", choices=["wall", "cpu"], default="wall",
+                       help="with --rerun: time blocks on the wall clock (default), or in this process's CPU time (CPU "
+                       "backends: immune to time slices lost to other jobs on an oversubscribed runner)")
+    group.add_argument("--ab-warmup", type=int, default=DEFAULT_WARMUP,
+                       help=f"with --rerun: untimed runs of each export first (default {DEFAULT_WARMUP})")
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -189,12 +254,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise TrtExportError(f"{flag} must be a positive finite number, got {value}")
     # Everything that can be refused is refused before minutes of sweeping.
     gate_settings = _gate_settings(args, args.gate_stat) if args.baseline else None
-    if args.baseline and not Path(args.baseline).is_file():
-        raise TrtExportError(f"baseline {args.baseline!r} does not exist; give the bench.json of an earlier run")
+    rerun = _rerun_options(args) if args.baseline else None
+    if args.rerun and not args.baseline:
+        raise TrtExportError("--rerun re-measures against a baseline: give --baseline BASE/bench.json (its run kept its exports)")
+    baselines = []
+    for path in args.baseline or []:
+        if not Path(path).is_file():
+            raise TrtExportError(f"baseline {path!r} does not exist; give the bench.json of an earlier run")
     if args.baseline:
-        from trt_export.gate import _load
+        from trt_export.gate import _load, check_baselines
 
-        _load(args.baseline, "baseline")  # not JSON, another schema or version: refused now, not after the sweep
+        # not JSON, another schema or version, too few samples: refused now, not after the sweep
+        baselines = [_load(path, "baseline") for path in args.baseline]
+        if rerun is None:
+            check_baselines(baselines, gate_settings)
     if args.exported is not None:
         from trt_export.bench_ready import check_ready_args
 
@@ -228,10 +301,26 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         auto_backend=args.backend is None,
         exported=Path(args.exported) if args.exported else None,
+        keep_exports=args.keep_exports or rerun is not None,
         scene=scene_options(args),
     )
+    if baselines:
+        from trt_export.comparable import check_comparable
+
+        def before_sweep(source, backend, environment, threads) -> None:  # type: ignore[no-untyped-def]
+            # another model or machine: refused once the fingerprint is known, before any candidate
+            for i, report in enumerate(baselines):
+                check_comparable(report, source=source.spec, name=source.name, backend=backend, environment=environment,
+                                 threads=threads, allow_env_mismatch=args.allow_env_mismatch or rerun is not None,
+                                 role="baseline" if i == 0 else f"baseline {i + 1}")
+
+        options.before_sweep = before_sweep
     report = run_bench(options, announce=lambda line: print(line, flush=True))
     print(render_bench_table(report))
+    from trt_export.trt_coverage import coverage_lines
+
+    for line in coverage_lines(report.candidates) + [f"warning: {c.label}: {w}" for c in report.candidates for w in c.warnings]:
+        print(line)
     print(f"reports: {options.out_dir}/bench.json, bench.csv, bench.md, *.png")
     code = EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED
     if gate_settings is not None:
@@ -243,6 +332,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             gate_settings,
             junit_path=options.out_dir / JUNIT_FILENAME,
             markdown_path=options.out_dir / MARKDOWN_FILENAME,
+            rerun=rerun,
+            progress=lambda line: print(line, flush=True),
         )
         print(render_gate_table(result))
         code = max(code, result.exit_code)
@@ -262,6 +353,32 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_debug_precision(args: argparse.Namespace) -> int:
+    from trt_export.debug_precision import DebugPrecisionOptions, check_options, debug_precision, debug_report, write_debug_report
+    from trt_export.errors import EXIT_CHECK_FAILED
+    from trt_export.precision_search import NOTHING_HELPS, render_search
+    from trt_export.sources import load_source
+
+    if args.report and not Path(args.report).resolve().parent.is_dir():
+        raise TrtExportError(f"cannot write --report {args.report!r}: its directory does not exist")
+    options = DebugPrecisionOptions(
+        settings=_backend_settings(args, args.backend),
+        mode=args.mode,
+        model_format=None if args.model_format in (None, "auto") else args.model_format,
+        ops=tuple(args.ops or ()),
+        seed=args.seed,
+        iters=args.iters,
+        atol=args.atol,
+        rtol=args.rtol,
+    )
+    check_options(options, options.model_format)  # before the model is built
+    source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
+    result = debug_precision(source, args.exported, options)
+    print(render_search(result, "kept out of TensorRT" if args.mode == "disable" else "run in fp32"))
+    if args.report:
+        write_debug_report(debug_report(result, options, args.exported), args.report)
+        print(f"report: {args.report}")
+    return EXIT_CHECK_FAILED if result.status == NOTHING_HELPS else EXIT_OK
 def _cmd_predict(args: argparse.Namespace) -> int:
     from trt_export.predict_cli import run_predict_command
 
@@ -284,7 +401,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_gate(args: argparse.Namespace) -> int:
     from trt_export.gate import gate_files, render_gate_table
 
-    result = gate_files(args.baseline, args.current, _gate_settings(args, args.stat), junit_path=args.junit, markdown_path=args.markdown)
+    result = gate_files(
+        args.baseline, args.current, _gate_settings(args, args.stat), junit_path=args.junit, markdown_path=args.markdown,
+        rerun=_rerun_options(args), progress=lambda line: print(line, flush=True),
+    )
     print(render_gate_table(result))
     return result.exit_code
 
@@ -372,15 +492,40 @@ parents=[common], help="check an export against the dygraph model on a backend (
 
     add_scene_args(bench)
     gate_group = bench.add_argument_group("regression gate (with --baseline)")
-    gate_group.add_argument("--baseline", help="gate this sweep against an earlier bench.json; exit 1 on regression")
+    gate_group.add_argument("--baseline", nargs="+", metavar="BENCH_JSON",
+                            help="gate this sweep against an earlier bench.json; exit 1 on regression. Several: the first is "
+                            "the baseline, their spread the between-run noise (history)")
     gate_group.add_argument("--latency-tolerance", default="10%",
                             help="allowed latency growth beyond the measured noise (default 10%%)")
     gate_group.add_argument("--memory-tolerance", default="5%", help="allowed memory growth (default 5%%)")
     gate_group.add_argument("--gate-stat", default="p50", choices=["p50", "p90", "p99"], help="latency statistic gated on (default p50)")
     gate_group.add_argument("--allow-env-mismatch", action="store_true",
-                            help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle")
+                            help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle/CPU")
+    _add_gate_stat_args(gate_group)
+    bench.add_argument("--keep-exports", action="store_true",
+                       help="copy each measured candidate's export to OUT/exports/<label> (what 'gate --rerun' measures; "
+                       "keep OUT as the CI artifact of the baseline run)")
     bench.set_defaults(handler=_cmd_bench)
 
+    debug = sub.add_parser(
+        "debug-precision",
+        parents=[common],
+        help="on a TensorRT parity failure, find a smallest set of op types to keep out of TensorRT (or run in fp32)",
+    )
+    _add_source_args(debug)
+    debug.add_argument("--exported", required=True, help="export dir written by 'trt-export export'")
+    _add_backend_args(debug, default_backend="trt-fp16")
+    debug.add_argument("--mode", choices=["disable", "fp32"], default="disable",
+                       help="disable: keep op types out of TensorRT (legacy exp_disable_tensorrt_ops, PIR disable_ops); "
+                       "fp32: build them in fp32 inside the engine (PIR ops_run_float) (default disable)")
+    debug.add_argument("--ops", nargs="+", metavar="OP",
+                       help="candidate op types (default: those inside the engines of a plain run)")
+    debug.add_argument("--iters", type=int, default=10, help="timed runs per configuration (default 10)")
+    debug.add_argument("--atol", action="append", metavar="[OUTPUT=]X", help="absolute tolerance (repeatable)")
+    debug.add_argument("--rtol", action="append", metavar="[OUTPUT=]X", help="relative tolerance (repeatable)")
+    debug.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    debug.add_argument("--report", help="write the search (every step, its parity and latency) as JSON here")
+    debug.set_defaults(handler=_cmd_debug_precision)
     predict = sub.add_parser(
         "predict", parents=[common], help="tiled inference of a scene of any size with a fixed-shape export (PaddleRS slider semantics)"
     )
@@ -398,7 +543,8 @@ parents=[common], help="what this machine can run: Paddle, CUDA, TensorRT, backe
     gate = sub.add_parser(
 "gate",
 parents=[common], help="compare a bench report against a baseline (CI regression gate)")
-    gate.add_argument("--baseline", required=True, help="baseline bench.json")
+    gate.add_argument("--baseline", required=True, nargs="+", metavar="BENCH_JSON",
+                      help="baseline bench.json; several: the first is the baseline, their spread the between-run noise (history)")
     gate.add_argument("--current", required=True, help="current bench.json")
     gate.add_argument("--latency-tolerance", default="10%", help="allowed latency growth beyond noise (default 10%%)")
     gate.add_argument("--memory-tolerance", default="5%", help="allowed memory growth (default 5%%)")
@@ -406,6 +552,7 @@ parents=[common], help="compare a bench report against a baseline (CI regression
     gate.add_argument("--allow-env-mismatch", action="store_true", help="compare runs from different environments")
     gate.add_argument("--junit", help="write JUnit XML here (one test case per shape)")
     gate.add_argument("--markdown", help="write a Markdown summary here")
+    _add_gate_stat_args(gate)
     gate.set_defaults(handler=_cmd_gate)
     return parser
 
