@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from trt_export import __version__
 from trt_export.backends import BACKENDS, BackendSettings, backend_availability
+from trt_export.bench_ready import prepare_ready, ready_export, ready_export_notes
 from trt_export.bench_scene import SceneOptions, attach_results, check_dense_export, check_scene_options, ensure_reference, measure_job_fields
 from trt_export.bench_report import (
     BenchReport,
@@ -77,6 +78,7 @@ class BenchOptions:
     seed: int = 0
     auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
+    exported: Path | None = None  # a ready export dir (ours or PaddleRS's): measured as it is, its own shape
     keep_exports: bool = False  # copy each measured candidate's export to out_dir/exports/<label> (gate --rerun)
     # Called with (source, backend or None when bench may still switch it, environment, threads)
     # once the fingerprint is known and before any candidate is swept: the baseline check.
@@ -209,6 +211,9 @@ class WorkerPool:
         if returncode != 0 or not result_file.is_file():
             return WorkerOutcome(None, self._crash(returncode, log_file, default_stage, self.shown_log_dir / log_file.name))
         result = json.loads(result_file.read_text(encoding="utf-8"))
+        if "error" in result and result["error"].get("fatal"):
+            # The model source, the inputs or the backend, not this candidate: every one would fail alike.
+            raise TrtExportError(result["error"]["reason"])
         if "error" in result:
             return WorkerOutcome(result, Failure(result["error"]["stage"], result["error"]["reason"]))
         return WorkerOutcome(result, None)
@@ -307,6 +312,9 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
     if not options.shapes:
         raise TrtExportError("give at least one candidate shape with --shapes")
     source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
+    if source.kind == "paddlers":
+        source.build()  # an unknown class, missing or foreign weights: refused now, not in every worker
+    ready = ready_export(options, source)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
     scene_plan = check_scene_options(options.scene, options.shapes, len(source.input_names) or 1, source.model_type) if options.scene else None
@@ -349,13 +357,16 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
             options.before_sweep(source, None if options.auto_backend else settings.backend, environment, settings.cpu_threads)
         kept: dict[str, Path] = {}
         candidates: list[Candidate] = []
-        notes: list[str] = list(pool.notes)
+        notes: list[str] = list(pool.notes) + ([] if ready is None else ready_export_notes(ready))
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
         bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
         for shape in bar:
             bar.set_postfix_str(shape.label)
-            prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment)
+            if ready is not None:
+                prepared = prepare_ready(pool, source, ready, options, scratch)
+            else:
+                prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment)
             if prepared.summary is not None:
                 model_type = prepared.summary.get("model_type") or model_type
                 if scene_plan is not None:
@@ -415,6 +426,7 @@ class Prepared:
     summary: dict[str, Any] | None
     failure: Failure | None
     times: PhaseTimes = field(default_factory=PhaseTimes)  # this run's export/reference work
+    manifest_file: Path | None = None  # bench --exported: the ready export's manifest, written by the parent
 
 
 def _prepare_candidate(
@@ -445,6 +457,7 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
         {
             "job": "measure",
             "export_dir": str(prepared.export_dir),
+            "manifest_file": str(prepared.manifest_file) if prepared.manifest_file else None,
             "reference": str(prepared.reference),
             "format": options.model_format,
             "settings": asdict(settings),
@@ -566,7 +579,9 @@ def _prepare(
 
 
 def _source_job(source: ModelSource, options: BenchOptions) -> dict[str, Any]:
-    return {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type}
+    # A PaddleRS training dir carries its own model.pdparams: never pass it as --weights.
+    weights = source.weights_path if source.kind == "factory" else None
+    return {"spec": source.spec, "weights": weights, "kwargs": source.factory_kwargs or None, "model_type": options.model_type}
 
 
 def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:

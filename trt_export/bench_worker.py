@@ -110,7 +110,7 @@ def _source(job: dict[str, Any]):  # -> ModelSource
 def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
     from trt_export.export import export_model
     from trt_export.inputs import random_inputs, save_npz
-    from trt_export.manifest import MANIFEST_NAME, load_manifest
+    from trt_export.manifest import MANIFEST_NAME
     from trt_export.runners import DygraphRunner
     from trt_export.shapes import FixedShape
 
@@ -118,7 +118,7 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
     reference = Path(job["reference"])
     seed = int(job["seed"])
     source = None
-    cached = (export_dir / MANIFEST_NAME).is_file()
+    cached = bool(job.get("exported")) or (export_dir / MANIFEST_NAME).is_file()  # a ready export is never rewritten
     phases = {"export": 0.0, "reference": 0.0}
     export_outputs = None
     if not cached:
@@ -127,7 +127,7 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
         result = export_model(source, export_dir, FixedShape.from_nchw(job["shape_nchw"]), model_format=job["format"], force=True)
         export_outputs = result.dygraph_outputs
         phases["export"] = _now() - started
-    manifest = load_manifest(export_dir)
+    manifest = job_manifest(job)
     if not reference.is_file():
         started = _now()
         source = source or _source(job)
@@ -144,6 +144,17 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
         os.replace(partial, reference)
         phases["reference"] = _now() - started
     return {**prepared_summary(manifest, cached), "phases_s": phases}
+
+
+def job_manifest(job: dict[str, Any]) -> Any:
+    """The export's manifest; a ready PaddleRS deploy dir's comes as a file the parent wrote
+    (building it runs a predictor, which would count in this worker's peak memory)."""
+    from trt_export.manifest import Manifest, load_manifest
+
+    if job.get("manifest_file"):
+        data = json.loads(Path(job["manifest_file"]).read_text(encoding="utf-8"))
+        return Manifest.from_dict(data, export_dir=Path(job["export_dir"]))
+    return load_manifest(job["export_dir"])
 
 
 def prepared_summary(manifest: Any, cached: bool) -> dict[str, Any]:
@@ -273,11 +284,10 @@ def paddle_allocator_peak_mb(device_id: int = 0) -> float | None:
 def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     from trt_export.backends import BackendSettings
     from trt_export.compare import compare_outputs
-    from trt_export.manifest import load_manifest
     from trt_export.runners import PaddleInferenceRunner
     from trt_export.verify import score_axes, tolerances_for
 
-    manifest = load_manifest(job["export_dir"])
+    manifest = job_manifest(job)
     settings_data = dict(job["settings"])
     settings_data["disable_ops"] = tuple(settings_data.get("disable_ops") or ())
     settings = BackendSettings(**settings_data)
@@ -368,6 +378,14 @@ def _refaulted_mb() -> float | None:
     return None if shared is None else max(shared - _FORKED_FILE_MB, 0.0)
 
 
+def is_fatal(exc: TrtExportError) -> bool:
+    """Errors of the model source, the inputs or the backend: every candidate would fail the same way,
+    so the sweep stops with the message (exit 2) instead of reporting 'no candidate fits'."""
+    from trt_export.errors import BackendUnavailable, InputError, ModelSourceError
+
+    return isinstance(exc, (ModelSourceError, InputError, BackendUnavailable))
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job; failures become ``{"error": {"stage", "reason"}}`` rather than exceptions."""
     from trt_export.paddle_env import set_verbose
@@ -395,7 +413,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     except MemoryError:
         return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}
     except TrtExportError as exc:
-        return {"error": {"stage": stage[0], "reason": str(exc)}}
+        return {"error": {"stage": stage[0], "reason": str(exc), "fatal": is_fatal(exc)}}
     except Exception as exc:  # anything else still fails only this candidate, with its reason
         if job.get("verbose"):
             traceback.print_exc()

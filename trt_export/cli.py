@@ -287,6 +287,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         baselines = [_load(path, "baseline") for path in args.baseline]
         if rerun is None:
             check_baselines(baselines, gate_settings)
+    if args.exported is not None:
+        from trt_export.bench_ready import check_ready_args
+
+        check_ready_args(args)
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
     if args.workers == "fork":
         from trt_export.bench import prestart_server
@@ -322,6 +326,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         auto_backend=args.backend is None,
+        exported=Path(args.exported) if args.exported else None,
         keep_exports=args.keep_exports or rerun is not None,
         scene=scene_options(args),
     )
@@ -467,7 +472,7 @@ parents=[common], help="export a model at a fixed input shape")
 "verify",
 parents=[common], help="check an export against the dygraph model on a backend (exit 0 pass, 1 fail)")
     _add_source_args(verify)
-    verify.add_argument("--exported", help="export dir written by 'trt-export export'")
+    verify.add_argument("--exported", help="export dir written by 'trt-export export' or by PaddleRS's export_model.py")
     verify.add_argument("--fixed-input-shape", dest="fixed_input_shape", help="without --exported: export at this shape to a temp dir first")
     _add_backend_args(verify, default_backend="paddle-cpu")
     verify.add_argument("--atol", action="append", metavar="[OUTPUT=]X", help="absolute tolerance, for all outputs or one (repeatable)")
@@ -489,6 +494,9 @@ parents=[common], help="check an export against the dygraph model on a backend (
                        help="candidate shapes, each '[w,h]' or '[n,c,w,h]' (default: [256,256] [512,512] [768,768] [1024,1024])")
     bench.add_argument("--batches", nargs="+", type=int, metavar="N",
                        help="try every shape at each of these batch sizes, e.g. --batches 1 2 4")
+    bench.add_argument("--exported", metavar="DIR",
+                       help="measure this ready export (ours, or a PaddleRS deploy dir) as it is, at its own shape; "
+                       "--model is the reference it is checked against")
     _add_backend_args(bench, default_backend=None)
     bench.set_defaults(threads=None)
     bench.add_argument("--warmup", type=int, default=5, help="untimed runs before timing (default 5)")
