@@ -70,6 +70,8 @@ class BenchOptions:
     seed: int = 0
     auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
+    shard: Any = None  # trt_export.shards.Shard: measure only this shard's candidates (bench --shard K/N)
+    executor: Any = None  # a trt_export.executors.CandidateExecutor (--devices, --ray); None: one at a time here
 
 
 def default_cache_dir() -> Path:
@@ -202,9 +204,12 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     if not options.use_cache:
         cache_dir = scratch / "exports"
     cache_dir.mkdir(parents=True, exist_ok=True)
+    # bench --shard K/N: a deterministic part of the candidates (see shards.py)
+    shapes = options.shard.select(options.shapes) if options.shard is not None else list(options.shapes)
     if announce is not None:
-        labels = ", ".join(shape.label for shape in options.shapes)
-        announce(f"bench {source.spec} on {settings.backend}: {len(options.shapes)} candidate shapes (NCHW {labels})")
+        labels = ", ".join(shape.label for shape in shapes)
+        where = "".join(f", {part}" for part in (options.shard, options.executor) if part is not None)
+        announce(f"bench {source.spec} on {settings.backend}: {len(shapes)} candidate shapes (NCHW {labels}){where}")
     pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
     try:
@@ -215,21 +220,30 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
         idle_rss = float(idle.result["rss_mb"])
         candidates: list[Candidate] = []
         notes: list[str] = []
+        requested = settings  # before an automatic backend switch
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
-        bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
-        for shape in bar:
-            bar.set_postfix_str(shape.label)
-            prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment.get("paddle_version", ""))
-            if prepared.summary is not None:
-                model_type = prepared.summary.get("model_type") or model_type
-                switched = _backend_for_export(settings, options, prepared.summary, measured=bool(candidates and any(c.ok for c in candidates)))
-                if switched is not None:
-                    settings, note = switched
-                    notes.append(note)
-                    bar.write(f"note: {note}", file=sys.stderr)
-            candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss))
-        bar.close()
+        execution = None
+        if options.executor is None:
+            bar = tqdm(shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
+            for shape in bar:
+                bar.set_postfix_str(shape.label)
+                run = run_candidate(pool, source, shape, options, settings, cache_dir, environment.get("paddle_version", ""), idle_rss,
+                                    measured=any(c.ok for c in candidates))
+                model_type = run.model_type or model_type
+                if run.note is not None:
+                    settings = run.settings
+                    notes.append(run.note)
+                    bar.write(f"note: {run.note}", file=sys.stderr)
+                candidates.append(run.candidate)
+            bar.close()
+        else:
+            context = SweepContext(source, options, settings, cache_dir, environment.get("paddle_version", ""), idle_rss, pool)
+            sweep = options.executor.run(context, shapes)
+            candidates, settings, notes, execution = sweep.candidates, sweep.settings, sweep.notes, sweep.execution
+            model_type = sweep.model_type or model_type
+            environment = sweep.environment or environment
+            idle_rss = sweep.idle_rss if sweep.idle_rss is not None else idle_rss
         report = BenchReport(
             tool_version=__version__,
             created_utc=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -250,12 +264,56 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             idle_rss_mb=round(idle_rss, 1),
             candidates=candidates,
             notes=notes,
+            shard=options.shard.info(options.shapes, options, requested) if options.shard is not None else None,
+            execution=execution,
         )
         recommend_report(report)
         write_outputs(report, out_dir, pool.log_dir)
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass
+class CandidateRun:
+    """One candidate's outcome: the measurement, and the backend it was measured on."""
+
+    candidate: Candidate
+    settings: BackendSettings  # differs from the one asked for after an automatic onednn -> cpu switch
+    note: str | None  # why it differs
+    model_type: str | None  # as the export detected it
+
+
+@dataclass
+class SweepContext:
+    """What every candidate of one sweep shares; an executor runs :func:`run_candidate` with it."""
+
+    source: ModelSource
+    options: BenchOptions
+    settings: BackendSettings
+    cache_dir: Path
+    paddle_version: str
+    idle_rss: float
+    pool: WorkerPool
+
+
+def run_candidate(
+    pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, settings: BackendSettings,
+    cache_dir: Path, paddle_version: str, idle_rss: float, measured: bool = False,
+) -> CandidateRun:
+    """Prepare (export + reference, cached) and measure one candidate in ``pool``'s workers.
+
+    ``measured``: some candidate of this sweep was already measured, so the backend stays as it is.
+    """
+    prepared = _prepare_candidate(pool, source, shape, options, cache_dir, paddle_version)
+    note = None
+    model_type = None
+    if prepared.summary is not None:
+        model_type = prepared.summary.get("model_type")
+        switched = _backend_for_export(settings, options, prepared.summary, measured=measured)
+        if switched is not None:
+            settings, note = switched
+    return CandidateRun(_measure_candidate(pool, prepared, settings, options, idle_rss), settings, note, model_type)
 
 
 @dataclass
@@ -443,4 +501,4 @@ def parse_shapes(texts: list[str], batches: list[int] | None = None) -> list[Fix
     return list(dict.fromkeys(shapes))
 
 
-__all__ = ["BACKENDS", "BenchOptions", "run_bench", "parse_shapes", "best_backend", "write_outputs", "default_cache_dir"]
+__all__ = ["BACKENDS", "BenchOptions", "run_bench", "run_candidate", "CandidateRun", "SweepContext", "parse_shapes", "best_backend", "write_outputs", "default_cache_dir"]

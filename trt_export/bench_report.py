@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_export.errors import ReportError
+from trt_export.scale_report import ExecutionInfo, ShardInfo, from_json, to_json
 from trt_export.stats import LatencyStats, Throughput
 
 SCHEMA = "trt-export/bench"
@@ -297,6 +298,8 @@ class BenchReport:
     candidates: list[Candidate]
     recommendation: Recommendation | None = None
     notes: list[str] = field(default_factory=list)
+    shard: ShardInfo | None = None  # optional: bench --shard K/N (scale_report.py)
+    execution: ExecutionInfo | None = None  # optional: --devices, --ray, merge (scale_report.py)
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
 
@@ -320,6 +323,8 @@ class BenchReport:
             "candidates": [cand.to_dict() for cand in self.candidates],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "notes": list(self.notes),
+            "shard": to_json(self.shard),
+            "execution": to_json(self.execution),
         }
 
     @classmethod
@@ -351,6 +356,9 @@ class BenchReport:
             else _parse(Recommendation.from_dict, data["recommendation"], "recommendation", source),
             # optional in version 1 (added after the first files were written): absent means none
             notes=[str(note) for note in data.get("notes") or []],
+            # optional (scale-out): absent means a plain, unsharded sweep
+            shard=from_json(data.get("shard"), ShardInfo, "shard", source),
+            execution=from_json(data.get("execution"), ExecutionInfo, "execution", source),
         )
 
 

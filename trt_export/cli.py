@@ -195,10 +195,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         _load(args.baseline, "baseline")  # not JSON, another schema or version: refused now, not after the sweep
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
+    threads_given = args.threads is not None
     if args.threads is None:
         args.threads = os.cpu_count() or 1
     backend = args.backend or best_backend()
     model_format = args.model_format or "auto"
+    from trt_export.scale_args import scale_from_args
+
+    shard, executor = scale_from_args(args, backend, threads_given)  # --shard, --devices, --ray (docs/scale.md)
     require_backend(backend, None if model_format == "auto" else model_format)
     options = BenchOptions(
         model=args.model,
@@ -222,11 +226,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         auto_backend=args.backend is None,
+        shard=shard,
+        executor=executor,
     )
     report = run_bench(options, announce=lambda line: print(line, flush=True))
     print(render_bench_table(report))
     print(f"reports: {options.out_dir}/bench.json, bench.csv, bench.md, *.png")
     code = EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED
+    if shard is not None:  # one shard's pick is not the sweep's: the verdict (and exit code) comes from merge
+        print(f"{shard} of the sweep: combine every shard's bench.json with 'trt-export merge' for the recommendation")
+        code = EXIT_OK
     if gate_settings is not None:
         from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME, gate_files, render_gate_table
 
@@ -240,6 +249,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(render_gate_table(result))
         code = max(code, result.exit_code)
     return code
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from trt_export.errors import EXIT_CHECK_FAILED
+    from trt_export.merge import merge_files
+    from trt_export.render import render_bench_table
+
+    report = merge_files(args.reports, Path(args.out), allow_env_mismatch=args.allow_env_mismatch)
+    print(render_bench_table(report))
+    print(f"reports: {args.out}/bench.json, bench.csv, bench.md, *.png")
+    return EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -359,7 +379,21 @@ parents=[common], help="check an export against the dygraph model on a backend (
     gate_group.add_argument("--gate-stat", default="p50", choices=["p50", "p90", "p99"], help="latency statistic gated on (default p50)")
     gate_group.add_argument("--allow-env-mismatch", action="store_true",
                             help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle")
+    from trt_export.scale_args import add_scale_args
+
+    add_scale_args(bench)
     bench.set_defaults(handler=_cmd_bench)
+
+    merge = sub.add_parser(
+        "merge",
+        parents=[common],
+        help="combine the bench.json of every shard (bench --shard K/N) into one report and recommendation",
+    )
+    merge.add_argument("reports", nargs="+", metavar="BENCH_JSON", help="each shard's bench.json (or the directory holding it)")
+    merge.add_argument("--out", required=True, help="directory for the merged bench.json/.csv/.md and plots")
+    merge.add_argument("--allow-env-mismatch", action="store_true",
+                       help="merge shards measured on different GPUs/drivers/TensorRT/CUDA/Paddle (the report says so)")
+    merge.set_defaults(handler=_cmd_merge)
 
     doctor = sub.add_parser(
 "doctor",
