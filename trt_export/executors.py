@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -144,18 +143,30 @@ class DeviceExecutor:
                     finished[label] = Finished(run, Placement(where=where, wall_s=round(time.perf_counter() - start, 3)))
                     bar.update(1)
 
-        plan = self.plan(shapes)
+        errors: list[BaseException] = []
+
+        def guarded(device: int, labels: list[str]) -> None:
+            try:
+                lane(device, labels)
+            except BaseException as exc:  # re-raised in the sweep's thread below
+                errors.append(exc)
+                stop.set()
+
+        # One thread per device, all started at once: each lane runs its plan in order.
+        threads = [threading.Thread(target=guarded, args=(device, labels), name=f"bench-device-{device}", daemon=True)
+                   for device, labels in self.plan(shapes).items() if labels]
         try:
-            with ThreadPoolExecutor(max_workers=len(self.devices), thread_name_prefix="bench-device") as threads:
-                futures = [threads.submit(lane, device, labels) for device, labels in plan.items() if labels]
-                try:
-                    for future in futures:
-                        future.result()
-                except BaseException:
-                    stop.set()  # lanes start nothing new; candidates already running finish
-                    raise
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        except BaseException:
+            stop.set()  # lanes start nothing new; candidates already running finish
+            raise
         finally:
             bar.close()
+        if errors:
+            raise errors[0]
         notes = []
         if self.on_cpu and len(self.devices) > 1:
             notes.append(
