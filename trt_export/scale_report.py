@@ -78,5 +78,15 @@ def from_json(data: Any, cls: type[T], where: str, source: str) -> T | None:
     try:
         return _converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        problems = cattrs.transform_error(exc, path=where) if isinstance(exc, cattrs.BaseValidationError) else [f"{exc} @ {where}"]
+        problems = (cattrs.transform_error(exc, path=where, format_exception=_describe)
+                    if isinstance(exc, cattrs.BaseValidationError) else [f"{exc} @ {where}"])
         raise ReportError(f"{source}: bad {where}: {'; '.join(problems)}") from exc
+
+
+def _describe(exc: BaseException, type_: Any) -> str:
+    """cattrs' wording, but with our own validation messages (``__post_init__``) kept."""
+    from cattrs.v import format_exception
+
+    if type(exc) is ValueError and str(exc) and not str(exc).startswith("invalid literal"):
+        return f"invalid value ({exc})"
+    return format_exception(exc, type_)
