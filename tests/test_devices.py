@@ -107,6 +107,7 @@ def test_each_gpu_lane_sees_only_its_device(monkeypatch, tmp_path: Path) -> None
     assert [c.label for c in result.candidates] == [s.label for s in shapes]
     assert result.execution.executor == "devices" and result.execution.parallel == 2
     assert "CUDA_VISIBLE_DEVICES" not in pool.env  # the sweep's own pool is untouched
+    assert f"GPU 0 (CUDA_VISIBLE_DEVICES=4): {', '.join(plan[0])}" in result.notes[-1]  # the report says where
 
 
 # --- a real parallel run on the CPU -------------------------------------------------------------

@@ -76,6 +76,10 @@ def collect(
     environment = next((item.environment for item in runs if item.environment), None)
     idle_rss = next((item.idle_rss for item in runs if item.idle_rss is not None), None)
     placements = {shape.label: item.placement for shape, item in zip(shapes, runs)}
+    groups: dict[str, list[str]] = {}
+    for label, placement in placements.items():
+        groups.setdefault(placement.where, []).append(label)
+    out_notes.append("measured on " + "; ".join(f"{where}: {', '.join(labels)}" for where, labels in groups.items()))
     return SweepResult(
         candidates=[item.run.candidate for item in runs],
         settings=final,

@@ -107,7 +107,7 @@ class RayExecutor:
                              include_dashboard=False, log_to_driver=False)
                 else:
                     ray.init(address=address, log_to_driver=False)
-            except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+            except Exception as exc:  # ConnectionError, TimeoutError, Ray Client's missing extras...: one line
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
                 hint = "start one with 'ray start --head', give its address, or use --ray local" if address == "auto" else \
                     "check the address and that the cluster runs the same Ray version"
