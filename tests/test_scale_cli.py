@@ -4,6 +4,7 @@ fields (old files load, bad values are one-line refusals)."""
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -75,3 +76,15 @@ def test_bad_shard_fields_are_refused_in_one_line(tmp_path: Path, shard, message
     with pytest.raises(ReportError, match=message) as err:
         load_bench_report(path)
     assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_ray_auto_follows_an_unreachable_ray_address(monkeypatch, capsys, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray", reason="ray is not installed")
+    if ray.is_initialized():
+        pytest.skip("a Ray connection of another test is open")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    err = _one_line_error(capsys, [*BENCH, "--ray", "auto", "--out", str(tmp_path / "o")])
+    assert f"Ray at 127.0.0.1:{port} is unreachable" in err and not (tmp_path / "o").exists()

@@ -100,7 +100,9 @@ class RayExecutor:
         ray = _import_ray()
         started = False
         if not ray.is_initialized():  # a caller that already connected (ray.init) keeps its connection
-            check_reachable(address)
+            named = os.environ.get("RAY_ADDRESS", "").strip() if address == "auto" else address
+            if named and named not in ("auto", "local"):
+                check_reachable(named)  # auto follows RAY_ADDRESS when it is set
             try:
                 if address == "local":
                     ray.init(num_cpus=os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
