@@ -241,6 +241,27 @@ def test_merge_cli_refusal_is_one_line_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("case, message", [
+    ("other model", "differ in model"),
+    ("other settings", "differ in settings"),
+    ("overlap", "shard 1/2 is given twice"),
+    ("missing", "shard 2/2 is missing"),
+])
+def test_merge_command_refuses_the_bad_inputs(tmp_path: Path, capsys, case: str, message: str) -> None:
+    from trt_export.cli import main
+
+    reports = {
+        "other model": [_shard_report(1, 2), _shard_report(2, 2, model=ModelInfo("m:x", "x", "generic"))],
+        "other settings": [_shard_report(1, 2), _shard_report(2, 2, settings=BenchSettings(warmup=9, iters=5, duration_s=None, threads=2))],
+        "overlap": [_shard_report(1, 2), _shard_report(1, 2), _shard_report(2, 2)],
+        "missing": [_shard_report(1, 2)],
+    }[case]
+    code = main(["merge", *map(str, _write(tmp_path, reports)), "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "m").exists()
+
+
 # --- real shards of a tiny net -------------------------------------------------------------------
 
 MODEL_ARGS = ["--model", "trt_export.zoo:tiny_segnet", "--model-kwargs", '{"width": 4}', "--backend", "paddle-onednn",
