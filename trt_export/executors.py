@@ -130,6 +130,10 @@ class DeviceExecutor:
         def lane(device: int, labels: list[str]) -> None:
             pool = copy.copy(context.pool)
             pool.env = dict(context.pool.env)
+            if getattr(pool, "server", None) is not None:
+                # a worker server started for the sweep has the sweep's environment, not this
+                # lane's CUDA_VISIBLE_DEVICES: the lane starts its workers afresh
+                pool.server = None
             settings = context.settings
             where = f"CPU slot {device}"
             if not self.on_cpu:
