@@ -260,7 +260,6 @@ def run_candidate_task(payload: dict[str, Any]) -> dict[str, Any]:
             if idle.failure is not None or idle.result is None:
                 raise _Err(f"a worker process on this Ray node cannot start Paddle: {idle.failure}")
             _NODE.update(environment=idle.result["environment"], idle_rss=float(idle.result["rss_mb"]))
-            (pool.log_dir / "idle.log").unlink(missing_ok=True)
         cache_dir = Path(payload["cache_dir"]) if payload.get("cache_dir") else (default_cache_dir() if options.use_cache else scratch / "exports")
         cache_dir.mkdir(parents=True, exist_ok=True)
         source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
@@ -270,7 +269,7 @@ def run_candidate_task(payload: dict[str, Any]) -> dict[str, Any]:
         candidate_s = time.time() - begin
         logs = {}
         for item in sorted(pool.log_dir.iterdir()):
-            if item.is_file():
+            if item.is_file() and not item.name.startswith("idle."):  # the driver keeps its own idle.*
                 logs[item.name] = item.read_bytes()[:LOG_LIMIT].decode("utf-8", errors="replace")
         where = f"Ray node {socket.gethostname()}"
         try:
