@@ -119,7 +119,8 @@ def parallel_cpu(tmp_path_factory):
     options = BenchOptions(
         model="trt_export.zoo:tiny_segnet", model_kwargs={"width": 4}, shapes=parse_shapes(["[32,32]", "[48,48]"]),
         settings=BackendSettings("paddle-onednn", cpu_threads=1), warmup=1, iters=3, duration_s=None,
-        out_dir=root / "out", cache_dir=root / "cache", progress=False,
+        # the tiny net's exports are shared with test_shards/test_ray_executor (same cache key)
+        out_dir=root / "out", cache_dir=tmp_path_factory.getbasetemp() / "scale-export-cache", progress=False,
         executor=DeviceExecutor((0, 1), "paddle-onednn"),
     )
     return run_bench(options)

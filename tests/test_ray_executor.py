@@ -49,11 +49,11 @@ def local_ray():
             os.environ["PYTHONPATH"] = previous
 
 
-def _options(root: Path, executor) -> BenchOptions:
+def _options(root: Path, executor, cache: Path) -> BenchOptions:
     return BenchOptions(
         model="trt_export.zoo:tiny_segnet", model_kwargs={"width": 4}, shapes=parse_shapes(SHAPES),
         settings=BackendSettings("paddle-onednn", cpu_threads=1), warmup=1, iters=3, duration_s=None,
-        out_dir=root / "out", cache_dir=root / "cache", progress=False, executor=executor,
+        out_dir=root / "out", cache_dir=cache, progress=False, executor=executor,
     )
 
 
@@ -61,12 +61,13 @@ def _options(root: Path, executor) -> BenchOptions:
 def ray_sweeps(local_ray, tmp_path_factory):
     """One sweep as Ray tasks, then the same with the task of one candidate killing its Ray worker."""
     root = tmp_path_factory.mktemp("ray")
+    cache = tmp_path_factory.getbasetemp() / "scale-export-cache"  # shared with test_shards/test_devices
     executor = RayExecutor.connect("auto", "paddle-onednn")
-    report = run_bench(_options(root, executor))
+    report = run_bench(_options(root, executor, cache))
     import ray_faults
 
     crashing = RayExecutor.connect("auto", "paddle-onednn", task=ray_faults.crash_for_48)
-    lost_options = _options(root, crashing)  # same cache: the exports are reused
+    lost_options = _options(root, crashing, cache)  # same cache: the exports are reused
     lost_options.out_dir = root / "lost"
     lost = run_bench(lost_options)
     return executor, report, lost, root

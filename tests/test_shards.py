@@ -271,7 +271,8 @@ MODEL_ARGS = ["--model", "trt_export.zoo:tiny_segnet", "--model-kwargs", '{"widt
 @pytest.fixture(scope="module")
 def shard_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("shards")
-    runs = [_cli("bench", *MODEL_ARGS, "--cache-dir", str(root / "cache"), "--shard", f"{k}/2", "--out", str(root / f"s{k}"), cwd=root)
+    cache = tmp_path_factory.getbasetemp() / "scale-export-cache"  # shared with test_devices/test_ray_executor
+    runs = [_cli("bench", *MODEL_ARGS, "--cache-dir", str(cache), "--shard", f"{k}/2", "--out", str(root / f"s{k}"), cwd=root)
             for k in (1, 2)]
     merged = _cli("merge", str(root / "s1" / "bench.json"), str(root / "s2"), "--out", str(root / "merged"), cwd=root)
     return root, runs, merged
