@@ -182,5 +182,5 @@ class DeviceExecutor:
                 "thread(s) each: every latency includes the other candidates' work, so these figures are not comparable "
                 "with a sequential sweep and should not be gated against one"
             )
-        execution = ExecutionInfo(executor="cpu-parallel" if self.on_cpu else "devices", parallel=len(self.devices))
+        execution = ExecutionInfo(executor="cpu-parallel" if self.on_cpu and len(self.devices) > 1 else "devices", parallel=len(self.devices))
         return collect(shapes, finished, context.settings, execution, notes)
