@@ -88,3 +88,8 @@ def test_ray_auto_follows_an_unreachable_ray_address(monkeypatch, capsys, tmp_pa
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
     err = _one_line_error(capsys, [*BENCH, "--ray", "auto", "--out", str(tmp_path / "o")])
     assert f"Ray at 127.0.0.1:{port} is unreachable" in err and not (tmp_path / "o").exists()
+
+
+def test_scene_objective_with_an_executor_is_refused(capsys, tmp_path: Path) -> None:
+    err = _one_line_error(capsys, [*BENCH, "--scene", "1000x1000", "--overlap", "8", "--devices", "0", "--out", str(tmp_path / "o")])
+    assert "run candidates one at a time; drop --devices/--ray" in err and not (tmp_path / "o").exists()
