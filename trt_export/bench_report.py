@@ -356,8 +356,8 @@ class BenchReport:
             "candidates": [cand.to_dict() for cand in self.candidates],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "notes": list(self.notes),
-            "shard": to_json(self.shard),
-            "execution": to_json(self.execution),
+            # optional (scale-out): only when set, so a plain sweep's file is unchanged
+            **{key: to_json(value) for key, value in (("shard", self.shard), ("execution", self.execution)) if value is not None},
         }
 
     @classmethod

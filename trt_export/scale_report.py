@@ -2,8 +2,8 @@
 
 ``shard`` (written by ``bench --shard K/N``) says which part of which sweep a report holds, so
 ``trt-export merge`` can refuse overlapping, missing or foreign shards. ``execution`` (written by
-``--devices``, ``--ray`` and ``merge``) says where each candidate was measured. Both are absent
-(``null``) in a plain sweep, and a report without them loads as before. (De)serialised with
+``--devices``, ``--ray`` and ``merge``) says where each candidate was measured. Both are absent in a plain
+sweep, and a report without them loads as before. (De)serialised with
 cattrs; a bad value is one :class:`~trt_export.errors.ReportError` line naming the key.
 """
 
