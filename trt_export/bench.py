@@ -73,6 +73,10 @@ class BenchOptions:
     progress: bool = True
     shard: Any = None  # trt_export.shards.Shard: measure only this shard's candidates (bench --shard K/N)
     executor: Any = None  # a trt_export.executors.CandidateExecutor (--devices, --ray); None: one at a time here
+    keep_exports: bool = False  # copy each measured candidate's export to out_dir/exports/<label> (gate --rerun)
+    # Called with (source, backend or None when bench may still switch it, environment, threads)
+    # once the fingerprint is known and before any candidate is swept: the baseline check.
+    before_sweep: Callable[[ModelSource, str | None, dict[str, Any], int], None] | None = None
     scene: SceneOptions | None = None  # --scene / --scene-image / --agreement-images (bench_scene.py)
 
 
@@ -231,6 +235,9 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             raise TrtExportError(f"a worker process cannot start Paddle: {idle.failure}")
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
+        if options.before_sweep is not None:
+            options.before_sweep(source, None if options.auto_backend else settings.backend, environment, settings.cpu_threads)
+        kept: dict[str, Path] = {}
         candidates: list[Candidate] = []
         notes: list[str] = []
         requested = settings  # before an automatic backend switch
@@ -249,6 +256,8 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
                     notes.append(run.note)
                     bar.write(f"note: {run.note}", file=sys.stderr)
                 candidates.append(run.candidate)
+                if options.keep_exports and run.candidate.ok and run.export_dir is not None:
+                    kept[shape.label] = run.export_dir
             bar.close()
         else:
             context = SweepContext(source, options, settings, cache_dir, environment.get("paddle_version", ""), idle_rss, pool)
@@ -257,6 +266,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             model_type = sweep.model_type or model_type
             environment = sweep.environment or environment
             idle_rss = sweep.idle_rss if sweep.idle_rss is not None else idle_rss
+            kept.update(sweep.export_dirs)  # local exports only (a Ray node's stay there)
         report = BenchReport(
             tool_version=__version__,
             created_utc=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -283,7 +293,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             execution=execution,
         )
         recommend_report(report)
-        write_outputs(report, out_dir, pool.log_dir)
+        write_outputs(report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None)
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -297,6 +307,7 @@ class CandidateRun:
     settings: BackendSettings  # differs from the one asked for after an automatic onednn -> cpu switch
     note: str | None  # why it differs
     model_type: str | None  # as the export detected it
+    export_dir: Path | None = None  # the candidate's export on this machine (bench --keep-exports)
 
 
 @dataclass
@@ -334,7 +345,8 @@ def run_candidate(
         switched = _backend_for_export(settings, options, prepared.summary, measured=measured)
         if switched is not None:
             settings, note = switched
-    return CandidateRun(_measure_candidate(pool, prepared, settings, options, idle_rss, scene_plan), settings, note, model_type)
+    return CandidateRun(_measure_candidate(pool, prepared, settings, options, idle_rss, scene_plan), settings, note, model_type,
+                        prepared.export_dir)
 
 
 @dataclass
@@ -407,6 +419,8 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
             paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
         ),
         parity=parity,
+        # raw samples (schema v2) for the gate's statistics; 0.1 us resolution keeps the file small
+        samples_ms=[round(float(s) * 1000.0, 4) for s in result["samples_s"]],
         trt_coverage=result.get("trt_coverage"),
         warnings=list(result.get("warnings") or []) + _cache_hit_warning(result.get("trt_coverage")),
     )
@@ -492,7 +506,7 @@ def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:
     )
 
 
-def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = None) -> list[Path]:
+def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = None, exports: dict[str, Path] | None = None) -> list[Path]:
     """bench.json, bench.csv, bench.md and plots, written to a staging dir and moved in together."""
     from trt_export.render import write_csv, write_markdown, write_plots
 
@@ -505,11 +519,16 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         write_markdown(report, staging / "bench.md", plots=plots)
         if log_dir is not None and log_dir.is_dir():
             shutil.copytree(log_dir, staging / "logs")
+        if exports is not None:  # --keep-exports: what gate --rerun measures against (interleave.py)
+            for label, export_dir in exports.items():
+                shutil.copytree(export_dir, staging / "exports" / label)
         # A previous run's gate verdict next to this run's numbers would be read as about them.
         from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME
 
         for stale in (JUNIT_FILENAME, MARKDOWN_FILENAME):
             (out_dir / stale).unlink(missing_ok=True)
+        if exports is None:
+            _remove_stale_exports(out_dir / "exports")
         written = []
         for item in sorted(staging.iterdir()):
             target = out_dir / item.name
@@ -520,6 +539,15 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         return written
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_stale_exports(directory: Path) -> None:
+    """An earlier run's --keep-exports next to this run's bench.json would be A/B-measured as this
+    run's; remove it, but only when every entry is an export we wrote (a manifest inside)."""
+    from trt_export.manifest import MANIFEST_NAME
+
+    if directory.is_dir() and all(entry.is_dir() and (entry / MANIFEST_NAME).is_file() for entry in directory.iterdir()):
+        shutil.rmtree(directory)
 
 
 def parse_shapes(texts: list[str], batches: list[int] | None = None) -> list[FixedShape]:

@@ -36,6 +36,7 @@ class SweepResult:
     model_type: str | None = None
     environment: dict[str, Any] | None = None  # where the candidates ran, when not this machine (Ray)
     idle_rss: float | None = None
+    export_dirs: dict[str, Any] = field(default_factory=dict)  # label -> local export dir of each measured candidate
 
 
 class CandidateExecutor(Protocol):
@@ -88,6 +89,8 @@ def collect(
         model_type=model_type,
         environment=environment,
         idle_rss=idle_rss,
+        export_dirs={item.run.candidate.label: item.run.export_dir for item in runs
+                     if item.run.candidate.ok and getattr(item.run, "export_dir", None) is not None},
     )
 
 
