@@ -86,7 +86,7 @@ def test_each_gpu_lane_sees_only_its_device(monkeypatch, tmp_path: Path) -> None
     seen: dict[str, tuple[str | None, int, str]] = {}
     lock = threading.Lock()
 
-    def fake_run_candidate(pool, source, shape, options, settings, cache_dir, paddle_version, idle_rss, measured=False):
+    def fake_run_candidate(pool, source, shape, options, settings, cache_dir, environment, idle_rss, measured=False):
         with lock:
             seen[shape.label] = (pool.env.get("CUDA_VISIBLE_DEVICES"), settings.device_id, threading.current_thread().name)
         return CandidateRun(Candidate(label=shape.label, shape_nchw=list(shape.nchw), status="ok"), settings, None, "classifier")
@@ -95,7 +95,7 @@ def test_each_gpu_lane_sees_only_its_device(monkeypatch, tmp_path: Path) -> None
     shapes = parse_shapes(["[256,256]", "[512,512]", "[768,768]", "[1024,1024]"])
     pool = bench.WorkerPool(tmp_path, 10.0)
     settings = BackendSettings("trt-fp16", device_id=5)
-    context = SweepContext(SimpleNamespace(), SimpleNamespace(progress=False), settings, tmp_path, "3.3.1", 300.0, pool)
+    context = SweepContext(SimpleNamespace(), SimpleNamespace(progress=False), settings, tmp_path, {"paddle_version": "3.3.1"}, 300.0, pool)
     executor = DeviceExecutor((0, 1), "trt-fp16", environ={"CUDA_VISIBLE_DEVICES": "4,6"})
     result = executor.run(context, shapes)
     plan = executor.plan(shapes)

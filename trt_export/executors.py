@@ -149,7 +149,7 @@ class DeviceExecutor:
                     return
                 start = time.perf_counter()
                 run = run_candidate(pool, context.source, by_label[label], context.options, settings, context.cache_dir,
-                                    context.paddle_version, context.idle_rss)
+                                    context.environment, context.idle_rss)
                 with lock:
                     finished[label] = Finished(run, Placement(where=where, wall_s=round(time.perf_counter() - start, 3)))
                     bar.update(1)

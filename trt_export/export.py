@@ -55,6 +55,9 @@ _MODEL_SUFFIX = {"legacy": ".pdmodel", "pir": ".json"}
 class ExportResult:
     save_dir: Path
     manifest: Manifest
+    # The dygraph outputs on random_inputs(manifest.inputs, seed=0, model_yml) from the export's own
+    # check run: bench keeps them as the parity reference instead of building and running the model again.
+    dygraph_outputs: list[np.ndarray] | None = None
 
     def summary(self) -> str:
         m = self.manifest
@@ -147,7 +150,7 @@ def export_model(
         save_manifest(manifest, staging)
         _replace_dir(staging, target)
     manifest.export_dir = target
-    return ExportResult(save_dir=target, manifest=manifest)
+    return ExportResult(save_dir=target, manifest=manifest, dygraph_outputs=reference)
 
 
 def _check_target(target: Path, force: bool) -> None:

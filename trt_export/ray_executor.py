@@ -265,7 +265,7 @@ def run_candidate_task(payload: dict[str, Any]) -> dict[str, Any]:
         source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
         begin = time.time()
         run = run_candidate(pool, source, shape, options, payload["settings"], cache_dir,
-                            _NODE["environment"].get("paddle_version", ""), _NODE["idle_rss"])
+                            _NODE["environment"], _NODE["idle_rss"])
         candidate_s = time.time() - begin
         logs = {}
         for item in sorted(pool.log_dir.iterdir()):
