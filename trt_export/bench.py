@@ -87,6 +87,8 @@ class BenchOptions:
     extra_backends: list[str] = field(default_factory=list)
     roof: bool = True  # measure each CPU backend's matmul roof (roof.py) once per sweep
     roof_n: int = DEFAULT_ROOF_N
+    shard: Any = None  # trt_export.shards.Shard: measure only this shard's candidates (bench --shard K/N)
+    executor: Any = None  # a trt_export.executors.CandidateExecutor (--devices, --ray); None: one at a time here
     exported: Path | None = None  # a ready export dir (ours or PaddleRS's): measured as it is, its own shape
     keep_exports: bool = False  # copy each measured candidate's export to out_dir/exports/<label> (gate --rerun)
     # Called with (source, backend or None when bench may still switch it, environment, threads)
@@ -329,6 +331,11 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
     scene_plan = check_scene_options(options.scene, options.shapes, len(source.input_names) or 1, source.model_type) if options.scene else None
     if options.objective == "scene" and (scene_plan is None or scene_plan.scene is None):
         raise TrtExportError("--objective scene needs a scene: give --scene WxH or --scene-image FILE")
+    if scene_plan is not None and options.executor is not None:  # its dygraph reference is made once, here
+        raise TrtExportError("--scene, --scene-image and --agreement-images run candidates one at a time; drop --devices/--ray "
+                             "(--shard works)")
+    if ready is not None and options.executor is not None:
+        raise TrtExportError("--exported measures one ready export; drop --devices/--ray")
     if options.settings is None:
         options.auto_backend = True
     settings = options.settings or BackendSettings(backend=best_backend(), cpu_threads=os.cpu_count() or 1)
@@ -352,10 +359,13 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
     if not options.use_cache:
         cache_dir = scratch / "exports"
     cache_dir.mkdir(parents=True, exist_ok=True)
+    # bench --shard K/N: a deterministic part of the candidates (see shards.py)
+    shapes = options.shard.select(options.shapes) if options.shard is not None else list(options.shapes)
     if announce is not None:
-        labels = ", ".join(shape.label for shape in options.shapes)
+        labels = ", ".join(shape.label for shape in shapes)
         names = ", ".join(each.backend for each in swept)
-        announce(f"bench {source.spec} on {names}: {len(options.shapes)} candidate shapes (NCHW {labels})")
+        where = "".join(f", {part}" for part in (options.shard, options.executor) if part is not None)
+        announce(f"bench {source.spec} on {names}: {len(shapes)} candidate shapes (NCHW {labels}){where}")
     pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
     pool.server = server
@@ -372,39 +382,41 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
         candidates: list[Candidate] = []
         notes: list[str] = list(pool.notes) + ([] if ready is None else ready_export_notes(ready))
         roofs = _roofs(swept, idle.result.get("roofs") or {}, environment, notes) if options.roof else {}
+        requested = settings  # before an automatic backend switch
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
-        bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
-        for shape in bar:
-            bar.set_postfix_str(shape.label)
-            if ready is not None:
-                prepared = prepare_ready(pool, source, ready, options, scratch)
-            else:
-                prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment)
-            if prepared.summary is not None:
-                model_type = prepared.summary.get("model_type") or model_type
-                if scene_plan is not None:
-                    check_dense_export(prepared.export_dir)
-                    ensure_reference(scene_plan, pool, _source_job(source, options), prepared.export_dir, scratch)
-                switched = _backend_for_export(settings, options, prepared.summary, measured=bool(candidates and any(c.ok for c in candidates)))
-                if switched is not None:
-                    settings, note = switched
+        execution = None
+        if options.executor is None:
+            bar = tqdm(shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
+            for shape in bar:
+                bar.set_postfix_str(shape.label)
+                run = run_candidate(pool, source, shape, options, settings, cache_dir, environment, idle_rss,
+                                    measured=any(c.ok for c in candidates), scene_plan=scene_plan, scratch=scratch, ready=ready,
+                                    extra=swept[1:])
+                model_type = run.model_type or model_type
+                if run.note is not None:
+                    settings = run.settings
                     swept = [settings, *swept[1:]]
-                    notes.append(note)
-                    bar.write(f"note: {note}", file=sys.stderr)
-            for each in swept:
-                candidate = _measure_candidate(pool, prepared, each, options, idle_rss, scene_plan, tag=len(swept) > 1)
-                candidate.backend = each.backend
-                flops = (prepared.summary or {}).get("flops") or {}
-                if flops.get("flops"):
-                    candidate.flops = int(flops["flops"])
-                    if candidate.latency_ms is not None:
-                        candidate.achieved_gflops = round(achieved_gflops(candidate.flops, candidate.latency_ms.median / 1e3) or 0.0, 3) or None
-                candidates.append(candidate)
-                notes.extend(f"{candidate.key if len(swept) > 1 else candidate.label}: {note}" for note in (candidate.timing.notes if candidate.timing else []))
-                if options.keep_exports and candidate.ok:
-                    kept[shape.label] = prepared.export_dir
-        bar.close()
+                    notes.append(run.note)
+                    bar.write(f"note: {run.note}", file=sys.stderr)
+                for candidate in run.candidates:
+                    candidates.append(candidate)
+                    name = candidate.key if len(swept) > 1 else candidate.label
+                    notes.extend(f"{name}: {note}" for note in (candidate.timing.notes if candidate.timing else []))
+                if options.keep_exports and run.candidate.ok and run.export_dir is not None:
+                    kept[shape.label] = run.export_dir
+            bar.close()
+        else:
+            context = SweepContext(source, options, settings, cache_dir, environment, idle_rss, pool)
+            sweep = options.executor.run(context, shapes)
+            candidates, settings, execution = sweep.candidates, sweep.settings, sweep.execution
+            notes.extend(sweep.notes)
+            for cand in candidates:
+                notes.extend(f"{cand.label}: {note}" for note in (cand.timing.notes if cand.timing else []))
+            model_type = sweep.model_type or model_type
+            environment = sweep.environment or environment
+            idle_rss = sweep.idle_rss if sweep.idle_rss is not None else idle_rss
+            kept.update(sweep.export_dirs)  # local exports only (a Ray node's stay there)
         report = BenchReport(
             tool_version=__version__,
             created_utc=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -431,6 +443,8 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
             backends=[each.backend for each in swept],
             roofs={name: roof.to_dict() for name, roof in roofs.items()},
             flops_method=FLOPS_METHOD if any(c.flops for c in candidates) else None,
+            shard=options.shard.info(options.shapes, options, requested) if options.shard is not None else None,
+            execution=execution,
         )
         recommend_report(report)
         # Everything up to here is accounted; the files are written after (plots are part of "parent").
@@ -439,6 +453,75 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass
+class CandidateRun:
+    """One candidate's outcome: the measurement, and the backend it was measured on."""
+
+    candidate: Candidate
+    settings: BackendSettings  # differs from the one asked for after an automatic onednn -> cpu switch
+    note: str | None  # why it differs
+    model_type: str | None  # as the export detected it
+    export_dir: Path | None = None  # the candidate's export on this machine (bench --keep-exports)
+    more: list[Candidate] = field(default_factory=list)  # the same candidate on the extra backends (bench --backends)
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return [self.candidate, *self.more]
+
+
+@dataclass
+class SweepContext:
+    """What every candidate of one sweep shares; an executor runs :func:`run_candidate` with it."""
+
+    source: ModelSource
+    options: BenchOptions
+    settings: BackendSettings
+    cache_dir: Path
+    environment: dict[str, Any]
+    idle_rss: float
+    pool: WorkerPool
+
+
+def run_candidate(
+    pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, settings: BackendSettings,
+    cache_dir: Path, environment: dict[str, Any], idle_rss: float, measured: bool = False, scene_plan: Any = None,
+    scratch: Path | None = None, ready: Any = None, extra: list[BackendSettings] | None = None,
+) -> CandidateRun:
+    """Prepare (export + reference, cached) and measure one candidate in ``pool``'s workers.
+
+    ``measured``: some candidate of this sweep was already measured, so the backend stays as it is.
+    ``scene_plan``/``scratch``: the scene objective's plan and the sweep's scratch dir (bench_scene.py).
+    ``extra``: more backends to measure the same prepared candidate on (bench --backends).
+    """
+    if ready is not None:  # bench --exported: the ready export is measured as it is
+        assert scratch is not None, "a ready export needs the sweep's scratch dir"
+        prepared = prepare_ready(pool, source, ready, options, scratch)
+    else:
+        prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment)
+    note = None
+    model_type = None
+    if prepared.summary is not None:
+        model_type = prepared.summary.get("model_type")
+        if scene_plan is not None:
+            check_dense_export(prepared.export_dir)
+            assert scratch is not None, "the scene objective needs the sweep's scratch dir"
+            ensure_reference(scene_plan, pool, _source_job(source, options), prepared.export_dir, scratch)
+        switched = _backend_for_export(settings, options, prepared.summary, measured=measured)
+        if switched is not None:
+            settings, note = switched
+    measured_runs = []
+    for each in [settings, *(extra or [])]:
+        candidate = _measure_candidate(pool, prepared, each, options, idle_rss, scene_plan, tag=bool(extra))
+        candidate.backend = each.backend
+        flops = (prepared.summary or {}).get("flops") or {}
+        if flops.get("flops"):
+            candidate.flops = int(flops["flops"])
+            if candidate.latency_ms is not None:
+                candidate.achieved_gflops = round(achieved_gflops(candidate.flops, candidate.latency_ms.median / 1e3) or 0.0, 3) or None
+        measured_runs.append(candidate)
+    return CandidateRun(measured_runs[0], settings, note, model_type, prepared.export_dir, more=measured_runs[1:])
 
 
 @dataclass
@@ -709,4 +792,4 @@ def parse_shapes(texts: list[str], batches: list[int] | None = None) -> list[Fix
     return list(dict.fromkeys(shapes))
 
 
-__all__ = ["BACKENDS", "BenchOptions", "run_bench", "parse_shapes", "best_backend", "write_outputs", "default_cache_dir"]
+__all__ = ["BACKENDS", "BenchOptions", "run_bench", "run_candidate", "CandidateRun", "SweepContext", "parse_shapes", "best_backend", "write_outputs", "default_cache_dir"]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_export.errors import ReportError
+from trt_export.scale_report import ExecutionInfo, ShardInfo, from_json, to_json
 from trt_export.scene import AgreementSummary, SceneEstimate, SceneSettings
 from trt_export.stats import LatencyStats, Throughput
 from trt_export.time_accounting import PhaseTimes, SweepTime
@@ -381,6 +382,8 @@ class BenchReport:
     recommendation: Recommendation | None = None
     notes: list[str] = field(default_factory=list)
     time_s: SweepTime | None = None  # optional: where the sweep's wall time went (time_accounting.py)
+    shard: ShardInfo | None = None  # optional: bench --shard K/N (scale_report.py)
+    execution: ExecutionInfo | None = None  # optional: --devices, --ray, merge (scale_report.py)
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
     # Optional: every backend swept (`backend` is the first), each one's compute roof
@@ -417,6 +420,8 @@ class BenchReport:
             "roofs": {k: dict(v) for k, v in self.roofs.items()},
             "flops_method": self.flops_method,
             "time_s": self.time_s.to_dict() if self.time_s else None,
+            # optional (scale-out): only when set, so a plain sweep's file is unchanged
+            **{key: to_json(value) for key, value in (("shard", self.shard), ("execution", self.execution)) if value is not None},
         }
 
     @classmethod
@@ -456,6 +461,9 @@ class BenchReport:
             flops_method=None if data.get("flops_method") is None else str(data["flops_method"]),
             time_s=None if data.get("time_s") is None else _parse(SweepTime.from_dict, data["time_s"], "time_s", source),
             schema_version=version,
+            # optional (scale-out): absent means a plain, unsharded sweep
+            shard=from_json(data.get("shard"), ShardInfo, "shard", source),
+            execution=from_json(data.get("execution"), ExecutionInfo, "execution", source),
         )
 
     @property

@@ -300,6 +300,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from trt_export.bench import prestart_server
 
         prestart_server(args.model, args.timeout)  # imports Paddle while this process checks the backend
+    threads_given = args.threads is not None
     if args.threads is None:
         args.threads = os.cpu_count() or 1
     if args.backend and args.backends:
@@ -307,6 +308,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     backends = list(dict.fromkeys(args.backends or [args.backend or best_backend()]))
     backend = backends[0]
     model_format = args.model_format or "auto"
+    from trt_export.scale_args import scale_from_args
+
+    shard, executor = scale_from_args(args, backend, threads_given)  # --shard, --devices, --ray (docs/scale.md)
+    if executor is not None and len(backends) > 1:
+        raise TrtExportError("--backends with --devices/--ray is not supported yet; sweep one backend per run (or drop --devices/--ray)")
     for each in backends:
         require_backend(each, None if model_format == "auto" else model_format)
     options = BenchOptions(
@@ -337,6 +343,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         extra_backends=backends[1:],
         roof=not args.no_roof,
         exported=Path(args.exported) if args.exported else None,
+        shard=shard,
+        executor=executor,
         keep_exports=args.keep_exports or rerun is not None,
         scene=scene_options(args),
     )
@@ -361,6 +369,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(line)
     print(f"reports: {options.out_dir}/bench.json, bench.csv, bench.md, *.png")
     code = EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED
+    if shard is not None:  # one shard's pick is not the sweep's: the verdict (and exit code) comes from merge
+        print(f"{shard} of the sweep: combine every shard's bench.json with 'trt-export merge' for the recommendation")
+        code = EXIT_OK
     if gate_settings is not None:
         from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME, gate_files, render_gate_table
 
@@ -376,6 +387,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(render_gate_table(result))
         code = max(code, result.exit_code)
     return code
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from trt_export.errors import EXIT_CHECK_FAILED
+    from trt_export.merge import merge_files
+    from trt_export.render import render_bench_table
+
+    report = merge_files(args.reports, Path(args.out), allow_env_mismatch=args.allow_env_mismatch)
+    print(render_bench_table(report))
+    print(f"reports: {args.out}/bench.json, bench.csv, bench.md, *.png")
+    return EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -563,7 +585,21 @@ parents=[common], help="check an export against the dygraph model on a backend (
     bench.add_argument("--keep-exports", action="store_true",
                        help="copy each measured candidate's export to OUT/exports/<label> (what 'gate --rerun' measures; "
                        "keep OUT as the CI artifact of the baseline run)")
+    from trt_export.scale_args import add_scale_args
+
+    add_scale_args(bench)
     bench.set_defaults(handler=_cmd_bench)
+
+    merge = sub.add_parser(
+        "merge",
+        parents=[common],
+        help="combine the bench.json of every shard (bench --shard K/N) into one report and recommendation",
+    )
+    merge.add_argument("reports", nargs="+", metavar="BENCH_JSON", help="each shard's bench.json (or the directory holding it)")
+    merge.add_argument("--out", required=True, help="directory for the merged bench.json/.csv/.md and plots")
+    merge.add_argument("--allow-env-mismatch", action="store_true",
+                       help="merge shards measured on different GPUs/drivers/TensorRT/CUDA/Paddle (the report says so)")
+    merge.set_defaults(handler=_cmd_merge)
 
     debug = sub.add_parser(
         "debug-precision",
