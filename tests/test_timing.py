@@ -75,14 +75,14 @@ def test_noisy_timings_run_until_the_time_cap():
 
 
 def test_a_heavy_candidate_ends_before_the_deadline_with_a_note():
-    """10 s a run, 10 runs asked, 60 s left: it stops in time with the runs it got."""
+    """10 s a run, the default minimum of runs asked, 60 s left: it stops in time with the runs it got."""
     clock = FakeClock([10.0])
     deadline = clock.t + 60.0
     outcome = run_policy(clock.step, TimingPolicy(warmup=5, max_time_s=None), deadline=deadline, clock=clock, now=clock)
     assert outcome.stop == "deadline" and clock.t <= deadline
     assert 1 <= outcome.runs < DEFAULT_MIN_RUNS
     assert outcome.warmup_runs == 1  # warm-up gives way to the timed runs (and is capped at 0.5 s)
-    assert any(f"{outcome.runs} timed runs" in note and "instead of the minimum 10" in note and "--timeout" in note for note in outcome.notes)
+    assert any(f"{outcome.runs} timed runs" in note and f"instead of the minimum {DEFAULT_MIN_RUNS}" in note and "--timeout" in note for note in outcome.notes)
 
 
 def test_the_time_cap_wins_over_the_run_minimum_with_a_note():

@@ -166,7 +166,7 @@ from trt_export.timing import DEFAULT_MIN_TIME_S as DEFAULT_MIN_DURATION_S
 
 
 def _timing_budget(args: argparse.Namespace) -> tuple[int, float | None]:
-    """(minimum runs, minimum seconds). By default at least 10 runs and 0.5 s, then the timing
+    """(minimum runs, minimum seconds). By default at least 20 runs and 0.5 s, then the timing
     policy (trt_export/timing.py) stops at a tight median CI or the time cap; an explicit --iters
     alone means exactly that many runs."""
     if args.iters is not None and args.iters < 1:

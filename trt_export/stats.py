@@ -19,6 +19,12 @@ from typing import Any
 
 import numpy as np
 
+MIN_SAMPLES_FOR_INTERVAL = 20
+"""Fewest timed samples per run for a bootstrap interval of its median (below it the interval's
+coverage is far from nominal: the median of 10 samples has only 10 distinct bootstrap values).
+The gate refuses fewer (gate_stats); bench's timing policy never takes fewer by default (timing),
+so a default sweep is always a usable baseline."""
+
 NOISY_CV = 0.10
 """Above 10 % coefficient of variation the median is not trustworthy enough to rank on alone."""
 

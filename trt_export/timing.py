@@ -27,9 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from trt_export.stats import MIN_SAMPLES_FOR_INTERVAL
+
 DEFAULT_WARMUP = 5
 DEFAULT_WARMUP_MAX_S = 0.5
-DEFAULT_MIN_RUNS = 10
+DEFAULT_MIN_RUNS = MIN_SAMPLES_FOR_INTERVAL  # a default sweep has enough samples for the gate
 DEFAULT_MIN_TIME_S = 0.5
 DEFAULT_MAX_TIME_S = 5.0
 DEFAULT_TARGET_CI = 0.025
