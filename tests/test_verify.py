@@ -33,7 +33,7 @@ from trt_export.verify import VerifyOptions, tolerances_for, verify_export, writ
 
 paddle = import_paddle()
 
-from fixture_paths import FIXTURES, REPO  # noqa: E402 (tests/ is on sys.path under pytest)
+from fixture_paths import FIXTURES, REPO, needs_fixtures  # noqa: E402 (tests/ is on sys.path under pytest)
 
 TESTS = Path(__file__).resolve().parent
 SHAPE = "[64,64]"
@@ -313,6 +313,7 @@ def test_images_without_model_yml_are_raw_pixels_in_pairs(exports, tmp_path, cap
     assert "got 1 image file(s)" in line and "image, image2" in line
 
 
+@needs_fixtures
 def test_images_through_a_paddlers_model_yml_are_normalized(tmp_path, monkeypatch):
     """A PaddleRS training dir (stand-in paddlers package): model.yml's Normalize applies to images,
     the int32 label map is compared by label and the NHWC score map by argmax along the last axis."""

@@ -250,7 +250,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     shape = parse_fixed_shape(args.fixed_input_shape)
     source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
     print(f"fixing input shape: {shape.describe()}", flush=True)
-    result = export_model(source, args.save_dir, shape, model_format=args.format, force=args.force)
+    result = export_model(source, args.save_dir, shape, model_format=args.format, force=args.force or args.replace_non_export,
+                          replace_non_export=args.replace_non_export)
     print(result.summary())
     return EXIT_OK
 
@@ -304,7 +305,11 @@ parents=[common], help="export a model at a fixed input shape")
         "interpolate), pir: Paddle 3 model.json, both: legacy plus pir/, auto: legacy, or PIR when this Paddle "
         "cannot save the network as .pdmodel (default: auto)",
     )
-    export.add_argument("--force", action="store_true", help="replace a non-empty --save-dir")
+    export.add_argument("--force", action="store_true", help="replace an earlier export in --save-dir (never the cwd, "
+                        "an ancestor of it, or a dir holding the model source or weights)")
+    export.add_argument("--replace-non-export", action="store_true",
+                        help="with or without --force: also replace a --save-dir that holds files an export did not write "
+                        "(they are deleted)")
     export.set_defaults(handler=_cmd_export)
 
     verify = sub.add_parser(
@@ -394,11 +399,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _Terminated(BaseException):
-    """SIGTERM (a cancelled CI job, `timeout`), raised so cleanup code runs as for Ctrl-C."""
+    """SIGTERM (a cancelled CI job, `timeout`), SIGHUP (a closed terminal or ssh session) or SIGQUIT,
+    raised so cleanup code runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
-    raise _Terminated()
+    raise _Terminated(signum)
+
+
+# Signals that end a run; each becomes _Terminated so the `finally`s remove staging dirs and
+# scratch space, and the exit code is 128 + the signal number as a shell reports it.
+TERMINATING_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT")
 
 
 def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -407,22 +422,27 @@ def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
 
     # By default SIGTERM kills the process on the spot: staging dirs (.NAME.partial-*) of an
     # export or a sweep would stay behind. Turned into an exception, the `finally`s remove them.
-    previous = None
+    previous: dict[int, object] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        for name in TERMINATING_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, _raise_terminated)
     try:
         return _run_handler(handler, args)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler_before in previous.items():
+            signal.signal(number, handler_before)  # type: ignore[arg-type]
 
 
 def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return handler(args)
-    except _Terminated:
-        print("trt-export: terminated (SIGTERM); partial output removed", file=sys.stderr)
-        return 128 + 15
+    except _Terminated as exc:
+        import signal
+
+        print(f"trt-export: terminated ({signal.Signals(exc.signum).name}); partial output removed", file=sys.stderr)
+        return 128 + exc.signum
     except TrtExportError as exc:
         if is_verbose():
             traceback.print_exc()

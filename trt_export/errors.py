@@ -41,6 +41,10 @@ class ReportError(TrtExportError):
     """A report file that is missing, not JSON, of another schema version or model."""
 
 
+class OutOfMemory(TrtExportError):
+    """Host or device memory ran out (Paddle's ResourceExhausted, MemoryError): a bench candidate's `oom`."""
+
+
 class CheckFailed(TrtExportError):
     """A check ran and failed: parity mismatch, regression. Exit code 1."""
 

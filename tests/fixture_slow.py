@@ -1,0 +1,44 @@
+"""Factories for fault-injection tests: a small net whose build can be made to stall.
+
+``fixture_slow:slow_segnet`` sleeps ``TRT_TEST_SLOW_S`` seconds in every build after the first one
+of its process (the first is the probe load_source makes): in an export that is the build inside
+the staging dir, holding the target's lock. ``fixture_slow:worker_hang`` sleeps only inside a
+bench worker process, so the bench parent gets past its own checks and the worker hangs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from trt_export.zoo import tiny_segnet
+
+_builds = 0
+
+
+def slow_segnet() -> Any:
+    global _builds
+    _builds += 1
+    if _builds > 1:
+        time.sleep(float(os.environ.get("TRT_TEST_SLOW_S", "0")))
+    return tiny_segnet()
+
+
+def worker_hang() -> Any:
+    if "bench_worker" in (sys.argv[0] if sys.argv else ""):
+        time.sleep(float(os.environ.get("TRT_TEST_SLOW_S", "60")))
+    return tiny_segnet()
+
+
+def no_params() -> Any:
+    from trt_export.paddle_env import import_paddle
+
+    paddle = import_paddle()
+
+    class Doubler(paddle.nn.Layer):
+        def forward(self, x: Any) -> Any:
+            return x * 2.0
+
+    return Doubler()
