@@ -131,12 +131,17 @@ class WorkerPool:
         self.env = dict(os.environ)
         # The worker must import the same factory modules the parent can (e.g. from the cwd).
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+        # Workers die with this process (bench_worker.die_with_parent), even on kill -9.
+        self.env[PARENT_PID_ENV] = str(os.getpid())
 
-    def run(self, job: dict[str, Any], name: str, default_stage: str) -> WorkerOutcome:
+    def run(self, job: dict[str, Any], name: str, default_stage: str, show_log: bool = True) -> WorkerOutcome:
+        """``show_log`` False: the log will not be kept (a failure before any result), so failure
+        reasons quote its last line instead of naming a file that will not exist."""
         job = {**job, "verbose": is_verbose()}
         job_file = self.log_dir / f"{name}.job.json"
         result_file = self.log_dir / f"{name}.result.json"
         log_file = self.log_dir / f"{name}.log"
+        stage_file = stage_path(result_file)
         job_file.write_text(json.dumps(job), encoding="utf-8")
         with log_file.open("w", encoding="utf-8") as log:
             try:
@@ -149,18 +154,25 @@ class WorkerPool:
                     stdin=subprocess.DEVNULL,
                 )
             except subprocess.TimeoutExpired:
-                shown = self.shown_log_dir / log_file.name
-                return WorkerOutcome(None, Failure("timeout", f"{default_stage} took longer than {self.timeout_s:g} s; log: {shown}"))
+                shown = f"log: {self.shown_log_dir / log_file.name}" if show_log else f"last log line: {_last_line(log_file)}"
+                # The worker records each step as it enters it: name the one that ran out of time.
+                stage = stage_file.read_text(encoding="utf-8").strip() if stage_file.is_file() else default_stage
+                return WorkerOutcome(None, Failure("timeout", f"{stage or default_stage} took longer than --timeout {self.timeout_s:g} s; {shown}"))
         if proc.returncode != 0 or not result_file.is_file():
-            return WorkerOutcome(None, self._crash(proc.returncode, log_file, default_stage, self.shown_log_dir / log_file.name))
+            shown_log = self.shown_log_dir / log_file.name if show_log else None
+            return WorkerOutcome(None, self._crash(proc.returncode, log_file, default_stage, shown_log, inline=not show_log))
         result = json.loads(result_file.read_text(encoding="utf-8"))
         if "error" in result:
             return WorkerOutcome(result, Failure(result["error"]["stage"], result["error"]["reason"]))
         return WorkerOutcome(result, None)
 
     @staticmethod
-    def _crash(returncode: int, log_file: Path, stage: str, shown_log: Path | None = None) -> Failure:
+    def _crash(returncode: int, log_file: Path, stage: str, shown_log: Path | None = None, inline: bool = False) -> Failure:
         shown_log = shown_log or log_file
+        if inline:
+            detail = "; ".join(_log_lines(log_file)[-3:]) or "no output"
+            sig = f"signal {-returncode}" if returncode < 0 else f"exit {returncode}"
+            return Failure("crash", f"worker ended ({sig}) during {stage}: {detail[:400]}")
         lines = [line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         # Paddle's fatal-signal report ends with [TimeInfo]/[SignalInfo] lines (PIDs, addresses);
         # its "FatalError: ..." line is the one that says what happened.
@@ -172,6 +184,57 @@ class WorkerPool:
                 return Failure("oom", f"worker killed by SIGKILL during {stage} (most likely out of memory); log: {shown_log}")
             return Failure("crash", f"worker died of {sig} during {stage}: {last}; log: {shown_log}")
         return Failure("crash", f"worker exited {returncode} during {stage}: {last}; log: {shown_log}")
+
+
+PARENT_PID_ENV = "TRT_EXPORT_PARENT_PID"
+SCRATCH_NAME = "trt-export-bench"
+# What write_outputs puts in --out, by kind: checked before the sweep (see preflight.check_output_dir).
+RESULT_ENTRIES = {"bench.json": "file", "bench.csv": "file", "bench.md": "file", "latency.png": "file",
+                  "memory.png": "file", "throughput.png": "file", "logs": "dir"}
+
+
+def stage_path(result_file: Path) -> Path:
+    """Where a worker records the step it is in (read by the parent when the worker times out)."""
+    return result_file.with_name(result_file.name + ".stage")
+
+
+def _log_lines(log_file: Path) -> list[str]:
+    try:
+        return [line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return []
+
+
+def _last_line(log_file: Path) -> str:
+    return (_log_lines(log_file) or ["(nothing logged yet)"])[-1][:200]
+
+
+class ResultsNotWritten(TrtExportError):
+    """The sweep finished but its result files could not be written; carries the report so the
+    CLI can still print the table (the numbers are not lost with the files)."""
+
+    def __init__(self, message: str, report: BenchReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def _preflight(options: BenchOptions, source: ModelSource, out_dir: Path, cache_dir: Path) -> None:
+    """Everything about --out, the cache and memory that can be refused before the sweep."""
+    from trt_export.preflight import MIN_FREE_BYTES, check_disk, check_memory, check_output_dir
+    from trt_export.savedir import check_name, clean_stale
+
+    check_name(out_dir.resolve(), "--out")
+    check_output_dir(out_dir, "--out", RESULT_ENTRIES)
+    check_disk(out_dir, MIN_FREE_BYTES, "--out")
+    check_memory(options.shapes, len(source.input_names))
+    # Leftovers of killed runs: scratch dirs in the temp dir, staging dirs in --out and the cache.
+    clean_stale(Path(tempfile.gettempdir()), SCRATCH_NAME)
+    if out_dir.is_dir():
+        clean_stale(out_dir, "bench")
+    if options.use_cache and cache_dir.is_dir():
+        for entry in cache_dir.iterdir():
+            if entry.is_dir():
+                clean_stale(entry)
 
 
 def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = None) -> BenchReport:
@@ -198,7 +261,8 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     if options.use_cache and cache_dir.exists() and not cache_dir.is_dir():
         raise TrtExportError(f"--cache-dir {str(cache_dir)!r} is a file; give a directory (or --no-cache)")
-    scratch = Path(tempfile.mkdtemp(prefix="trt-export-bench-"))
+    _preflight(options, source, out_dir, cache_dir)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{SCRATCH_NAME}.partial-{os.getpid()}-"))
     if not options.use_cache:
         cache_dir = scratch / "exports"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -208,9 +272,11 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
     try:
-        idle = pool.run({"job": "idle"}, "idle", "start-up")
+        idle = pool.run({"job": "idle"}, "idle", "start-up", show_log=False)
         if idle.failure is not None or idle.result is None:
-            raise TrtExportError(f"a worker process cannot start Paddle: {idle.failure}")
+            hint = "; raise --timeout (importing Paddle in a fresh process takes seconds)" if idle.failure and idle.failure.stage == "timeout" else ""
+            reason = idle.failure.reason if idle.failure else "no result"
+            raise TrtExportError(f"a worker process cannot start Paddle: {reason}{hint}")
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
         candidates: list[Candidate] = []
@@ -252,7 +318,14 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             notes=notes,
         )
         recommend_report(report)
-        write_outputs(report, out_dir, pool.log_dir)
+        try:
+            write_outputs(report, out_dir, pool.log_dir)
+        except (OSError, TrtExportError) as exc:
+            from trt_export.preflight import disk_full_error, is_disk_full
+
+            why = str(disk_full_error(out_dir)) if is_disk_full(exc) else (str(exc) if isinstance(exc, TrtExportError) else f"{exc.strerror or exc}")
+            raise ResultsNotWritten(f"the sweep finished but its results could not be written to --out {str(out_dir)!r}: {why}; "
+                                    "nothing in --out was changed", report) from None
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -337,9 +410,17 @@ def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
     seconds per candidate. None when the entry is incomplete or unreadable (the worker redoes it).
     """
     from trt_export.bench_worker import prepared_summary
+    from trt_export.export_cache import discard, export_problem, reference_problem
     from trt_export.manifest import MANIFEST_NAME, load_manifest
 
     if not (export_dir / MANIFEST_NAME).is_file() or not reference.is_file():
+        return None
+    # A damaged entry is discarded and made again, not failed on every later run.
+    if export_problem(export_dir) is not None:
+        discard(export_dir, reference)
+        return None
+    if reference_problem(reference) is not None:
+        reference.unlink(missing_ok=True)
         return None
     try:
         return prepared_summary(load_manifest(export_dir), cached=True)
@@ -403,7 +484,7 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
     from trt_export.render import write_csv, write_markdown, write_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bench.partial-", dir=out_dir))
+    staging = Path(tempfile.mkdtemp(prefix=f".bench.partial-{os.getpid()}-", dir=out_dir))
     try:
         save_bench_report(report, staging / "bench.json")
         write_csv(report, staging / "bench.csv")
@@ -414,18 +495,42 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         # A previous run's gate verdict next to this run's numbers would be read as about them.
         from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME
 
-        for stale in (JUNIT_FILENAME, MARKDOWN_FILENAME):
-            (out_dir / stale).unlink(missing_ok=True)
-        written = []
-        for item in sorted(staging.iterdir()):
-            target = out_dir / item.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            os.replace(item, target)
-            written.append(target)
-        return written
+        return _swap_in(staging, out_dir, stale=(JUNIT_FILENAME, MARKDOWN_FILENAME))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging: Path, out_dir: Path, stale: tuple[str, ...] = ()) -> list[Path]:
+    """Move every entry of ``staging`` into ``out_dir``, all or nothing.
+
+    The entries they replace (and ``stale`` ones) are first moved aside into ``.bench.old-PID``;
+    if any move fails, what was moved in goes back out and the old entries back in, so ``out_dir``
+    holds either the whole new result set or exactly what it held before.
+    """
+    items = sorted(staging.iterdir())
+    aside_dir = out_dir / f".bench.old-{os.getpid()}"
+    aside_dir.mkdir(exist_ok=True)
+    moved_aside: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        for name in [item.name for item in items] + [n for n in stale if n not in {i.name for i in items}]:
+            target = out_dir / name
+            if target.exists() or target.is_symlink():
+                aside = aside_dir / name
+                os.replace(target, aside)
+                moved_aside.append((target, aside))
+        for item in items:
+            os.replace(item, out_dir / item.name)
+            placed.append(out_dir / item.name)
+    except OSError:
+        for target in reversed(placed):
+            os.replace(target, staging / target.name)
+        for target, aside in reversed(moved_aside):
+            os.replace(aside, target)
+        shutil.rmtree(aside_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(aside_dir, ignore_errors=True)
+    return placed
 
 
 def parse_shapes(texts: list[str], batches: list[int] | None = None) -> list[FixedShape]:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trt_export.errors import TrtExportError
+from trt_export.errors import OutOfMemory, TrtExportError
 
 REFERENCE_INPUT = "input/"
 REFERENCE_OUTPUT = "reference/"
@@ -96,10 +96,17 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
     export_dir = Path(job["export_dir"])
     reference = Path(job["reference"])
     source = None
+    from trt_export.export_cache import discard, export_problem
+
     cached = (export_dir / MANIFEST_NAME).is_file()
+    if cached and export_problem(export_dir) is not None:  # damaged: made again, not reused
+        discard(export_dir, reference)
+        cached = False
     if not cached:
         source = _source(job)
-        export_model(source, export_dir, FixedShape.from_nchw(job["shape_nchw"]), model_format=job["format"], force=True)
+        # Another sweep sharing the cache may be exporting this entry: wait for it, not fail.
+        export_model(source, export_dir, FixedShape.from_nchw(job["shape_nchw"]), model_format=job["format"], force=True,
+                     replace_non_export=True, lock_wait_s=float(job.get("lock_wait_s", 600.0)))
     manifest = load_manifest(export_dir)
     if not reference.is_file():
         source = source or _source(job)
@@ -247,6 +254,7 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
             runner.run_raw()
             runner.fetch_outputs()
 
+        stage[0] = "timing"
         with GpuMemoryPeak() as gpu_peak:
             samples = timed_loop(step, int(job["warmup"]), job.get("iters"), job.get("duration_s"))
         gpu_mb = gpu_peak.peak_mb
@@ -262,13 +270,55 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     }
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
+class StageRecord(list):  # type: ignore[type-arg]
+    """``stage[0]``, the step a job is in, also written to a file as it changes, so the parent
+    can name the step that ran out of --timeout (it kills the worker, so no result says it)."""
+
+    def __init__(self, initial: str, path: Path | None = None) -> None:
+        super().__init__([initial])
+        self.path = path
+        self._write()
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        super().__setitem__(index, value)
+        self._write()
+
+    def _write(self) -> None:
+        if self.path is not None:
+            try:
+                self.path.write_text(str(self[0]), encoding="utf-8")
+            except OSError:
+                pass  # only a better timeout message is lost
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this worker when the bench parent dies (even by kill -9),
+    so no orphan keeps running for --timeout holding CPU, memory or a GPU. Elsewhere nothing."""
+    import os
+    import signal
+
+    parent = os.environ.get("TRT_EXPORT_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def run_job(job: dict[str, Any], stage_file: Path | None = None) -> dict[str, Any]:
     """Run one job; failures become ``{"error": {"stage", "reason"}}`` rather than exceptions."""
     from trt_export.paddle_env import set_verbose
 
     set_verbose(bool(job.get("verbose")))
     kind = job["job"]
-    stage = ["export" if kind == "prepare" else "build"]
+    stage = StageRecord("export" if kind == "prepare" else ("start-up" if kind == "idle" else "build"), stage_file)
     try:
         if kind == "idle":
             return _job_idle(job)
@@ -279,6 +329,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": {"stage": stage[0], "reason": f"unknown worker job {kind!r}"}}
     except MemoryError:
         return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}
+    except OutOfMemory as exc:
+        return {"error": {"stage": "oom", "reason": str(exc)}}
     except TrtExportError as exc:
         return {"error": {"stage": stage[0], "reason": str(exc)}}
     except Exception as exc:  # anything else still fails only this candidate, with its reason
@@ -289,9 +341,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    die_with_parent()
     job_path, result_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text(encoding="utf-8"))
-    result = run_job(job)
+    result = run_job(job, result_path.with_name(result_path.name + ".stage"))
     result["peak_rss_mb"] = rss_peak_mb()
     result_path.write_text(json.dumps(result), encoding="utf-8")
     return 0

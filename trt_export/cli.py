@@ -28,6 +28,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"trt-export: error: {message} (see --help)\n")
 
 
+def _seed(text: str) -> int:
+    """argparse type: numpy's generators take seeds in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text} is outside [0, 2**32); give a non-negative seed")
+    return value
+
+
 def _add_source_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument(
         "--model",
@@ -79,6 +90,15 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
 def _backend_settings(args: argparse.Namespace, backend: str):  # -> BackendSettings
     from trt_export.backends import BackendSettings
 
+    for flag, value, least in (
+        ("--threads", args.threads, 1),
+        ("--trt-workspace-mb", args.trt_workspace_mb, 1),
+        ("--gpu-memory-mb", args.gpu_memory_mb, 1),
+        ("--trt-min-subgraph-size", args.trt_min_subgraph_size, 1),
+        ("--device-id", args.device_id, 0),
+    ):
+        if value is not None and value < least:
+            raise TrtExportError(f"{flag} must be an integer >= {least}, got {value}")
     try:
         return BackendSettings(
             backend=backend,
@@ -190,10 +210,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     gate_settings = _gate_settings(args, args.gate_stat) if args.baseline else None
     if args.baseline and not Path(args.baseline).is_file():
         raise TrtExportError(f"baseline {args.baseline!r} does not exist; give the bench.json of an earlier run")
+    if args.duration is not None and args.duration >= args.timeout:
+        raise TrtExportError(
+            f"--duration {args.duration:g} s is not shorter than --timeout {args.timeout:g} s: every candidate would time out "
+            "in its timing loop; raise --timeout or lower --duration"
+        )
     if args.baseline:
-        from trt_export.gate import _load
+        from trt_export.baseline_check import refuse_mismatched_baseline
+        from trt_export.sources import DEFAULT_MODEL
 
-        _load(args.baseline, "baseline")  # not JSON, another schema or version: refused now, not after the sweep
+        # not JSON, another schema or version, another model or environment: refused now, not after the sweep
+        refuse_mismatched_baseline(args.baseline, (args.model or DEFAULT_MODEL).strip(), args.backend, args.allow_env_mismatch)
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
     if args.threads is None:
         args.threads = os.cpu_count() or 1
@@ -223,7 +250,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         auto_backend=args.backend is None,
     )
-    report = run_bench(options, announce=lambda line: print(line, flush=True))
+    from trt_export.bench import ResultsNotWritten
+
+    try:
+        report = run_bench(options, announce=lambda line: print(line, flush=True))
+    except ResultsNotWritten as exc:
+        print(render_bench_table(exc.report))  # the numbers are not lost with the files
+        raise
     print(render_bench_table(report))
     print(f"reports: {options.out_dir}/bench.json, bench.csv, bench.md, *.png")
     code = EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED
@@ -321,7 +354,7 @@ parents=[common], help="check an export against the dygraph model on a backend (
     _add_backend_args(verify, default_backend="paddle-cpu")
     verify.add_argument("--atol", action="append", metavar="[OUTPUT=]X", help="absolute tolerance, for all outputs or one (repeatable)")
     verify.add_argument("--rtol", action="append", metavar="[OUTPUT=]X", help="relative tolerance, for all outputs or one (repeatable)")
-    verify.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    verify.add_argument("--seed", type=_seed, default=0, help="seed of the random inputs (default 0)")
     verify.add_argument("--images", nargs="+", help="real images, run through model.yml's transforms (pairs for change detection)")
     verify.add_argument("--inputs", help="an .npz of inputs keyed by input name")
     verify.add_argument("--save-io", help="save inputs, reference and candidate outputs to this .npz")
@@ -354,7 +387,7 @@ parents=[common], help="check an export against the dygraph model on a backend (
     bench.add_argument("--out", default="trt-export-out", help="directory for bench.json/.csv/.md and plots (default trt-export-out)")
     bench.add_argument("--cache-dir", help="export cache (default ~/.cache/trt-export/exports)")
     bench.add_argument("--no-cache", action="store_true", help="export every candidate afresh")
-    bench.add_argument("--seed", type=int, default=0, help="seed of the parity inputs (default 0)")
+    bench.add_argument("--seed", type=_seed, default=0, help="seed of the parity inputs (default 0)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     gate_group = bench.add_argument_group("regression gate (with --baseline)")
     gate_group.add_argument("--baseline", help="gate this sweep against an earlier bench.json; exit 1 on regression")
