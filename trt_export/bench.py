@@ -223,10 +223,6 @@ def _preflight(options: BenchOptions, source: ModelSource, out_dir: Path, cache_
     from trt_export.preflight import MIN_FREE_BYTES, check_disk, check_memory, check_output_dir
     from trt_export.savedir import check_name, clean_stale
 
-    check_name(out_dir.resolve(), "--out")
-    check_output_dir(out_dir, "--out", RESULT_ENTRIES)
-    check_disk(out_dir, MIN_FREE_BYTES, "--out")
-    check_memory(options.shapes, len(source.input_names))
     # Leftovers of killed runs: scratch dirs in the temp dir, staging dirs in --out and the cache.
     clean_stale(Path(tempfile.gettempdir()), SCRATCH_NAME)
     if out_dir.is_dir():
@@ -235,6 +231,10 @@ def _preflight(options: BenchOptions, source: ModelSource, out_dir: Path, cache_
         for entry in cache_dir.iterdir():
             if entry.is_dir():
                 clean_stale(entry)
+    check_name(out_dir.resolve(), "--out")
+    check_output_dir(out_dir, "--out", RESULT_ENTRIES)
+    check_disk(out_dir, MIN_FREE_BYTES, "--out")
+    check_memory(options.shapes, len(source.input_names))
 
 
 def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = None) -> BenchReport:

@@ -1,0 +1,275 @@
+"""Bench reliability (issue 11): no orphan workers, no late failures, results all or nothing.
+
+Fault injection: kill -9 and SIGHUP of a real bench parent, a stalling worker, an injected ENOSPC,
+a damaged cache file. One tiny module-scoped sweep (one 32x32 shape, a few timed runs) serves as
+the baseline and the warm cache.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from trt_export import bench as bench_mod
+from trt_export.bench import BenchOptions, ResultsNotWritten, WorkerPool, parse_shapes, run_bench, write_outputs
+from trt_export.cli import main
+from trt_export.errors import TrtExportError
+from trt_export.manifest import MANIFEST_NAME
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+MODEL = "trt_export.zoo:tiny_segnet"
+
+
+def _options(root: Path, **overrides) -> BenchOptions:
+    values = dict(model=MODEL, shapes=parse_shapes(["[32,32]"]), warmup=1, iters=3, duration_s=None,
+                  out_dir=root / "out", cache_dir=root / "cache", progress=False)
+    values.update(overrides)
+    return BenchOptions(**values)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    root = tmp_path_factory.mktemp("relbench")
+    options = _options(root)
+    report = run_bench(options)
+    assert report.candidates[0].ok, report.candidates[0].failure
+    return root, options, report
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS), env.get("PYTHONPATH", "")])
+    env.update(extra)
+    return env
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+# ------------------------------------------------------------------ 4, 6: workers die with their parent
+
+def _start_hanging_bench(tmp_path: Path) -> tuple[subprocess.Popen, psutil.Process]:
+    """A bench whose prepare worker sleeps; returns the parent and that worker once it runs."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trt_export", "bench", "--model", "fixture_slow:worker_hang", "--shapes", "[32,32]",
+         "--out", str(tmp_path / "out"), "--no-cache", "--no-progress", "--timeout", "300"],
+        cwd=tmp_path, env=_env(TRT_TEST_SLOW_S="300", TMPDIR=str(tmp_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            for child in psutil.Process(proc.pid).children():
+                if any("prepare.job.json" in part for part in child.cmdline()):
+                    return proc, child
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the prepare worker never started")
+
+
+def test_kill_9_of_the_parent_kills_its_worker_and_the_next_run_cleans_the_scratch(tmp_path, monkeypatch):
+    proc, worker = _start_hanging_bench(tmp_path)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while not _gone(worker.pid):
+        assert time.monotonic() < deadline, "the worker outlived its parent by 10 s"
+        time.sleep(0.1)
+    scratch = [p for p in tmp_path.iterdir() if p.name.startswith(f".trt-export-bench.partial-{proc.pid}-")]
+    assert scratch, "kill -9 leaves the scratch dir (nothing can run in a killed process)"
+    # The next sweep removes it: its owner is gone.
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    with pytest.raises(TrtExportError):  # stop right after the pre-flight (an impossible budget of memory)
+        run_bench(_options(tmp_path, shapes=parse_shapes(["[1,3,100000,100000]"])))
+    assert not any(p.exists() for p in scratch)
+
+
+def test_sighup_of_the_parent_kills_its_worker_and_removes_the_scratch(tmp_path):
+    proc, worker = _start_hanging_bench(tmp_path)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGHUP, err
+    assert "terminated (SIGHUP)" in err and "Traceback" not in err
+    deadline = time.monotonic() + 10
+    while not _gone(worker.pid):
+        assert time.monotonic() < deadline, "the worker outlived its parent by 10 s"
+        time.sleep(0.1)
+    assert not any(p.name.startswith(".trt-export-bench.partial-") for p in tmp_path.iterdir())
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ 8: --out checked first, written all or nothing
+
+def test_out_below_a_file_is_refused_before_the_sweep(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--out", str(tmp_path / "file" / "sub"))
+    assert code == 2
+    assert "is a file" in err and "bench " not in out  # no sweep was announced
+
+
+def test_out_holding_a_file_named_logs_is_refused_before_the_sweep(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "logs").write_text("my log")
+    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--out", str(out_dir))
+    assert code == 2
+    assert "logs" in err and "bench " not in out
+    assert (out_dir / "logs").read_text() == "my log"
+
+
+def test_result_set_is_swapped_in_all_or_nothing(tmp_path, monkeypatch):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    for name in ("bench.json", "bench.csv", "bench.md"):
+        (out_dir / name).write_text(f"old {name}")
+    (out_dir / "logs").mkdir()
+    (out_dir / "logs" / "old.log").write_text("old")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for name in ("bench.csv", "bench.json", "bench.md", "latency.png"):
+        (staging / name).write_text(f"new {name}")
+    (staging / "logs").mkdir()
+    real = os.replace
+    calls = {"n": 0}
+
+    def failing(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 7:  # the third entry moved in
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(bench_mod.os, "replace", failing)
+    with pytest.raises(OSError):
+        bench_mod._swap_in(staging, out_dir)
+    monkeypatch.setattr(bench_mod.os, "replace", real)
+    assert {p.name: (p.read_text() if p.is_file() else "dir") for p in out_dir.iterdir()} == {
+        "bench.json": "old bench.json", "bench.csv": "old bench.csv", "bench.md": "old bench.md", "logs": "dir"}
+    assert (out_dir / "logs" / "old.log").read_text() == "old"
+
+
+def test_full_disk_while_writing_results_changes_nothing_and_still_prints_the_table(sweep, tmp_path, monkeypatch, capsys):
+    root, options, report = sweep
+    out_dir = tmp_path / "out"
+    shutil.copytree(options.out_dir, out_dir)
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir() if p.is_file()}
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("trt_export.render.write_csv", full)
+    with pytest.raises(OSError):
+        write_outputs(report, out_dir)
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir() if p.is_file()} == before
+    assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]
+    # through the CLI (the cache is warm): the table is printed, the error names the full disk
+    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--iters", "3", "--warmup", "1",
+                         "--out", str(out_dir), "--cache-dir", str(options.cache_dir), "--no-progress")
+    assert code == 2
+    (line,) = err.splitlines()
+    assert "could not be written" in line and "disk full at" in line and "nothing in --out was changed" in line
+    assert "1x3x32x32" in out and "p50 ms" in out
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir() if p.is_file()} == before
+
+
+# ------------------------------------------------------------------ 9: baseline refused before the sweep
+
+def test_baseline_of_another_model_is_refused_before_sweeping(sweep, tmp_path, capsys):
+    _, options, _ = sweep
+    code, out, err = cli(capsys, "bench", "--model", "trt_export.zoo:tiny_change_detector", "--shapes", "[32,32]",
+                         "--baseline", str(options.out_dir / "bench.json"), "--out", str(tmp_path / "out"))
+    assert code == 2
+    (line,) = err.splitlines()
+    assert "another model" in line and "before sweeping" in line
+    assert "bench " not in out and not (tmp_path / "out").exists()
+
+
+def test_baseline_of_another_environment_is_refused_before_sweeping(sweep, tmp_path, capsys):
+    _, options, _ = sweep
+    data = json.loads((options.out_dir / "bench.json").read_text())
+    data["environment"]["paddle_version"] = "2.6.2"
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(data))
+    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--baseline", str(baseline),
+                         "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "another environment" in err and "paddle_version '2.6.2'" in err and "--allow-env-mismatch" in err
+    assert "bench " not in out
+
+
+# ------------------------------------------------------------------ 10: damaged cache entry re-made
+
+def test_damaged_cached_export_is_made_again(sweep, tmp_path):
+    _, options, _ = sweep
+    cache = tmp_path / "cache"
+    shutil.copytree(options.cache_dir, cache)
+    (params,) = cache.glob("*/export/model.pdiparams")
+    params.write_bytes(params.read_bytes()[:100])  # truncated
+    (reference,) = cache.glob("*/reference-seed0.npz")
+    report = run_bench(_options(tmp_path, cache_dir=cache))
+    (cand,) = report.candidates
+    assert cand.ok, cand.failure
+    assert (params.parent / MANIFEST_NAME).is_file() and params.stat().st_size > 100
+    assert reference.is_file()
+
+
+# ------------------------------------------------------------------ 11, 16, 17: refused up front, named steps
+
+def test_shape_larger_than_memory_is_refused_before_the_sweep(tmp_path, capsys):
+    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "[100000,100000]",
+                         "--out", str(tmp_path / "out"))
+    assert code == 2
+    (line,) = err.splitlines()
+    assert "needs at least" in line and "[1, 3, 100000, 100000]" in line and "smaller shape" in line
+    assert "bench " not in out
+
+
+def test_duration_not_shorter_than_timeout_is_refused(tmp_path, capsys):
+    code, _, err = cli(capsys, "bench", "--model", MODEL, "--duration", "20", "--timeout", "8", "--out", str(tmp_path / "o"))
+    assert code == 2 and "--duration 20 s is not shorter than --timeout 8 s" in err
+
+
+def test_start_up_timeout_names_no_log_that_is_never_written(tmp_path, capsys):
+    code, _, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--timeout", "0.5", "--out", str(tmp_path / "out"))
+    assert code == 2
+    (line,) = err.splitlines()
+    assert "cannot start Paddle" in line and "raise --timeout" in line and "idle.log" not in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_timeout_names_the_step_that_ran_out(sweep, tmp_path):
+    _, options, _ = sweep
+    (entry,) = [p for p in options.cache_dir.iterdir() if (p / "export").is_dir()]
+    from dataclasses import asdict
+
+    from trt_export.backends import BackendSettings
+
+    pool = WorkerPool(tmp_path, timeout_s=20)
+    outcome = pool.run({"job": "measure", "export_dir": str(entry / "export"), "reference": str(entry / "reference-seed0.npz"),
+                        "format": "auto", "settings": asdict(BackendSettings(backend="paddle-cpu")), "warmup": 0,
+                        "iters": 1, "duration_s": 120}, "m", "build")
+    assert outcome.failure is not None and outcome.failure.stage == "timeout"
+    assert outcome.failure.reason.startswith("timing took longer than --timeout 20 s"), outcome.failure.reason
