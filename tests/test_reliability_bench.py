@@ -223,17 +223,38 @@ def test_baseline_of_another_environment_is_refused_before_sweeping(sweep, tmp_p
 # ------------------------------------------------------------------ 10: damaged cache entry re-made
 
 def test_damaged_cached_export_is_made_again(sweep, tmp_path):
+    """A truncated params file: the parent's cache lookup discards the entry, the prepare job
+    (run in this process, as a worker would) exports it again."""
+    from trt_export.bench_worker import run_job
+
     _, options, _ = sweep
     cache = tmp_path / "cache"
     shutil.copytree(options.cache_dir, cache)
     (params,) = cache.glob("*/export/model.pdiparams")
-    params.write_bytes(params.read_bytes()[:100])  # truncated
-    (reference,) = cache.glob("*/reference-seed0.npz")
-    report = run_bench(_options(tmp_path, cache_dir=cache))
-    (cand,) = report.candidates
-    assert cand.ok, cand.failure
-    assert (params.parent / MANIFEST_NAME).is_file() and params.stat().st_size > 100
-    assert reference.is_file()
+    good = params.read_bytes()
+    params.write_bytes(good[:100])
+    export_dir, reference = params.parent, params.parent.parent / "reference-seed0.npz"
+    assert bench_mod._cached_entry(export_dir, reference) is None
+    assert not export_dir.exists() and not reference.exists()
+    result = run_job({"job": "prepare", "source": {"spec": MODEL}, "shape_nchw": [1, 3, 32, 32], "format": "auto",
+                      "export_dir": str(export_dir), "reference": str(reference), "seed": 0})
+    assert "error" not in result, result
+    assert bench_mod._cached_entry(export_dir, reference) is not None
+    assert len(params.read_bytes()) == len(good)
+
+
+def test_damaged_export_found_by_the_prepare_job_itself(sweep, tmp_path):
+    from trt_export.bench_worker import run_job
+
+    _, options, _ = sweep
+    cache = tmp_path / "cache"
+    shutil.copytree(options.cache_dir, cache)
+    (model,) = cache.glob("*/export/model.pdmodel")
+    model.write_bytes(b"garbage")
+    reference = model.parent.parent / "reference-seed0.npz"
+    result = run_job({"job": "prepare", "source": {"spec": MODEL}, "shape_nchw": [1, 3, 32, 32], "format": "auto",
+                      "export_dir": str(model.parent), "reference": str(reference), "seed": 0})
+    assert "error" not in result and result["cached"] is False, result
 
 
 # ------------------------------------------------------------------ 11, 16, 17: refused up front, named steps
@@ -260,16 +281,37 @@ def test_start_up_timeout_names_no_log_that_is_never_written(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_timeout_names_the_step_that_ran_out(sweep, tmp_path):
-    _, options, _ = sweep
-    (entry,) = [p for p in options.cache_dir.iterdir() if (p / "export").is_dir()]
+def test_timeout_names_the_step_that_ran_out(tmp_path):
+    """The worker records its step before importing Paddle; the parent names it on a timeout
+    (here "export", not the default "build" the parent would otherwise guess)."""
+    pool = WorkerPool(tmp_path, timeout_s=10)
+    pool.env.update(_env(TRT_TEST_SLOW_S="60"))
+    outcome = pool.run({"job": "prepare", "source": {"spec": "fixture_slow:worker_hang"}, "shape_nchw": [1, 3, 32, 32],
+                        "format": "auto", "export_dir": str(tmp_path / "e"), "reference": str(tmp_path / "r.npz"), "seed": 0},
+                       "p", "build")
+    assert outcome.failure is not None and outcome.failure.stage == "timeout"
+    assert outcome.failure.reason.startswith("export took longer than --timeout 10 s"), outcome.failure.reason
+
+
+def test_measure_job_records_the_timing_step(sweep, tmp_path, monkeypatch):
     from dataclasses import asdict
 
+    from trt_export import bench_worker
     from trt_export.backends import BackendSettings
 
-    pool = WorkerPool(tmp_path, timeout_s=20)
-    outcome = pool.run({"job": "measure", "export_dir": str(entry / "export"), "reference": str(entry / "reference-seed0.npz"),
-                        "format": "auto", "settings": asdict(BackendSettings(backend="paddle-cpu")), "warmup": 0,
-                        "iters": 1, "duration_s": 120}, "m", "build")
-    assert outcome.failure is not None and outcome.failure.stage == "timeout"
-    assert outcome.failure.reason.startswith("timing took longer than --timeout 20 s"), outcome.failure.reason
+    _, options, _ = sweep
+    (entry,) = [p for p in options.cache_dir.iterdir() if (p / "export").is_dir()]
+    stage_file = tmp_path / "m.stage"
+    seen = []
+    real_loop = bench_worker.timed_loop
+
+    def spying_loop(*args, **kwargs):
+        seen.append(stage_file.read_text())
+        return real_loop(*args, **kwargs)
+
+    monkeypatch.setattr(bench_worker, "timed_loop", spying_loop)
+    result = bench_worker.run_job({"job": "measure", "export_dir": str(entry / "export"), "reference": str(entry / "reference-seed0.npz"),
+                                   "format": "auto", "settings": asdict(BackendSettings(backend="paddle-cpu")), "warmup": 0,
+                                   "iters": 1, "duration_s": None}, stage_file)
+    assert "error" not in result, result
+    assert seen == ["timing"]
