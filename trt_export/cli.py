@@ -1,6 +1,7 @@
 """Command line: parse arguments, call the library, turn errors into one line and an exit code.
 
-Exit codes: 0 pass, 1 a check failed (parity, regression), 2 usage or environment error.
+Exit codes: 0 pass, 1 a check failed (parity, regression), 2 usage or environment error,
+3 internal error (a bug of ours or an unexpected failure).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from trt_export import __version__
-from trt_export.errors import EXIT_OK, EXIT_USAGE, TrtExportError
+from trt_export.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, TrtExportError
 from trt_export.paddle_env import is_verbose, set_verbose
 
 SHAPE_HELP = (
@@ -125,16 +126,18 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from trt_export.errors import EXIT_CHECK_FAILED
     from trt_export.export import export_model
     from trt_export.shapes import parse_fixed_shape
-    from trt_export.sources import load_source
-    from trt_export.verify import VerifyOptions, verify_export, write_verify_report
+    from trt_export.verify import VerifyOptions, source_for_verify, verify_export, write_verify_report
 
     if args.exported is not None and args.fixed_input_shape is not None:
         raise TrtExportError("give --exported DIR or --fixed-input-shape SHAPE, not both: an existing export already has its shape")
     if args.exported is None and args.fixed_input_shape is None:
         raise TrtExportError("give --exported DIR (an export to check) or --fixed-input-shape SHAPE (export to a temporary dir first)")
+    for flag, value in (("--report", args.report), ("--save-io", args.save_io)):
+        if value and Path(value).is_dir():
+            raise TrtExportError(f"{flag} {value!r} is a directory; give a file path inside it")
     if args.report and not Path(args.report).resolve().parent.is_dir():
         raise TrtExportError(f"cannot write --report {args.report!r}: its directory does not exist")
-    source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
+    source, source_notes = source_for_verify(args.model, args.exported, args.weights, args.model_kwargs, args.model_type)
     options = VerifyOptions(
         settings=_backend_settings(args, args.backend),
         model_format=None if args.model_format in (None, "auto") else args.model_format,
@@ -152,6 +155,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             fmt = args.model_format or "auto"
             exported = export_model(source, Path(scratch) / "export", shape, model_format=fmt).save_dir
         report = verify_export(source, exported, options)
+        report.notes[:0] = source_notes
         if args.exported is None:
             report.manifest.export_dir = None  # the temporary export is gone once this block ends
     print(report.summary())
@@ -492,7 +496,7 @@ def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Na
             f"trt-export: internal error: {type(exc).__name__}: {first} (re-run with --verbose for the traceback)",
             file=sys.stderr,
         )
-        return EXIT_USAGE
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

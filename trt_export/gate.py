@@ -85,7 +85,7 @@ class GateSettings:
             raise TrtExportError(f"gate statistic {self.stat!r} is not one of {', '.join(GATE_STATS)}")
 
 
-_TOLERANCE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(%?)\s*$")
+_TOLERANCE_RE = re.compile(r"^\s*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*(%?)\s*$")
 
 
 def parse_tolerance(text: str) -> float:
