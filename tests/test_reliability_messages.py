@@ -194,3 +194,24 @@ def test_our_own_bugs_exit_3_not_the_usage_code(capsys):
     _, err = capsys.readouterr()
     assert code == EXIT_INTERNAL == 3
     assert err.startswith("trt-export: internal error: ValueError") and "--verbose" in err
+
+
+# ------------------------------------------------------------------ 22: the docs' tolerance tables are the code's
+
+@pytest.mark.parametrize("doc", ["verify.md", "parity.md"])
+def test_documented_default_tolerances_match_the_code(doc):
+    import re
+
+    from trt_export.compare import DEFAULT_TOLERANCES
+
+    text = (REPO / "docs" / doc).read_text(encoding="utf-8")
+    for precision, tol in DEFAULT_TOLERANCES.items():
+        row = next(line for line in text.splitlines() if re.match(rf"^\| {precision}\b", line))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        def number(cell: str) -> float | None:
+            found = re.search(r"[0-9.]+(?:e-?[0-9]+)?", cell)
+            return None if cell == "-" else float(found.group(0))
+
+        atol, rtol, argmax, labels, cosine = (number(c) for c in cells[1:6])
+        assert (atol, rtol, argmax, cosine) == (tol.atol, tol.rtol, tol.min_argmax_agreement, tol.min_cosine), row
+        assert labels == pytest.approx(tol.max_label_mismatch * 100), row

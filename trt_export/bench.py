@@ -351,6 +351,10 @@ def _prepare_candidate(pool: WorkerPool, source: ModelSource, shape: FixedShape,
     prepared: dict[str, Any] | Failure | None = _cached_entry(export_dir, reference)
     if prepared is None:
         prepared = _prepare(pool, source, shape, options, export_dir, reference)
+        if isinstance(prepared, Failure):  # a killed or crashed worker's staging dir goes now, not next run
+            from trt_export.savedir import clean_stale
+
+            clean_stale(entry)
     if isinstance(prepared, Failure):
         return Prepared(shape, export_dir, reference, None, prepared)
     return Prepared(shape, export_dir, reference, prepared, None)
