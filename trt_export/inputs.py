@@ -205,8 +205,6 @@ def npz_inputs(specs: Sequence[TensorSpec], path: str | Path) -> dict[str, np.nd
         raise InputError(f"--inputs {str(p)!r} is a directory; give an .npz file of inputs keyed by input name")
     if not p.is_file():
         raise InputError(f"inputs file {str(p)!r} does not exist")
-    if not zipfile.is_zipfile(p):
-        raise InputError(f"{str(p)!r} is not an .npz (not a zip archive); write one with numpy.savez(path, NAME=array, ...)")
     try:
         data = np.load(p, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
@@ -214,6 +212,11 @@ def npz_inputs(specs: Sequence[TensorSpec], path: str | Path) -> dict[str, np.nd
         with data:
             feed = {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        if not zipfile.is_zipfile(p):  # numpy blames anything unknown on pickled data
+            raise InputError(
+                f"cannot read {str(p)!r} as .npz: it is not a zip archive (nor a .npy array); write one with "
+                "numpy.savez(path, NAME=array, ...)"
+            ) from None
         raise InputError(f"cannot read {str(p)!r} as .npz: {exc}") from None
     check_feed(specs, feed, source=str(p))
     return feed
