@@ -283,3 +283,25 @@ def test_export_to_a_really_full_disk(tmp_path, capsys):
 def test_parameterless_network_gets_a_reason(tmp_path):
     with pytest.raises(ExportError, match="no parameters"):
         export_model(load_source("fixture_slow:no_params"), tmp_path / "out", SHAPE)
+
+
+def test_truncated_save_found_at_read_back_says_disk_full(tmp_path, monkeypatch, source):
+    """jit.save "succeeded" on a full disk but left truncated files: the read-back names the disk."""
+    import shutil
+
+    real = shutil.disk_usage
+    state = {"full": False}
+
+    def usage(path):
+        u = real(path)
+        return u._replace(free=0) if state["full"] else u
+
+    def broken_predictor(*args, **kwargs):
+        state["full"] = True
+        raise RuntimeError("(PreconditionNotMet) Cannot read tensor desc size")
+
+    monkeypatch.setattr("trt_export.preflight.shutil.disk_usage", usage)
+    monkeypatch.setattr(export_mod, "_plain_cpu_predictor", broken_predictor)
+    with pytest.raises(TrtExportError, match=f"disk full at {tmp_path}"):
+        export_model(source, tmp_path / "out", SHAPE)
+    assert list(tmp_path.iterdir()) == []

@@ -312,7 +312,16 @@ def _read_back(
         raise ExportError(
             f"paddle.jit.save did not write {model_file.name} and {params_file.name}; re-run with --verbose to see Paddle's log"
         )
-    predictor = _plain_cpu_predictor(model_file, params_file)
+    try:
+        predictor = _plain_cpu_predictor(model_file, params_file)
+    except Exception as exc:  # a truncated file (full disk) or a program Paddle cannot load back
+        if is_disk_full(exc) or free_bytes(model_file.parent) < (1 << 20):
+            staging = model_file.parent.parent if model_file.parent.name == "pir" else model_file.parent
+            raise disk_full_error(staging.parent) from None
+        raise ExportError(
+            f"the saved {fmt} program cannot be loaded back by Paddle Inference: {type(exc).__name__}: {_error_summary(exc)}"
+            + ("; try --format pir" if fmt == "legacy" else "")
+        ) from None
     declared = _declared_input_shapes(model_file, fmt, predictor)
     for spec in specs:
         got = declared.get(spec.name)
