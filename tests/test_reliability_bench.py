@@ -141,6 +141,14 @@ def test_out_holding_a_file_named_logs_is_refused_before_the_sweep(tmp_path, cap
     assert (out_dir / "logs").read_text() == "my log"
 
 
+def test_cache_dir_below_a_file_is_refused_before_the_sweep(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--out", str(tmp_path / "out"),
+                         "--cache-dir", str(tmp_path / "file" / "cache"))
+    assert code == 2
+    assert "--cache-dir" in err and "is a file" in err and "internal error" not in err and "bench " not in out
+
+
 def test_result_set_is_swapped_in_all_or_nothing(tmp_path, monkeypatch):
     out_dir = tmp_path / "out"
     out_dir.mkdir()

@@ -234,6 +234,11 @@ def _preflight(options: BenchOptions, source: ModelSource, out_dir: Path, cache_
     check_name(out_dir.resolve(), "--out")
     check_output_dir(out_dir, "--out", RESULT_ENTRIES)
     check_disk(out_dir, MIN_FREE_BYTES, "--out")
+    if options.use_cache:
+        check_output_dir(cache_dir, "--cache-dir")
+    trt_cache = options.settings.trt_cache_dir if options.settings is not None else None
+    if trt_cache:
+        check_output_dir(Path(trt_cache), "--trt-cache-dir")
     check_memory(options.shapes, len(source.input_names))
 
 
