@@ -21,10 +21,9 @@ import psutil
 import pytest
 
 from trt_export import bench as bench_mod
-from trt_export.bench import BenchOptions, ResultsNotWritten, WorkerPool, parse_shapes, run_bench, write_outputs
+from trt_export.bench import BenchOptions, WorkerPool, parse_shapes, run_bench, write_outputs
 from trt_export.cli import main
 from trt_export.errors import TrtExportError
-from trt_export.manifest import MANIFEST_NAME
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

@@ -110,7 +110,9 @@ def test_second_concurrent_export_fails_fast_and_the_first_wins(tmp_path):
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "trt_export", "export", "--model", "fixture_slow:slow_segnet", "--save-dir", str(out),
             "--fixed-input-shape", "[32,32]"]
-    first = subprocess.Popen(argv, cwd=tmp_path, env=_env(TRT_TEST_SLOW_S="6"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    release = tmp_path / "release"  # the first export holds the lock until the test creates this file
+    first = subprocess.Popen(argv, cwd=tmp_path, env=_env(TRT_TEST_RELEASE=str(release)), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     lock = tmp_path / ".out.lock"
     deadline = time.monotonic() + 60
     while not (lock.is_file() and lock.read_text().strip()):
@@ -121,10 +123,11 @@ def test_second_concurrent_export_fails_fast_and_the_first_wins(tmp_path):
     assert second.returncode == 2, second.stdout
     (line,) = second.stderr.splitlines()
     assert f"pid {first.pid}" in line and "writing --save-dir" in line
+    release.touch()
     _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert (out / MANIFEST_NAME).is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no lock file, no staging dir left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "release"]  # no lock file, no staging dir left
 
 
 def test_lock_waits_for_the_holder(tmp_path):
@@ -305,3 +308,30 @@ def test_truncated_save_found_at_read_back_says_disk_full(tmp_path, monkeypatch,
     with pytest.raises(TrtExportError, match=f"disk full at {tmp_path}"):
         export_model(source, tmp_path / "out", SHAPE)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_signals_are_held_back_during_the_final_renames(tmp_path):
+    """SIGTERM between "old dir aside" and "new dir in" would hide the old export: it is delivered after."""
+    target, staging = tmp_path / "out", tmp_path / "new"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    staging.mkdir()
+    (staging / "new.txt").write_text("new")
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda *a: received.append("TERM"))
+    real_swap = savedir._swap
+
+    def swap_with_a_signal(*args):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-way
+        time.sleep(0.05)
+        assert received == []  # not yet
+        return real_swap(*args)
+
+    try:
+        savedir._swap = swap_with_a_signal
+        savedir.replace_dir(staging, target)
+    finally:
+        savedir._swap = real_swap
+        signal.signal(signal.SIGTERM, previous)
+    assert received == ["TERM"]
+    assert [p.name for p in target.iterdir()] == ["new.txt"]

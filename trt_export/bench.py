@@ -516,6 +516,13 @@ def _swap_in(staging: Path, out_dir: Path, stale: tuple[str, ...] = ()) -> list[
     if any move fails, what was moved in goes back out and the old entries back in, so ``out_dir``
     holds either the whole new result set or exactly what it held before.
     """
+    from trt_export.savedir import signals_deferred
+
+    with signals_deferred():  # a signal half-way would leave a mixed result set
+        return _swap_entries(staging, out_dir, stale)
+
+
+def _swap_entries(staging: Path, out_dir: Path, stale: tuple[str, ...]) -> list[Path]:
     items = sorted(staging.iterdir())
     aside_dir = out_dir / f".bench.old-{os.getpid()}"
     aside_dir.mkdir(exist_ok=True)

@@ -173,19 +173,53 @@ def staging_dir(target: Path) -> Iterator[Path]:
         raise ExportError(
             f"cannot create a working dir beside {str(target)!r} ({exc.strerror}); choose a --save-dir on a writable disk"
         ) from None
-    # mkdtemp makes the dir 0700; once renamed into place the export must be readable like any
-    # directory made with mkdir (a serving process often runs as another user).
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
-    try:
+    try:  # from here on, a signal at any point (even before the yield) still removes the dir
+        # mkdtemp makes the dir 0700; once renamed into place the export must be readable like any
+        # directory made with mkdir (a serving process often runs as another user).
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP/SIGQUIT back for a few renames that must not be cut in half (the
+    old dir moved aside, the new one not yet in place); each is re-raised right after, to whatever
+    handler was in place. (A thread signal mask would not do: a process-directed signal goes to any
+    thread that does not block it, and Paddle starts threads.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"):
+        number = getattr(signal, name, None)
+        # None: a handler installed from C, which Python could not put back; left alone.
+        if number is not None and signal.getsignal(number) is not None:
+            previous[number] = signal.signal(number, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in pending:
+            signal.raise_signal(number)
+
+
 def replace_dir(staging: Path, target: Path) -> list[str]:
     """Rename ``staging`` to ``target``, replacing an old ``target``; warnings for what stayed behind."""
+    with signals_deferred():  # never stop between moving the old dir aside and the new one in
+        old = _swap(staging, target)
+    return [] if old is None else _remove_old(old)
+
+
+def _swap(staging: Path, target: Path) -> Path | None:
     old = None
     if target.exists():
         old = target.with_name(f".{hidden_name(target.name)}.old-{os.getpid()}")
@@ -199,8 +233,10 @@ def replace_dir(staging: Path, target: Path) -> list[str]:
         if old is not None:
             old.rename(target)
         raise ExportError(f"cannot move the new export into {str(target)!r} ({exc.strerror}); the old one is unchanged") from None
-    if old is None:
-        return []
+    return old
+
+
+def _remove_old(old: Path) -> list[str]:
     failures: list[str] = []
     shutil.rmtree(old, onerror=lambda fn, path, info: failures.append(f"{path}: {getattr(info[1], 'strerror', None) or info[1]}"))
     if old.exists():
