@@ -163,11 +163,12 @@ def test_sighup_and_sigquit_mid_export_clean_up_and_say_so(tmp_path, sig):
     while not any(".out.partial-" in p.name for p in tmp_path.iterdir()):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
+    time.sleep(0.3)  # inside the stalled build, with the staging dir and the lock held
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + sig, err
-    assert f"terminated ({signal.Signals(sig).name})" in err and "Traceback" not in err
-    assert list(tmp_path.iterdir()) == []
+    assert proc.returncode == 128 + sig, (proc.returncode, err)
+    assert f"terminated ({signal.Signals(sig).name})" in err and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == [], (list(tmp_path.iterdir()), err)
 
 
 def test_stale_staging_dirs_of_dead_processes_are_cleaned(tmp_path, source):
