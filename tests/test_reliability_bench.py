@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from trt_export import bench as bench_mod
+from trt_export import bench_guard
 from trt_export.bench import BenchOptions, WorkerPool, parse_shapes, run_bench, write_outputs
 from trt_export.cli import main
 from trt_export.errors import TrtExportError
@@ -169,10 +170,10 @@ def test_result_set_is_swapped_in_all_or_nothing(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(src, dst)
 
-    monkeypatch.setattr(bench_mod.os, "replace", failing)
+    monkeypatch.setattr(bench_guard.os, "replace", failing)
     with pytest.raises(OSError):
-        bench_mod._swap_in(staging, out_dir)
-    monkeypatch.setattr(bench_mod.os, "replace", real)
+        bench_guard.swap_in(staging, out_dir)
+    monkeypatch.setattr(bench_guard.os, "replace", real)
     assert {p.name: (p.read_text() if p.is_file() else "dir") for p in out_dir.iterdir()} == {
         "bench.json": "old bench.json", "bench.csv": "old bench.csv", "bench.md": "old bench.md", "logs": "dir"}
     assert (out_dir / "logs" / "old.log").read_text() == "old"

@@ -34,6 +34,16 @@ from trt_export.bench_report import (
     ParitySummary,
     save_bench_report,
 )
+from trt_export.bench_guard import (
+    PARENT_PID_ENV,
+    SCRATCH_NAME,
+    ResultsNotWritten,
+    crash_inline,
+    last_log_line,
+    preflight_sweep,
+    stage_path,
+    swap_in,
+)
 from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.paddle_env import is_verbose
 from trt_export.recommend import recommend_report
@@ -154,7 +164,7 @@ class WorkerPool:
                     stdin=subprocess.DEVNULL,
                 )
             except subprocess.TimeoutExpired:
-                shown = f"log: {self.shown_log_dir / log_file.name}" if show_log else f"last log line: {_last_line(log_file)}"
+                shown = f"log: {self.shown_log_dir / log_file.name}" if show_log else f"last log line: {last_log_line(log_file)}"
                 # The worker records each step as it enters it: name the one that ran out of time.
                 stage = stage_file.read_text(encoding="utf-8").strip() if stage_file.is_file() else default_stage
                 return WorkerOutcome(None, Failure("timeout", f"{stage or default_stage} took longer than --timeout {self.timeout_s:g} s; {shown}"))
@@ -170,9 +180,7 @@ class WorkerPool:
     def _crash(returncode: int, log_file: Path, stage: str, shown_log: Path | None = None, inline: bool = False) -> Failure:
         shown_log = shown_log or log_file
         if inline:
-            detail = "; ".join(_log_lines(log_file)[-3:]) or "no output"
-            sig = f"signal {-returncode}" if returncode < 0 else f"exit {returncode}"
-            return Failure("crash", f"worker ended ({sig}) during {stage}: {detail[:400]}")
+            return Failure("crash", crash_inline(returncode, log_file, stage))
         lines = [line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         # Paddle's fatal-signal report ends with [TimeInfo]/[SignalInfo] lines (PIDs, addresses);
         # its "FatalError: ..." line is the one that says what happened.
@@ -184,62 +192,6 @@ class WorkerPool:
                 return Failure("oom", f"worker killed by SIGKILL during {stage} (most likely out of memory); log: {shown_log}")
             return Failure("crash", f"worker died of {sig} during {stage}: {last}; log: {shown_log}")
         return Failure("crash", f"worker exited {returncode} during {stage}: {last}; log: {shown_log}")
-
-
-PARENT_PID_ENV = "TRT_EXPORT_PARENT_PID"
-SCRATCH_NAME = "trt-export-bench"
-# What write_outputs puts in --out, by kind: checked before the sweep (see preflight.check_output_dir).
-RESULT_ENTRIES = {"bench.json": "file", "bench.csv": "file", "bench.md": "file", "latency.png": "file",
-                  "memory.png": "file", "throughput.png": "file", "logs": "dir"}
-
-
-def stage_path(result_file: Path) -> Path:
-    """Where a worker records the step it is in (read by the parent when the worker times out)."""
-    return result_file.with_name(result_file.name + ".stage")
-
-
-def _log_lines(log_file: Path) -> list[str]:
-    try:
-        return [line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return []
-
-
-def _last_line(log_file: Path) -> str:
-    return (_log_lines(log_file) or ["(nothing logged yet)"])[-1][:200]
-
-
-class ResultsNotWritten(TrtExportError):
-    """The sweep finished but its result files could not be written; carries the report so the
-    CLI can still print the table (the numbers are not lost with the files)."""
-
-    def __init__(self, message: str, report: BenchReport) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-def _preflight(options: BenchOptions, source: ModelSource, out_dir: Path, cache_dir: Path) -> None:
-    """Everything about --out, the cache and memory that can be refused before the sweep."""
-    from trt_export.preflight import MIN_FREE_BYTES, check_disk, check_memory, check_output_dir
-    from trt_export.savedir import check_name, clean_stale
-
-    # Leftovers of killed runs: scratch dirs in the temp dir, staging dirs in --out and the cache.
-    clean_stale(Path(tempfile.gettempdir()), SCRATCH_NAME)
-    if out_dir.is_dir():
-        clean_stale(out_dir, "bench")
-    if options.use_cache and cache_dir.is_dir():
-        for entry in cache_dir.iterdir():
-            if entry.is_dir():
-                clean_stale(entry)
-    check_name(out_dir.resolve(), "--out")
-    check_output_dir(out_dir, "--out", RESULT_ENTRIES)
-    check_disk(out_dir, MIN_FREE_BYTES, "--out")
-    if options.use_cache:
-        check_output_dir(cache_dir, "--cache-dir")
-    trt_cache = options.settings.trt_cache_dir if options.settings is not None else None
-    if trt_cache:
-        check_output_dir(Path(trt_cache), "--trt-cache-dir")
-    check_memory(options.shapes, len(source.input_names))
 
 
 def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = None) -> BenchReport:
@@ -266,7 +218,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     if options.use_cache and cache_dir.exists() and not cache_dir.is_dir():
         raise TrtExportError(f"--cache-dir {str(cache_dir)!r} is a file; give a directory (or --no-cache)")
-    _preflight(options, source, out_dir, cache_dir)
+    preflight_sweep(options, source, out_dir, cache_dir)
     scratch = Path(tempfile.mkdtemp(prefix=f".{SCRATCH_NAME}.partial-{os.getpid()}-"))
     if not options.use_cache:
         cache_dir = scratch / "exports"
@@ -504,49 +456,9 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         # A previous run's gate verdict next to this run's numbers would be read as about them.
         from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME
 
-        return _swap_in(staging, out_dir, stale=(JUNIT_FILENAME, MARKDOWN_FILENAME))
+        return swap_in(staging, out_dir, stale=(JUNIT_FILENAME, MARKDOWN_FILENAME))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _swap_in(staging: Path, out_dir: Path, stale: tuple[str, ...] = ()) -> list[Path]:
-    """Move every entry of ``staging`` into ``out_dir``, all or nothing.
-
-    The entries they replace (and ``stale`` ones) are first moved aside into ``.bench.old-PID``;
-    if any move fails, what was moved in goes back out and the old entries back in, so ``out_dir``
-    holds either the whole new result set or exactly what it held before.
-    """
-    from trt_export.savedir import signals_deferred
-
-    with signals_deferred():  # a signal half-way would leave a mixed result set
-        return _swap_entries(staging, out_dir, stale)
-
-
-def _swap_entries(staging: Path, out_dir: Path, stale: tuple[str, ...]) -> list[Path]:
-    items = sorted(staging.iterdir())
-    aside_dir = out_dir / f".bench.old-{os.getpid()}"
-    aside_dir.mkdir(exist_ok=True)
-    moved_aside: list[tuple[Path, Path]] = []
-    placed: list[Path] = []
-    try:
-        for name in [item.name for item in items] + [n for n in stale if n not in {i.name for i in items}]:
-            target = out_dir / name
-            if target.exists() or target.is_symlink():
-                aside = aside_dir / name
-                os.replace(target, aside)
-                moved_aside.append((target, aside))
-        for item in items:
-            os.replace(item, out_dir / item.name)
-            placed.append(out_dir / item.name)
-    except OSError:
-        for target in reversed(placed):
-            os.replace(target, staging / target.name)
-        for target, aside in reversed(moved_aside):
-            os.replace(aside, target)
-        shutil.rmtree(aside_dir, ignore_errors=True)
-        raise
-    shutil.rmtree(aside_dir, ignore_errors=True)
-    return placed
 
 
 def parse_shapes(texts: list[str], batches: list[int] | None = None) -> list[FixedShape]:

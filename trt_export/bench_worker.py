@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from trt_export.bench_guard import StageRecord, die_with_parent
 from trt_export.errors import OutOfMemory, TrtExportError
 
 REFERENCE_INPUT = "input/"
@@ -268,48 +269,6 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
         "parity_reasons": comparison.reasons[:5],
         "memory": {"peak_rss_mb": rss_peak_mb(), "gpu_peak_mb": gpu_mb, "paddle_allocator_peak_mb": allocator_mb},
     }
-
-
-class StageRecord(list):  # type: ignore[type-arg]
-    """``stage[0]``, the step a job is in, also written to a file as it changes, so the parent
-    can name the step that ran out of --timeout (it kills the worker, so no result says it)."""
-
-    def __init__(self, initial: str, path: Path | None = None) -> None:
-        super().__init__([initial])
-        self.path = path
-        self._write()
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        super().__setitem__(index, value)
-        self._write()
-
-    def _write(self) -> None:
-        if self.path is not None:
-            try:
-                self.path.write_text(str(self[0]), encoding="utf-8")
-            except OSError:
-                pass  # only a better timeout message is lost
-
-
-def die_with_parent() -> None:
-    """Linux: have the kernel SIGKILL this worker when the bench parent dies (even by kill -9),
-    so no orphan keeps running for --timeout holding CPU, memory or a GPU. Elsewhere nothing."""
-    import os
-    import signal
-
-    parent = os.environ.get("TRT_EXPORT_PARENT_PID")
-    if not parent or not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != int(parent):  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def run_job(job: dict[str, Any], stage_file: Path | None = None) -> dict[str, Any]:
