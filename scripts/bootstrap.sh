@@ -14,7 +14,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip -q --disable-pip-version-check)
-extras="test,seg"
+extras="test,seg,geo"
 if [ "${TRT_EXPORT_KEEP_PADDLE:-0}" = "1" ]; then
   extras="$extras,gpu"   # NVML for per-process device memory
 else

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from trt_export import __version__
 from trt_export.backends import BACKENDS, BackendSettings, backend_availability
+from trt_export.bench_scene import SceneOptions, attach_results, check_dense_export, check_scene_options, ensure_reference, measure_job_fields
 from trt_export.bench_report import (
     BenchReport,
     BenchSettings,
@@ -80,6 +81,7 @@ class BenchOptions:
     seed: int = 0
     auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
+    scene: SceneOptions | None = None  # --scene / --scene-image / --agreement-images (bench_scene.py)
 
 
 def default_cache_dir() -> Path:
@@ -206,6 +208,9 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
+    scene_plan = check_scene_options(options.scene, options.shapes, len(source.input_names) or 1, source.model_type) if options.scene else None
+    if options.objective == "scene" and (scene_plan is None or scene_plan.scene is None):
+        raise TrtExportError("--objective scene needs a scene: give --scene WxH or --scene-image FILE")
     if options.settings is None:
         options.auto_backend = True
     settings = options.settings or BackendSettings(backend=best_backend(), cpu_threads=os.cpu_count() or 1)
@@ -246,12 +251,15 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment.get("paddle_version", ""))
             if prepared.summary is not None:
                 model_type = prepared.summary.get("model_type") or model_type
+                if scene_plan is not None:
+                    check_dense_export(prepared.export_dir)
+                    ensure_reference(scene_plan, pool, _source_job(source, options), prepared.export_dir, scratch)
                 switched = _backend_for_export(settings, options, prepared.summary, measured=bool(candidates and any(c.ok for c in candidates)))
                 if switched is not None:
                     settings, note = switched
                     notes.append(note)
                     bar.write(f"note: {note}", file=sys.stderr)
-            candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss))
+            candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss, scene_plan))
         bar.close()
         report = BenchReport(
             tool_version=__version__,
@@ -268,11 +276,13 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
                 max_latency_ms=options.max_latency_ms,
                 max_memory_mb=options.max_memory_mb,
                 timeout_s=options.timeout_s,
+                scene=scene_plan.scene if scene_plan else None,
+                min_agreement=scene_plan.min_agreement if scene_plan else None,
             ),
             environment=environment,
             idle_rss_mb=round(idle_rss, 1),
             candidates=candidates,
-            notes=notes,
+            notes=notes + (scene_plan.notes if scene_plan else []),
         )
         recommend_report(report)
         try:
@@ -317,7 +327,7 @@ def _prepare_candidate(pool: WorkerPool, source: ModelSource, shape: FixedShape,
     return Prepared(shape, export_dir, reference, prepared, None)
 
 
-def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float) -> Candidate:
+def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float, scene_plan: Any = None) -> Candidate:
     shape = prepared.shape
     if prepared.failure is not None or prepared.summary is None:
         return _failed(shape, prepared.failure)
@@ -331,6 +341,7 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
             "warmup": options.warmup,
             "iters": options.iters,
             "duration_s": options.duration_s,
+            **measure_job_fields(scene_plan),
         },
         f"{shape.label}-measure",
         "build",
@@ -345,7 +356,7 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
     memory = result["memory"]
     peak = float(memory["peak_rss_mb"])
     parity = ParitySummary.from_dict(result["parity"])
-    return Candidate(
+    candidate = Candidate(
         label=shape.label,
         shape_nchw=list(shape.nchw),
         status="ok",
@@ -362,6 +373,8 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
         ),
         parity=parity,
     )
+    attach_results(candidate, result, scene_plan, shape)
+    return candidate
 
 
 def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
@@ -416,7 +429,7 @@ def _prepare(
     prepare = pool.run(
         {
             "job": "prepare",
-            "source": {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type},
+            "source": _source_job(source, options),
             "shape_nchw": list(shape.nchw),
             "format": options.model_format,
             "export_dir": str(export_dir),
@@ -429,6 +442,10 @@ def _prepare(
     if prepare.failure is not None or prepare.result is None:
         return prepare.failure or Failure("crash", "prepare worker returned no result")
     return prepare.result
+
+
+def _source_job(source: ModelSource, options: BenchOptions) -> dict[str, Any]:
+    return {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type}
 
 
 def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:

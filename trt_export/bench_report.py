@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_export.errors import ReportError
+from trt_export.scene import AgreementSummary, SceneEstimate, SceneSettings
 from trt_export.stats import LatencyStats, Throughput
 
 SCHEMA = "trt-export/bench"
@@ -29,7 +30,7 @@ SCHEMA_VERSION = 1
 
 STATUSES = ("ok", "failed")
 FAILURE_STAGES = ("export", "build", "run", "parity", "crash", "oom", "timeout")
-OBJECTIVES = ("throughput", "latency")
+OBJECTIVES = ("throughput", "latency", "scene")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,9 @@ class Candidate:
     parity: ParitySummary | None = None
     eligible: bool = False
     excluded_reason: str | None = None
+    # optional (issue 16): predicted time for --scene and tiling agreement; absent in older files
+    scene: SceneEstimate | None = None
+    agreement: AgreementSummary | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -154,7 +158,7 @@ class Candidate:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "label": self.label,
             "shape_nchw": list(self.shape_nchw),
             "status": self.status,
@@ -169,6 +173,12 @@ class Candidate:
             "eligible": self.eligible,
             "excluded_reason": self.excluded_reason,
         }
+        # optional keys, written only when measured (a plain sweep's file is unchanged)
+        if self.scene is not None:
+            data["scene"] = self.scene.to_dict()
+        if self.agreement is not None:
+            data["agreement"] = self.agreement.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
@@ -189,6 +199,8 @@ class Candidate:
             parity=_opt(ParitySummary.from_dict, data["parity"], "parity"),
             eligible=_bool(data["eligible"], "eligible"),
             excluded_reason=None if data["excluded_reason"] is None else str(data["excluded_reason"]),
+            scene=_opt(SceneEstimate.from_dict, data.get("scene"), "scene"),
+            agreement=_opt(AgreementSummary.from_dict, data.get("agreement"), "agreement"),
         )
 
 
@@ -254,9 +266,12 @@ class BenchSettings:
     max_latency_ms: float | None = None
     max_memory_mb: float | None = None
     timeout_s: float | None = None
+    # optional (issue 16): the scene the objective "scene" is judged on, and the agreement floor
+    scene: SceneSettings | None = None
+    min_agreement: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "warmup": self.warmup,
             "iters": self.iters,
             "duration_s": self.duration_s,
@@ -267,6 +282,11 @@ class BenchSettings:
             "max_memory_mb": self.max_memory_mb,
             "timeout_s": self.timeout_s,
         }
+        if self.scene is not None:  # optional keys, written only for a scene sweep
+            data["scene"] = self.scene.to_dict()
+        if self.min_agreement is not None:
+            data["min_agreement"] = self.min_agreement
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BenchSettings:
@@ -280,6 +300,8 @@ class BenchSettings:
             max_latency_ms=_opt_float(data["max_latency_ms"]),
             max_memory_mb=_opt_float(data["max_memory_mb"]),
             timeout_s=_opt_float(data["timeout_s"]),
+            scene=_opt(SceneSettings.from_dict, data.get("scene"), "scene"),
+            min_agreement=_opt_float(data.get("min_agreement")),
         )
 
 

@@ -261,13 +261,20 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
         gpu_mb = gpu_peak.peak_mb
         allocator_mb = paddle_allocator_peak_mb(settings.device_id) if settings.uses_gpu else None
         build_s = runner.build_seconds
+        peak_rss = rss_peak_mb()  # before the scene probe and agreement runs, which are not the predictor's
+        scene: dict[str, Any] = {}
+        if job.get("scene") or job.get("agreement"):  # bench --scene / --agreement-images (scene_worker.py)
+            from trt_export.scene_worker import measure_scene
+
+            scene = measure_scene(job, runner, manifest)
     summary = comparison.parity_summary(settings.backend)
     return {
         "build_s": build_s,
         "samples_s": samples,
         "parity": summary.to_dict(),
         "parity_reasons": comparison.reasons[:5],
-        "memory": {"peak_rss_mb": rss_peak_mb(), "gpu_peak_mb": gpu_mb, "paddle_allocator_peak_mb": allocator_mb},
+        "memory": {"peak_rss_mb": peak_rss, "gpu_peak_mb": gpu_mb, "paddle_allocator_peak_mb": allocator_mb},
+        **scene,
     }
 
 
@@ -285,6 +292,11 @@ def run_job(job: dict[str, Any], stage_file: Path | None = None) -> dict[str, An
             return _job_prepare(job)
         if kind == "measure":
             return _job_measure(job, stage)
+        if kind == "scene_reference":
+            from trt_export.scene_worker import job_scene_reference
+
+            stage[0] = "run"
+            return job_scene_reference(job, _source(job))
         return {"error": {"stage": stage[0], "reason": f"unknown worker job {kind!r}"}}
     except MemoryError:
         return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}

@@ -198,6 +198,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from trt_export.backends import require_backend
     from trt_export.bench import DEFAULT_SHAPES, BenchOptions, best_backend, parse_shapes, run_bench
     from trt_export.errors import EXIT_CHECK_FAILED
+    from trt_export.predict_cli import scene_options
     from trt_export.render import render_bench_table
 
     iters, duration = _timing_budget(args)
@@ -242,7 +243,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         iters=iters,
         duration_s=duration,
-        objective=args.objective,
+        objective=args.objective or ("scene" if args.scene or args.scene_image else "throughput"),
         latency_stat=args.latency_stat,
         max_latency_ms=args.max_latency_ms,
         max_memory_mb=args.max_memory_mb,
@@ -253,6 +254,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         auto_backend=args.backend is None,
+        scene=scene_options(args),
     )
     from trt_export.bench import ResultsNotWritten
 
@@ -291,6 +293,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
                           replace_non_export=args.replace_non_export)
     print(result.summary())
     return EXIT_OK
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from trt_export.predict_cli import run_predict_command
+
+    return run_predict_command(args, _backend_settings)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -381,8 +389,9 @@ parents=[common], help="check an export against the dygraph model on a backend (
     bench.add_argument("--iters", type=int,
                        help="timed runs (default: at least 50 and at least 1 s of runs; given alone: exactly this many)")
     bench.add_argument("--duration", type=float, help="time each candidate for at least this many seconds (and at least --iters runs)")
-    bench.add_argument("--objective", choices=["throughput", "latency"], default="throughput",
-                       help="throughput: most input megapixels/s; latency: lowest --latency-stat (default throughput)")
+    bench.add_argument("--objective", choices=["throughput", "latency", "scene"], default=None,
+                       help="throughput: most input megapixels/s; latency: lowest --latency-stat; scene: lowest predicted "
+                       "time for the --scene (default: scene when a scene is given, else throughput)")
     bench.add_argument("--latency-stat", choices=["p50", "p90", "p95", "p99", "mean", "max"], default="p99",
                        help="statistic the latency budget and objective use (default p99)")
     bench.add_argument("--max-latency-ms", type=float, help="latency budget: candidates above it are excluded")
@@ -393,6 +402,9 @@ parents=[common], help="check an export against the dygraph model on a backend (
     bench.add_argument("--no-cache", action="store_true", help="export every candidate afresh")
     bench.add_argument("--seed", type=_seed, default=0, help="seed of the parity inputs (default 0)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from trt_export.predict_cli import add_scene_args
+
+    add_scene_args(bench)
     gate_group = bench.add_argument_group("regression gate (with --baseline)")
     gate_group.add_argument("--baseline", help="gate this sweep against an earlier bench.json; exit 1 on regression")
     gate_group.add_argument("--latency-tolerance", default="10%",
@@ -402,6 +414,14 @@ parents=[common], help="check an export against the dygraph model on a backend (
     gate_group.add_argument("--allow-env-mismatch", action="store_true",
                             help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle")
     bench.set_defaults(handler=_cmd_bench)
+
+    predict = sub.add_parser(
+        "predict", parents=[common], help="tiled inference of a scene of any size with a fixed-shape export (PaddleRS slider semantics)"
+    )
+    from trt_export.predict_cli import add_predict_args
+
+    add_predict_args(predict, _add_backend_args)
+    predict.set_defaults(handler=_cmd_predict)
 
     doctor = sub.add_parser(
 "doctor",

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from trt_export.bench_report import OBJECTIVES, BenchReport, Candidate, Recommendation
+from trt_export.recommend_scene import prefer_smaller_scene_within_noise, scene_exclusions, scene_lead
 from trt_export.stats import LATENCY_STATS
 
 
@@ -29,6 +30,7 @@ def recommend(
     latency_stat: str = "p99",
     max_latency_ms: float | None = None,
     max_memory_mb: float | None = None,
+    min_agreement: float | None = None,
 ) -> Recommendation | None:
     """Set every candidate's ``eligible``/``excluded_reason`` and return the pick (None if none fits)."""
     if objective not in OBJECTIVES:
@@ -38,7 +40,7 @@ def recommend(
 
     eligible: list[Candidate] = []
     for cand in candidates:
-        reasons = _exclusions(cand, objective, latency_stat, max_latency_ms, max_memory_mb)
+        reasons = _exclusions(cand, objective, latency_stat, max_latency_ms, max_memory_mb) + scene_exclusions(cand, objective, min_agreement)
         cand.eligible = not reasons
         cand.excluded_reason = "; ".join(reasons) if reasons else None
         if cand.eligible:
@@ -50,6 +52,8 @@ def recommend(
     tie_note = None
     if objective == "throughput":
         ranked, tie_note = _prefer_smaller_within_noise(ranked)
+    elif objective == "scene":
+        ranked, tie_note = prefer_smaller_scene_within_noise(ranked)
     best = ranked[0]
     runner_up = ranked[1] if len(ranked) > 1 else None
     reason = _reason(best, runner_up, objective, latency_stat, max_latency_ms, max_memory_mb)
@@ -96,7 +100,7 @@ def _prefer_smaller_within_noise(ranked: list[Candidate]) -> tuple[list[Candidat
 def recommend_report(report: BenchReport) -> Recommendation | None:
     """Apply :func:`recommend` with the report's own settings and store the result in it."""
     s = report.settings
-    report.recommendation = recommend(report.candidates, s.objective, s.latency_stat, s.max_latency_ms, s.max_memory_mb)
+    report.recommendation = recommend(report.candidates, s.objective, s.latency_stat, s.max_latency_ms, s.max_memory_mb, s.min_agreement)
     return report.recommendation
 
 
@@ -131,6 +135,9 @@ def _score(cand: Candidate, objective: str, stat: str) -> float:
     if objective == "throughput":
         assert cand.throughput is not None
         return -cand.throughput.megapixels_per_s
+    if objective == "scene":
+        assert cand.scene is not None
+        return cand.scene.scene_s
     return cand.latency_ms.stat(stat)
 
 
@@ -139,6 +146,8 @@ def _reason(best: Candidate, runner_up: Candidate | None, objective: str, stat: 
     if objective == "throughput":
         assert best.throughput is not None
         lead = f"highest throughput, {best.throughput.megapixels_per_s:.2f} MP/s ({best.throughput.samples_per_s:.1f} samples/s)"
+    elif objective == "scene":
+        lead = scene_lead(best)
     else:
         lead = f"lowest {stat} latency, {best.latency_ms.stat(stat):.2f} ms"
     budget = f" <= {max_latency_ms:g} ms" if max_latency_ms is not None else " (no latency budget)"
@@ -154,6 +163,8 @@ def _reason(best: Candidate, runner_up: Candidate | None, objective: str, stat: 
         assert runner_up.latency_ms is not None
         if objective == "throughput" and runner_up.throughput is not None:
             text += f"; runner-up {runner_up.label} at {runner_up.throughput.megapixels_per_s:.2f} MP/s"
+        elif objective == "scene" and runner_up.scene is not None:
+            text += f"; runner-up {runner_up.label} at {runner_up.scene.scene_s:.2f} s per scene"
         else:
             text += f"; runner-up {runner_up.label} at {stat} {runner_up.latency_ms.stat(stat):.2f} ms"
     return text

@@ -16,6 +16,7 @@ from typing import Any
 from tabulate import tabulate
 
 from trt_export.bench_report import BenchReport, Candidate
+from trt_export.render_scene import SCENE_CSV_COLUMNS, SCENE_NOTE, scene_cells, scene_csv, scene_headers, scene_settings_rows, write_scene_plots
 from trt_export.stats import NOISY_CV
 
 BEST, RUNNER_UP = "BEST", "2nd"
@@ -23,12 +24,13 @@ BEST, RUNNER_UP = "BEST", "2nd"
 
 def render_bench_table(report: BenchReport) -> str:
     """The terminal summary: one row per candidate, then the recommendation and warnings."""
+    headers = _headers(report)
     table = tabulate(
         [_row(report, cand) for cand in _by_size(report)],
-        headers=_HEADERS,
+        headers=headers,
         tablefmt="simple",
         disable_numparse=True,
-        maxcolwidths=[None] * (len(_HEADERS) - 1) + [48],
+        maxcolwidths=[None] * (len(headers) - 1) + [48],
     )
     return "\n".join([table, "", *_summary_lines(report)])
 
@@ -37,7 +39,16 @@ def render_bench_table(report: BenchReport) -> str:
 _HEADERS = ["pick", "NCHW", "status", "p50 ms", "p90 ms", "p99 ms", "cv", "samples/s", "MP/s", "peak MiB", "build s", "parity", "eligible / why not"]
 
 
+def _headers(report: BenchReport) -> list[str]:
+    return _HEADERS[:-1] + scene_headers(report) + _HEADERS[-1:]
+
+
 def _row(report: BenchReport, cand: Candidate) -> list[str]:
+    cells = _base_row(report, cand)
+    return cells[:-1] + scene_cells(report, cand) + cells[-1:]
+
+
+def _base_row(report: BenchReport, cand: Candidate) -> list[str]:
     lat, thr = cand.latency_ms, cand.throughput
     return [
         _pick(report, cand),
@@ -85,6 +96,7 @@ CSV_COLUMNS = [
     "latency_p99_ms", "latency_max_ms", "latency_std_ms", "latency_cv", "latency_iqr_ms", "noisy",
     "samples_per_s", "megapixels_per_s", "peak_rss_mb", "rss_increase_mb", "gpu_peak_mb", "paddle_allocator_peak_mb",
     "parity_passed", "parity_backend", "parity_max_abs_error", "parity_failed_outputs", "eligible", "excluded_reason", "pick",
+    *SCENE_CSV_COLUMNS,
 ]
 
 
@@ -122,6 +134,7 @@ def _csv_row(report: BenchReport, cand: Candidate) -> dict[str, Any]:
     row["latency_cv"] = lat.cv if lat else None
     for key in ("peak_rss_mb", "rss_increase_mb", "gpu_peak_mb", "paddle_allocator_peak_mb"):
         row[key] = getattr(mem, key) if mem else None
+    row.update(scene_csv(cand))
     return row
 
 
@@ -150,6 +163,7 @@ def write_markdown(report: BenchReport, path: str | os.PathLike[str], plots: Seq
                 ["threads", s.threads if s.threads is not None else "-"],
                 ["per-candidate timeout", f"{s.timeout_s:g} s" if s.timeout_s is not None else "none"],
                 ["idle worker RSS", f"{report.idle_rss_mb:.1f} MiB" if report.idle_rss_mb is not None else "-"],
+                *scene_settings_rows(report),
             ],
             headers=["setting", "value"],
             tablefmt="github",
@@ -167,11 +181,12 @@ def write_markdown(report: BenchReport, path: str | os.PathLike[str], plots: Seq
         "",
         "## Results",
         "",
-        tabulate([_row(report, c) for c in _by_size(report)], headers=_HEADERS, tablefmt="github", disable_numparse=True),
+        tabulate([_row(report, c) for c in _by_size(report)], headers=_headers(report), tablefmt="github", disable_numparse=True),
         "",
         f"p50/p90/p99: latency percentiles per batch; cv = std/mean, `!` marks noisy timing (cv > {NOISY_CV:.2f}); "
         "samples/s and MP/s at the median latency; peak MiB is GPU memory when measured, else worker RSS; "
-        "build s is predictor creation (with the TensorRT engine build), paid once per deployment, not per inference.",
+        "build s is predictor creation (with the TensorRT engine build), paid once per deployment, not per inference."
+        + (" " + SCENE_NOTE if scene_headers(report) else ""),
         "",
         "## Recommendation",
         "",
@@ -223,6 +238,7 @@ def write_plots(report: BenchReport, out_dir: str | os.PathLike[str]) -> list[Pa
         finally:
             plt.close(fig)
         paths.append(out / name)
+    paths += write_scene_plots(report, out, plt, cands)
     return paths
 
 
