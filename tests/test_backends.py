@@ -126,13 +126,18 @@ def test_legacy_trt_plan_exact_calls(backend, precision, precision_dir):
             },
         ),
         ("enable_tuned_tensorrt_dynamic_shape", (f"{cache}/shape_range_info.pbtxt", True), {}),
-        ("set_optim_cache_dir", (cache,), {}),
+        # <model link dir>/_opt_cache: where Paddle writes INT8 tables (from the model file's dir)
+        # is where the engine pass reads them (optim_cache_dir).
+        ("set_optim_cache_dir", (f"{cache}/_opt_cache",), {}),
+        # The optimised program with its tensorrt_engine ops, for coverage.
+        ("enable_save_optim_model", (True,), {}),
         ("exp_disable_tensorrt_ops", (["pool2d", "softmax"],), {}),
         ("disable_glog_info", (), {}),
     ]
     # Shape ranges come from a collection run over every tensor, not from the feeds alone.
     assert "set_trt_dynamic_shape_info" not in p.methods
     assert p.shape_range_info_path == f"{cache}/shape_range_info.pbtxt"
+    assert p.model_link_dir == cache and p.optim_cache_dir == f"{cache}/_opt_cache"
     assert [(c.method, c.args) for c in p.shape_collection] == [
         ("enable_use_gpu", (256, 0)),
         ("collect_shape_range_info", (f"{cache}/shape_range_info.pbtxt",)),
@@ -145,7 +150,7 @@ def test_legacy_trt_minimal_plan_has_no_disable_calls():
     p = plan("trt-fp32", "legacy")
     assert p.methods == [
         "enable_use_gpu", "switch_ir_optim", "enable_tensorrt_engine", "enable_tuned_tensorrt_dynamic_shape",
-        "set_optim_cache_dir", "disable_glog_info",
+        "set_optim_cache_dir", "enable_save_optim_model", "disable_glog_info",
     ]
 
 
@@ -160,7 +165,7 @@ def test_legacy_trt_on_paddle_2_keeps_static_shape_mode():
     p = plan("trt-int8", "legacy", version="2.6.2", allow_random_calibration=True)
     assert not p.shape_collection and p.shape_range_info_path is None
     assert "enable_tuned_tensorrt_dynamic_shape" not in p.methods
-    assert p.calibrate and p.optim_cache_dir == "/cache/legacy_trt_int8_1x3x32x32"
+    assert p.calibrate and p.optim_cache_dir == "/cache/legacy_trt_int8_1x3x32x32/_opt_cache"
     assert ConfigCall("set_optim_cache_dir", (p.optim_cache_dir,)) in p.calls
     assert any("static-shape" in n for n in p.notes)
 
@@ -589,3 +594,28 @@ def test_probe_of_this_machine_is_consistent():
     if not probe.cuda_compiled:
         assert probe.gpu_count == 0
         assert not avail("trt-fp32", probe)
+
+
+def test_trt_fp32_turns_tf32_off_unless_allowed():
+    assert plan("trt-fp32", "legacy").env == (("NVIDIA_TF32_OVERRIDE", "0"),)
+    assert plan("trt-fp32", "pir").env == (("NVIDIA_TF32_OVERRIDE", "0"),)
+    assert plan("trt-fp32", "legacy", trt_allow_tf32=True).env == ()
+    assert plan("trt-fp16", "legacy").env == () and plan("paddle-gpu", "legacy").env == ()
+
+
+def test_legacy_trt_saves_the_optimised_program_for_coverage():
+    for backend in ("trt-fp32", "trt-fp16"):
+        assert ConfigCall("enable_save_optim_model", (True,)) in plan(backend, "legacy").calls
+    assert "enable_save_optim_model" not in plan("paddle-gpu", "legacy").methods
+
+
+def test_ops_run_float_is_pir_only():
+    p = plan("trt-fp16", "pir", ops_run_float=["softmax", "pd_op.layer_norm"])
+    assert p.convert.config_kwargs()["ops_run_float"] == ["pd_op.softmax", "pd_op.layer_norm"]
+    with pytest.raises(TrtExportError, match="PIR path"):
+        plan("trt-fp16", "legacy", ops_run_float=["softmax"])
+
+
+def test_min_coverage_must_be_a_share():
+    with pytest.raises(TrtExportError, match="between 0 and 1"):
+        BackendSettings("trt-fp16", trt_min_coverage=1.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -410,13 +411,12 @@ def test_pir_convert_gets_the_model_prefix_and_its_output_loads(tiny, feed, refe
     with paddle.pir_utils.IrGuard(), pytest.raises(Exception):
         paddle.static.io.load_inference_model(str(model_file), executor=paddle.static.Executor(paddle.CPUPlace()))
 
+    from trt_export.trt_convert import convert_in_process
+
     settings = BackendSettings("trt-fp16", trt_cache_dir=str(tmp_path / "cache"))
-    runner = PaddleInferenceRunner(directory, manifest, settings, "pir")
-    runner.plan = plan_config(settings, "pir", {"image": SHAPE}, paddle.__version__)
-    try:
-        out_model, out_params = runner._convert(runner.plan.convert, model_file, params_file)
-    finally:
-        runner._cleanup()
+    plan = plan_config(settings, "pir", {"image": SHAPE}, paddle.__version__).convert
+    # What the runner's child process runs (trt_export.trt_convert), here in-process with the fake.
+    out_model, out_params = convert_in_process(plan, model_file, params_file, Path(plan.save_model_prefix))
     [(model_path, config)] = calls
     assert model_path == str(model_file.with_suffix(""))
     assert config.precision_mode.name == "FP16"
@@ -442,11 +442,12 @@ def test_pir_convert_refuses_weights_it_would_not_read(tiny, monkeypatch, tmp_pa
     _install_fake_paddle_tensorrt(monkeypatch, [])
     _, directory, manifest = tiny
     model_file, _ = manifest.files("pir")
+    from trt_export.trt_convert import convert_in_process
+
     settings = BackendSettings("trt-fp32", trt_cache_dir=str(tmp_path))
-    runner = PaddleInferenceRunner(directory, manifest, settings, "pir")
-    runner.plan = plan_config(settings, "pir", {"image": SHAPE}, paddle.__version__)
+    plan = plan_config(settings, "pir", {"image": SHAPE}, paddle.__version__).convert
     with pytest.raises(TrtExportError, match="model.pdiparams"):
-        runner._convert(runner.plan.convert, model_file, model_file.with_name("weights.pdiparams"))
+        convert_in_process(plan, model_file, model_file.with_name("weights.pdiparams"), Path(plan.save_model_prefix))
 
 
 def test_legacy_trt_shape_collection_writes_every_tensor_range(tiny, tmp_path):
@@ -513,13 +514,77 @@ def test_legacy_int8_starts_from_an_empty_cache(tiny, tmp_path, monkeypatch):
         with pytest.raises(TrtExportError, match="stop"):
             runner.activate()
         cache = Path(runner.plan.optim_cache_dir)
-        assert cache == Path(runner.plan.shape_range_info_path).parent
+        assert cache == Path(runner.plan.shape_range_info_path).parent / "_opt_cache"
         cache.mkdir(parents=True, exist_ok=True)
         (cache / "trt_calib_stale").write_text("x")
         with pytest.raises(TrtExportError, match="stop"):
             runner.activate()
     # fp16 keeps its cache (engines are reused with use_static); int8 had it emptied.
     assert seen == [[], ["trt_calib_stale"], [], []]
+
+
+class _CalibratingPredictor:
+    """Stands in for a legacy INT8 calibrating predictor on a CPU build.
+
+    Paddle's ~AnalysisPredictor -> SaveTrtCalibToDisk writes the table to
+    GetOrCreateModelOptCacheDir(GetDirRoot(model_program_path)) + "/trt_calib_<key>", i.e.
+    "<dir of the model file>/_opt_cache//trt_calib_<key>" (analysis_predictor.cc, helper.h); this
+    fake does exactly that when it is deleted, or writes nothing (no TensorRT subgraph).
+    """
+
+    def __init__(self, model_file: Path, write_table: bool) -> None:
+        self.model_file, self.write_table = model_file, write_table
+
+    def get_input_handle(self, name):
+        import types
+
+        return types.SimpleNamespace(reshape=lambda shape: None, copy_from_cpu=lambda array: None)
+
+    def run(self):
+        pass
+
+    def __del__(self):
+        if self.write_table:
+            opt_cache = str(self.model_file.parent) + "/_opt_cache/"
+            os.makedirs(opt_cache, exist_ok=True)
+            with open(opt_cache + "/trt_calib_engine_key", "w") as table:
+                table.write("TRT-8600-EntropyCalibration2\n")
+
+
+@pytest.mark.parametrize("write_table", [True, False])
+def test_legacy_int8_table_is_written_where_the_engine_pass_reads_it(tiny, tmp_path, monkeypatch, write_table):
+    import trt_export.runners as runners
+    from trt_export.trt_coverage import NoTensorRTEngine
+
+    _, directory, manifest = tiny
+    made = []
+
+    def create(self, model_file, params_file):
+        made.append(model_file)
+        return _CalibratingPredictor(model_file, write_table)
+
+    monkeypatch.setattr(runners, "require_backend", lambda *a, **k: None)
+    monkeypatch.setattr(PaddleInferenceRunner, "_collect_shapes", lambda self, m, p: None)
+    monkeypatch.setattr(PaddleInferenceRunner, "_create_predictor", create)
+    settings = BackendSettings("trt-int8", trt_cache_dir=str(tmp_path / "cache"), allow_random_calibration=True)
+    runner = PaddleInferenceRunner(directory, manifest, settings, "legacy")
+    before = sorted(p.name for p in directory.rglob("*"))
+    if write_table:
+        monkeypatch.setattr(PaddleInferenceRunner, "_bind_handles", lambda self: None)
+        monkeypatch.setattr(PaddleInferenceRunner, "_judge_coverage", lambda self, *a: None)
+        runner.activate()
+        optim = Path(runner.plan.optim_cache_dir)
+        # The calibrating predictor loaded the model through the link dir, so Paddle's own
+        # <model dir>/_opt_cache is optim_cache_dir, inside the cache, where the engine pass looks.
+        assert made[0].parent == Path(runner.plan.model_link_dir) and made[0].resolve() == (directory / "model.pdmodel").resolve()
+        assert [Path(t).resolve() for t in runner.calibration_tables] == [(optim / "trt_calib_engine_key").resolve()]
+        assert str(optim).startswith(str(tmp_path / "cache"))
+        runner.deactivate()
+    else:
+        with pytest.raises(NoTensorRTEngine, match="no calibration table"):
+            runner.activate()
+    # The export dir is never written into.
+    assert sorted(p.name for p in directory.rglob("*")) == before and not (directory / "_opt_cache").exists()
 
 
 # --------------------------------------------------------------------------- bench worker GPU memory
@@ -546,6 +611,29 @@ def test_allocator_peak_reads_the_predictors_device(monkeypatch):
     assert paddle_allocator_peak_mb(2) == 3.0 and asked == [2]
 
 
+def test_allocator_peak_is_reset_before_the_timed_loop(monkeypatch):
+    """The process's peak would be the shape-collection run's or calibration's, not the predictor's."""
+    import types
+
+    import trt_export.paddle_env as paddle_env
+    from trt_export.bench_worker import reset_allocator_peak
+
+    resets = []
+    fake = types.SimpleNamespace(
+        is_compiled_with_cuda=lambda: True,
+        device=types.SimpleNamespace(cuda=types.SimpleNamespace(reset_max_memory_reserved=resets.append)),
+    )
+    monkeypatch.setattr(paddle_env, "import_paddle", lambda: fake)
+    reset_allocator_peak(1)
+    assert resets == [1]
+    import inspect
+
+    import trt_export.bench_worker as worker
+
+    source = inspect.getsource(worker._job_measure)
+    assert source.index("reset_allocator_peak(") < source.index("timed_loop(")
+
+
 def test_gpu_memory_peak_sums_this_process_only(monkeypatch):
     import os
     import types
@@ -570,3 +658,36 @@ def test_gpu_memory_peak_sums_this_process_only(monkeypatch):
     fresh._nvml = nvml
     fresh.sample()
     assert fresh.peak_mb is None
+
+
+def test_trt_fp32_builds_without_tf32_and_restores_the_environment(tiny, tmp_path, monkeypatch):
+    import trt_export.runners as runners
+
+    _, directory, manifest = tiny
+    seen = []
+
+    def stop(self, model_file, params_file):
+        seen.append(os.environ.get("NVIDIA_TF32_OVERRIDE"))
+        raise TrtExportError("stop")
+
+    monkeypatch.setattr(runners, "require_backend", lambda *a, **k: None)
+    monkeypatch.setattr(PaddleInferenceRunner, "_collect_shapes", stop)
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
+    for backend in ("trt-fp32", "trt-fp16"):
+        settings = BackendSettings(backend, trt_cache_dir=str(tmp_path / "cache"))
+        with pytest.raises(TrtExportError, match="stop"):
+            PaddleInferenceRunner(directory, manifest, settings, "legacy").activate()
+    assert seen == ["0", None] and "NVIDIA_TF32_OVERRIDE" not in os.environ
+
+
+def test_convert_child_error_comes_back_as_one_line(tiny, tmp_path):
+    """On this CPU build the child cannot import paddle.tensorrt: its one-line reason, exit 2."""
+    from trt_export.backends import plan_config
+    from trt_export.trt_convert import convert_in_subprocess
+
+    _, directory, manifest = tiny
+    model_file, params_file = manifest.files("pir")
+    plan = plan_config(BackendSettings("trt-fp16", trt_cache_dir=str(tmp_path)), "pir", {"image": SHAPE}, paddle.__version__).convert
+    with pytest.raises(BackendUnavailable, match="paddle.tensorrt cannot be imported") as info:
+        convert_in_subprocess(plan, model_file, params_file, tmp_path / "pir" / "model")
+    assert "\n" not in str(info.value)

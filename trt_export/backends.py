@@ -66,6 +66,13 @@ class BackendSettings:
     calibration: str | None = None
     allow_random_calibration: bool = False
     disable_ops: tuple[str, ...] = ()
+    # PIR only: op types TensorRT builds in fp32 inside an fp16/int8 engine (TensorRTConfig.ops_run_float).
+    ops_run_float: tuple[str, ...] = ()
+    # A trt-* run with less of its compute ops inside engines than this warns (trt_coverage).
+    trt_min_coverage: float = 0.8
+    # trt-fp32: TensorRT enables TF32 by default on Ampere and later, whose 10-bit mantissas miss
+    # fp32 tolerances; unless allowed, NVIDIA_TF32_OVERRIDE=0 is set for the engine build.
+    trt_allow_tf32: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -83,6 +90,9 @@ class BackendSettings:
             raise TrtExportError(f"device_id must be a non-negative integer, got {self.device_id!r}")
         # A list would make the frozen dataclass unhashable and plans order-unstable.
         object.__setattr__(self, "disable_ops", tuple(self.disable_ops))
+        object.__setattr__(self, "ops_run_float", tuple(self.ops_run_float))
+        if not isinstance(self.trt_min_coverage, (int, float)) or not 0.0 <= float(self.trt_min_coverage) <= 1.0:
+            raise TrtExportError(f"--trt-min-coverage (trt_min_coverage) must be between 0 and 1, got {self.trt_min_coverage!r}")
 
     @property
     def is_trt(self) -> bool:
@@ -134,6 +144,7 @@ class TrtConvertPlan:
     min_subgraph_size: int
     save_model_prefix: str | None
     disable_ops: tuple[str, ...] = ()
+    ops_run_float: tuple[str, ...] = ()
 
     def config_kwargs(self) -> dict[str, Any]:
         """`TensorRTConfig` keyword arguments except `inputs` and `precision_mode` (both objects)."""
@@ -144,6 +155,8 @@ class TrtConvertPlan:
         }
         if self.disable_ops:
             kwargs["disable_ops"] = list(self.disable_ops)
+        if self.ops_run_float:
+            kwargs["ops_run_float"] = list(self.ops_run_float)
         return kwargs
 
 
@@ -159,14 +172,22 @@ class ConfigPlan:
     # `calls` then read it through enable_tuned_tensorrt_dynamic_shape.
     shape_collection: tuple[ConfigCall, ...] = ()
     shape_range_info_path: str | None = None
-    # Legacy TensorRT: set_optim_cache_dir's dir (engines with use_static, INT8 tables).
+    # Legacy TensorRT: set_optim_cache_dir's dir (engines with use_static, INT8 tables, the
+    # optimised program that coverage is read from) ...
     optim_cache_dir: str | None = None
+    # ... and the dir the runner links the export's model files into, so that Paddle's own
+    # <dir of the model file>/_opt_cache (where the calibrating predictor's destructor writes the INT8
+    # table, SaveTrtCalibToDisk) IS optim_cache_dir (where the engine pass reads it), and nothing is
+    # ever written into the export dir.
+    model_link_dir: str | None = None
     # Legacy INT8: Paddle writes the calibration table while a first predictor runs on
     # calibration data and is destroyed; only a second predictor builds the INT8 engine.
     calibrate: bool = False
     calibration_source: str | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Environment variables the runner sets before anything is built (read by TensorRT/cuBLAS).
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def methods(self) -> list[str]:
@@ -261,6 +282,11 @@ def plan_config(
                 notes.append("calibration data ignored: the PIR TensorRT path does not calibrate")
     elif settings.trt_path != "auto":
         notes.append(f"--trt-path {settings.trt_path} ignored: {backend} does not use TensorRT")
+    if settings.ops_run_float and trt_path == "legacy":
+        raise TrtExportError(
+            "running chosen op types in fp32 inside a TensorRT engine needs the PIR path (TensorRTConfig.ops_run_float); "
+            "the legacy engine can only keep them out of TensorRT (--trt-disable-ops / debug-precision --mode disable)"
+        )
 
     if backend in CPU_BACKENDS:
         calls.append(ConfigCall("disable_gpu"))
@@ -315,6 +341,12 @@ def plan_config(
     if not verbose:
         calls.append(ConfigCall("disable_glog_info"))
 
+    env: tuple[tuple[str, str], ...] = ()
+    if backend == "trt-fp32" and not settings.trt_allow_tf32:
+        # TensorRT honours NVIDIA_TF32_OVERRIDE=0 over BuilderFlag::kTF32 (on by default).
+        env = (("NVIDIA_TF32_OVERRIDE", "0"),)
+        notes.append("TF32 off for trt-fp32 (NVIDIA_TF32_OVERRIDE=0): fp32 tolerances assume fp32 math; --trt-allow-tf32 keeps it")
+
     return ConfigPlan(
         backend=backend,
         model_format=model_format,
@@ -323,11 +355,13 @@ def plan_config(
         convert=convert,
         shape_collection=shape_collection,
         shape_range_info_path=shape_range_info_path,
-        optim_cache_dir=_legacy_cache_dir(settings, fixed_shapes) if trt_path == "legacy" else None,
+        optim_cache_dir=_legacy_optim_cache_dir(settings, fixed_shapes) if trt_path == "legacy" else None,
+        model_link_dir=_legacy_cache_dir(settings, fixed_shapes) if trt_path == "legacy" else None,
         calibrate=calibrate,
         calibration_source=calibration_source,
         notes=tuple(notes),
         warnings=tuple(warnings),
+        env=env,
     )
 
 
@@ -366,6 +400,11 @@ def _legacy_cache_dir(settings: BackendSettings, fixed_shapes: Mapping[str, tupl
         )
     precision = _PIR_PRECISION[settings.backend].lower()
     return os.path.join(settings.trt_cache_dir, f"legacy_trt_{precision}_{_shape_label(fixed_shapes)}")
+
+
+def _legacy_optim_cache_dir(settings: BackendSettings, fixed_shapes: Mapping[str, tuple[int, ...]]) -> str:
+    """`<model link dir>/_opt_cache`: GetOrCreateModelOptCacheDir(GetDirRoot(model file)) in Paddle."""
+    return os.path.join(_legacy_cache_dir(settings, fixed_shapes), "_opt_cache")
 
 
 def _shape_range_info_path(settings: BackendSettings, fixed_shapes: Mapping[str, tuple[int, ...]]) -> str:
@@ -419,7 +458,10 @@ def _legacy_trt_calls(
         # Positional (shape_range_info_path, allow_build_at_runtime) as bound in
         # paddle/fluid/pybind/inference_api.cc; no runtime rebuild is ever needed at a fixed shape.
         calls.append(ConfigCall("enable_tuned_tensorrt_dynamic_shape", (shape_range_info_path, True)))
-    calls.append(ConfigCall("set_optim_cache_dir", (_legacy_cache_dir(settings, fixed_shapes),)))
+    calls.append(ConfigCall("set_optim_cache_dir", (_legacy_optim_cache_dir(settings, fixed_shapes),)))
+    # The optimised program (with its tensorrt_engine ops) is saved to the optim cache dir as
+    # _optimized.pdmodel; trt_coverage reads from it which ops really run inside TensorRT.
+    calls.append(ConfigCall("enable_save_optim_model", (True,)))
     if settings.disable_ops:
         calls.append(ConfigCall("exp_disable_tensorrt_ops", (legacy_op_names(settings.disable_ops),)))
     return calls
@@ -456,6 +498,7 @@ def _pir_convert_plan(
         min_subgraph_size=settings.trt_min_subgraph_size,
         save_model_prefix=prefix,
         disable_ops=tuple(pir_op_names(settings.disable_ops)),
+        ops_run_float=tuple(pir_op_names(settings.ops_run_float)),
     )
 
 
@@ -525,6 +568,9 @@ class EnvironmentProbe:
     tensorrt_python_version: str | None = None
     libnvinfer: str | None = None
     libnvinfer_error: str = ""
+    # What paddle.tensorrt dlopens by its unversioned name (PIR path); None: not loadable.
+    libnvinfer_plugin: str | None = None
+    libnvinfer_plugin_error: str = ""
     cpu_model: str = ""
     cpu_threads: int = 0
 
@@ -611,12 +657,16 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
 
 
 _probe_cache: EnvironmentProbe | None = None
+_probe_cache_full = False
+NOT_PROBED = "not probed: this Paddle is a CPU-only build (trt-export doctor probes it)"
 
 
-def probe_environment(refresh: bool = False) -> EnvironmentProbe:
+def probe_environment(refresh: bool = False, full: bool = False) -> EnvironmentProbe:
     """Read the environment (imports Paddle); cached because loading libnvinfer is slow."""
-    global _probe_cache
-    if _probe_cache is not None and not refresh:
+    """``full``: also look for TensorRT's libraries on a CPU-only build (doctor), where nothing can
+    use them; otherwise a CPU-only build skips the child process that looks."""
+    global _probe_cache, _probe_cache_full
+    if _probe_cache is not None and not refresh and (_probe_cache_full or not full):
         return _probe_cache
     from trt_export.paddle_env import import_paddle
 
@@ -631,10 +681,16 @@ def probe_environment(refresh: bool = False) -> EnvironmentProbe:
         except (RuntimeError, ValueError, OSError):
             gpu_count = 0
     trt_compile = _safe_version(paddle.inference.get_trt_compile_version)
-    # With TensorRT compiled in, the runtime query dlopens libnvinfer and raises if it is missing.
-    trt_runtime = _safe_version(paddle.inference.get_trt_runtime_version) if trt_compile != (0, 0, 0) else (0, 0, 0)
-    pt_ok, pt_error = _paddle_tensorrt_importable()
-    lib, lib_error = find_libnvinfer()
+    # `import tensorrt`, `import paddle.tensorrt`, Paddle's runtime-version query (which dlopens
+    # libnvinfer) and our dlopen of libnvinfer / libnvinfer_plugin run in a child process: loaded
+    # here they would stay in the process that measures (memory, and possibly a second libnvinfer
+    # of another version beside the one Paddle loads for its engines).
+    if cuda_compiled or full:
+        libs = subprocess_trt_probe(check_paddle_tensorrt=cuda_compiled and trt_compile != (0, 0, 0))
+    else:
+        libs = {"libnvinfer_error": NOT_PROBED, "libnvinfer_plugin_error": NOT_PROBED, "paddle_tensorrt_error": NOT_PROBED}
+    _probe_cache_full = cuda_compiled or full
+    trt_runtime = tuple(libs.get("trt_runtime_version") or (0, 0, 0))[:3]  # type: ignore[assignment]
     _probe_cache = EnvironmentProbe(
         paddle_version=str(paddle.__version__),
         paddle_commit=str(getattr(paddle.version, "commit", "")),
@@ -646,11 +702,13 @@ def probe_environment(refresh: bool = False) -> EnvironmentProbe:
         onednn_compiled=_onednn_compiled(paddle),
         trt_compile_version=trt_compile,
         trt_runtime_version=trt_runtime,
-        paddle_tensorrt_importable=pt_ok,
-        paddle_tensorrt_error=pt_error,
-        tensorrt_python_version=_tensorrt_python_version(),
-        libnvinfer=lib,
-        libnvinfer_error=lib_error,
+        paddle_tensorrt_importable=bool(libs.get("paddle_tensorrt_importable")),
+        paddle_tensorrt_error=str(libs.get("paddle_tensorrt_error") or ""),
+        tensorrt_python_version=libs.get("tensorrt_python_version"),
+        libnvinfer=libs.get("libnvinfer"),
+        libnvinfer_error=str(libs.get("libnvinfer_error") or ""),
+        libnvinfer_plugin=libs.get("libnvinfer_plugin"),
+        libnvinfer_plugin_error=str(libs.get("libnvinfer_plugin_error") or ""),
         cpu_model=cpu_model(),
         cpu_threads=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0),
     )
@@ -696,6 +754,36 @@ def _paddle_tensorrt_importable() -> tuple[bool, str]:
     except Exception as exc:  # noqa: BLE001 - any failure means the PIR path cannot be used
         return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
     return True, ""
+
+
+def subprocess_trt_probe(check_paddle_tensorrt: bool) -> dict[str, Any]:
+    """Run trt_export.trt_probe in a child and return what it found (never raises)."""
+    import json
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "trt_export.trt_probe"] + (["--paddle-tensorrt"] if check_paddle_tensorrt else [])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        return dict(json.loads(lines[-1])) if lines else {"libnvinfer_error": f"probe process failed (exit {proc.returncode})", "paddle_tensorrt_error": "probe process failed"}
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        return {"libnvinfer_error": f"probe process failed: {exc}", "paddle_tensorrt_error": f"probe process failed: {exc}"}
+
+
+def find_library(names: list[str]) -> tuple[str | None, str]:
+    """The first of `names` that ctypes can load, or None and the last load error."""
+    error = "not found"
+    for candidate in names:
+        try:
+            ctypes.CDLL(candidate)
+        except OSError as exc:
+            error = str(exc)
+            continue
+        return candidate, ""
+    return None, error
 
 
 def _tensorrt_python_version() -> str | None:

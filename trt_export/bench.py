@@ -217,6 +217,11 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     availability = backend_availability(settings.backend, None if options.model_format == "auto" else options.model_format)
     if not availability.available:
         raise BackendUnavailable(f"backend {settings.backend} is not available here: {availability.reason}")
+    if settings.is_trt:
+        from trt_export.backends import probe_environment
+        from trt_export.trt_preflight import preflight
+
+        preflight(settings, None if options.model_format == "auto" else options.model_format, probe_environment())
     out_dir = Path(options.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise TrtExportError(f"--out {str(out_dir)!r} is a file; give a directory")
@@ -372,9 +377,17 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
             paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
         ),
         parity=parity,
+        trt_coverage=result.get("trt_coverage"),
+        warnings=list(result.get("warnings") or []) + _cache_hit_warning(result.get("trt_coverage")),
     )
     attach_results(candidate, result, scene_plan, shape)
     return candidate
+
+
+def _cache_hit_warning(coverage: dict[str, Any] | None) -> list[str]:
+    if coverage and coverage.get("engine_cache_hit"):
+        return ["TensorRT engines came from --trt-cache-dir: build_s is a deserialisation time, not a build"]
+    return []
 
 
 def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:

@@ -126,6 +126,10 @@ class Candidate:
     parity: ParitySummary | None = None
     eligible: bool = False
     excluded_reason: str | None = None
+    # Optional (absent in older files): what ran inside TensorRT on trt-* backends
+    # (trt_coverage.TrtCoverage.to_dict()), and the warnings judging it produced.
+    trt_coverage: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
     # optional (issue 16): predicted time for --scene and tiling agreement; absent in older files
     scene: SceneEstimate | None = None
     agreement: AgreementSummary | None = None
@@ -173,6 +177,11 @@ class Candidate:
             "eligible": self.eligible,
             "excluded_reason": self.excluded_reason,
         }
+        # Optional keys are written only when they say something (old readers and files agree).
+        if self.trt_coverage is not None:
+            data["trt_coverage"] = dict(self.trt_coverage)
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         # optional keys, written only when measured (a plain sweep's file is unchanged)
         if self.scene is not None:
             data["scene"] = self.scene.to_dict()
@@ -199,6 +208,8 @@ class Candidate:
             parity=_opt(ParitySummary.from_dict, data["parity"], "parity"),
             eligible=_bool(data["eligible"], "eligible"),
             excluded_reason=None if data["excluded_reason"] is None else str(data["excluded_reason"]),
+            trt_coverage=_opt_coverage(data.get("trt_coverage")),
+            warnings=[str(w) for w in data.get("warnings") or []],
             scene=_opt(SceneEstimate.from_dict, data.get("scene"), "scene"),
             agreement=_opt(AgreementSummary.from_dict, data.get("agreement"), "agreement"),
         )
@@ -461,6 +472,17 @@ def _opt(fn: Any, value: Any, key: str) -> Any:
         return fn(value)
     except KeyError as exc:
         raise KeyError(f"{key}.{exc.args[0]}") from exc
+
+
+def _opt_coverage(value: Any) -> dict[str, Any] | None:
+    """An optional trt_coverage object, checked by parsing it (and kept as the plain dict)."""
+    if value is None:
+        return None
+    from trt_export.trt_coverage import TrtCoverage
+
+    if not isinstance(value, Mapping):
+        raise ValueError("trt_coverage must be an object or null")
+    return TrtCoverage.from_dict(value).to_dict()
 
 
 def _opt_float(value: Any) -> float | None:

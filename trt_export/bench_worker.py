@@ -211,13 +211,27 @@ class GpuMemoryPeak:
             self.peak_mb = used
 
 
+def reset_allocator_peak(device_id: int = 0) -> None:
+    """Start Paddle's reserved-memory peak afresh (paddle.device.cuda.reset_max_memory_reserved)."""
+    from trt_export.paddle_env import import_paddle
+
+    paddle = import_paddle()
+    reset = getattr(paddle.device.cuda, "reset_max_memory_reserved", None)
+    if paddle.is_compiled_with_cuda() and reset is not None:
+        try:
+            reset(device_id)
+        except Exception:  # noqa: BLE001 - older builds: the figure then covers the whole process
+            pass
+
+
 def paddle_allocator_peak_mb(device_id: int = 0) -> float | None:
-    """Peak of Paddle's reserved device memory on ``device_id`` since the process started (MiB).
+    """Peak of Paddle's reserved device memory on ``device_id`` since the last reset (MiB): the
+    measure job resets it right before the timed loop, so it is the measured predictor's.
 
     ``paddle.device.cuda.max_memory_reserved(device)`` reads the allocator's "Reserved" peak stat
     (python/paddle/device/cuda/__init__.py); without an argument it reads the *current* device,
-    which the predictor's device_id does not change, so the id is passed. It covers the engine
-    build too, and not the memory TensorRT allocates itself.
+    which the predictor's device_id does not change, so the id is passed. It does not cover the
+    memory TensorRT allocates itself (NVML's per-process figure does).
     """
     from trt_export.paddle_env import import_paddle
 
@@ -255,12 +269,18 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
             runner.run_raw()
             runner.fetch_outputs()
 
+        if settings.uses_gpu:
+            # The allocator's peak so far is the shape-collection run's or the calibration's; only
+            # the measured predictor's timed loop counts.
+            reset_allocator_peak(settings.device_id)
         stage[0] = "timing"
         with GpuMemoryPeak() as gpu_peak:
             samples = timed_loop(step, int(job["warmup"]), job.get("iters"), job.get("duration_s"))
         gpu_mb = gpu_peak.peak_mb
         allocator_mb = paddle_allocator_peak_mb(settings.device_id) if settings.uses_gpu else None
         build_s = runner.build_seconds
+        coverage = runner.trt_coverage.to_dict() if runner.trt_coverage is not None else None
+        warnings = list(runner.trt_warnings)
         peak_rss = rss_peak_mb()  # before the scene probe and agreement runs, which are not the predictor's
         scene: dict[str, Any] = {}
         if job.get("scene") or job.get("agreement"):  # bench --scene / --agreement-images (scene_worker.py)
@@ -270,6 +290,8 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     summary = comparison.parity_summary(settings.backend)
     return {
         "build_s": build_s,
+        "trt_coverage": coverage,
+        "warnings": warnings,
         "samples_s": samples,
         "parity": summary.to_dict(),
         "parity_reasons": comparison.reasons[:5],

@@ -83,6 +83,12 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
     trt.add_argument("--trt-path", choices=["auto", "legacy", "pir"], default="auto",
                      help="legacy enable_tensorrt_engine (.pdmodel) or paddle.tensorrt.convert (.json); auto follows the format")
     trt.add_argument("--trt-disable-ops", nargs="+", default=(), metavar="OP", help="ops kept out of TensorRT")
+    trt.add_argument("--trt-ops-run-float", nargs="+", default=(), metavar="OP",
+                     help="PIR path: op types built in fp32 inside fp16/int8 engines (e.g. from debug-precision)")
+    trt.add_argument("--trt-allow-tf32", action="store_true",
+                     help="trt-fp32: let TensorRT use TF32 (on Ampere+; faster, ~1e-3 relative error); default off")
+    trt.add_argument("--trt-min-coverage", type=float, default=0.8,
+                     help="warn when less than this share of compute ops runs inside TensorRT (default 0.8)")
     trt.add_argument("--calibration", help="INT8 calibration data: a directory of images or an .npz")
     trt.add_argument("--allow-random-calibration", action="store_true",
                      help="INT8 with random calibration data (timing only: accuracy is meaningless)")
@@ -115,6 +121,9 @@ def _backend_settings(args: argparse.Namespace, backend: str):  # -> BackendSett
             calibration=args.calibration,
             allow_random_calibration=args.allow_random_calibration,
             disable_ops=tuple(args.trt_disable_ops),
+            ops_run_float=tuple(args.trt_ops_run_float),
+            trt_min_coverage=args.trt_min_coverage,
+            trt_allow_tf32=args.trt_allow_tf32,
         )
     except (TypeError, ValueError) as exc:
         raise TrtExportError(str(exc)) from None
@@ -148,6 +157,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         save_io=args.save_io,
     )
+    if options.settings.is_trt:
+        from trt_export.backends import probe_environment, require_backend
+        from trt_export.trt_preflight import preflight
+
+        # Before the temporary export: a TensorRT run that cannot succeed is refused first.
+        require_backend(options.settings.backend, options.model_format)
+        preflight(options.settings, options.model_format, probe_environment())
     with tempfile.TemporaryDirectory(prefix="trt-export-verify-") as scratch:
         exported = args.exported
         if exported is None:
@@ -264,6 +280,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(render_bench_table(exc.report))  # the numbers are not lost with the files
         raise
     print(render_bench_table(report))
+    from trt_export.trt_coverage import coverage_lines
+
+    for line in coverage_lines(report.candidates) + [f"warning: {c.label}: {w}" for c in report.candidates for w in c.warnings]:
+        print(line)
     print(f"reports: {options.out_dir}/bench.json, bench.csv, bench.md, *.png")
     code = EXIT_OK if report.recommendation is not None else EXIT_CHECK_FAILED
     if gate_settings is not None:
@@ -295,6 +315,32 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_debug_precision(args: argparse.Namespace) -> int:
+    from trt_export.debug_precision import DebugPrecisionOptions, check_options, debug_precision, debug_report, write_debug_report
+    from trt_export.errors import EXIT_CHECK_FAILED
+    from trt_export.precision_search import NOTHING_HELPS, render_search
+    from trt_export.sources import load_source
+
+    if args.report and not Path(args.report).resolve().parent.is_dir():
+        raise TrtExportError(f"cannot write --report {args.report!r}: its directory does not exist")
+    options = DebugPrecisionOptions(
+        settings=_backend_settings(args, args.backend),
+        mode=args.mode,
+        model_format=None if args.model_format in (None, "auto") else args.model_format,
+        ops=tuple(args.ops or ()),
+        seed=args.seed,
+        iters=args.iters,
+        atol=args.atol,
+        rtol=args.rtol,
+    )
+    check_options(options, options.model_format)  # before the model is built
+    source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
+    result = debug_precision(source, args.exported, options)
+    print(render_search(result, "kept out of TensorRT" if args.mode == "disable" else "run in fp32"))
+    if args.report:
+        write_debug_report(debug_report(result, options, args.exported), args.report)
+        print(f"report: {args.report}")
+    return EXIT_CHECK_FAILED if result.status == NOTHING_HELPS else EXIT_OK
 def _cmd_predict(args: argparse.Namespace) -> int:
     from trt_export.predict_cli import run_predict_command
 
@@ -415,6 +461,25 @@ parents=[common], help="check an export against the dygraph model on a backend (
                             help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle")
     bench.set_defaults(handler=_cmd_bench)
 
+    debug = sub.add_parser(
+        "debug-precision",
+        parents=[common],
+        help="on a TensorRT parity failure, find a smallest set of op types to keep out of TensorRT (or run in fp32)",
+    )
+    _add_source_args(debug)
+    debug.add_argument("--exported", required=True, help="export dir written by 'trt-export export'")
+    _add_backend_args(debug, default_backend="trt-fp16")
+    debug.add_argument("--mode", choices=["disable", "fp32"], default="disable",
+                       help="disable: keep op types out of TensorRT (legacy exp_disable_tensorrt_ops, PIR disable_ops); "
+                       "fp32: build them in fp32 inside the engine (PIR ops_run_float) (default disable)")
+    debug.add_argument("--ops", nargs="+", metavar="OP",
+                       help="candidate op types (default: those inside the engines of a plain run)")
+    debug.add_argument("--iters", type=int, default=10, help="timed runs per configuration (default 10)")
+    debug.add_argument("--atol", action="append", metavar="[OUTPUT=]X", help="absolute tolerance (repeatable)")
+    debug.add_argument("--rtol", action="append", metavar="[OUTPUT=]X", help="relative tolerance (repeatable)")
+    debug.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    debug.add_argument("--report", help="write the search (every step, its parity and latency) as JSON here")
+    debug.set_defaults(handler=_cmd_debug_precision)
     predict = sub.add_parser(
         "predict", parents=[common], help="tiled inference of a scene of any size with a fixed-shape export (PaddleRS slider semantics)"
     )

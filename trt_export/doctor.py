@@ -19,7 +19,7 @@ _REASON_WIDTH = 60
 
 def doctor_report(probe: EnvironmentProbe | None = None) -> dict[str, Any]:
     """Environment facts and per-backend, per-format availability (probes the machine if not given)."""
-    probe = probe if probe is not None else probe_environment()
+    probe = probe if probe is not None else probe_environment(full=True)
     backends: dict[str, dict[str, dict[str, Any]]] = {}
     for backend in BACKENDS:
         backends[backend] = {}
@@ -44,6 +44,8 @@ def doctor_report(probe: EnvironmentProbe | None = None) -> dict[str, Any]:
             "python_package": probe.tensorrt_python_version,
             "libnvinfer": probe.libnvinfer,
             "libnvinfer_error": probe.libnvinfer_error or None,
+            "libnvinfer_plugin": probe.libnvinfer_plugin,
+            "libnvinfer_plugin_error": probe.libnvinfer_plugin_error or None,
         },
         "cpu": {"model": probe.cpu_model, "threads": probe.cpu_threads},
         "backends": backends,
@@ -128,6 +130,7 @@ def render_doctor(report: dict[str, Any]) -> str:
         ("tensorrt Python package", _text(trt["python_package"])),
         ("paddle.tensorrt importable", paddle_trt),
         ("libnvinfer", libnvinfer),
+        ("libnvinfer_plugin.so (PIR)", trt.get("libnvinfer_plugin") or f"not loadable: {_text(trt.get('libnvinfer_plugin_error'))}"),
         ("CPU", f"{cpu['model']} ({cpu['threads']} threads)"),
     ]
     rows = []

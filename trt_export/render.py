@@ -202,10 +202,15 @@ def write_markdown(report: BenchReport, path: str | os.PathLike[str], plots: Seq
     if excluded:
         lines += ["", "## Exclusions", ""]
         lines += [f"- `{c.label}`: {c.excluded_reason or 'not evaluated'}" for c in excluded]
-    warnings = noise_warnings(report)
+    warnings = noise_warnings(report) + [f"{c.label}: {w}" for c in report.candidates for w in getattr(c, "warnings", [])]
     if warnings:
         lines += ["", "## Warnings", ""]
         lines += [f"- {w}" for w in warnings]
+    from trt_export.trt_coverage import coverage_lines
+
+    coverage = coverage_lines(report.candidates)
+    if coverage:
+        lines += ["", "## TensorRT coverage", "", *coverage]
     if report.notes:
         lines += ["", "## Notes", ""]
         lines += [f"- {n}" for n in report.notes]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -39,6 +40,9 @@ from trt_export.paddle_env import import_paddle, is_verbose
 from trt_export.paddlers_files import ModelYml, read_model_yml
 
 log = logging.getLogger(__name__)
+
+# The legacy predictor saves its optimised program here (enable_save_optim_model), in the optim cache dir.
+OPTIMIZED_PROGRAM = "_optimized.pdmodel"
 
 # Random INT8 calibration is for timing only; a few batches are enough to get an engine built.
 _RANDOM_CALIBRATION_BATCHES = 4
@@ -248,8 +252,12 @@ class PaddleInferenceRunner(Runner):
         settings: BackendSettings,
         model_format: str | None = None,
         calibration_feeds: Sequence[Feed] | None = None,
+        allow_no_engine: bool = False,
     ) -> None:
         self.export_dir = Path(export_dir)
+        # debug-precision keeps op types out until possibly nothing is left for TensorRT: a
+        # predictor without engines is then a valid answer, not a mislabelled measurement.
+        self.allow_no_engine = allow_no_engine
         self.manifest = manifest if manifest is not None else load_manifest(export_dir)
         self.model_format = model_format or self.manifest.default_format
         if self.model_format not in self.manifest.formats:
@@ -274,15 +282,21 @@ class PaddleInferenceRunner(Runner):
         require_backend(self.settings.backend, self.model_format)
         self.manifest.check_files(self.model_format)
         settings = self.settings
+        if settings.is_trt:
+            from trt_export.backends import probe_environment
+            from trt_export.trt_preflight import preflight
+
+            # Everything that would fail only after minutes of engine building is refused now.
+            preflight(settings, self.model_format, probe_environment())
         if settings.is_trt and settings.trt_cache_dir is None:
-            # Without a cache dir Paddle writes _opt_cache (INT8 tables, engines) into the export
-            # dir; keep the export untouched and clean up at deactivate.
+            # A private cache (shape ranges, INT8 tables, the optimised program, engines) removed
+            # at deactivate; nothing is ever written into the export dir.
             self._tmp_dir = tempfile.mkdtemp(prefix="trt-export-")
             settings = replace(settings, trt_cache_dir=self._tmp_dir)
         elif settings.is_trt:
             # Paddle's engine keys name tensors, not weights ("models with the same structure but
-            # different parameters" share a key, tensorrt_subgraph_pass.cc): a kept cache is
-            # scoped by the exported program and weights.
+            # different parameters" share a key, tensorrt_subgraph_pass.cc), nor the TensorRT
+            # version, GPU or workspace: a kept cache is scoped by all of them.
             settings = replace(settings, trt_cache_dir=str(Path(settings.trt_cache_dir) / self._export_key()))
         self.plan = plan_config(
             settings,
@@ -294,31 +308,114 @@ class PaddleInferenceRunner(Runner):
         )
         for warning in self.plan.warnings:
             log.warning("%s: %s", self.name, warning)
+        # Set for this runner's builds and runs, restored at deactivate (a later runner in the
+        # same process, e.g. trt-fp16 after trt-fp32, must not inherit TF32 being off).
+        self._saved_env = {name: os.environ.get(name) for name, _ in self.plan.env}
+        for name, value in self.plan.env:
+            os.environ[name] = value
+        self.trt_coverage = None
+        self.trt_warnings = []
         try:
             start = time.perf_counter()
             model_file, params_file = self.manifest.files(self.model_format)
+            original_model = model_file
+            cache_hit: bool | None = None
             if self.plan.convert is not None:
-                model_file, params_file = self._convert(self.plan.convert, model_file, params_file)
-            if self.plan.calibrate and self.plan.optim_cache_dir:
-                # A cached INT8 table or engine would be used as is and the calibration data this
-                # run was given ignored; INT8 always starts from an empty cache.
-                shutil.rmtree(self.plan.optim_cache_dir, ignore_errors=True)
+                model_file, params_file, cache_hit = self._convert(self.plan.convert, model_file, params_file)
+            if self.plan.model_link_dir is not None:
+                model_file, params_file = self._link_model(model_file, params_file)
+            optim_dir = Path(self.plan.optim_cache_dir) if self.plan.optim_cache_dir else None
+            if optim_dir is not None:
+                if self.plan.calibrate:
+                    # A cached INT8 table or engine would be used as is and the calibration data
+                    # this run was given ignored; INT8 always starts from an empty cache.
+                    shutil.rmtree(optim_dir, ignore_errors=True)
+                # Paddle's MKDIR creates one level only: make the whole path first.
+                optim_dir.mkdir(parents=True, exist_ok=True)
+                cache_hit = settings.trt_use_static and any(optim_dir.glob("trt_serialized_*"))
+                (optim_dir / OPTIMIZED_PROGRAM).unlink(missing_ok=True)
             if self.plan.shape_collection:
                 self._collect_shapes(model_file, params_file)
+                _release_gpu_cache()
             if self.plan.calibrate:
                 self._calibrate(model_file, params_file)
+                _release_gpu_cache()
             self._predictor = self._create_predictor(model_file, params_file)
             self.build_seconds = time.perf_counter() - start
+            if settings.is_trt:
+                self._judge_coverage(model_file, original_model, cache_hit)
             self._bind_handles()
         except BaseException:
             self._cleanup()
             raise
 
+    def _link_model(self, model_file: Path, params_file: Path) -> tuple[Path, Path]:
+        """Legacy TensorRT: the export's files seen from the cache dir (symlinks, else copies).
+
+        Paddle derives where the calibrating predictor writes its INT8 table from the model file's
+        directory (GetDirRoot), and where the engine pass reads it from optim_cache_dir; loading
+        the model through this dir makes both the same place, inside the cache.
+        """
+        assert self.plan is not None and self.plan.model_link_dir is not None
+        link_dir = Path(self.plan.model_link_dir)
+        link_dir.mkdir(parents=True, exist_ok=True)
+        linked = []
+        for source, name in ((model_file, "model.pdmodel"), (params_file, "model.pdiparams")):
+            target = link_dir / name
+            if target.is_symlink() or target.exists():
+                target.unlink()
+            try:
+                target.symlink_to(source.resolve())
+            except OSError:
+                shutil.copyfile(source, target)
+            linked.append(target)
+        return linked[0], linked[1]
+
+    def _judge_coverage(self, model_file: Path, original_model: Path, cache_hit: bool | None) -> None:
+        """Read what really runs in TensorRT; refuse a run with no engine (or INT8 without its table)."""
+        from trt_export.trt_coverage import NoTensorRTEngine, judge_coverage, legacy_coverage_file, pir_coverage_files
+
+        assert self.plan is not None
+        if self.plan.trt_path == "legacy":
+            assert self.plan.optim_cache_dir is not None
+            optim_dir = Path(self.plan.optim_cache_dir)
+            coverage = legacy_coverage_file(optim_dir / OPTIMIZED_PROGRAM)
+            # The optimised weights are a full copy of the model's, needed by nobody.
+            (optim_dir / "_optimized.pdiparams").unlink(missing_ok=True)
+        else:
+            coverage = pir_coverage_files(model_file, original_model)
+        self.trt_coverage = replace(coverage, engine_cache_hit=cache_hit)
+        try:
+            self.trt_warnings = judge_coverage(
+                self.trt_coverage,
+                self.settings.backend,
+                self.settings.trt_min_subgraph_size,
+                self.settings.trt_min_coverage,
+                self.settings.disable_ops,
+            )
+        except NoTensorRTEngine as exc:
+            if not (self.allow_no_engine and self.trt_coverage.engines == 0):
+                raise
+            self.trt_warnings = [str(exc)]
+        for warning in self.trt_warnings:
+            log.warning("%s: %s", self.name, warning)
+
     def _export_key(self) -> str:
-        """Short hash of this format's program file and weights (the manifest's sha256)."""
+        """Short hash of this format's program and weights and of what else changes an engine."""
+        from trt_export.backends import probe_environment
+
         model_file, _ = self.manifest.files(self.model_format)
         digest = hashlib.sha256(model_file.read_bytes())
         digest.update(self.manifest.formats[self.model_format].params_sha256.encode())
+        probe = probe_environment()
+        s = self.settings
+        identity = [
+            ".".join(map(str, probe.trt_runtime_version)), probe.tensorrt_python_version or "",
+            probe.gpu_names[s.device_id] if s.device_id < len(probe.gpu_names) else "",
+            str(s.trt_workspace_bytes), str(s.trt_min_subgraph_size),
+            ",".join(s.disable_ops), ",".join(s.ops_run_float),
+        ]
+        digest.update("|".join(identity).encode())
         return f"model_{digest.hexdigest()[:16]}"
 
     def _create_predictor(self, model_file: Path, params_file: Path) -> Any:
@@ -394,54 +491,41 @@ class PaddleInferenceRunner(Runner):
         # Paddle writes the calibration table when the calibrating predictor is destroyed.
         del predictor
         gc.collect()
+        assert self.plan.optim_cache_dir is not None
+        tables = [p for p in Path(self.plan.optim_cache_dir).glob("trt_calib_*") if p.stat().st_size > 0]
+        if not tables:
+            from trt_export.trt_coverage import NoTensorRTEngine
 
-    def _convert(self, plan: TrtConvertPlan, model_file: Path, params_file: Path) -> tuple[Path, Path]:
-        """PIR path: paddle.tensorrt.convert writes a program with TensorRT engine ops."""
-        try:
-            from paddle.tensorrt.export import Input, PrecisionMode, TensorRTConfig, convert
-        except Exception as exc:  # noqa: BLE001 - any import failure means no PIR TensorRT here
-            raise BackendUnavailable(
-                f"paddle.tensorrt cannot be imported ({type(exc).__name__}: {exc}); install the tensorrt "
-                "Python package matching Paddle's TensorRT, or use --format legacy"
-            ) from exc
-        # min = opt = max = the fixed shape. convert() feeds each Input by its name (feed names, not
-        # positions) to warmup runs that only collect shapes; INT8 does not calibrate from them.
-        trt_inputs = []
-        for spec in plan.inputs:
-            shape = tuple(spec.shape)
-            trt_inputs.append(
-                Input(min_input_shape=shape, optim_input_shape=shape, max_input_shape=shape, input_data_type=spec.dtype, name=spec.name)
+            raise NoTensorRTEngine(
+                f"{self.name}: INT8 calibration wrote no calibration table (trt_calib_*) in {self.plan.optim_cache_dir}; "
+                "without it TensorRT calibrates again and runs fp32. Check that the model has TensorRT subgraphs "
+                "(--trt-min-subgraph-size) and that --calibration holds data for this input shape"
             )
-        kwargs = plan.config_kwargs()
-        if kwargs.get("save_model_dir") is None:
+        self.calibration_tables = [str(p) for p in tables]
+
+    def _convert(self, plan: TrtConvertPlan, model_file: Path, params_file: Path) -> tuple[Path, Path, bool]:
+        """PIR path: paddle.tensorrt.convert (in a child process) writes a program with TensorRT engine
+        ops; with a cache dir an earlier conversion with the same key is reused. Returns the converted
+        files and whether they came from the cache."""
+        from trt_export.trt_convert import cached_conversion, convert_in_subprocess, mark_done
+
+        if plan.save_model_prefix is not None:
+            prefix = Path(plan.save_model_prefix)
+            # The prefix is already inside the cache scope of _export_key (program, weights, TensorRT,
+            # GPU); the plan adds precision, shape, workspace and the ops kept out or in fp32.
+            key = hashlib.sha256(repr(plan).encode()).hexdigest()
+            cached = cached_conversion(prefix, key)
+            if cached is not None:
+                return cached[0], cached[1], True
+        else:
             if self._tmp_dir is None:
                 self._tmp_dir = tempfile.mkdtemp(prefix="trt-export-")
-            kwargs["save_model_dir"] = str(Path(self._tmp_dir) / "pir_trt" / "model")
-        Path(kwargs["save_model_dir"]).parent.mkdir(parents=True, exist_ok=True)
-        kwargs = _accepted_kwargs(TensorRTConfig, kwargs)
-        # convert() hands a path naming an existing file straight to paddle.static.load_inference_model,
-        # which in PIR mode always appends ".json" (python/paddle/static/pir_io.py,
-        # load_inference_model_pir), so "model.json" would be read as "model.json.json". Paddle's own
-        # tests (test/tensorrt/test_export.py) pass the prefix; convert then finds <prefix>.json and
-        # always reads the weights from <prefix>.pdiparams.
-        model_prefix = model_file.with_suffix("")
-        if params_file != model_prefix.with_suffix(".pdiparams"):
-            raise TrtExportError(
-                f"paddle.tensorrt.convert reads the weights from {model_prefix.name}.pdiparams next to "
-                f"{model_file.name}, but the manifest names {params_file.name}; re-export the model"
-            )
-        try:
-            config = TensorRTConfig(inputs=trt_inputs, precision_mode=PrecisionMode[plan.precision], **kwargs)
-            convert(str(model_prefix), config)
-        except TrtExportError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
-            raise translate_paddle_error(exc, "converting with paddle.tensorrt.convert") from exc
-        prefix = Path(kwargs["save_model_dir"])
-        out_model, out_params = prefix.with_name(prefix.name + ".json"), prefix.with_name(prefix.name + ".pdiparams")
-        if not out_model.is_file() or not out_params.is_file():
-            raise TrtExportError(f"paddle.tensorrt.convert reported success but wrote no {out_model.name}/{out_params.name} in {prefix.parent}")
-        return out_model, out_params
+            prefix = Path(self._tmp_dir) / "pir_trt" / "model"
+            key = ""
+        out_model, out_params = convert_in_subprocess(plan, model_file, params_file, prefix)
+        if key:
+            mark_done(prefix, key)
+        return out_model, out_params, False
 
     def _bind_handles(self) -> None:
         predictor = self._predictor
@@ -468,6 +552,12 @@ class PaddleInferenceRunner(Runner):
         self._cleanup()
 
     def _cleanup(self) -> None:
+        for name, value in getattr(self, "_saved_env", {}).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
         self._input_handles = {}
         self._output_handles = []
         self._predictor = None
@@ -508,6 +598,17 @@ class PaddleInferenceRunner(Runner):
             self._predictor.run()
         except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
             raise _advice_for_export(translate_paddle_error(exc, f"running {self.name}"), self.manifest) from exc
+
+
+def _release_gpu_cache() -> None:
+    """Give back device memory a throw-away predictor left in Paddle's allocator cache, so the
+    measured predictor's memory is its own."""
+    paddle = import_paddle()
+    if paddle.is_compiled_with_cuda():
+        try:
+            paddle.device.cuda.empty_cache()
+        except Exception:  # noqa: BLE001 - a cache that cannot be emptied only costs accuracy
+            pass
 
 
 def _accepted_kwargs(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -131,6 +131,8 @@ class VerifyReport:
     predictor_ms: float
     build_s: float | None
     notes: list[str] = field(default_factory=list)
+    # trt-* only: what ran inside TensorRT (trt_coverage.TrtCoverage), optional in the report.
+    trt_coverage: Any = None
     created_utc: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     @property
@@ -139,7 +141,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         m = self.manifest
-        return {
+        data = {
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "tool_version": __version__,
@@ -156,6 +158,9 @@ class VerifyReport:
             "notes": self.notes,
             "comparison": self.comparison.to_dict(),
         }
+        if self.trt_coverage is not None:  # optional: trt-* backends only
+            data["trt_coverage"] = self.trt_coverage.to_dict()
+        return data
 
     def summary(self) -> str:
         from trt_export.compare import render_comparison
@@ -166,7 +171,8 @@ class VerifyReport:
             f"inputs: {self.inputs_from['kind']}"
         )
         verdict = "PASSED" if self.passed else "FAILED"
-        lines = [head, *[f"note: {n}" for n in self.notes], render_comparison(self.comparison), f"verify: {verdict}"]
+        coverage = [self.trt_coverage.describe()] if self.trt_coverage is not None else []
+        lines = [head, *coverage, *[f"note: {n}" for n in self.notes], render_comparison(self.comparison), f"verify: {verdict}"]
         return "\n".join(lines)
 
 
@@ -273,6 +279,11 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
     manifest = load_manifest(export_dir)
     model_format = options.model_format or manifest.default_format
     require_backend(options.settings.backend, model_format)
+    if options.settings.is_trt:
+        from trt_export.backends import probe_environment
+        from trt_export.trt_preflight import preflight
+
+        preflight(options.settings, model_format, probe_environment())
     manifest.check_files(model_format)  # a damaged program must not reach the parser below
     check_program_shapes(manifest, model_format)
     notes = check_source_matches(source, manifest)
@@ -293,6 +304,8 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
         build_s = runner.build_seconds
         if runner.plan is not None:
             notes.extend(runner.plan.warnings)
+        notes.extend(runner.trt_warnings)
+        coverage = runner.trt_coverage
     comparison = compare_outputs(reference, candidate, tolerances, score_axes(manifest))
     if options.save_io:
         try:
@@ -314,6 +327,7 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
         predictor_ms=predictor_s * 1e3,
         build_s=build_s,
         notes=notes,
+        trt_coverage=coverage,
     )
 
 
