@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (once) and install trt-export with its test and segmentation extras.
+# Create .venv (once) and install trt-export (numpy, scipy for the gate's statistics, ...) with its test and segmentation extras.
 # Idempotent: re-installs only when pyproject.toml changed.
 # On a GPU machine, create the venv with paddlepaddle-gpu already in it (or --system-site-packages)
 # and set TRT_EXPORT_KEEP_PADDLE=1, so the CPU wheel is not installed over it.

@@ -34,6 +34,7 @@ def make_report() -> BenchReport:
     lat = LatencyStats.from_samples([0.003, 0.0031, 0.0029, 0.0035])
     ok = Candidate(
         label="1x3x256x256", shape_nchw=[1, 3, 256, 256], status="ok", export_s=1.8, build_s=0.4,
+        samples_ms=[3.0, 3.1, 2.9, 3.5],
         latency_ms=lat, noisy=lat.noisy, throughput=throughput(1, 256, 256, lat.median),
         memory=Memory(peak_rss_mb=512.3, rss_increase_mb=222.2),
         parity=ParitySummary(passed=True, backend="paddle-onednn", max_abs_error=1.2e-6),
@@ -141,14 +142,14 @@ def test_missing_schema(tmp_path: Path) -> None:
     ("version", "found", "hint"),
     [
         (0, "schema_version 0", "re-run bench with this version"),
-        (2, "schema_version 2", "newer trt-export"),
+        (3, "schema_version 3", "newer trt-export"),
         ("1", "schema_version '1'", "re-run bench with this version"),
         (True, "schema_version True", "re-run bench with this version"),
     ],
 )
 def test_unknown_schema_version(tmp_path: Path, version: Any, found: str, hint: str) -> None:
     message = _load_error(_write(tmp_path, _mutated(lambda d: d.update(schema_version=version))))
-    assert found in message and "reads schema_version 1" in message and hint in message
+    assert found in message and "reads schema_version 1 and 2" in message and hint in message
 
 
 def test_missing_schema_version(tmp_path: Path) -> None:
@@ -201,3 +202,53 @@ def test_nan_in_file_is_refused(tmp_path: Path) -> None:
 def test_unknown_keys_are_ignored(tmp_path: Path) -> None:
     data = _mutated(lambda d: (d.update(future_key=1), d["candidates"][0].update(extra="x")))
     assert load_bench_report(_write(tmp_path, data)) == make_report()
+
+
+# --- schema version 2: raw samples ----------------------------------------------------------------
+
+
+def test_samples_round_trip_in_version_2(tmp_path: Path) -> None:
+    data = json.loads(save_bench_report(make_report(), tmp_path / "bench.json").read_text())
+    assert data["schema_version"] == 2
+    assert data["candidates"][0]["samples_ms"] == [3.0, 3.1, 2.9, 3.5]
+    assert data["candidates"][1]["samples_ms"] is None
+    assert load_bench_report(tmp_path / "bench.json").has_samples
+
+
+def test_version_1_file_still_loads_without_samples(tmp_path: Path) -> None:
+    def to_v1(d: dict) -> None:
+        d["schema_version"] = 1
+        for cand in d["candidates"]:
+            cand.pop("samples_ms")
+
+    report = load_bench_report(_write(tmp_path, _mutated(to_v1)))
+    assert report.schema_version == 1
+    assert report.candidates[0].samples_ms is None and not report.has_samples
+    assert report.candidates[0].latency_ms == make_report().candidates[0].latency_ms
+
+
+def test_version_2_requires_the_samples_key(tmp_path: Path) -> None:
+    message = _load_error(_write(tmp_path, _mutated(lambda d: d["candidates"][0].pop("samples_ms"))))
+    assert "candidates[0] (1x3x256x256) is missing required key 'samples_ms'" in message
+
+
+@pytest.mark.parametrize(
+    ("samples", "why"),
+    [
+        ("3.0", "must be a list"),
+        ([3.0, "fast", 2.9, 3.5], "samples_ms[1]"),
+        ([3.0, -1.0, 2.9, 3.5], "samples_ms[1]"),
+        ([3.0, True, 2.9, 3.5], "samples_ms[1]"),
+        ([3.0, 3.1, 2.9], "holds 3 samples but latency_ms.samples says 4"),
+    ],
+)
+def test_bad_samples_are_report_errors(tmp_path: Path, samples: Any, why: str) -> None:
+    message = _load_error(_write(tmp_path, _mutated(lambda d: d["candidates"][0].update(samples_ms=samples))))
+    assert why in message
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity"])
+def test_non_finite_sample_is_refused(tmp_path: Path, token: str) -> None:
+    text = json.dumps(make_report().to_dict()).replace("[3.0, 3.1, 2.9, 3.5]", f"[3.0, {token}, 2.9, 3.5]")
+    assert token in text
+    assert "samples_ms[1]" in _load_error(_write(tmp_path, text))

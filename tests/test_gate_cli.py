@@ -87,7 +87,7 @@ def test_real_sweeps_a_heavier_model_is_caught_as_a_latency_regression(tmp_path:
         options = BenchOptions(
             model="trt_export.zoo:tiny_segnet", model_kwargs={"width": width}, shapes=parse_shapes(["[128,128]"]),
             settings=BackendSettings(backend="paddle-cpu"), warmup=3, iters=40, duration_s=None,
-            out_dir=tmp_path / name, cache_dir=tmp_path / "cache", progress=False,
+            out_dir=tmp_path / name, cache_dir=tmp_path / "cache", progress=False, keep_exports=True,
         )
         run_bench(options)
         return str(tmp_path / name / "bench.json")
@@ -99,3 +99,8 @@ def test_real_sweeps_a_heavier_model_is_caught_as_a_latency_regression(tmp_path:
     assert "FAIL" in out and "latency" in out
     assert ET.parse(junit).getroot().find(".//failure") is not None
     assert main(["gate", "--baseline", base, "--current", base]) == 0
+    # A/B re-measured from the kept exports (bench --keep-exports): 4x wider is far beyond any noise
+    assert (tmp_path / "heavy" / "exports" / "1x3x128x128" / "trt_export_manifest.json").is_file()
+    assert main(["gate", "--baseline", base, "--current", heavy, "--rerun", "--pairs", "10", "--block-ms", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "latency p50 ms (A/B)" in out and "FAIL" in out and "paired" in out

@@ -81,6 +81,10 @@ class BenchOptions:
     seed: int = 0
     auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
+    keep_exports: bool = False  # copy each measured candidate's export to out_dir/exports/<label> (gate --rerun)
+    # Called with (source, backend or None when bench may still switch it, environment, threads)
+    # once the fingerprint is known and before any candidate is swept: the baseline check.
+    before_sweep: Callable[[ModelSource, str | None, dict[str, Any], int], None] | None = None
     scene: SceneOptions | None = None  # --scene / --scene-image / --agreement-images (bench_scene.py)
 
 
@@ -246,6 +250,9 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             raise TrtExportError(f"a worker process cannot start Paddle: {reason}{hint}")
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
+        if options.before_sweep is not None:
+            options.before_sweep(source, None if options.auto_backend else settings.backend, environment, settings.cpu_threads)
+        kept: dict[str, Path] = {}
         candidates: list[Candidate] = []
         notes: list[str] = []
         # The exported model's type (auto-detected at export) names the report's model_type.
@@ -265,6 +272,8 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
                     notes.append(note)
                     bar.write(f"note: {note}", file=sys.stderr)
             candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss, scene_plan))
+            if options.keep_exports and candidates[-1].ok:
+                kept[shape.label] = prepared.export_dir
         bar.close()
         report = BenchReport(
             tool_version=__version__,
@@ -291,7 +300,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
         )
         recommend_report(report)
         try:
-            write_outputs(report, out_dir, pool.log_dir)
+            write_outputs(report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None)
         except (OSError, TrtExportError) as exc:
             from trt_export.preflight import disk_full_error, is_disk_full
 
@@ -377,6 +386,8 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
             paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
         ),
         parity=parity,
+        # raw samples (schema v2) for the gate's statistics; 0.1 us resolution keeps the file small
+        samples_ms=[round(float(s) * 1000.0, 4) for s in result["samples_s"]],
         trt_coverage=result.get("trt_coverage"),
         warnings=list(result.get("warnings") or []) + _cache_hit_warning(result.get("trt_coverage")),
     )
@@ -470,7 +481,7 @@ def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:
     )
 
 
-def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = None) -> list[Path]:
+def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = None, exports: dict[str, Path] | None = None) -> list[Path]:
     """bench.json, bench.csv, bench.md and plots, written to a staging dir and moved in together."""
     from trt_export.render import write_csv, write_markdown, write_plots
 
@@ -483,12 +494,26 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         write_markdown(report, staging / "bench.md", plots=plots)
         if log_dir is not None and log_dir.is_dir():
             shutil.copytree(log_dir, staging / "logs")
+        if exports is not None:  # --keep-exports: what gate --rerun measures against (interleave.py)
+            for label, export_dir in exports.items():
+                shutil.copytree(export_dir, staging / "exports" / label)
         # A previous run's gate verdict next to this run's numbers would be read as about them.
         from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME
 
+        if exports is None:
+            _remove_stale_exports(out_dir / "exports")
         return swap_in(staging, out_dir, stale=(JUNIT_FILENAME, MARKDOWN_FILENAME))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_stale_exports(directory: Path) -> None:
+    """An earlier run's --keep-exports next to this run's bench.json would be A/B-measured as this
+    run's; remove it, but only when every entry is an export we wrote (a manifest inside)."""
+    from trt_export.manifest import MANIFEST_NAME
+
+    if directory.is_dir() and all(entry.is_dir() and (entry / MANIFEST_NAME).is_file() for entry in directory.iterdir()):
+        shutil.rmtree(directory)
 
 
 def parse_shapes(texts: list[str], batches: list[int] | None = None) -> list[FixedShape]:

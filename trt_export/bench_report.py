@@ -8,6 +8,10 @@ from another tool version silently misread would make a regression gate lie.
 
 Readers ignore keys they do not know, so adding a key is not a version bump; removing or renaming
 one, or changing its meaning or unit, is.
+
+Version 2 added each candidate's raw timed samples (``samples_ms``), which the gate's statistics
+need. Version 1 files still load (``samples_ms`` is then None and ``schema_version`` stays 1, so
+readers can say what a verdict rests on).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from trt_export.scene import AgreementSummary, SceneEstimate, SceneSettings
 from trt_export.stats import LatencyStats, Throughput
 
 SCHEMA = "trt-export/bench"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Versions this reader loads; files are always written as :data:`SCHEMA_VERSION`."""
 
 STATUSES = ("ok", "failed")
 FAILURE_STAGES = ("export", "build", "run", "parity", "crash", "oom", "timeout")
@@ -126,6 +132,8 @@ class Candidate:
     parity: ParitySummary | None = None
     eligible: bool = False
     excluded_reason: str | None = None
+    samples_ms: list[float] | None = None
+    """Every timed iteration in ms, in the order run (schema v2; None in v1 files and when not timed)."""
     # Optional (absent in older files): what ran inside TensorRT on trt-* backends
     # (trt_coverage.TrtCoverage.to_dict()), and the warnings judging it produced.
     trt_coverage: dict[str, Any] | None = None
@@ -139,6 +147,10 @@ class Candidate:
             raise ValueError(f"candidate status {self.status!r} is not one of {', '.join(STATUSES)}")
         if len(self.shape_nchw) != 4:
             raise ValueError(f"candidate {self.label}: shape_nchw needs 4 dims, got {self.shape_nchw!r}")
+        if self.samples_ms is not None and self.latency_ms is not None and len(self.samples_ms) != self.latency_ms.samples:
+            raise ValueError(
+                f"samples_ms holds {len(self.samples_ms)} samples but latency_ms.samples says {self.latency_ms.samples}"
+            )
 
     @property
     def ok(self) -> bool:
@@ -176,6 +188,7 @@ class Candidate:
             "parity": self.parity.to_dict() if self.parity else None,
             "eligible": self.eligible,
             "excluded_reason": self.excluded_reason,
+            "samples_ms": None if self.samples_ms is None else list(self.samples_ms),
         }
         # Optional keys are written only when they say something (old readers and files agree).
         if self.trt_coverage is not None:
@@ -190,7 +203,7 @@ class Candidate:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
+    def from_dict(cls, data: Mapping[str, Any], schema_version: int = SCHEMA_VERSION) -> Candidate:
         shape = data["shape_nchw"]
         if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
             raise ValueError(f"shape_nchw must be a list of 4 integers, got {shape!r}")
@@ -208,6 +221,8 @@ class Candidate:
             parity=_opt(ParitySummary.from_dict, data["parity"], "parity"),
             eligible=_bool(data["eligible"], "eligible"),
             excluded_reason=None if data["excluded_reason"] is None else str(data["excluded_reason"]),
+            # required from version 2 on (null when nothing was timed); version 1 never had it
+            samples_ms=_samples(data["samples_ms"]) if schema_version >= 2 else None,
             trt_coverage=_opt_coverage(data.get("trt_coverage")),
             warnings=[str(w) for w in data.get("warnings") or []],
             scene=_opt(SceneEstimate.from_dict, data.get("scene"), "scene"),
@@ -360,13 +375,16 @@ class BenchReport:
         """Build a report from parsed JSON, raising ReportError naming ``source`` and the bad key."""
         if not isinstance(data, Mapping):
             raise ReportError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
-        _check_schema(data, source)
+        version = _check_schema(data, source)
         missing = [key for key in _TOP_KEYS if key not in data]
         if missing:
             raise ReportError(f"{source}: missing required key(s) {', '.join(missing)}; the file is incomplete or was not written by trt-export bench")
         if not isinstance(data["candidates"], list):
             raise ReportError(f"{source}: 'candidates' must be a list")
-        candidates = [_parse(Candidate.from_dict, item, f"candidates[{i}]", source) for i, item in enumerate(data["candidates"])]
+        def candidate(item: Mapping[str, Any]) -> Candidate:
+            return Candidate.from_dict(item, schema_version=version)
+
+        candidates = [_parse(candidate, item, f"candidates[{i}]", source) for i, item in enumerate(data["candidates"])]
         environment = data["environment"]
         if not isinstance(environment, Mapping):
             raise ReportError(f"{source}: 'environment' must be an object")
@@ -384,7 +402,13 @@ class BenchReport:
             else _parse(Recommendation.from_dict, data["recommendation"], "recommendation", source),
             # optional in version 1 (added after the first files were written): absent means none
             notes=[str(note) for note in data.get("notes") or []],
+            schema_version=version,
         )
+
+    @property
+    def has_samples(self) -> bool:
+        """Every measured candidate carries its raw samples (schema v2 written by bench)."""
+        return all(cand.samples_ms is not None for cand in self.candidates if cand.latency_ms is not None)
 
 
 _TOP_KEYS = (
@@ -427,14 +451,15 @@ def load_bench_report(path: str | os.PathLike[str]) -> BenchReport:
     return BenchReport.from_dict(data, source=f"bench report {source}")
 
 
-def _check_schema(data: Mapping[str, Any], source: str) -> None:
+def _check_schema(data: Mapping[str, Any], source: str) -> int:
+    """The file's schema version, when this reader can read it; else a ReportError."""
     schema = data.get("schema")
     if schema != SCHEMA:
         found = "no 'schema' key" if schema is None else f"schema {schema!r}"
         raise ReportError(f"{source} has {found}, expected {SCHEMA!r}; pass the bench.json written by 'trt-export bench'")
     version = data.get("schema_version")
-    if version == SCHEMA_VERSION and not isinstance(version, bool):
-        return
+    if isinstance(version, int) and not isinstance(version, bool) and version in READABLE_VERSIONS:
+        return version
     if version is None:
         found = "no 'schema_version' key"
     else:
@@ -443,7 +468,8 @@ def _check_schema(data: Mapping[str, Any], source: str) -> None:
         hint = "it was written by a newer trt-export; upgrade trt-export or re-run bench with this version"
     else:
         hint = "re-run bench with this version of trt-export"
-    raise ReportError(f"{source} has {found}; this trt-export reads schema_version {SCHEMA_VERSION}: {hint}")
+    readable = " and ".join(str(v) for v in READABLE_VERSIONS)
+    raise ReportError(f"{source} has {found}; this trt-export reads schema_version {readable}: {hint}")
 
 
 def _parse(fn: Any, value: Any, where: str, source: str, *, is_object: bool = True) -> Any:
@@ -491,6 +517,18 @@ def _opt_float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"expected a finite number or null, got {value!r}")
     return float(value)
+
+
+def _samples(value: Any) -> list[float] | None:
+    """``samples_ms``: null, or a list of finite non-negative numbers (ms)."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError(f"samples_ms must be a list of numbers or null, got {type(value).__name__}")
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item) or item < 0:
+            raise ValueError(f"samples_ms[{i}] must be a finite non-negative number of ms, got {item!r}")
+    return [float(item) for item in value]
 
 
 def _bool(value: Any, key: str) -> bool:

@@ -314,6 +314,10 @@ def run_job(job: dict[str, Any], stage_file: Path | None = None) -> dict[str, An
             return _job_prepare(job)
         if kind == "measure":
             return _job_measure(job, stage)
+        if kind == "interleave":  # A/B re-measurement for the gate (trt_export/interleave.py)
+            from trt_export.interleave import job_interleave
+
+            return job_interleave(job, stage)
         if kind == "scene_reference":
             from trt_export.scene_worker import job_scene_reference
 

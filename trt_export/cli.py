@@ -205,7 +205,56 @@ def _gate_settings(args: argparse.Namespace, stat: str):  # -> GateSettings
         memory_tolerance=parse_tolerance(args.memory_tolerance),
         stat=stat,
         allow_env_mismatch=args.allow_env_mismatch,
+        test=args.test,
+        confidence=args.confidence,
+        seed=args.gate_seed,
     )
+
+
+def _rerun_options(args: argparse.Namespace):  # -> RerunOptions | None
+    from trt_export.interleave import RerunOptions
+
+    if not args.rerun:
+        for flag, value in (("--baseline-exports", args.baseline_exports), ("--current-exports", args.current_exports)):
+            if value is not None:
+                raise TrtExportError(f"{flag} is only used with --rerun (the interleaved A/B re-measurement); add --rerun")
+        return None
+    return RerunOptions(
+        baseline_exports=Path(args.baseline_exports) if args.baseline_exports else None,
+        current_exports=Path(args.current_exports) if args.current_exports else None,
+        pairs=args.pairs,
+        block_ms=args.block_ms,
+        warmup=args.ab_warmup,
+        seed=args.gate_seed,
+        clock=args.ab_clock,
+    )
+
+
+def _add_gate_stat_args(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """Flags of the gate's statistics and of the A/B re-measurement, shared by gate and bench."""
+    from trt_export.gate_stats import DEFAULT_CONFIDENCE, MIN_PAIRS
+    from trt_export.interleave import DEFAULT_BLOCK_MS, DEFAULT_PAIRS, DEFAULT_WARMUP
+
+    group.add_argument("--test", choices=["auto", "bootstrap", "summary"], default="auto",
+                       help="latency test: bootstrap interval of the ratio of medians from raw samples; summary: the "
+                       "version-1 noise band; auto: bootstrap when the reports have samples (default auto)")
+    group.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
+                       help=f"confidence level of the latency ratio's interval (default {DEFAULT_CONFIDENCE})")
+    group.add_argument("--gate-seed", type=int, default=0, help="seed of the bootstrap and the A/B order (default 0: reproducible)")
+    group.add_argument("--rerun", action="store_true",
+                       help="re-measure latency here, baseline export and current export in alternating short blocks "
+                       "(A/B); needs both runs' exports (bench --keep-exports)")
+    group.add_argument("--baseline-exports", help="with --rerun: the baseline run's exports dir (default: exports/ next to the baseline bench.json)")
+    group.add_argument("--current-exports", help="with --rerun: the current run's exports dir (default: exports/ next to the current bench.json)")
+    group.add_argument("--pairs", type=int, default=DEFAULT_PAIRS,
+                       help=f"with --rerun: A/B pairs of blocks (default {DEFAULT_PAIRS}, at least {MIN_PAIRS})")
+    group.add_argument("--block-ms", type=float, default=DEFAULT_BLOCK_MS,
+                       help=f"with --rerun: approximate length of one block (default {DEFAULT_BLOCK_MS:g} ms, at least 3 runs)")
+    group.add_argument("--ab-clock", choices=["wall", "cpu"], default="wall",
+                       help="with --rerun: time blocks on the wall clock (default), or in this process's CPU time (CPU "
+                       "backends: immune to time slices lost to other jobs on an oversubscribed runner)")
+    group.add_argument("--ab-warmup", type=int, default=DEFAULT_WARMUP,
+                       help=f"with --rerun: untimed runs of each export first (default {DEFAULT_WARMUP})")
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -229,19 +278,25 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise TrtExportError(f"{flag} must be a positive finite number, got {value}")
     # Everything that can be refused is refused before minutes of sweeping.
     gate_settings = _gate_settings(args, args.gate_stat) if args.baseline else None
-    if args.baseline and not Path(args.baseline).is_file():
-        raise TrtExportError(f"baseline {args.baseline!r} does not exist; give the bench.json of an earlier run")
     if args.duration is not None and args.duration >= args.timeout:
         raise TrtExportError(
             f"--duration {args.duration:g} s is not shorter than --timeout {args.timeout:g} s: every candidate would time out "
             "in its timing loop; raise --timeout or lower --duration"
         )
+    rerun = _rerun_options(args) if args.baseline else None
+    if args.rerun and not args.baseline:
+        raise TrtExportError("--rerun re-measures against a baseline: give --baseline BASE/bench.json (its run kept its exports)")
+    baselines = []
+    for path in args.baseline or []:
+        if not Path(path).is_file():
+            raise TrtExportError(f"baseline {path!r} does not exist; give the bench.json of an earlier run")
     if args.baseline:
-        from trt_export.baseline_check import refuse_mismatched_baseline
-        from trt_export.sources import DEFAULT_MODEL
+        from trt_export.gate import _load, check_baselines
 
-        # not JSON, another schema or version, another model or environment: refused now, not after the sweep
-        refuse_mismatched_baseline(args.baseline, (args.model or DEFAULT_MODEL).strip(), args.backend, args.allow_env_mismatch)
+        # not JSON, another schema or version, too few samples: refused now, not after the sweep
+        baselines = [_load(path, "baseline") for path in args.baseline]
+        if rerun is None:
+            check_baselines(baselines, gate_settings)
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
     if args.threads is None:
         args.threads = os.cpu_count() or 1
@@ -270,8 +325,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         auto_backend=args.backend is None,
+        keep_exports=args.keep_exports or rerun is not None,
         scene=scene_options(args),
     )
+    if baselines:
+        from trt_export.comparable import check_comparable
+
+        def before_sweep(source, backend, environment, threads) -> None:  # type: ignore[no-untyped-def]
+            # another model or machine: refused once the fingerprint is known, before any candidate
+            for i, report in enumerate(baselines):
+                check_comparable(report, source=source.spec, name=source.name, backend=backend, environment=environment,
+                                 threads=threads, allow_env_mismatch=args.allow_env_mismatch or rerun is not None,
+                                 role="baseline" if i == 0 else f"baseline {i + 1}")
+
+        options.before_sweep = before_sweep
     from trt_export.bench import ResultsNotWritten
 
     try:
@@ -295,6 +362,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             gate_settings,
             junit_path=options.out_dir / JUNIT_FILENAME,
             markdown_path=options.out_dir / MARKDOWN_FILENAME,
+            rerun=rerun,
+            progress=lambda line: print(line, flush=True),
         )
         print(render_gate_table(result))
         code = max(code, result.exit_code)
@@ -363,7 +432,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_gate(args: argparse.Namespace) -> int:
     from trt_export.gate import gate_files, render_gate_table
 
-    result = gate_files(args.baseline, args.current, _gate_settings(args, args.stat), junit_path=args.junit, markdown_path=args.markdown)
+    result = gate_files(
+        args.baseline, args.current, _gate_settings(args, args.stat), junit_path=args.junit, markdown_path=args.markdown,
+        rerun=_rerun_options(args), progress=lambda line: print(line, flush=True),
+    )
     print(render_gate_table(result))
     return result.exit_code
 
@@ -452,13 +524,19 @@ parents=[common], help="check an export against the dygraph model on a backend (
 
     add_scene_args(bench)
     gate_group = bench.add_argument_group("regression gate (with --baseline)")
-    gate_group.add_argument("--baseline", help="gate this sweep against an earlier bench.json; exit 1 on regression")
+    gate_group.add_argument("--baseline", nargs="+", metavar="BENCH_JSON",
+                            help="gate this sweep against an earlier bench.json; exit 1 on regression. Several: the first is "
+                            "the baseline, their spread the between-run noise (history)")
     gate_group.add_argument("--latency-tolerance", default="10%",
                             help="allowed latency growth beyond the measured noise (default 10%%)")
     gate_group.add_argument("--memory-tolerance", default="5%", help="allowed memory growth (default 5%%)")
     gate_group.add_argument("--gate-stat", default="p50", choices=["p50", "p90", "p99"], help="latency statistic gated on (default p50)")
     gate_group.add_argument("--allow-env-mismatch", action="store_true",
-                            help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle")
+                            help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle/CPU")
+    _add_gate_stat_args(gate_group)
+    bench.add_argument("--keep-exports", action="store_true",
+                       help="copy each measured candidate's export to OUT/exports/<label> (what 'gate --rerun' measures; "
+                       "keep OUT as the CI artifact of the baseline run)")
     bench.set_defaults(handler=_cmd_bench)
 
     debug = sub.add_parser(
@@ -497,7 +575,8 @@ parents=[common], help="what this machine can run: Paddle, CUDA, TensorRT, backe
     gate = sub.add_parser(
 "gate",
 parents=[common], help="compare a bench report against a baseline (CI regression gate)")
-    gate.add_argument("--baseline", required=True, help="baseline bench.json")
+    gate.add_argument("--baseline", required=True, nargs="+", metavar="BENCH_JSON",
+                      help="baseline bench.json; several: the first is the baseline, their spread the between-run noise (history)")
     gate.add_argument("--current", required=True, help="current bench.json")
     gate.add_argument("--latency-tolerance", default="10%", help="allowed latency growth beyond noise (default 10%%)")
     gate.add_argument("--memory-tolerance", default="5%", help="allowed memory growth (default 5%%)")
@@ -505,6 +584,7 @@ parents=[common], help="compare a bench report against a baseline (CI regression
     gate.add_argument("--allow-env-mismatch", action="store_true", help="compare runs from different environments")
     gate.add_argument("--junit", help="write JUnit XML here (one test case per shape)")
     gate.add_argument("--markdown", help="write a Markdown summary here")
+    _add_gate_stat_args(gate)
     gate.set_defaults(handler=_cmd_gate)
     return parser
 

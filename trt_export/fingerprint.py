@@ -28,6 +28,16 @@ def gpu_driver_version() -> str | None:
     return version.decode() if isinstance(version, bytes) else str(version)
 
 
+def physical_cores() -> int | None:
+    """Physical CPU cores of the machine (psutil); None where the platform cannot tell."""
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False)
+    except Exception:  # psutil missing or the platform lacks the figure: no figure, not a failure
+        return None
+
+
 def environment_fingerprint(probe: EnvironmentProbe | None = None) -> dict[str, Any]:
     probe = probe or probe_environment()
     has_gpu = probe.cuda_compiled and probe.gpu_count > 0
@@ -43,6 +53,7 @@ def environment_fingerprint(probe: EnvironmentProbe | None = None) -> dict[str, 
         "gpu_count": probe.gpu_count if probe.cuda_compiled else 0,
         "cpu_model": probe.cpu_model,
         "cpu_count": probe.cpu_threads,
+        "cpu_cores": physical_cores(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "onednn": probe.onednn_compiled,
