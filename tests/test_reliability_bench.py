@@ -208,11 +208,11 @@ def test_full_disk_while_writing_results_changes_nothing_and_still_prints_the_ta
 def test_baseline_of_another_model_is_refused_before_sweeping(sweep, tmp_path, capsys):
     _, options, _ = sweep
     code, out, err = cli(capsys, "bench", "--model", "trt_export.zoo:tiny_change_detector", "--shapes", "[32,32]",
-                         "--baseline", str(options.out_dir / "bench.json"), "--out", str(tmp_path / "out"))
+                         "--baseline", str(options.out_dir / "bench.json"), "--out", str(tmp_path / "out"), "--test", "summary")
     assert code == 2
     (line,) = err.splitlines()
     assert "different models" in line
-    assert "1x3x32x32" not in out and not (tmp_path / "out").exists()  # no candidate ran
+    assert "p50 ms" not in out and not (tmp_path / "out").exists()  # no candidate ran
 
 
 def test_baseline_of_another_environment_is_refused_before_sweeping(sweep, tmp_path, capsys):
@@ -222,10 +222,10 @@ def test_baseline_of_another_environment_is_refused_before_sweeping(sweep, tmp_p
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps(data))
     code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--baseline", str(baseline),
-                         "--out", str(tmp_path / "out"))
+                         "--out", str(tmp_path / "out"), "--test", "summary")
     assert code == 2
     assert "environment differs" in err and "'2.6.2'" in err and "--allow-env-mismatch" in err
-    assert "1x3x32x32" not in out and not (tmp_path / "out").exists()  # no candidate ran
+    assert "p50 ms" not in out and not (tmp_path / "out").exists()  # no candidate ran
 
 
 # ------------------------------------------------------------------ 10: damaged cache entry re-made
