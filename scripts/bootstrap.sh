@@ -10,6 +10,8 @@ python="${PYTHON:-python3}"
 stamp="$venv/.trt-export-installed"
 want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  # Real PaddleRS for the `paddlers` test tier (its own stamp; a note and nothing else without ../shared).
+  TRT_EXPORT_VENV="$venv" "$root/scripts/install-paddlers.sh"
   exit 0
 fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
@@ -24,3 +26,4 @@ fi
 # paddleseg pins opencv-python<=4.6, whose wheels break on numpy 2; its other needs come with [seg].
 "${pip[@]}" install --no-deps "paddleseg==2.8.0"
 echo "$want" > "$stamp"
+TRT_EXPORT_VENV="$venv" "$root/scripts/install-paddlers.sh"

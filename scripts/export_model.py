@@ -36,5 +36,27 @@ def translate(argv: list[str]) -> list[str]:
     return out + (["--force"] if args.force else []) + (["--replace-non-export"] if args.replace_non_export else [])
 
 
+def paddlers_difference(shape_text: str) -> str | None:
+    """For a non-square shape: the tensor we fix next to the one PaddleRS's own script would fix."""
+    from trt_export.errors import ShapeError
+    from trt_export.shapes import parse_fixed_shape
+
+    try:
+        shape = parse_fixed_shape(shape_text)
+    except ShapeError:
+        return None  # the export itself reports the bad shape
+    if shape.h == shape.w:
+        return None
+    return (
+        f"note: non-square shape {shape_text}: this export fixes the NCHW tensor {list(shape.nchw)} "
+        f"(width {shape.w}, height {shape.h}, as PaddleRS's docs define [w,h]); PaddleRS's own export_model.py "
+        f"would fix {list(shape.paddlers_script_nchw)} from the same flag (it puts the two numbers in the H,W slots)"
+    )
+
+
 if __name__ == "__main__":
-    sys.exit(main(translate(sys.argv[1:])))
+    argv = translate(sys.argv[1:])
+    note = paddlers_difference(argv[argv.index("--fixed-input-shape") + 1])
+    if note:
+        print(note, flush=True)
+    sys.exit(main(argv))

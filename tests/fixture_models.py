@@ -98,3 +98,22 @@ def _abort() -> None:
 
 def width_traps(parity_width: int | None = None, crash_width: int | None = None) -> WidthTrap:
     return WidthTrap(parity_width, crash_width)
+
+
+class _Sleepy(nn.Layer):
+    """Sleeps ``seconds`` in every forward: a step that overruns a worker timeout (tests/test_forkserver.py)."""
+
+    def __init__(self, seconds: float = 30.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.conv = nn.Conv2D(3, 4, 3, padding=1)
+
+    def forward(self, image: Any) -> Any:
+        import time
+
+        time.sleep(self.seconds)
+        return self.conv(image)
+
+
+def sleepy(seconds: float = 30.0) -> _Sleepy:
+    return _Sleepy(seconds)

@@ -398,8 +398,10 @@ def test_auto_chosen_onednn_gives_way_to_paddle_cpu_for_a_pir_only_export(tmp_pa
     assert report.candidates[0].ok and report.candidates[0].parity.passed
     assert "## Notes" in (options.out_dir / "bench.md").read_text(encoding="utf-8")
     # a backend the user named is kept, even when it then fails with the one-line reason
+    # (also the exec path: a fresh interpreter per worker, as where fork is unavailable)
     named = run_bench(_options(tmp_path / "named", model="fixture_models:paddlers_style_segmenter",
-                               shapes=parse_shapes(["[32,32]"]), settings=BackendSettings(backend="paddle-onednn")))
+                               shapes=parse_shapes(["[32,32]"]), settings=BackendSettings(backend="paddle-onednn"),
+                               fork_workers=False))
     assert named.backend == "paddle-onednn" and named.notes == []
     assert not named.candidates[0].ok and "paddle-cpu" in named.candidates[0].failure.reason
 
@@ -497,3 +499,30 @@ def test_worker_peak_rss_does_not_inherit_the_parents():
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout) < 200
     del ballast
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--target-ci", "150%"], "--target-ci must be between"),
+    (["--duration", "10", "--max-duration", "2"], "--max-duration 2 s is below the minimum time 10 s"),
+])
+def test_cli_refuses_a_bad_timing_policy_before_any_work(tmp_path, flags, message):
+    out = tmp_path / "out"
+    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", *flags, "--out", str(out), "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
+    assert not out.exists()
+
+
+def test_sweep_accounts_where_its_time_went(sweep, cli_rerun):
+    from trt_export.time_accounting import PHASES
+
+    data = sweep.report.time_s.to_dict()
+    assert sum(data[phase] for phase in PHASES) == pytest.approx(data["wall"], abs=1e-3)
+    assert data["export"] > 0 and data["timed"] > 0 and data["build"] > 0
+    assert data["overhead_ratio"] == pytest.approx(data["wall"] / data["irreducible"], rel=1e-3)
+    for cand in sweep.report.candidates:
+        assert cand.time_s.get("export") > 0 and cand.time_s.get("timed") > 0
+        assert cand.timing.runs == ITERS and cand.timing.stop == "max_runs"  # --iters alone: exactly that many
+    warm = load_bench_report(cli_rerun.out / "bench.json")
+    assert warm.time_s.phases.get("export") == 0 and warm.time_s.phases.get("reference") == 0
+    assert "sweep took" in cli_rerun.proc.stdout

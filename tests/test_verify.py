@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from trt_export.verify import VerifyOptions, tolerances_for, verify_export, writ
 
 paddle = import_paddle()
 
-from fixture_paths import FIXTURES, REPO, needs_fixtures  # noqa: E402 (tests/ is on sys.path under pytest)
+from fixture_paths import REPO  # noqa: E402 (tests/ is on sys.path under pytest)
 
 TESTS = Path(__file__).resolve().parent
 SHAPE = "[64,64]"
@@ -311,46 +310,6 @@ def test_images_without_model_yml_are_raw_pixels_in_pairs(exports, tmp_path, cap
     assert code == 2
     (line,) = err.splitlines()
     assert "got 1 image file(s)" in line and "image, image2" in line
-
-
-@needs_fixtures
-def test_images_through_a_paddlers_model_yml_are_normalized(tmp_path, monkeypatch):
-    """A PaddleRS training dir (stand-in paddlers package): model.yml's Normalize applies to images,
-    the int32 label map is compared by label and the NHWC score map by argmax along the last axis."""
-    from fixture_models import PaddleRSStyleSegmenter
-
-    train = tmp_path / "unet"
-    train.mkdir()
-    (train / "model.yml").write_text((FIXTURES / "paddle3.3.1-unet_train" / "model.yml").read_text())
-    (train / "model.pdparams").write_bytes(b"weights")
-
-    def load_model(model_dir):
-        paddle.seed(0)  # the same network for the export and for the reference
-        net = PaddleRSStyleSegmenter()
-        return types.SimpleNamespace(net=net, _build_inference_net=lambda: net)
-
-    fake = types.ModuleType("paddlers")
-    fake.tasks = types.SimpleNamespace(load_model=load_model)
-    monkeypatch.setitem(sys.modules, "paddlers", fake)
-    source = load_source(str(train))
-    # PIR: paddle.argmax (the label map) is not exportable to a legacy program on Paddle 3.3.1
-    result = export_model(source, tmp_path / "infer", parse_fixed_shape("[48,32]"), model_format="pir")
-    rgb = _pixels(40, 60, 3)
-    image = _png(tmp_path / "scene.png", rgb)
-    io = tmp_path / "io.npz"
-    options = VerifyOptions(settings=BackendSettings(backend="paddle-cpu"), images=[str(image)], save_io=str(io))
-    report = verify_export(source, result.save_dir, options)
-    assert report.passed, report.summary()
-    assert report.inputs_from == {"kind": "images", "paths": [str(image)]}
-    label_map, score_map = report.comparison.outputs
-    assert (label_map.name, label_map.candidate_dtype, label_map.candidate_shape) == ("label_map", "int32", (1, 32, 48))
-    assert label_map.label_mismatch == 0.0 and label_map.max_abs_error is None
-    assert (score_map.name, score_map.candidate_shape, score_map.score_axis) == ("score_map", (1, 32, 48, 2), -1)
-    assert score_map.argmax_agreement == 1.0
-    with np.load(io) as saved:
-        expected = T.normalize(T.resize(rgb, [32, 48]), [0.5] * 3, [0.5] * 3).transpose(2, 0, 1)
-        np.testing.assert_array_equal(saved["input/image"][0], expected)
-        assert saved["input/image"].min() >= -1.0 and saved["input/image"].max() <= 1.0
 
 
 def test_save_io_and_report(exports, tmp_path, capsys):

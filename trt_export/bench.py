@@ -1,16 +1,14 @@
 """The sweep: candidate fixed shapes -> export, build, time, memory, parity -> a recommendation.
 
-Each candidate runs in its own worker processes (see bench_worker.py): one prepares the export
-and the dygraph reference, one measures. The parent only orchestrates, so a candidate that
+Each candidate runs in its own worker processes (see bench_worker.py), forked from one server
+that imported Paddle once (forkserver.py): one prepares the export and the dygraph reference, one
+measures. The parent only orchestrates, so a candidate that
 crashes, is killed for memory or hangs is recorded as failed and the sweep goes on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import inspect
-import importlib
 import json
 import os
 import shutil
@@ -18,12 +16,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from trt_export import __version__
 from trt_export.backends import BACKENDS, BackendSettings, backend_availability
+from trt_export.bench_ready import prepare_ready, ready_export, ready_export_notes
 from trt_export.bench_scene import SceneOptions, attach_results, check_dense_export, check_scene_options, ensure_reference, measure_job_fields
 from trt_export.bench_report import (
     BenchReport,
@@ -33,6 +33,7 @@ from trt_export.bench_report import (
     Memory,
     ModelInfo,
     ParitySummary,
+    TimingSummary,
     save_bench_report,
 )
 from trt_export.bench_guard import (
@@ -51,6 +52,9 @@ from trt_export.recommend import recommend_report
 from trt_export.shapes import FixedShape, check_model_rules, parse_fixed_shape
 from trt_export.sources import ModelSource, load_source
 from trt_export.stats import NOISY_CV, LatencyStats, throughput
+from trt_export.sweep_cache import export_cache_key, reference_path
+from trt_export.time_accounting import PhaseTimes, SweepTime
+from trt_export.timing import TimingPolicy, policy_from_budget, step_deadline
 
 DEFAULT_SHAPES = ("[256,256]", "[512,512]", "[768,768]", "[1024,1024]")
 # Best first; INT8 is never picked by default (it needs calibration data).
@@ -68,8 +72,11 @@ class BenchOptions:
     settings: BackendSettings | None = None  # None: best available backend, default settings
     model_format: str = "auto"
     warmup: int = 5
-    iters: int | None = 50
-    duration_s: float | None = 1.0  # with iters: at least 50 runs and at least 1 s of them
+    # The timing policy (trt_export/timing.py). None: built from warmup/iters/duration_s, where
+    # neither iters nor duration_s means the default policy and iters alone exactly that many runs.
+    iters: int | None = None
+    duration_s: float | None = None
+    timing: TimingPolicy | None = None
     objective: str = "throughput"
     latency_stat: str = "p99"
     max_latency_ms: float | None = None
@@ -81,11 +88,19 @@ class BenchOptions:
     seed: int = 0
     auto_backend: bool = False  # the backend was picked for the user (best available), not named
     progress: bool = True
+    exported: Path | None = None  # a ready export dir (ours or PaddleRS's): measured as it is, its own shape
     keep_exports: bool = False  # copy each measured candidate's export to out_dir/exports/<label> (gate --rerun)
     # Called with (source, backend or None when bench may still switch it, environment, threads)
     # once the fingerprint is known and before any candidate is swept: the baseline check.
     before_sweep: Callable[[ModelSource, str | None, dict[str, Any], int], None] | None = None
     scene: SceneOptions | None = None  # --scene / --scene-image / --agreement-images (bench_scene.py)
+    # Fork every worker from one pre-imported server (trt_export/forkserver.py) instead of starting
+    # a fresh interpreter that imports Paddle for each one. Falls back to exec where fork is missing.
+    fork_workers: bool = True
+    started_at: float | None = None  # time.monotonic() when the caller started (the CLI: its process start)
+
+    def timing_policy(self) -> TimingPolicy:
+        return self.timing or policy_from_budget(self.warmup, self.iters, self.duration_s)
 
 
 def default_cache_dir() -> Path:
@@ -100,45 +115,20 @@ def best_backend() -> str:
     raise BackendUnavailable("no Paddle Inference backend is usable on this machine; run 'trt-export doctor'")
 
 
-def _code_fingerprint(spec: str) -> str | None:
-    """Hash of the file defining a factory, so editing the model's code invalidates cached exports."""
-    if ":" not in spec or Path(spec).exists():
-        return None
-    module_name, attr = spec.split(":")
-    try:
-        target = getattr(importlib.import_module(module_name), attr)
-        path = inspect.getsourcefile(target)
-    except (ImportError, AttributeError, TypeError):
-        return None
-    if not path or not Path(path).is_file():
-        return None
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def export_cache_key(source: ModelSource, shape: FixedShape, model_format: str, paddle_version: str) -> str:
-    """Same source (spec, kwargs, weights bytes, model code) + shape + format -> same export."""
-    identity = {
-        "source": source.describe(),
-        "code": _code_fingerprint(source.spec) if source.kind == "factory" else None,
-        "model_type": source.model_type,
-        "shape": list(shape.nchw),
-        "format": model_format,
-        "tool": __version__,
-        "paddle": paddle_version,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
-
-
 @dataclass
 class WorkerOutcome:
     result: dict[str, Any] | None
     failure: Failure | None
+    times: PhaseTimes = field(default_factory=PhaseTimes)
 
 
 class WorkerPool:
     """Runs worker jobs as fresh subprocesses with a time limit; keeps their logs."""
 
     def __init__(self, log_dir: Path, timeout_s: float, shown_log_dir: Path | None = None) -> None:
+        self.server: Any = None  # a started trt_export.forkserver.ForkServer, see start_server()
+        self.notes: list[str] = []  # how the workers were started, when the report must say so
+        self.times = PhaseTimes()  # every job's phases, for the sweep's time accounting
         self.log_dir = log_dir
         # Failure reasons name each log where the user finds it after the run (``--out``/logs);
         # ``log_dir`` is scratch space, deleted when the sweep ends.
@@ -150,15 +140,78 @@ class WorkerPool:
         # Workers die with this process (bench_worker.die_with_parent), even on kill -9.
         self.env[PARENT_PID_ENV] = str(os.getpid())
 
+    def start_server(self, preload: list[str]) -> None:
+        """Start the pre-imported server now (it imports Paddle while the sweep does its checks)."""
+        from trt_export.forkserver import ForkServer, fork_supported
+
+        if fork_supported() and self.server is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.server = ForkServer(self.log_dir / "forkserver.log", self.env, preload=preload, verbose=is_verbose())
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
     def run(self, job: dict[str, Any], name: str, default_stage: str, show_log: bool = True) -> WorkerOutcome:
-        """``show_log`` False: the log will not be kept (a failure before any result), so failure
-        reasons quote its last line instead of naming a file that will not exist."""
+        """``show_log`` False: the log will not be kept (a failure before any result), so a timeout
+        quotes its last line instead of naming a file that will not exist."""
         job = {**job, "verbose": is_verbose()}
         job_file = self.log_dir / f"{name}.job.json"
         result_file = self.log_dir / f"{name}.result.json"
         log_file = self.log_dir / f"{name}.log"
-        stage_file = stage_path(result_file)
+        times = PhaseTimes()
+        if self.server is not None and self.server.ready is None:
+            waited = time.monotonic()
+            try:
+                ready = self.server.wait_ready(max(self.timeout_s, 120.0))
+            except Exception:  # no server: every worker starts afresh, as before
+                self.close()
+            else:
+                if not ready.get("fork_safe", True):
+                    from trt_export.forkserver import CUDA_NOTE
+
+                    self.close()
+                    self.notes.append(CUDA_NOTE)
+            times.add("startup", time.monotonic() - waited)
+        requested = time.monotonic()
+        job["deadline"] = step_deadline(self.timeout_s, requested)
         job_file.write_text(json.dumps(job), encoding="utf-8")
+        outcome = self._run(job_file, result_file, log_file, default_stage, show_log)
+        finished = time.monotonic()
+        clock = (outcome.result or {}).get("clock") or {}
+        if "ready" in clock and "end" in clock:
+            times.add("startup", float(clock["ready"]) - requested)
+            times.add("teardown", finished - float(clock["end"]))
+            for phase, seconds in ((outcome.result or {}).get("phases_s") or {}).items():
+                times.add(phase, seconds)
+            if job["job"] in ("idle", "scene_reference"):  # jobs without phases of their own
+                times.add("idle" if job["job"] == "idle" else "reference", float(clock["end"]) - float(clock["ready"]))
+        else:  # no stamps (crash, timeout): the step's time is not split
+            times.add("startup" if job["job"] == "idle" else ("export" if job["job"] == "prepare" else "build"), finished - requested)
+        outcome.times = times
+        self.times.merge(times)
+        return outcome
+
+    def _timed_out(self, result_file: Path, log_file: Path, default_stage: str, show_log: bool) -> WorkerOutcome:
+        shown = f"log: {self.shown_log_dir / log_file.name}" if show_log else f"last log line: {last_log_line(log_file)}"
+        # The worker records each step as it enters it: name the one that ran out of time.
+        stage_file = stage_path(result_file)
+        stage = stage_file.read_text(encoding="utf-8").strip() if stage_file.is_file() else default_stage
+        return WorkerOutcome(None, Failure("timeout", f"{stage or default_stage} took longer than --timeout {self.timeout_s:g} s; {shown}"))
+
+    def _run(self, job_file: Path, result_file: Path, log_file: Path, default_stage: str, show_log: bool = True) -> WorkerOutcome:
+        if self.server is not None:
+            from trt_export.forkserver import ForkServerError
+
+            try:
+                status, _ = self.server.run(job_file, result_file, log_file, self.timeout_s)
+            except ForkServerError:
+                self.close()  # the rest of the sweep starts fresh workers
+            else:
+                if status is None:
+                    return self._timed_out(result_file, log_file, default_stage, show_log)
+                return self._outcome(status, result_file, log_file, default_stage)
         with log_file.open("w", encoding="utf-8") as log:
             try:
                 proc = subprocess.run(
@@ -170,14 +223,16 @@ class WorkerPool:
                     stdin=subprocess.DEVNULL,
                 )
             except subprocess.TimeoutExpired:
-                shown = f"log: {self.shown_log_dir / log_file.name}" if show_log else f"last log line: {last_log_line(log_file)}"
-                # The worker records each step as it enters it: name the one that ran out of time.
-                stage = stage_file.read_text(encoding="utf-8").strip() if stage_file.is_file() else default_stage
-                return WorkerOutcome(None, Failure("timeout", f"{stage or default_stage} took longer than --timeout {self.timeout_s:g} s; {shown}"))
-        if proc.returncode != 0 or not result_file.is_file():
-            shown_log = self.shown_log_dir / log_file.name if show_log else None
-            return WorkerOutcome(None, self._crash(proc.returncode, log_file, default_stage, shown_log, inline=not show_log))
+                return self._timed_out(result_file, log_file, default_stage, show_log)
+        return self._outcome(proc.returncode, result_file, log_file, default_stage)
+
+    def _outcome(self, returncode: int, result_file: Path, log_file: Path, default_stage: str) -> WorkerOutcome:
+        if returncode != 0 or not result_file.is_file():
+            return WorkerOutcome(None, self._crash(returncode, log_file, default_stage, self.shown_log_dir / log_file.name))
         result = json.loads(result_file.read_text(encoding="utf-8"))
+        if "error" in result and result["error"].get("fatal"):
+            # The model source, the inputs or the backend, not this candidate: every one would fail alike.
+            raise TrtExportError(result["error"]["reason"])
         if "error" in result:
             return WorkerOutcome(result, Failure(result["error"]["stage"], result["error"]["reason"]))
         return WorkerOutcome(result, None)
@@ -205,11 +260,82 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
 
     ``announce`` receives one line saying what is about to run, once every input was accepted.
     """
+    started = options.started_at if options.started_at is not None else time.monotonic()
+    # The pre-imported server imports Paddle while this process loads the source and checks inputs.
+    server = None
+    if options.fork_workers:
+        server = _take_prestarted(options.model) or _start_server(options.model, options.timeout_s)
+    try:
+        return _run_bench(options, announce, server, started)
+    finally:
+        if server is not None:
+            server.close()
+            shutil.rmtree(server.log_file.parent, ignore_errors=True)
+
+
+_PRESTARTED: dict[str | None, Any] = {}
+
+
+def prestart_server(model: str | None, timeout_s: float = 600.0) -> None:
+    """Start the sweep's worker server now, before this process imports Paddle itself (the CLI
+    calls it first thing), so the two imports overlap; ``run_bench`` for ``model`` takes it over.
+    A server nobody took is closed at exit."""
+    import atexit
+
+    if model in _PRESTARTED:
+        return
+    server = _start_server(model, timeout_s)
+    if server is None:
+        return
+    _PRESTARTED[model] = server
+
+    def _close_unused() -> None:
+        left = _PRESTARTED.pop(model, None)
+        if left is not None:
+            left.close()
+            shutil.rmtree(left.log_file.parent, ignore_errors=True)
+
+    atexit.register(_close_unused)
+
+
+def _take_prestarted(model: str | None) -> Any:
+    server = _PRESTARTED.pop(model, None)
+    if server is not None and server.proc.poll() is not None:  # it died: start another
+        server.close()
+        return None
+    return server
+
+
+def _start_server(model: str | None, timeout_s: float) -> Any:
+    """A started ForkServer preloading the model's module, or None where fork is not available."""
+    from trt_export.forkserver import ForkServer, fork_supported
+    from trt_export.sources import DEFAULT_MODEL
+
+    if not fork_supported():
+        return None
+    spec = model or DEFAULT_MODEL
+    if Path(spec).is_dir():
+        preload = ["paddlers"]
+    else:
+        preload = [spec.split(":")[0]] if ":" in spec else []
+    log_dir = Path(tempfile.mkdtemp(prefix="trt-export-server-"))
+    env = WorkerPool(log_dir, timeout_s).env
+    try:
+        return ForkServer(log_dir / "forkserver.log", env, preload=preload, verbose=is_verbose())
+    except OSError:  # cannot start a process here: every worker starts afresh instead
+        shutil.rmtree(log_dir, ignore_errors=True)
+        return None
+
+
+def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, server: Any, started: float) -> BenchReport:
     from tqdm import tqdm
 
     if not options.shapes:
         raise TrtExportError("give at least one candidate shape with --shapes")
     source = load_source(options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type)
+    if source.kind == "paddlers":
+        source.build()  # an unknown class, missing or foreign weights: refused now, not in every worker
+    ready = ready_export(options, source)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
     scene_plan = check_scene_options(options.scene, options.shapes, len(source.input_names) or 1, source.model_type) if options.scene else None
@@ -242,6 +368,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
         announce(f"bench {source.spec} on {settings.backend}: {len(options.shapes)} candidate shapes (NCHW {labels})")
     pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
+    pool.server = server
     try:
         idle = pool.run({"job": "idle"}, "idle", "start-up", show_log=False)
         if idle.failure is not None or idle.result is None:
@@ -254,13 +381,16 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             options.before_sweep(source, None if options.auto_backend else settings.backend, environment, settings.cpu_threads)
         kept: dict[str, Path] = {}
         candidates: list[Candidate] = []
-        notes: list[str] = []
+        notes: list[str] = list(pool.notes) + ([] if ready is None else ready_export_notes(ready))
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
         bar = tqdm(options.shapes, desc="bench", unit="shape", disable=not options.progress, file=sys.stderr)
         for shape in bar:
             bar.set_postfix_str(shape.label)
-            prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment.get("paddle_version", ""))
+            if ready is not None:
+                prepared = prepare_ready(pool, source, ready, options, scratch)
+            else:
+                prepared = _prepare_candidate(pool, source, shape, options, cache_dir, environment)
             if prepared.summary is not None:
                 model_type = prepared.summary.get("model_type") or model_type
                 if scene_plan is not None:
@@ -271,7 +401,9 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
                     settings, note = switched
                     notes.append(note)
                     bar.write(f"note: {note}", file=sys.stderr)
-            candidates.append(_measure_candidate(pool, prepared, settings, options, idle_rss, scene_plan))
+            candidate = _measure_candidate(pool, prepared, settings, options, idle_rss, scene_plan)
+            candidates.append(candidate)
+            notes.extend(f"{candidate.label}: {note}" for note in (candidate.timing.notes if candidate.timing else []))
             if options.keep_exports and candidates[-1].ok:
                 kept[shape.label] = prepared.export_dir
         bar.close()
@@ -292,6 +424,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
                 timeout_s=options.timeout_s,
                 scene=scene_plan.scene if scene_plan else None,
                 min_agreement=scene_plan.min_agreement if scene_plan else None,
+                timing_policy=options.timing_policy(),
             ),
             environment=environment,
             idle_rss_mb=round(idle_rss, 1),
@@ -299,6 +432,8 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
             notes=notes + (scene_plan.notes if scene_plan else []),
         )
         recommend_report(report)
+        # Everything up to here is accounted; the files are written after (plots are part of "parent").
+        report.time_s = SweepTime.from_parts(time.monotonic() - started, pool.times)
         try:
             write_outputs(report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None)
         except (OSError, TrtExportError) as exc:
@@ -321,54 +456,70 @@ class Prepared:
     reference: Path
     summary: dict[str, Any] | None
     failure: Failure | None
+    times: PhaseTimes = field(default_factory=PhaseTimes)  # this run's export/reference work
+    manifest_file: Path | None = None  # bench --exported: the ready export's manifest, written by the parent
 
 
-def _prepare_candidate(pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, cache_dir: Path, paddle_version: str) -> Prepared:
-    key = export_cache_key(source, shape, options.model_format, paddle_version)
+def _prepare_candidate(
+    pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, cache_dir: Path, environment: dict[str, Any]
+) -> Prepared:
+    key = export_cache_key(source, shape, options.model_format, environment.get("paddle_version", ""))
     entry = cache_dir / key
     entry.mkdir(parents=True, exist_ok=True)
     export_dir = entry / "export"
-    reference = entry / f"reference-seed{options.seed}.npz"
+    # keyed apart from the export: it does not depend on the format, but on the seed and the device
+    reference = reference_path(cache_dir, source, shape, options.seed, environment)
+    times = PhaseTimes()
     prepared: dict[str, Any] | Failure | None = _cached_entry(export_dir, reference)
     if prepared is None:
-        prepared = _prepare(pool, source, shape, options, export_dir, reference)
+        prepared, times = _prepare(pool, source, shape, options, export_dir, reference)
         if isinstance(prepared, Failure):  # a killed or crashed worker's staging dir goes now, not next run
             from trt_export.savedir import clean_stale
 
             clean_stale(entry)
     if isinstance(prepared, Failure):
-        return Prepared(shape, export_dir, reference, None, prepared)
-    return Prepared(shape, export_dir, reference, prepared, None)
+        return Prepared(shape, export_dir, reference, None, prepared, times)
+    return Prepared(shape, export_dir, reference, prepared, None, times)
 
 
 def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSettings, options: BenchOptions, idle_rss: float, scene_plan: Any = None) -> Candidate:
     shape = prepared.shape
     if prepared.failure is not None or prepared.summary is None:
-        return _failed(shape, prepared.failure)
+        failed = _failed(shape, prepared.failure)
+        failed.time_s = prepared.times
+        return failed
     measure = pool.run(
         {
             "job": "measure",
             "export_dir": str(prepared.export_dir),
+            "manifest_file": str(prepared.manifest_file) if prepared.manifest_file else None,
             "reference": str(prepared.reference),
             "format": options.model_format,
             "settings": asdict(settings),
-            "warmup": options.warmup,
-            "iters": options.iters,
-            "duration_s": options.duration_s,
+            "policy": options.timing_policy().to_dict(),
             **measure_job_fields(scene_plan),
         },
         f"{shape.label}-measure",
         "build",
     )
     export_s = float(prepared.summary["export_s"])
+    times = PhaseTimes(dict(prepared.times.seconds))
+    times.merge(measure.times)
     if measure.failure is not None or measure.result is None:
         failed = _failed(shape, measure.failure)
         failed.export_s = export_s
+        failed.time_s = times
         return failed
     result = measure.result
     stats = LatencyStats.from_samples(result["samples_s"])
     memory = result["memory"]
     peak = float(memory["peak_rss_mb"])
+    increase = max(peak - idle_rss, 0.0)
+    if memory.get("rss_at_start_mb") is not None:
+        # A forked worker's VmHWM starts at the RSS it inherited from the server (forkserver.py):
+        # its own memory is what it added; a process that loaded Paddle and ran it holds idle + that.
+        increase = max(peak - float(memory["rss_at_start_mb"]) - float(memory.get("rss_refaulted_mb") or 0.0), 0.0)
+        peak = idle_rss + increase
     parity = ParitySummary.from_dict(result["parity"])
     candidate = Candidate(
         label=shape.label,
@@ -381,11 +532,13 @@ def _measure_candidate(pool: WorkerPool, prepared: Prepared, settings: BackendSe
         throughput=throughput(shape.n, shape.h, shape.w, stats.median),
         memory=Memory(
             peak_rss_mb=round(peak, 1),
-            rss_increase_mb=round(max(peak - idle_rss, 0.0), 1),
+            rss_increase_mb=round(increase, 1),
             gpu_peak_mb=memory.get("gpu_peak_mb"),
             paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
         ),
         parity=parity,
+        timing=TimingSummary.from_dict(result["timing"]) if result.get("timing") else None,
+        time_s=times,
         # raw samples (schema v2) for the gate's statistics; 0.1 us resolution keeps the file small
         samples_ms=[round(float(s) * 1000.0, 4) for s in result["samples_s"]],
         trt_coverage=result.get("trt_coverage"),
@@ -448,7 +601,7 @@ def _backend_for_export(
 
 def _prepare(
     pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, export_dir: Path, reference: Path
-) -> dict[str, Any] | Failure:
+) -> tuple[dict[str, Any] | Failure, PhaseTimes]:
     """Export (unless cached) and save the dygraph reference in a worker; its result or why it failed."""
     prepare = pool.run(
         {
@@ -464,12 +617,14 @@ def _prepare(
         "export",
     )
     if prepare.failure is not None or prepare.result is None:
-        return prepare.failure or Failure("crash", "prepare worker returned no result")
-    return prepare.result
+        return prepare.failure or Failure("crash", "prepare worker returned no result"), prepare.times
+    return prepare.result, prepare.times
 
 
 def _source_job(source: ModelSource, options: BenchOptions) -> dict[str, Any]:
-    return {"spec": source.spec, "weights": source.weights_path, "kwargs": source.factory_kwargs or None, "model_type": options.model_type}
+    # A PaddleRS training dir carries its own model.pdparams: never pass it as --weights.
+    weights = source.weights_path if source.kind == "factory" else None
+    return {"spec": source.spec, "weights": weights, "kwargs": source.factory_kwargs or None, "model_type": options.model_type}
 
 
 def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:

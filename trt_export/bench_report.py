@@ -28,6 +28,8 @@ from typing import Any
 from trt_export.errors import ReportError
 from trt_export.scene import AgreementSummary, SceneEstimate, SceneSettings
 from trt_export.stats import LatencyStats, Throughput
+from trt_export.time_accounting import PhaseTimes, SweepTime
+from trt_export.timing import TimingPolicy, TimingSummary
 
 SCHEMA = "trt-export/bench"
 SCHEMA_VERSION = 2
@@ -132,6 +134,9 @@ class Candidate:
     parity: ParitySummary | None = None
     eligible: bool = False
     excluded_reason: str | None = None
+    # optional (absent in older files): how the timing loop went, and where this candidate's time went
+    timing: TimingSummary | None = None
+    time_s: PhaseTimes | None = None
     samples_ms: list[float] | None = None
     """Every timed iteration in ms, in the order run (schema v2; None in v1 files and when not timed)."""
     # Optional (absent in older files): what ran inside TensorRT on trt-* backends
@@ -188,6 +193,8 @@ class Candidate:
             "parity": self.parity.to_dict() if self.parity else None,
             "eligible": self.eligible,
             "excluded_reason": self.excluded_reason,
+            "timing": self.timing.to_dict() if self.timing else None,
+            "time_s": self.time_s.to_dict() if self.time_s else None,
             "samples_ms": None if self.samples_ms is None else list(self.samples_ms),
         }
         # Optional keys are written only when they say something (old readers and files agree).
@@ -221,6 +228,8 @@ class Candidate:
             parity=_opt(ParitySummary.from_dict, data["parity"], "parity"),
             eligible=_bool(data["eligible"], "eligible"),
             excluded_reason=None if data["excluded_reason"] is None else str(data["excluded_reason"]),
+            timing=_opt(TimingSummary.from_dict, data.get("timing"), "timing"),
+            time_s=_opt(PhaseTimes.from_dict, data.get("time_s"), "time_s"),
             # required from version 2 on (null when nothing was timed); version 1 never had it
             samples_ms=_samples(data["samples_ms"]) if schema_version >= 2 else None,
             trt_coverage=_opt_coverage(data.get("trt_coverage")),
@@ -292,6 +301,7 @@ class BenchSettings:
     max_latency_ms: float | None = None
     max_memory_mb: float | None = None
     timeout_s: float | None = None
+    timing_policy: TimingPolicy | None = None  # optional: absent in older files
     # optional (issue 16): the scene the objective "scene" is judged on, and the agreement floor
     scene: SceneSettings | None = None
     min_agreement: float | None = None
@@ -307,6 +317,7 @@ class BenchSettings:
             "max_latency_ms": self.max_latency_ms,
             "max_memory_mb": self.max_memory_mb,
             "timeout_s": self.timeout_s,
+            "timing_policy": self.timing_policy.to_dict() if self.timing_policy else None,
         }
         if self.scene is not None:  # optional keys, written only for a scene sweep
             data["scene"] = self.scene.to_dict()
@@ -326,6 +337,7 @@ class BenchSettings:
             max_latency_ms=_opt_float(data["max_latency_ms"]),
             max_memory_mb=_opt_float(data["max_memory_mb"]),
             timeout_s=_opt_float(data["timeout_s"]),
+            timing_policy=_opt(TimingPolicy.from_dict, data.get("timing_policy"), "timing_policy"),
             scene=_opt(SceneSettings.from_dict, data.get("scene"), "scene"),
             min_agreement=_opt_float(data.get("min_agreement")),
         )
@@ -345,6 +357,7 @@ class BenchReport:
     candidates: list[Candidate]
     recommendation: Recommendation | None = None
     notes: list[str] = field(default_factory=list)
+    time_s: SweepTime | None = None  # optional: where the sweep's wall time went (time_accounting.py)
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
 
@@ -368,6 +381,7 @@ class BenchReport:
             "candidates": [cand.to_dict() for cand in self.candidates],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "notes": list(self.notes),
+            "time_s": self.time_s.to_dict() if self.time_s else None,
         }
 
     @classmethod
@@ -402,6 +416,7 @@ class BenchReport:
             else _parse(Recommendation.from_dict, data["recommendation"], "recommendation", source),
             # optional in version 1 (added after the first files were written): absent means none
             notes=[str(note) for note in data.get("notes") or []],
+            time_s=None if data.get("time_s") is None else _parse(SweepTime.from_dict, data["time_s"], "time_s", source),
             schema_version=version,
         )
 

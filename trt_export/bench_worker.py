@@ -1,6 +1,7 @@
 """What runs inside one candidate's worker process.
 
-``python -m trt_export.bench_worker JOB.json RESULT.json``. Each candidate gets fresh processes
+``python -m trt_export.bench_worker JOB.json RESULT.json``, or ``main()`` in a child forked from
+the pre-imported server (trt_export/forkserver.py). Each candidate gets fresh processes
 so its peak memory is its own and a crash, an out-of-memory kill or a hang costs only that
 candidate. Jobs:
 
@@ -14,6 +15,8 @@ candidate. Jobs:
 from __future__ import annotations
 
 import json
+import math
+import os
 import resource
 import sys
 import threading
@@ -26,6 +29,7 @@ import numpy as np
 
 from trt_export.bench_guard import StageRecord, die_with_parent
 from trt_export.errors import OutOfMemory, TrtExportError
+from trt_export.timing import TimingOutcome, TimingPolicy, run_policy
 
 REFERENCE_INPUT = "input/"
 REFERENCE_OUTPUT = "reference/"
@@ -72,12 +76,29 @@ def timed_loop(step: Callable[[], Any], warmup: int, iters: int | None, duration
     return samples
 
 
+# Set by main(): the VmHWM a forked worker inherited from the pre-imported server (None when the
+# worker was started with exec). Its own memory is what it adds on top (trt_export/forkserver.py).
+_FORKED_RSS_MB: float | None = None
+_FORKED_FILE_MB = 0.0  # file-backed pages mapped at fork (they are in the server's RSS too)
+
+
+def _now() -> float:
+    """CLOCK_MONOTONIC, shared by every process on the machine: stamps the parent can compare."""
+    return time.monotonic()
+
+
 def _job_idle(job: dict[str, Any]) -> dict[str, Any]:
     from trt_export.fingerprint import environment_fingerprint
     from trt_export.paddle_env import import_paddle
 
     import_paddle()
-    return {"rss_mb": rss_peak_mb(), "environment": environment_fingerprint()}
+    rss = rss_peak_mb()
+    if _FORKED_RSS_MB is not None:
+        # Forked: the baseline is the server's own peak, a process that imported Paddle and nothing more.
+        from trt_export.forkserver import vm_hwm_mb
+
+        rss = vm_hwm_mb(os.getppid()) or rss
+    return {"rss_mb": rss, "environment": environment_fingerprint()}
 
 
 def _source(job: dict[str, Any]):  # -> ModelSource
@@ -90,34 +111,57 @@ def _source(job: dict[str, Any]):  # -> ModelSource
 def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
     from trt_export.export import export_model
     from trt_export.inputs import random_inputs, save_npz
-    from trt_export.manifest import MANIFEST_NAME, load_manifest
+    from trt_export.manifest import MANIFEST_NAME
     from trt_export.runners import DygraphRunner
     from trt_export.shapes import FixedShape
 
     export_dir = Path(job["export_dir"])
     reference = Path(job["reference"])
+    seed = int(job["seed"])
     source = None
+    cached = bool(job.get("exported")) or (export_dir / MANIFEST_NAME).is_file()  # a ready export is never rewritten
+    phases = {"export": 0.0, "reference": 0.0}
+    export_outputs = None
     from trt_export.export_cache import discard, export_problem
 
-    cached = (export_dir / MANIFEST_NAME).is_file()
-    if cached and export_problem(export_dir) is not None:  # damaged: made again, not reused
+    if cached and not job.get("exported") and export_problem(export_dir) is not None:  # damaged: made again, not reused
         discard(export_dir, reference)
         cached = False
     if not cached:
+        started = _now()
         source = _source(job)
-        # Another sweep sharing the cache may be exporting this entry: wait for it, not fail.
-        export_model(source, export_dir, FixedShape.from_nchw(job["shape_nchw"]), model_format=job["format"], force=True,
-                     replace_non_export=True, lock_wait_s=float(job.get("lock_wait_s", 600.0)))
-    manifest = load_manifest(export_dir)
+        result = export_model(source, export_dir, FixedShape.from_nchw(job["shape_nchw"]), model_format=job["format"], force=True,
+                              replace_non_export=True, lock_wait_s=float(job.get("lock_wait_s", 600.0)))
+        export_outputs = result.dygraph_outputs
+        phases["export"] = _now() - started
+    manifest = job_manifest(job)
     if not reference.is_file():
+        started = _now()
         source = source or _source(job)
-        feed = random_inputs(manifest.inputs, seed=int(job["seed"]), model_yml=source.model_yml)
-        with DygraphRunner(source.build, manifest.inputs, manifest.output_names) as runner:
-            outputs = runner.infer(feed)
-        partial = reference.with_name(reference.name + ".partial")
+        feed = random_inputs(manifest.inputs, seed=seed, model_yml=source.model_yml)
+        if export_outputs is not None and seed == 0 and len(export_outputs) == len(manifest.output_names):
+            # The export ran the dygraph model on exactly these inputs (seed 0): no second build and run.
+            outputs = dict(zip(manifest.output_names, export_outputs))
+        else:
+            with DygraphRunner(source.build, manifest.inputs, manifest.output_names) as runner:
+                outputs = runner.infer(feed)
+        reference.parent.mkdir(parents=True, exist_ok=True)
+        partial = reference.with_name(reference.name + f".{os.getpid()}.partial")
         save_npz(partial, {**{REFERENCE_INPUT + k: v for k, v in feed.items()}, **{REFERENCE_OUTPUT + k: v for k, v in outputs.items()}})
-        partial.rename(reference)
-    return prepared_summary(manifest, cached)
+        os.replace(partial, reference)
+        phases["reference"] = _now() - started
+    return {**prepared_summary(manifest, cached), "phases_s": phases}
+
+
+def job_manifest(job: dict[str, Any]) -> Any:
+    """The export's manifest; a ready PaddleRS deploy dir's comes as a file the parent wrote
+    (building it runs a predictor, which would count in this worker's peak memory)."""
+    from trt_export.manifest import Manifest, load_manifest
+
+    if job.get("manifest_file"):
+        data = json.loads(Path(job["manifest_file"]).read_text(encoding="utf-8"))
+        return Manifest.from_dict(data, export_dir=Path(job["export_dir"]))
+    return load_manifest(job["export_dir"])
 
 
 def prepared_summary(manifest: Any, cached: bool) -> dict[str, Any]:
@@ -247,11 +291,10 @@ def paddle_allocator_peak_mb(device_id: int = 0) -> float | None:
 def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     from trt_export.backends import BackendSettings
     from trt_export.compare import compare_outputs
-    from trt_export.manifest import load_manifest
     from trt_export.runners import PaddleInferenceRunner
     from trt_export.verify import score_axes, tolerances_for
 
-    manifest = load_manifest(job["export_dir"])
+    manifest = job_manifest(job)
     settings_data = dict(job["settings"])
     settings_data["disable_ops"] = tuple(settings_data.get("disable_ops") or ())
     settings = BackendSettings(**settings_data)
@@ -262,8 +305,11 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     runner = PaddleInferenceRunner(manifest.export_dir, manifest, settings, model_format=None if requested in (None, "auto") else requested)
     with runner:
         stage[0] = "run"
+        parity_started = _now()
         outputs = runner.infer(feed)
         comparison = compare_outputs(reference, outputs, tolerances_for(manifest, settings.backend), score_axes(manifest))
+
+        parity_s = _now() - parity_started
 
         def step() -> None:
             runner.run_raw()
@@ -275,18 +321,29 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
             reset_allocator_peak(settings.device_id)
         stage[0] = "timing"
         with GpuMemoryPeak() as gpu_peak:
-            samples = timed_loop(step, int(job["warmup"]), job.get("iters"), job.get("duration_s"))
+            if job.get("policy") is not None:
+                outcome = run_policy(step, TimingPolicy.from_dict(job["policy"]), deadline=job.get("deadline"))
+            else:  # a job from before the timing policy: the old count/duration loop
+                loop_started = time.perf_counter()
+                old = timed_loop(step, int(job["warmup"]), job.get("iters"), job.get("duration_s"))
+                total = time.perf_counter() - loop_started
+                outcome = TimingOutcome(old, int(job["warmup"]), max(total - math.fsum(old), 0.0), math.fsum(old), "min")
+            samples = outcome.samples_s
         gpu_mb = gpu_peak.peak_mb
         allocator_mb = paddle_allocator_peak_mb(settings.device_id) if settings.uses_gpu else None
         build_s = runner.build_seconds
         coverage = runner.trt_coverage.to_dict() if runner.trt_coverage is not None else None
         warnings = list(runner.trt_warnings)
         peak_rss = rss_peak_mb()  # before the scene probe and agreement runs, which are not the predictor's
+        refaulted = _refaulted_mb()  # at the same point: library pages the scene runs touch are not counted
         scene: dict[str, Any] = {}
+        scene_s = 0.0
         if job.get("scene") or job.get("agreement"):  # bench --scene / --agreement-images (scene_worker.py)
             from trt_export.scene_worker import measure_scene
 
+            scene_started = _now()
             scene = measure_scene(job, runner, manifest)
+            scene_s = _now() - scene_started
     summary = comparison.parity_summary(settings.backend)
     return {
         "build_s": build_s,
@@ -295,9 +352,46 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
         "samples_s": samples,
         "parity": summary.to_dict(),
         "parity_reasons": comparison.reasons[:5],
-        "memory": {"peak_rss_mb": peak_rss, "gpu_peak_mb": gpu_mb, "paddle_allocator_peak_mb": allocator_mb},
+        "memory": {
+            "peak_rss_mb": peak_rss,
+            "rss_at_start_mb": _FORKED_RSS_MB,
+            "rss_refaulted_mb": refaulted,
+            "gpu_peak_mb": gpu_mb,
+            "paddle_allocator_peak_mb": allocator_mb,
+        },
+        "timing": {
+            "runs": outcome.runs,
+            "warmup_runs": outcome.warmup_runs,
+            "stop": outcome.stop,
+            "ci_halfwidth": outcome.ci_halfwidth,
+            "notes": outcome.notes,
+        },
+        "phases_s": {"build": build_s or 0.0, "parity": parity_s, "warmup": outcome.warmup_s, "timed": outcome.timed_s,
+                     "scene": scene_s},
         **scene,
     }
+
+
+def _refaulted_mb() -> float | None:
+    """For a forked worker: library pages it faulted in again although the server held them (MiB).
+
+    They raised this process's RSS but are part of the baseline (idle) a fresh process already
+    holds, so ``bench`` subtracts them from the worker's increase (forkserver.shared_file_mb).
+    """
+    if _FORKED_RSS_MB is None:
+        return None
+    from trt_export.forkserver import shared_file_mb
+
+    shared = shared_file_mb(os.getppid())
+    return None if shared is None else max(shared - _FORKED_FILE_MB, 0.0)
+
+
+def is_fatal(exc: TrtExportError) -> bool:
+    """Errors of the model source, the inputs or the backend: every candidate would fail the same way,
+    so the sweep stops with the message (exit 2) instead of reporting 'no candidate fits'."""
+    from trt_export.errors import BackendUnavailable, InputError, ModelSourceError
+
+    return isinstance(exc, (ModelSourceError, InputError, BackendUnavailable))
 
 
 def run_job(job: dict[str, Any], stage_file: Path | None = None) -> dict[str, Any]:
@@ -329,7 +423,7 @@ def run_job(job: dict[str, Any], stage_file: Path | None = None) -> dict[str, An
     except OutOfMemory as exc:
         return {"error": {"stage": "oom", "reason": str(exc)}}
     except TrtExportError as exc:
-        return {"error": {"stage": stage[0], "reason": str(exc)}}
+        return {"error": {"stage": stage[0], "reason": str(exc), "fatal": is_fatal(exc)}}
     except Exception as exc:  # anything else still fails only this candidate, with its reason
         if job.get("verbose"):
             traceback.print_exc()
@@ -337,13 +431,37 @@ def run_job(job: dict[str, Any], stage_file: Path | None = None) -> dict[str, An
         return {"error": {"stage": stage[0], "reason": f"{type(exc).__name__}: {first}"}}
 
 
-def main(argv: list[str]) -> int:
-    die_with_parent()
+def main(argv: list[str], forked: dict[str, float] | None = None) -> int:
+    """Run the job in ``argv[0]``, write its result to ``argv[1]``.
+
+    ``forked``: the worker was forked from the pre-imported server; its /proc memory figures (MiB)
+    right after the fork, i.e. what it inherited (trt_export/forkserver.py). None for a worker
+    started afresh with exec.
+    """
+    global _FORKED_RSS_MB, _FORKED_FILE_MB
+    forked_rss_mb = None if forked is None else forked.get("VmHWM", 0.0)
+    _FORKED_RSS_MB = forked_rss_mb
+    _FORKED_FILE_MB = 0.0 if forked is None else forked.get("RssFile", 0.0)
+    if forked is None:
+        die_with_parent()  # an exec'd worker; a forked one is the fork server's child
     job_path, result_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text(encoding="utf-8"))
+    if forked_rss_mb is None and job.get("job") != "idle":
+        # A fresh process imports Paddle here, so that start-up and the job's own phases are told apart.
+        from trt_export.paddle_env import import_paddle, set_verbose
+
+        set_verbose(bool(job.get("verbose")))
+        try:
+            import_paddle()
+        except TrtExportError:
+            pass  # the job reports it
+    ready = _now()
     result = run_job(job, result_path.with_name(result_path.name + ".stage"))
     result["peak_rss_mb"] = rss_peak_mb()
-    result_path.write_text(json.dumps(result), encoding="utf-8")
+    result["clock"] = {"ready": ready, "end": _now()}
+    partial = result_path.with_name(result_path.name + ".partial")
+    partial.write_text(json.dumps(result), encoding="utf-8")
+    os.replace(partial, result_path)
     return 0
 
 

@@ -181,13 +181,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
 
 
-DEFAULT_ITERS = 50
-DEFAULT_MIN_DURATION_S = 1.0
+from trt_export.timing import DEFAULT_MIN_RUNS as DEFAULT_ITERS
+from trt_export.timing import DEFAULT_MIN_TIME_S as DEFAULT_MIN_DURATION_S
 
 
 def _timing_budget(args: argparse.Namespace) -> tuple[int, float | None]:
-    """(iterations, seconds). By default at least 50 runs and at least 1 s of timed runs, so a
-    millisecond-scale model gets hundreds of samples; an explicit --iters alone means exactly that."""
+    """(minimum runs, minimum seconds). By default at least 10 runs and 0.5 s, then the timing
+    policy (trt_export/timing.py) stops at a tight median CI or the time cap; an explicit --iters
+    alone means exactly that many runs."""
     if args.iters is not None and args.iters < 1:
         raise TrtExportError(f"--iters must be at least 1, got {args.iters}")
     if args.duration is not None and not args.duration > 0:
@@ -195,6 +196,18 @@ def _timing_budget(args: argparse.Namespace) -> tuple[int, float | None]:
     if args.iters is None and args.duration is None:
         return DEFAULT_ITERS, DEFAULT_MIN_DURATION_S
     return (args.iters if args.iters is not None else 1), args.duration
+
+
+def _process_started_at() -> float | None:
+    """This process's start on the time.monotonic() clock, so bench.json accounts the CLI's own start-up."""
+    import time
+
+    try:
+        import psutil
+
+        return time.monotonic() - (time.time() - psutil.Process().create_time())
+    except Exception:  # no psutil or no /proc: the accounting starts at run_bench
+        return None
 
 
 def _gate_settings(args: argparse.Namespace, stat: str):  # -> GateSettings
@@ -269,6 +282,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     iters, duration = _timing_budget(args)
     if args.warmup < 0:
         raise TrtExportError(f"--warmup must be >= 0, got {args.warmup}")
+    from trt_export.timing import policy_from_flags
+
+    try:
+        timing = policy_from_flags(args.warmup, args.iters, args.duration, args.max_duration, args.target_ci)
+    except ValueError as exc:
+        raise TrtExportError(str(exc)) from None
     import math
 
     # A negative, NaN or infinite figure would be swept against (minutes), then excluded every
@@ -297,7 +316,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         baselines = [_load(path, "baseline") for path in args.baseline]
         if rerun is None:
             check_baselines(baselines, gate_settings)
+    if args.exported is not None:
+        from trt_export.bench_ready import check_ready_args
+
+        check_ready_args(args)
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
+    if args.workers == "fork":
+        from trt_export.bench import prestart_server
+
+        prestart_server(args.model, args.timeout)  # imports Paddle while this process checks the backend
     if args.threads is None:
         args.threads = os.cpu_count() or 1
     backend = args.backend or best_backend()
@@ -314,6 +341,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         iters=iters,
         duration_s=duration,
+        timing=timing,
+        fork_workers=args.workers == "fork",
+        started_at=_process_started_at(),
         objective=args.objective or ("scene" if args.scene or args.scene_image else "throughput"),
         latency_stat=args.latency_stat,
         max_latency_ms=args.max_latency_ms,
@@ -325,6 +355,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         auto_backend=args.backend is None,
+        exported=Path(args.exported) if args.exported else None,
         keep_exports=args.keep_exports or rerun is not None,
         scene=scene_options(args),
     )
@@ -347,6 +378,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(render_bench_table(exc.report))  # the numbers are not lost with the files
         raise
     print(render_bench_table(report))
+    if report.time_s is not None:
+        print(report.time_s.summary())
     from trt_export.trt_coverage import coverage_lines
 
     for line in coverage_lines(report.candidates) + [f"warning: {c.label}: {w}" for c in report.candidates for w in c.warnings]:
@@ -479,7 +512,7 @@ parents=[common], help="export a model at a fixed input shape")
 "verify",
 parents=[common], help="check an export against the dygraph model on a backend (exit 0 pass, 1 fail)")
     _add_source_args(verify)
-    verify.add_argument("--exported", help="export dir written by 'trt-export export'")
+    verify.add_argument("--exported", help="export dir written by 'trt-export export' or by PaddleRS's export_model.py")
     verify.add_argument("--fixed-input-shape", dest="fixed_input_shape", help="without --exported: export at this shape to a temp dir first")
     _add_backend_args(verify, default_backend="paddle-cpu")
     verify.add_argument("--atol", action="append", metavar="[OUTPUT=]X", help="absolute tolerance, for all outputs or one (repeatable)")
@@ -501,12 +534,25 @@ parents=[common], help="check an export against the dygraph model on a backend (
                        help="candidate shapes, each '[w,h]' or '[n,c,w,h]' (default: [256,256] [512,512] [768,768] [1024,1024])")
     bench.add_argument("--batches", nargs="+", type=int, metavar="N",
                        help="try every shape at each of these batch sizes, e.g. --batches 1 2 4")
+    bench.add_argument("--exported", metavar="DIR",
+                       help="measure this ready export (ours, or a PaddleRS deploy dir) as it is, at its own shape; "
+                       "--model is the reference it is checked against")
     _add_backend_args(bench, default_backend=None)
     bench.set_defaults(threads=None)
     bench.add_argument("--warmup", type=int, default=5, help="untimed runs before timing (default 5)")
     bench.add_argument("--iters", type=int,
-                       help="timed runs (default: at least 50 and at least 1 s of runs; given alone: exactly this many)")
+                       help="minimum timed runs (default 10, with at least 0.5 s of runs, then until the median's CI is tight "
+                            "or --max-duration; given alone: exactly this many)")
     bench.add_argument("--duration", type=float, help="time each candidate for at least this many seconds (and at least --iters runs)")
+    bench.add_argument("--max-duration", type=float,
+                       help="time each candidate for at most this many seconds (default 5; --iters alone: no cap); "
+                            "a step always ends before --timeout, with a note of the runs it got")
+    bench.add_argument("--target-ci", metavar="PCT",
+                       help="stop timing a candidate early once the 95%% CI of its median is within this of the median "
+                            "(default 2.5%%; 'off' disables; with --iters N, N becomes the minimum)")
+    bench.add_argument("--workers", choices=["fork", "exec"], default="fork",
+                       help="fork: each step in a fresh process forked from one that imported Paddle once (default); "
+                            "exec: a fresh interpreter per step, importing Paddle each time")
     bench.add_argument("--objective", choices=["throughput", "latency", "scene"], default=None,
                        help="throughput: most input megapixels/s; latency: lowest --latency-stat; scene: lowest predicted "
                        "time for the --scene (default: scene when a scene is given, else throughput)")

@@ -55,6 +55,9 @@ class ExportResult:
     save_dir: Path
     manifest: Manifest
     warnings: list[str] = field(default_factory=list)
+    # The dygraph outputs on random_inputs(manifest.inputs, seed=0, model_yml) from the export's own
+    # check run: bench keeps them as the parity reference instead of building and running the model again.
+    dygraph_outputs: list[np.ndarray] | None = None
 
     def summary(self) -> str:
         m = self.manifest
@@ -194,7 +197,7 @@ def _export_locked(source: ModelSource, target: Path, shape: FixedShape, model_f
         save_manifest(manifest, staging)
         warnings = replace_dir(staging, target)
     manifest.export_dir = target
-    return ExportResult(save_dir=target, manifest=manifest, warnings=warnings)
+    return ExportResult(save_dir=target, manifest=manifest, warnings=warnings, dygraph_outputs=reference)
 
 
 def _check_target(target: Path) -> None:

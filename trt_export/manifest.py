@@ -171,8 +171,13 @@ def load_manifest(export_dir: str | Path) -> Manifest:
         raise ModelSourceError(f"exported model dir {str(directory)!r} does not exist; run 'trt-export export' first")
     path = directory / MANIFEST_NAME
     if not path.is_file():
+        from trt_export.deploy_dir import looks_like_deploy_dir, manifest_from_deploy_dir
+
+        if looks_like_deploy_dir(directory):  # written by PaddleRS's own export: read it as it is
+            return manifest_from_deploy_dir(directory)
         raise ModelSourceError(
-            f"{str(directory)!r} has no {MANIFEST_NAME}: it was not written by 'trt-export export'; re-export it with trt-export"
+            f"{str(directory)!r} has no {MANIFEST_NAME} and no model.yml with model.pdmodel or model.json: it is "
+            "neither a 'trt-export export' dir nor a PaddleRS export; export it with trt-export"
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -51,6 +51,11 @@ class FixedShape:
         """Input pixels per batch (n*h*w), the x axis of size plots."""
         return self.n * self.h * self.w
 
+    @property
+    def paddlers_script_nchw(self) -> tuple[int, int, int, int]:
+        """The NCHW tensor PaddleRS's own export_model.py fixes for the same flag: it puts [w,h] in the H,W slots."""
+        return (self.n, self.c, self.w, self.h)
+
     def describe(self) -> str:
         return f"NCHW tensor {list(self.nchw)} (seed notation [n,c,w,h] = {self.seed_notation})"
 

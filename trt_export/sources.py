@@ -24,6 +24,7 @@ from typing import Any, Callable
 from trt_export.errors import ModelSourceError
 from trt_export.paddle_env import import_paddle
 from trt_export.paddlers_files import ModelYml, read_model_yml
+from trt_export.paddlers_load import check_model_class, import_paddlers, load_task
 
 # squeezenet1_1: fast enough to sweep up to 1024 px on a 2-core CPU in about a minute, and with
 # seeded random weights its logits are O(1..10), so parity numbers mean something (a random-init
@@ -268,22 +269,12 @@ def _paddlers_source(directory: Path, model_type: str | None) -> ModelSource:
             f"{str(directory)!r} has model.yml but no model.pdparams: not a PaddleRS training-format dir "
             "(a deployment dir cannot be re-exported; point at the training output, e.g. output/unet/best_model)"
         )
-    try:
-        paddlers = importlib.import_module("paddlers")
-    except Exception as exc:  # paddlers 1.0b0 fails on import with paddle.fluid errors, not just ImportError
-        raise ModelSourceError(
-            f"rebuilding PaddleRS model {model_yml.model!r} from {str(directory)!r} needs the 'paddlers' package, "
-            f"which is not importable here ({type(exc).__name__}); install PaddleRS, or export with a "
-            "'package.module:callable' factory and --weights model.pdparams"
-        ) from None
+    paddlers = import_paddlers(directory, model_yml)
+    check_model_class(paddlers, directory, model_yml)
     kind = model_type or model_yml.model_type
 
     def build() -> Any:
-        import_paddle()
-        try:
-            task = paddlers.tasks.load_model(str(directory))
-        except Exception as exc:
-            raise ModelSourceError(f"paddlers could not load {str(directory)!r}: {type(exc).__name__}: {exc}") from None
+        task = load_task(paddlers, directory, model_yml)
         # PaddleRS wraps segmenters / change detectors so the exported net returns label and score maps.
         builder = getattr(task, "_build_inference_net", None)
         net = builder() if callable(builder) else task.net

@@ -287,6 +287,8 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
     manifest.check_files(model_format)  # a damaged program must not reach the parser below
     check_program_shapes(manifest, model_format)
     notes = check_source_matches(source, manifest)
+    if manifest.source.get("kind") == "deploy-dir":  # read without our manifest: say from what
+        notes = [*manifest.notes, *notes]
     tolerances = tolerances_for(manifest, options.settings.backend, options.atol, options.rtol)
     feed = make_inputs(manifest.inputs, seed=options.seed, images=options.images, npz=options.npz, model_yml=source.model_yml)
     inputs_from: dict[str, Any]
