@@ -150,13 +150,13 @@ class StageRecord(list):  # type: ignore[type-arg]
                 pass  # only a better timeout message is lost
 
 
-def die_with_parent() -> None:
+def die_with_parent(expected_parent: int | None = None) -> None:
     """Linux: have the kernel SIGKILL this worker when the bench parent dies (even by kill -9),
     so no orphan keeps running for --timeout holding CPU, memory or a GPU. Elsewhere nothing."""
     import os
     import signal
 
-    parent = os.environ.get(PARENT_PID_ENV)
+    parent = str(expected_parent) if expected_parent is not None else os.environ.get(PARENT_PID_ENV)
     if not parent or not sys.platform.startswith("linux"):
         return
     try:
