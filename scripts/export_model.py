@@ -26,13 +26,14 @@ def translate(argv: list[str]) -> list[str]:
     parser.add_argument("--save_dir", "-s", required=True, help="deployment-format output dir")
     parser.add_argument("--fixed_input_shape", "-fs", required=True, help=SHAPE_HELP)
     parser.add_argument("--format", default="auto", choices=["auto", "legacy", "pir", "both"])
-    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--force", action="store_true", help="replace an earlier export in --save_dir")
+    parser.add_argument("--replace_non_export", action="store_true", help="also replace a --save_dir holding other files")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     out = ["--verbose"] if args.verbose else []
     out += ["export", "--model", args.model_dir, "--save-dir", args.save_dir,
             "--fixed-input-shape", args.fixed_input_shape, "--format", args.format]
-    return out + (["--force"] if args.force else [])
+    return out + (["--force"] if args.force else []) + (["--replace-non-export"] if args.replace_non_export else [])
 
 
 def paddlers_difference(shape_text: str) -> str | None:

@@ -225,7 +225,7 @@ def test_worker_timeout_is_a_failure_not_a_hang(tmp_path):
     outcome = pool.run({"job": "idle"}, "idle", "start-up")
     assert outcome.result is None
     assert outcome.failure.stage == "timeout"
-    assert outcome.failure.reason == f"start-up took longer than 0.5 s; log: {tmp_path / 'shown' / 'idle.log'}"
+    assert outcome.failure.reason == f"start-up took longer than --timeout 0.5 s; log: {tmp_path / 'shown' / 'idle.log'}"
 
 
 def test_worker_death_is_classified(tmp_path):

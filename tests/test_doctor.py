@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from trt_export.backends import ALL_BACKENDS, BACKENDS, ONNX_BACKENDS, EnvironmentProbe
+from trt_export.backends import ALL_BACKENDS, ONNX_BACKENDS, EnvironmentProbe
 from trt_export.doctor import doctor_report, render_doctor
 
 CPU = EnvironmentProbe(

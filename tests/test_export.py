@@ -20,7 +20,7 @@ from trt_export.manifest import MANIFEST_NAME, load_manifest
 from trt_export.shapes import parse_fixed_shape
 from trt_export.sources import load_source
 
-from fixture_paths import FIXTURES, REPO
+from fixture_paths import FIXTURES, REPO, needs_fixtures
 
 
 def predictor_outputs(export_dir: Path, fmt: str, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -146,7 +146,11 @@ def test_refuses_to_overwrite_without_force(tmp_path):
     with pytest.raises(ExportError, match="--force"):
         export_model(source, target, parse_fixed_shape("[32,32]"))
     assert (target / "keep.txt").read_text() == "mine"
-    export_model(source, target, parse_fixed_shape("[32,32]"), force=True)
+    # not an earlier export: --force alone refuses, naming the file; the explicit flag replaces it
+    with pytest.raises(ExportError, match="keep.txt.*--replace-non-export"):
+        export_model(source, target, parse_fixed_shape("[32,32]"), force=True)
+    assert (target / "keep.txt").read_text() == "mine"
+    export_model(source, target, parse_fixed_shape("[32,32]"), force=True, replace_non_export=True)
     assert not (target / "keep.txt").exists()
     assert (target / "model.pdmodel").is_file()
 
@@ -217,6 +221,7 @@ def test_weights_that_do_not_match_are_refused(tmp_path):
         load_source("trt_export.zoo:tiny_segnet", weights=str(tmp_path / "missing.pdparams"))
 
 
+@needs_fixtures
 def test_paddlers_training_dir_without_paddlers(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "paddlers", None)  # import paddlers raises ImportError, installed or not
     train = tmp_path / "unet"
@@ -227,6 +232,7 @@ def test_paddlers_training_dir_without_paddlers(tmp_path, monkeypatch):
         load_source(str(train))
 
 
+@needs_fixtures
 def test_paddlers_dir_problems(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -30,7 +30,7 @@ from trt_export.backends import (
 )
 from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.flops import FlopCount, count_flops, op_flops
-from trt_export.onnx_convert import OnnxConversionError, ensure_onnx, unsupported_ops
+from trt_export.onnx_convert import ensure_onnx, unsupported_ops
 from trt_export.onnx_plan import SPIN_CONFIG, check_providers, plan_session
 from trt_export.program_ops import OpInfo
 from trt_export.roof import GPU_PEAK_TFLOPS, gpu_peak

@@ -32,7 +32,7 @@ from trt_export.verify import VerifyOptions, tolerances_for, verify_export, writ
 
 paddle = import_paddle()
 
-from fixture_paths import FIXTURES, REPO  # noqa: E402 (tests/ is on sys.path under pytest)
+from fixture_paths import REPO  # noqa: E402 (tests/ is on sys.path under pytest)
 
 TESTS = Path(__file__).resolve().parent
 SHAPE = "[64,64]"

@@ -36,6 +36,16 @@ from trt_export.bench_report import (
     TimingSummary,
     save_bench_report,
 )
+from trt_export.bench_guard import (
+    PARENT_PID_ENV,
+    SCRATCH_NAME,
+    ResultsNotWritten,
+    crash_inline,
+    last_log_line,
+    preflight_sweep,
+    stage_path,
+    swap_in,
+)
 from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.flops import METHOD as FLOPS_METHOD
 from trt_export.flops import achieved_gflops
@@ -138,6 +148,8 @@ class WorkerPool:
         self.env = dict(os.environ)
         # The worker must import the same factory modules the parent can (e.g. from the cwd).
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+        # Workers die with this process (bench_worker.die_with_parent), even on kill -9.
+        self.env[PARENT_PID_ENV] = str(os.getpid())
 
     def start_server(self, preload: list[str]) -> None:
         """Start the pre-imported server now (it imports Paddle while the sweep does its checks)."""
@@ -152,7 +164,9 @@ class WorkerPool:
             self.server.close()
             self.server = None
 
-    def run(self, job: dict[str, Any], name: str, default_stage: str) -> WorkerOutcome:
+    def run(self, job: dict[str, Any], name: str, default_stage: str, show_log: bool = True) -> WorkerOutcome:
+        """``show_log`` False: the log will not be kept (a failure before any result), so a timeout
+        quotes its last line instead of naming a file that will not exist."""
         job = {**job, "verbose": is_verbose()}
         job_file = self.log_dir / f"{name}.job.json"
         result_file = self.log_dir / f"{name}.result.json"
@@ -174,7 +188,7 @@ class WorkerPool:
         requested = time.monotonic()
         job["deadline"] = step_deadline(self.timeout_s, requested)
         job_file.write_text(json.dumps(job), encoding="utf-8")
-        outcome = self._run(job_file, result_file, log_file, default_stage)
+        outcome = self._run(job_file, result_file, log_file, default_stage, show_log)
         finished = time.monotonic()
         clock = (outcome.result or {}).get("clock") or {}
         if "ready" in clock and "end" in clock:
@@ -190,7 +204,14 @@ class WorkerPool:
         self.times.merge(times)
         return outcome
 
-    def _run(self, job_file: Path, result_file: Path, log_file: Path, default_stage: str) -> WorkerOutcome:
+    def _timed_out(self, result_file: Path, log_file: Path, default_stage: str, show_log: bool) -> WorkerOutcome:
+        shown = f"log: {self.shown_log_dir / log_file.name}" if show_log else f"last log line: {last_log_line(log_file)}"
+        # The worker records each step as it enters it: name the one that ran out of time.
+        stage_file = stage_path(result_file)
+        stage = stage_file.read_text(encoding="utf-8").strip() if stage_file.is_file() else default_stage
+        return WorkerOutcome(None, Failure("timeout", f"{stage or default_stage} took longer than --timeout {self.timeout_s:g} s; {shown}"))
+
+    def _run(self, job_file: Path, result_file: Path, log_file: Path, default_stage: str, show_log: bool = True) -> WorkerOutcome:
         if self.server is not None:
             from trt_export.forkserver import ForkServerError
 
@@ -200,8 +221,7 @@ class WorkerPool:
                 self.close()  # the rest of the sweep starts fresh workers
             else:
                 if status is None:
-                    shown = self.shown_log_dir / log_file.name
-                    return WorkerOutcome(None, Failure("timeout", f"{default_stage} took longer than {self.timeout_s:g} s; log: {shown}"))
+                    return self._timed_out(result_file, log_file, default_stage, show_log)
                 return self._outcome(status, result_file, log_file, default_stage)
         with log_file.open("w", encoding="utf-8") as log:
             try:
@@ -214,8 +234,7 @@ class WorkerPool:
                     stdin=subprocess.DEVNULL,
                 )
             except subprocess.TimeoutExpired:
-                shown = self.shown_log_dir / log_file.name
-                return WorkerOutcome(None, Failure("timeout", f"{default_stage} took longer than {self.timeout_s:g} s; log: {shown}"))
+                return self._timed_out(result_file, log_file, default_stage, show_log)
         return self._outcome(proc.returncode, result_file, log_file, default_stage)
 
     def _outcome(self, returncode: int, result_file: Path, log_file: Path, default_stage: str) -> WorkerOutcome:
@@ -230,8 +249,10 @@ class WorkerPool:
         return WorkerOutcome(result, None)
 
     @staticmethod
-    def _crash(returncode: int, log_file: Path, stage: str, shown_log: Path | None = None) -> Failure:
+    def _crash(returncode: int, log_file: Path, stage: str, shown_log: Path | None = None, inline: bool = False) -> Failure:
         shown_log = shown_log or log_file
+        if inline:
+            return Failure("crash", crash_inline(returncode, log_file, stage))
         lines = [line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         # Paddle's fatal-signal report ends with [TimeInfo]/[SignalInfo] lines (PIDs, addresses);
         # its "FatalError: ..." line is the one that says what happened.
@@ -355,7 +376,8 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     if options.use_cache and cache_dir.exists() and not cache_dir.is_dir():
         raise TrtExportError(f"--cache-dir {str(cache_dir)!r} is a file; give a directory (or --no-cache)")
-    scratch = Path(tempfile.mkdtemp(prefix="trt-export-bench-"))
+    preflight_sweep(options, source, out_dir, cache_dir)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{SCRATCH_NAME}.partial-{os.getpid()}-"))
     if not options.use_cache:
         cache_dir = scratch / "exports"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -371,9 +393,11 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
     pool.server = server
     try:
         cpu_roofs = [{"settings": asdict(each), "n": options.roof_n} for each in swept if not each.uses_gpu] if options.roof else []
-        idle = pool.run({"job": "idle", "roofs": cpu_roofs}, "idle", "start-up")
+        idle = pool.run({"job": "idle", "roofs": cpu_roofs}, "idle", "start-up", show_log=False)
         if idle.failure is not None or idle.result is None:
-            raise TrtExportError(f"a worker process cannot start Paddle: {idle.failure}")
+            hint = "; raise --timeout (importing Paddle in a fresh process takes seconds)" if idle.failure and idle.failure.stage == "timeout" else ""
+            reason = idle.failure.reason if idle.failure else "no result"
+            raise TrtExportError(f"a worker process cannot start Paddle: {reason}{hint}")
         environment = idle.result["environment"]
         idle_rss = float(idle.result["rss_mb"])
         if options.before_sweep is not None:
@@ -449,7 +473,14 @@ def _run_bench(options: BenchOptions, announce: Callable[[str], None] | None, se
         recommend_report(report)
         # Everything up to here is accounted; the files are written after (plots are part of "parent").
         report.time_s = SweepTime.from_parts(time.monotonic() - started, pool.times)
-        write_outputs(report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None)
+        try:
+            write_outputs(report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None)
+        except (OSError, TrtExportError) as exc:
+            from trt_export.preflight import disk_full_error, is_disk_full
+
+            why = str(disk_full_error(out_dir)) if is_disk_full(exc) else (str(exc) if isinstance(exc, TrtExportError) else f"{exc.strerror or exc}")
+            raise ResultsNotWritten(f"the sweep finished but its results could not be written to --out {str(out_dir)!r}: {why}; "
+                                    "nothing in --out was changed", report) from None
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -550,6 +581,10 @@ def _prepare_candidate(
     prepared: dict[str, Any] | Failure | None = _cached_entry(export_dir, reference)
     if prepared is None:
         prepared, times = _prepare(pool, source, shape, options, export_dir, reference)
+        if isinstance(prepared, Failure):  # a killed or crashed worker's staging dir goes now, not next run
+            from trt_export.savedir import clean_stale
+
+            clean_stale(entry)
     if isinstance(prepared, Failure):
         return Prepared(shape, export_dir, reference, None, prepared, times)
     return Prepared(shape, export_dir, reference, prepared, None, times)
@@ -664,10 +699,18 @@ def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
     seconds per candidate. None when the entry is incomplete or unreadable (the worker redoes it).
     """
     from trt_export.bench_worker import prepared_summary
+    from trt_export.export_cache import discard, export_problem, reference_problem
     from trt_export.manifest import MANIFEST_NAME, load_manifest
 
     flops = export_dir.parent / FLOPS_FILE
     if not (export_dir / MANIFEST_NAME).is_file() or not reference.is_file() or not flops.is_file():
+        return None
+    # A damaged entry is discarded and made again, not failed on every later run.
+    if export_problem(export_dir) is not None:
+        discard(export_dir, reference)
+        return None
+    if reference_problem(reference) is not None:
+        reference.unlink(missing_ok=True)
         return None
     try:
         return prepared_summary(load_manifest(export_dir), cached=True, flops=json.loads(flops.read_text(encoding="utf-8")))
@@ -738,7 +781,7 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
     from trt_export.render import write_csv, write_markdown, write_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bench.partial-", dir=out_dir))
+    staging = Path(tempfile.mkdtemp(prefix=f".bench.partial-{os.getpid()}-", dir=out_dir))
     try:
         save_bench_report(report, staging / "bench.json")
         write_csv(report, staging / "bench.csv")
@@ -752,18 +795,9 @@ def write_outputs(report: BenchReport, out_dir: Path, log_dir: Path | None = Non
         # A previous run's gate verdict next to this run's numbers would be read as about them.
         from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME
 
-        for stale in (JUNIT_FILENAME, MARKDOWN_FILENAME):
-            (out_dir / stale).unlink(missing_ok=True)
         if exports is None:
             _remove_stale_exports(out_dir / "exports")
-        written = []
-        for item in sorted(staging.iterdir()):
-            target = out_dir / item.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            os.replace(item, target)
-            written.append(target)
-        return written
+        return swap_in(staging, out_dir, stale=(JUNIT_FILENAME, MARKDOWN_FILENAME))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

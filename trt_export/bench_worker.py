@@ -29,7 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trt_export.errors import TrtExportError
+from trt_export.bench_guard import StageRecord, die_with_parent
+from trt_export.errors import OutOfMemory, TrtExportError
 from trt_export.timing import TimingOutcome, TimingPolicy, run_policy
 
 REFERENCE_INPUT = "input/"
@@ -140,10 +141,16 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
     cached = bool(job.get("exported")) or (export_dir / MANIFEST_NAME).is_file()  # a ready export is never rewritten
     phases = {"export": 0.0, "reference": 0.0}
     export_outputs = None
+    from trt_export.export_cache import discard, export_problem
+
+    if cached and not job.get("exported") and export_problem(export_dir) is not None:  # damaged: made again, not reused
+        discard(export_dir, reference)
+        cached = False
     if not cached:
         started = _now()
         source = _source(job)
-        result = export_model(source, export_dir, FixedShape.from_nchw(job["shape_nchw"]), model_format=job["format"], force=True)
+        result = export_model(source, export_dir, FixedShape.from_nchw(job["shape_nchw"]), model_format=job["format"], force=True,
+                              replace_non_export=True, lock_wait_s=float(job.get("lock_wait_s", 600.0)))
         export_outputs = result.dygraph_outputs
         phases["export"] = _now() - started
     manifest = job_manifest(job)
@@ -331,7 +338,6 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
     from trt_export.backends import BackendSettings
     from trt_export.compare import compare_outputs
     from trt_export.onnx_runner import create_runner
-    from trt_export.runners import PaddleInferenceRunner
     from trt_export.verify import score_axes, tolerances_for
 
     manifest = job_manifest(job)
@@ -363,6 +369,7 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
             # The allocator's peak so far is the shape-collection run's or the calibration's; only
             # the measured predictor's timed loop counts.
             reset_allocator_peak(settings.device_id)
+        stage[0] = "timing"
         with GpuMemoryPeak(enabled=not settings.is_onnx or settings.uses_gpu, check_paddle=not settings.is_onnx) as gpu_peak:
             if job.get("policy") is not None:
                 outcome = run_policy(step, TimingPolicy.from_dict(job["policy"]), deadline=job.get("deadline"))
@@ -440,13 +447,13 @@ def is_fatal(exc: TrtExportError) -> bool:
     return isinstance(exc, (ModelSourceError, InputError, BackendUnavailable))
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
+def run_job(job: dict[str, Any], stage_file: Path | None = None) -> dict[str, Any]:
     """Run one job; failures become ``{"error": {"stage", "reason"}}`` rather than exceptions."""
     from trt_export.paddle_env import set_verbose
 
     set_verbose(bool(job.get("verbose")))
     kind = job["job"]
-    stage = ["export" if kind == "prepare" else "build"]
+    stage = StageRecord("export" if kind == "prepare" else ("start-up" if kind == "idle" else "build"), stage_file)
     try:
         if kind == "idle":
             return _job_idle(job)
@@ -466,6 +473,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": {"stage": stage[0], "reason": f"unknown worker job {kind!r}"}}
     except MemoryError:
         return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}
+    except OutOfMemory as exc:
+        return {"error": {"stage": "oom", "reason": str(exc)}}
     except TrtExportError as exc:
         return {"error": {"stage": stage[0], "reason": str(exc), "fatal": is_fatal(exc)}}
     except Exception as exc:  # anything else still fails only this candidate, with its reason
@@ -486,6 +495,8 @@ def main(argv: list[str], forked: dict[str, float] | None = None) -> int:
     forked_rss_mb = None if forked is None else forked.get("VmHWM", 0.0)
     _FORKED_RSS_MB = forked_rss_mb
     _FORKED_FILE_MB = 0.0 if forked is None else forked.get("RssFile", 0.0)
+    if forked is None:
+        die_with_parent()  # an exec'd worker; a forked one is the fork server's child
     job_path, result_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text(encoding="utf-8"))
     if forked_rss_mb is None and job.get("job") != "idle":
@@ -498,7 +509,7 @@ def main(argv: list[str], forked: dict[str, float] | None = None) -> int:
         except TrtExportError:
             pass  # the job reports it
     ready = _now()
-    result = run_job(job)
+    result = run_job(job, result_path.with_name(result_path.name + ".stage"))
     result["peak_rss_mb"] = rss_peak_mb()
     result["clock"] = {"ready": ready, "end": _now()}
     partial = result_path.with_name(result_path.name + ".partial")

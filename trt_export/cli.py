@@ -1,6 +1,7 @@
 """Command line: parse arguments, call the library, turn errors into one line and an exit code.
 
-Exit codes: 0 pass, 1 a check failed (parity, regression), 2 usage or environment error.
+Exit codes: 0 pass, 1 a check failed (parity, regression), 2 usage or environment error,
+3 internal error (a bug of ours or an unexpected failure).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from trt_export import __version__
-from trt_export.errors import EXIT_OK, EXIT_USAGE, TrtExportError
+from trt_export.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, TrtExportError
 from trt_export.paddle_env import is_verbose, set_verbose
 
 SHAPE_HELP = (
@@ -26,6 +27,17 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"trt-export: error: {message} (see --help)\n")
+
+
+def _seed(text: str) -> int:
+    """argparse type: numpy's generators take seeds in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text} is outside [0, 2**32); give a non-negative seed")
+    return value
 
 
 def _add_source_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -86,6 +98,15 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
 def _backend_settings(args: argparse.Namespace, backend: str):  # -> BackendSettings
     from trt_export.backends import BackendSettings
 
+    for flag, value, least in (
+        ("--threads", args.threads, 1),
+        ("--trt-workspace-mb", args.trt_workspace_mb, 1),
+        ("--gpu-memory-mb", args.gpu_memory_mb, 1),
+        ("--trt-min-subgraph-size", args.trt_min_subgraph_size, 1),
+        ("--device-id", args.device_id, 0),
+    ):
+        if value is not None and value < least:
+            raise TrtExportError(f"{flag} must be an integer >= {least}, got {value}")
     try:
         return BackendSettings(
             backend=backend,
@@ -115,18 +136,20 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from trt_export.errors import EXIT_CHECK_FAILED
     from trt_export.export import export_model
     from trt_export.shapes import parse_fixed_shape
-    from trt_export.sources import load_source
-    from trt_export.verify import VerifyOptions, verify_export, write_verify_report
+    from trt_export.verify import VerifyOptions, source_for_verify, verify_export, write_verify_report
 
     if args.exported is not None and args.fixed_input_shape is not None:
         raise TrtExportError("give --exported DIR or --fixed-input-shape SHAPE, not both: an existing export already has its shape")
     if args.exported is None and args.fixed_input_shape is None:
         raise TrtExportError("give --exported DIR (an export to check) or --fixed-input-shape SHAPE (export to a temporary dir first)")
+    for flag, value in (("--report", args.report), ("--save-io", args.save_io)):
+        if value and Path(value).is_dir():
+            raise TrtExportError(f"{flag} {value!r} is a directory; give a file path inside it")
     if args.report and not Path(args.report).resolve().parent.is_dir():
         raise TrtExportError(f"cannot write --report {args.report!r}: its directory does not exist")
     if args.polygraphy_data and args.exported is None:
         raise TrtExportError("--polygraphy-data needs --exported DIR: the ONNX model the data belongs to is cached beside that export")
-    source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
+    source, source_notes = source_for_verify(args.model, args.exported, args.weights, args.model_kwargs, args.model_type)
     options = VerifyOptions(
         settings=_backend_settings(args, args.backend),
         model_format=None if args.model_format in (None, "auto") else args.model_format,
@@ -152,6 +175,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             fmt = args.model_format or "auto"
             exported = export_model(source, Path(scratch) / "export", shape, model_format=fmt).save_dir
         report = verify_export(source, exported, options)
+        report.notes[:0] = source_notes
         if args.exported is None:
             report.manifest.export_dir = None  # the temporary export is gone once this block ends
     print(report.summary())
@@ -277,6 +301,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise TrtExportError(f"{flag} must be a positive finite number, got {value}")
     # Everything that can be refused is refused before minutes of sweeping.
     gate_settings = _gate_settings(args, args.gate_stat) if args.baseline else None
+    if args.duration is not None and args.duration >= args.timeout:
+        raise TrtExportError(
+            f"--duration {args.duration:g} s is not shorter than --timeout {args.timeout:g} s: every candidate would time out "
+            "in its timing loop; raise --timeout or lower --duration"
+        )
     rerun = _rerun_options(args) if args.baseline else None
     if args.rerun and not args.baseline:
         raise TrtExportError("--rerun re-measures against a baseline: give --baseline BASE/bench.json (its run kept its exports)")
@@ -359,7 +388,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                                  role="baseline" if i == 0 else f"baseline {i + 1}")
 
         options.before_sweep = before_sweep
-    report = run_bench(options, announce=lambda line: print(line, flush=True))
+    from trt_export.bench import ResultsNotWritten
+
+    try:
+        report = run_bench(options, announce=lambda line: print(line, flush=True))
+    except ResultsNotWritten as exc:
+        print(render_bench_table(exc.report))  # the numbers are not lost with the files
+        raise
     print(render_bench_table(report))
     if report.time_s is not None:
         print(report.time_s.summary())
@@ -408,7 +443,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     shape = parse_fixed_shape(args.fixed_input_shape)
     source = load_source(args.model, weights=args.weights, kwargs=args.model_kwargs, model_type=args.model_type)
     print(f"fixing input shape: {shape.describe()}", flush=True)
-    result = export_model(source, args.save_dir, shape, model_format=args.format, force=args.force)
+    result = export_model(source, args.save_dir, shape, model_format=args.format, force=args.force or args.replace_non_export,
+                          replace_non_export=args.replace_non_export)
     print(result.summary())
     return EXIT_OK
 
@@ -446,9 +482,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from trt_export.doctor import doctor_report, render_doctor
+    from trt_export.doctor import render_doctor, safe_doctor_report
 
-    report = doctor_report()
+    report = safe_doctor_report()  # Paddle broken or crashing on import: still a report, exit 0
     if args.json:
         import json
 
@@ -497,7 +533,11 @@ parents=[common], help="export a model at a fixed input shape")
         "interpolate), pir: Paddle 3 model.json, both: legacy plus pir/, auto: legacy, or PIR when this Paddle "
         "cannot save the network as .pdmodel (default: auto)",
     )
-    export.add_argument("--force", action="store_true", help="replace a non-empty --save-dir")
+    export.add_argument("--force", action="store_true", help="replace an earlier export in --save-dir (never the cwd, "
+                        "an ancestor of it, or a dir holding the model source or weights)")
+    export.add_argument("--replace-non-export", action="store_true",
+                        help="with or without --force: also replace a --save-dir that holds files an export did not write "
+                        "(they are deleted)")
     export.set_defaults(handler=_cmd_export)
 
     verify = sub.add_parser(
@@ -509,7 +549,7 @@ parents=[common], help="check an export against the dygraph model on a backend (
     _add_backend_args(verify, default_backend="paddle-cpu")
     verify.add_argument("--atol", action="append", metavar="[OUTPUT=]X", help="absolute tolerance, for all outputs or one (repeatable)")
     verify.add_argument("--rtol", action="append", metavar="[OUTPUT=]X", help="relative tolerance, for all outputs or one (repeatable)")
-    verify.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    verify.add_argument("--seed", type=_seed, default=0, help="seed of the random inputs (default 0)")
     verify.add_argument("--images", nargs="+", help="real images, run through model.yml's transforms (pairs for change detection)")
     verify.add_argument("--inputs", help="an .npz of inputs keyed by input name")
     verify.add_argument("--save-io", help="save inputs, reference and candidate outputs to this .npz")
@@ -566,7 +606,7 @@ parents=[common], help="check an export against the dygraph model on a backend (
     bench.add_argument("--out", default="trt-export-out", help="directory for bench.json/.csv/.md and plots (default trt-export-out)")
     bench.add_argument("--cache-dir", help="export cache (default ~/.cache/trt-export/exports)")
     bench.add_argument("--no-cache", action="store_true", help="export every candidate afresh")
-    bench.add_argument("--seed", type=int, default=0, help="seed of the parity inputs (default 0)")
+    bench.add_argument("--seed", type=_seed, default=0, help="seed of the parity inputs (default 0)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     from trt_export.predict_cli import add_scene_args
 
@@ -663,11 +703,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _Terminated(BaseException):
-    """SIGTERM (a cancelled CI job, `timeout`), raised so cleanup code runs as for Ctrl-C."""
+    """SIGTERM (a cancelled CI job, `timeout`), SIGHUP (a closed terminal or ssh session) or SIGQUIT,
+    raised so cleanup code runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
-    raise _Terminated()
+    raise _Terminated(signum)
+
+
+# Signals that end a run; each becomes _Terminated so the `finally`s remove staging dirs and
+# scratch space, and the exit code is 128 + the signal number as a shell reports it.
+TERMINATING_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT")
 
 
 def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -676,22 +726,27 @@ def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
 
     # By default SIGTERM kills the process on the spot: staging dirs (.NAME.partial-*) of an
     # export or a sweep would stay behind. Turned into an exception, the `finally`s remove them.
-    previous = None
+    previous: dict[int, object] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        for name in TERMINATING_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, _raise_terminated)
     try:
         return _run_handler(handler, args)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler_before in previous.items():
+            signal.signal(number, handler_before)  # type: ignore[arg-type]
 
 
 def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return handler(args)
-    except _Terminated:
-        print("trt-export: terminated (SIGTERM); partial output removed", file=sys.stderr)
-        return 128 + 15
+    except _Terminated as exc:
+        import signal
+
+        print(f"trt-export: terminated ({signal.Signals(exc.signum).name}); partial output removed", file=sys.stderr)
+        return 128 + exc.signum
     except TrtExportError as exc:
         if is_verbose():
             traceback.print_exc()
@@ -708,7 +763,7 @@ def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Na
             f"trt-export: internal error: {type(exc).__name__}: {first} (re-run with --verbose for the traceback)",
             file=sys.stderr,
         )
-        return EXIT_USAGE
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

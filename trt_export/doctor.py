@@ -58,6 +58,58 @@ def doctor_report(probe: EnvironmentProbe | None = None) -> dict[str, Any]:
     }
 
 
+def paddle_import_problem(timeout_s: float = 300.0) -> str | None:
+    """Why ``import paddle`` fails, tried in a child process (a segfaulting import must not take
+    doctor down with it), or None when it imports."""
+    import signal
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", "import paddle"], capture_output=True, text=True, timeout=timeout_s,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"import paddle did not finish in {timeout_s:g} s"
+    except OSError as exc:
+        return f"cannot start {sys.executable}: {exc.strerror or exc}"
+    if proc.returncode == 0:
+        return None
+    if proc.returncode < 0:
+        number = -proc.returncode
+        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
+        return f"import paddle crashed the interpreter ({name})"
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+    return (lines[-1] if lines else f"import paddle exited {proc.returncode}")[:300]
+
+
+def paddle_missing_report(problem: str) -> dict[str, Any]:
+    """The report when Paddle cannot be imported: every backend unavailable, with the reason."""
+    import os
+    import platform
+
+    reason = f"Paddle is not importable: {problem}"
+    return {
+        "paddle": {"version": None, "error": problem, "commit": None, "cuda_build": None, "cuda_version": None,
+                   "cudnn_version": None, "onednn": None},
+        "gpu": {"count": 0, "names": []},
+        "tensorrt": {"compile_version": None, "runtime_version": None, "paddle_tensorrt_importable": False,
+                     "paddle_tensorrt_error": reason, "python_package": None, "libnvinfer": None, "libnvinfer_error": None},
+        "cpu": {"model": platform.processor() or platform.machine(), "threads": os.cpu_count() or 0},
+        "backends": {b: {f: {"available": False, "reason": reason} for f in MODEL_FORMATS} for b in ALL_BACKENDS},
+    }
+
+
+def safe_doctor_report() -> dict[str, Any]:
+    """doctor_report(), or the Paddle-missing report when Paddle cannot be imported or probed."""
+    problem = paddle_import_problem()
+    if problem is not None:
+        return paddle_missing_report(problem)
+    try:
+        return doctor_report()
+    except Exception as exc:  # a half-broken install: still a report, not an error
+        return paddle_missing_report(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}")
+
+
 def _text(value: Any) -> str:
     if value is None:
         return "-"
@@ -73,8 +125,9 @@ def render_doctor(report: dict[str, Any]) -> str:
     gpu_text = f"{gpu['count']}" + (f" ({', '.join(gpu['names'])})" if gpu["names"] else "")
     libnvinfer = trt["libnvinfer"] or f"not loadable: {_text(trt['libnvinfer_error'])}"
     paddle_trt = "yes" if trt["paddle_tensorrt_importable"] else f"no: {_text(trt['paddle_tensorrt_error'])}"
+    paddle_line = f"{paddle['version']} (commit {commit})" if paddle["version"] else f"not importable: {paddle.get('error')}"
     environment = [
-        ("Paddle", f"{paddle['version']} (commit {commit})"),
+        ("Paddle", paddle_line),
         ("CUDA build", _text(paddle["cuda_build"])),
         ("CUDA / cuDNN", f"{_text(paddle['cuda_version'])} / {_text(paddle['cudnn_version'])}"),
         ("GPUs", gpu_text),

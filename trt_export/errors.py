@@ -1,7 +1,8 @@
 """Errors that the CLI turns into one line and an exit code.
 
 Exit codes are part of the contract: 0 pass, 1 a check failed (parity, regression),
-2 usage or environment error (bad shape, missing model, backend not available).
+2 usage or environment error (bad shape, missing model, backend not available), 3 internal error
+(a bug: anything that is not one of these classes).
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
+# A bug of ours or an unexpected failure (not the user's input): told apart from 2 so a CI script
+# does not read "fix your arguments" into it.
+EXIT_INTERNAL = 3
 
 
 class TrtExportError(Exception):
@@ -39,6 +43,10 @@ class InputError(TrtExportError):
 
 class ReportError(TrtExportError):
     """A report file that is missing, not JSON, of another schema version or model."""
+
+
+class OutOfMemory(TrtExportError):
+    """Host or device memory ran out (Paddle's ResourceExhausted, MemoryError): a bench candidate's `oom`."""
 
 
 class CheckFailed(TrtExportError):

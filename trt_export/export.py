@@ -6,24 +6,23 @@ so a failure at any step leaves no half-written ``--save-dir`` behind.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import shutil
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from trt_export import __version__
-from trt_export.errors import ExportError, TrtExportError
+from trt_export.errors import ExportError, OutOfMemory, TrtExportError
 from trt_export.inputs import TensorSpec, random_inputs
 from trt_export.manifest import FormatFiles, Manifest, save_manifest
 from trt_export.paddle_env import import_paddle
 from trt_export.paddlers_files import infer_model_yml, model_yml_for_plain_model, pipeline_yml, write_yml
+from trt_export.preflight import check_disk, check_memory, disk_full_error, free_bytes, is_disk_full
+from trt_export.savedir import check_name, check_replace, clean_stale, replace_dir, staging_dir, target_lock
 from trt_export.shapes import FixedShape, check_model_rules
 from trt_export.sources import ModelSource, sha256_file
 
@@ -55,6 +54,7 @@ _MODEL_SUFFIX = {"legacy": ".pdmodel", "pir": ".json"}
 class ExportResult:
     save_dir: Path
     manifest: Manifest
+    warnings: list[str] = field(default_factory=list)
     # The dygraph outputs on random_inputs(manifest.inputs, seed=0, model_yml) from the export's own
     # check run: bench keeps them as the parity reference instead of building and running the model again.
     dygraph_outputs: list[np.ndarray] | None = None
@@ -65,6 +65,7 @@ class ExportResult:
             f"exported {m.model_name} ({m.model_type}) to {self.save_dir}",
             f"fixed input shape: {m.fixed_shape.describe()}",
             *[f"note: {note}" for note in m.notes],
+            *[f"warning: {warning}" for warning in self.warnings],
         ]
         for spec in m.inputs:
             lines.append(f"  input  {spec.name}: {spec.dtype} {list(spec.shape)}")
@@ -89,15 +90,61 @@ def export_model(
     shape: FixedShape,
     model_format: str = DEFAULT_FORMAT,
     force: bool = False,
+    replace_non_export: bool = False,
+    lock_wait_s: float = 0.0,
 ) -> ExportResult:
-    """Export ``source`` at ``shape`` into ``save_dir``; atomic, verified by loading it back."""
+    """Export ``source`` at ``shape`` into ``save_dir``; atomic, verified by loading it back.
+
+    ``force`` replaces an earlier export; ``replace_non_export`` also a dir holding other files
+    (see savedir.check_replace). One export per target at a time: a concurrent one fails at once,
+    or waits up to ``lock_wait_s``.
+    """
     formats = formats_for(model_format)
     check_model_rules(shape, source.name)
+    if not str(save_dir).strip():
+        raise ExportError("--save-dir is empty (an unset shell variable?); give a directory path")
     target = Path(save_dir).resolve()
-    _check_target(target, force)
+    check_name(target, "--save-dir")
+    check_memory([shape], len(source.input_names))
+    _check_target(target)
+    check_replace(target, force, replace_non_export, _source_paths(source))
+    with target_lock(target, wait_s=lock_wait_s):
+        clean_stale(target.parent, target.name)
+        # Checked again under the lock: another export may have written the target meanwhile.
+        check_replace(target, force, replace_non_export, _source_paths(source))
+        try:
+            return _export_locked(source, target, shape, model_format, formats)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(target.parent) from None
+            raise ExportError(f"cannot write the export beside {str(target)!r}: {exc.strerror or exc}") from None
+
+
+def _source_paths(source: ModelSource) -> list[Path]:
+    """Files an export must never delete: the PaddleRS training dir, the weights."""
+    paths = [Path(source.weights_path)] if source.weights_path else []
+    if source.kind == "paddlers":
+        paths.append(Path(source.spec))
+    return paths
+
+
+def _param_bytes(layer: Any) -> int:
+    total = 0
+    for param in layer.parameters():
+        count = 1
+        for dim in param.shape:
+            count *= int(dim)
+        total += count * 4
+    return total
+
+
+def _export_locked(source: ModelSource, target: Path, shape: FixedShape, model_format: str, formats: list[str]) -> ExportResult:
     started = time.perf_counter()
-    with _staging_dir(target) as staging:
+    with staging_dir(target) as staging:
         layer = source.build()
+        # Each format holds a copy of the parameters; a full disk is refused before writing.
+        need = _param_bytes(layer) * len(formats) + (1 << 20)
+        check_disk(target.parent, need, "--save-dir")
         specs = [TensorSpec(name, "float32", shape.nchw) for name in source.input_names]
         reference = _run_dygraph(layer, specs, source, shape)
         output_names = source.output_names or [f"output_{i}" for i in range(len(reference))]
@@ -112,17 +159,17 @@ def export_model(
         for fmt in formats:
             prefix = staging / _LAYOUT[(model_format, fmt)]
             try:
-                _save_program(layer, specs, prefix, fmt)
+                _save_program(layer, specs, prefix, fmt, need, target.parent)
             except LegacyExportUnsupported as exc:
                 if model_format != "auto":
                     raise
                 _clear(staging)  # "auto" saves one format at the top level: only the failed legacy files are here
                 fmt = "pir"
                 notes.append(LEGACY_FALLBACK_NOTE.format(version=import_paddle().__version__, reason=exc.cause))
-                _save_program(layer, specs, prefix, fmt)
+                _save_program(layer, specs, prefix, fmt, need, target.parent)
             model_file = prefix.with_name(prefix.name + _MODEL_SUFFIX[fmt])
             params_file = prefix.with_name(prefix.name + ".pdiparams")
-            predictor_outputs, output_specs = _read_back(model_file, params_file, specs, output_names, fmt)
+            predictor_outputs, output_specs = _read_back(model_file, params_file, specs, output_names, fmt, _param_bytes(layer))
             files[fmt] = FormatFiles(
                 model_file=str(model_file.relative_to(staging)),
                 params_file=str(params_file.relative_to(staging)),
@@ -148,53 +195,20 @@ def export_model(
             notes=notes,
         )
         save_manifest(manifest, staging)
-        _replace_dir(staging, target)
+        warnings = replace_dir(staging, target)
     manifest.export_dir = target
-    return ExportResult(save_dir=target, manifest=manifest, dygraph_outputs=reference)
+    return ExportResult(save_dir=target, manifest=manifest, warnings=warnings, dygraph_outputs=reference)
 
 
-def _check_target(target: Path, force: bool) -> None:
-    if target.exists() and not target.is_dir():
-        raise ExportError(f"--save-dir {str(target)!r} is a file; give a directory path")
-    if target.is_dir() and any(target.iterdir()) and not force:
-        raise ExportError(f"--save-dir {str(target)!r} exists and is not empty; pass --force to replace it")
+def _check_target(target: Path) -> None:
+    import os
+
     if not target.parent.exists():
         raise ExportError(f"the parent of --save-dir, {str(target.parent)!r}, does not exist; create it first")
+    if not target.parent.is_dir():
+        raise ExportError(f"the parent of --save-dir, {str(target.parent)!r}, is a file; give a directory path")
     if not os.access(target.parent, os.W_OK):
         raise ExportError(f"cannot write in {str(target.parent)!r}; choose a --save-dir you can write to")
-
-
-@contextlib.contextmanager
-def _staging_dir(target: Path) -> Iterator[Path]:
-    """A temporary dir beside the target (same filesystem, so the final rename is atomic)."""
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    except OSError as exc:
-        raise ExportError(f"cannot create a working dir beside {str(target)!r} ({exc.strerror}); choose a --save-dir on a writable disk") from None
-    # mkdtemp makes the dir 0700; once renamed into place the export must be readable like any
-    # directory made with mkdir (a serving process often runs as another user).
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _replace_dir(staging: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
-    try:
-        staging.rename(target)
-    except OSError:
-        if old is not None:
-            old.rename(target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _run_dygraph(layer: Any, specs: list[TensorSpec], source: ModelSource, shape: FixedShape) -> list[np.ndarray]:
@@ -209,6 +223,11 @@ def _run_dygraph(layer: Any, specs: list[TensorSpec], source: ModelSource, shape
     except TrtExportError:
         raise
     except Exception as exc:
+        if _is_oom(exc):
+            raise OutOfMemory(
+                f"{source.name} ran out of memory at {shape.describe()} ({type(exc).__name__}: {_first_line(exc)}); "
+                "choose a smaller shape or batch"
+            ) from None
         raise ExportError(
             f"{source.name} cannot run at {shape.describe()}: {type(exc).__name__}: {_first_line(exc)}; "
             "choose a shape the network accepts"
@@ -229,7 +248,13 @@ def _resolve_model_type(source: ModelSource, shape: FixedShape, outputs: list[np
     return "generic"
 
 
-def _save_program(layer: Any, specs: list[TensorSpec], prefix: Path, fmt: str) -> None:
+def _is_oom(exc: BaseException) -> bool:
+    """Paddle's ResourceExhausted (host or device allocation) and Python's MemoryError."""
+    text = str(exc)
+    return isinstance(exc, MemoryError) or "ResourceExhausted" in text or "Out of memory" in text or "out of memory" in text
+
+
+def _save_program(layer: Any, specs: list[TensorSpec], prefix: Path, fmt: str, need: int = 0, where: Path | None = None) -> None:
     paddle = import_paddle()
     input_spec = [paddle.static.InputSpec(shape=list(s.shape), dtype=s.dtype, name=s.name) for s in specs]
     prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -251,6 +276,12 @@ def _save_program(layer: Any, specs: list[TensorSpec], prefix: Path, fmt: str) -
                 f"this Paddle ({cause}); use --format pir or --format auto",
                 cause=cause,
             ) from None
+        # Paddle's writers report a full disk as anything ("Cannot read tensor desc size", a
+        # failed stream): look at the disk before blaming the network.
+        if is_disk_full(exc) or free_bytes(prefix.parent) < max(need, 1 << 20):
+            raise disk_full_error(where or prefix.parent, need) from None
+        if _is_oom(exc):
+            raise OutOfMemory(f"paddle.jit.save ({fmt}) ran out of memory ({cause}); choose a smaller shape or batch") from None
         hint = "; some ops lack old-IR support on Paddle 3, try --format pir" if fmt == "legacy" else ""
         raise ExportError(f"paddle.jit.save ({fmt}) failed: {type(exc).__name__}: {cause}{hint}") from None
 
@@ -272,12 +303,28 @@ def _clear(directory: Path) -> None:
 
 
 def _read_back(
-    model_file: Path, params_file: Path, specs: list[TensorSpec], output_names: list[str], fmt: str
+    model_file: Path, params_file: Path, specs: list[TensorSpec], output_names: list[str], fmt: str, param_bytes: int = 1
 ) -> tuple[list[str], list[TensorSpec]]:
     """Load the saved program in a predictor; every input must carry exactly the fixed shape."""
+    if param_bytes == 0 and model_file.is_file() and not params_file.is_file():
+        raise ExportError(
+            f"the network has no parameters, so paddle.jit.save wrote no {params_file.name}, and Paddle Inference "
+            "needs one; export a network with weights (a parameterless function needs no deployment)"
+        )
     if not model_file.is_file() or not params_file.is_file():
-        raise ExportError(f"paddle.jit.save did not write {model_file.name} and {params_file.name}")
-    predictor = _plain_cpu_predictor(model_file, params_file)
+        raise ExportError(
+            f"paddle.jit.save did not write {model_file.name} and {params_file.name}; re-run with --verbose to see Paddle's log"
+        )
+    try:
+        predictor = _plain_cpu_predictor(model_file, params_file)
+    except Exception as exc:  # a truncated file (full disk) or a program Paddle cannot load back
+        if is_disk_full(exc) or free_bytes(model_file.parent) < (1 << 20):
+            staging = model_file.parent.parent if model_file.parent.name == "pir" else model_file.parent
+            raise disk_full_error(staging.parent) from None
+        raise ExportError(
+            f"the saved {fmt} program cannot be loaded back by Paddle Inference: {type(exc).__name__}: {_error_summary(exc)}"
+            + ("; try --format pir" if fmt == "legacy" else "")
+        ) from None
     declared = _declared_input_shapes(model_file, fmt, predictor)
     for spec in specs:
         got = declared.get(spec.name)

@@ -283,6 +283,9 @@ def serve(argv: list[str]) -> int:
     from trt_export.paddle_env import set_verbose
 
     set_verbose(verbose)
+    from trt_export.bench_guard import die_with_parent
+
+    die_with_parent()  # the server dies with the sweep (kill -9 included), and its child with it
     failed = _preload(extra)
     # Paddle replaced SIGTERM with a C++ handler that prints a stack and aborts; the server ends,
     # and takes its running child with it (the child has a session of its own, so a signal to the
@@ -305,8 +308,12 @@ def serve(argv: list[str]) -> int:
         if request is None or "job" not in request:
             continue
         global _RUNNING
+        server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
+            from trt_export.bench_guard import die_with_parent
+
+            die_with_parent(server_pid)
             _child(request, channels)
         _RUNNING = pid
         _send(stdout, {"pid": pid, "forked_at": time.monotonic()})

@@ -36,7 +36,7 @@ from typing import Any
 from tabulate import tabulate
 
 from trt_export.bench_report import BenchReport, Candidate, load_bench_report
-from trt_export.comparable import ENV_FIELDS, check_reports_comparable, is_cpu_backend
+from trt_export.comparable import check_reports_comparable, is_cpu_backend
 from trt_export.errors import EXIT_CHECK_FAILED, EXIT_OK, ReportError, TrtExportError
 from trt_export.gate_stats import (
     DEFAULT_CONFIDENCE,
@@ -100,7 +100,7 @@ class GateSettings:
             raise TrtExportError(f"gate confidence must be at least 0.5 and below 1 (e.g. 0.95), got {self.confidence!r}")
 
 
-_TOLERANCE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(%?)\s*$")
+_TOLERANCE_RE = re.compile(r"^\s*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*(%?)\s*$")
 
 
 def parse_tolerance(text: str) -> float:

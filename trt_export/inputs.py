@@ -145,6 +145,8 @@ def read_image(path: str | Path, channels: int = 3, to_rgb: bool = True) -> np.n
     PaddleRS's cv2 flags) and turned RGB unless ``to_rgb`` is false.
     """
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"--images {str(p)!r} is a directory; give the image files in it (e.g. {str(p)}/*.png)")
     if not p.is_file():
         raise InputError(f"image file {str(p)!r} does not exist")
     if p.suffix.lower() == ".npy":
@@ -199,6 +201,8 @@ def _decode(path: Path, channels: int, to_rgb: bool) -> np.ndarray:
 def npz_inputs(specs: Sequence[TensorSpec], path: str | Path) -> dict[str, np.ndarray]:
     """Arrays from an .npz whose keys are the input names, checked exactly against ``specs``."""
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"--inputs {str(p)!r} is a directory; give an .npz file of inputs keyed by input name")
     if not p.is_file():
         raise InputError(f"inputs file {str(p)!r} does not exist")
     try:
@@ -208,6 +212,11 @@ def npz_inputs(specs: Sequence[TensorSpec], path: str | Path) -> dict[str, np.nd
         with data:
             feed = {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        if not zipfile.is_zipfile(p):  # numpy blames anything unknown on pickled data
+            raise InputError(
+                f"cannot read {str(p)!r} as .npz: it is not a zip archive (nor a .npy array); write one with "
+                "numpy.savez(path, NAME=array, ...)"
+            ) from None
         raise InputError(f"cannot read {str(p)!r} as .npz: {exc}") from None
     check_feed(specs, feed, source=str(p))
     return feed

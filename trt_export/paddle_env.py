@@ -63,6 +63,10 @@ def _keep_python_sigterm_handler() -> None:
 
     if threading.current_thread() is not threading.main_thread():
         return
-    handler = signal.getsignal(signal.SIGTERM)
-    if callable(handler):
-        signal.signal(signal.SIGTERM, handler)
+    for name in ("SIGTERM", "SIGHUP", "SIGQUIT"):
+        number = getattr(signal, name, None)
+        if number is None:
+            continue
+        handler = signal.getsignal(number)
+        if callable(handler):
+            signal.signal(number, handler)

@@ -211,6 +211,21 @@ def _paddle_error_line(text: str) -> str:
     return line if len(line) <= 300 else line[:297] + "..."
 
 
+ONEDNN_PIR_ONLY = (
+    "oneDNN cannot run this PIR .json model: Paddle 3.x fails on bilinear interpolate attributes "
+    "(Paddle issue 79749), and this export has no legacy format (this Paddle cannot save the network as "
+    ".pdmodel); use --backend paddle-cpu"
+)
+
+
+def _advice_for_export(error: TrtExportError, manifest: Any) -> TrtExportError:
+    """Known failures whose generic fix does not apply to this export (--format legacy for a PIR-only one)."""
+    pir_only = any(str(note).startswith("legacy .pdmodel export is not possible") for note in getattr(manifest, "notes", []))
+    if str(error) == _KNOWN_FAILURES[0][2] and pir_only:
+        return TrtExportError(ONEDNN_PIR_ONLY)
+    return error
+
+
 def translate_paddle_error(exc: BaseException, doing: str) -> TrtExportError:
     """Turn a Paddle exception into a one-line TrtExportError naming the cause and the fix."""
     if isinstance(exc, TrtExportError):
@@ -582,7 +597,7 @@ class PaddleInferenceRunner(Runner):
         try:
             self._predictor.run()
         except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
-            raise translate_paddle_error(exc, f"running {self.name}") from exc
+            raise _advice_for_export(translate_paddle_error(exc, f"running {self.name}"), self.manifest) from exc
 
 
 def _release_gpu_cache() -> None:

@@ -85,6 +85,11 @@ def load_source(
     model_type: str | None = None,
 ) -> ModelSource:
     """Resolve a SOURCE string; raise ModelSourceError with the fix when it can't be used."""
+    if spec is not None and not spec.strip():
+        raise ModelSourceError(
+            f"--model is empty (an unset shell variable?); give a PaddleRS training dir or 'package.module:callable', "
+            f"or leave --model out for the default {DEFAULT_MODEL}"
+        )
     spec = (spec or DEFAULT_MODEL).strip()
     factory_kwargs = _parse_kwargs(kwargs)
     if _FACTORY_RE.match(spec) and not Path(spec).exists():
@@ -123,11 +128,20 @@ def _factory_source(spec: str, weights: str | None, kwargs: dict[str, Any], mode
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ModelSourceError(f"cannot import module {module_name!r} for model {spec!r}: {exc}; check the name or install it") from None
+    except SystemExit as exc:
+        raise ModelSourceError(f"importing module {module_name!r} for model {spec!r} called sys.exit({exc.code!r}); a model module must not exit") from None
+    except Exception as exc:  # SyntaxError, RuntimeError...: the user's module is broken, not our tool
+        where = f" ({exc.filename}, line {exc.lineno})" if isinstance(exc, SyntaxError) else ""
+        raise ModelSourceError(
+            f"importing module {module_name!r} for model {spec!r} failed: {type(exc).__name__}: {_one_line(exc)}{where}; fix the module"
+        ) from None
     factory = getattr(module, attr, None)
     if factory is None or not callable(factory):
         raise ModelSourceError(f"{module_name!r} has no callable {attr!r}; check the model name in {spec!r}")
     weights_sha = None
     if weights is not None:
+        if Path(weights).is_dir():
+            raise ModelSourceError(f"--weights {weights!r} is a directory; give the .pdparams file in it")
         if not Path(weights).is_file():
             raise ModelSourceError(f"weights file {weights!r} does not exist; give a .pdparams file")
         weights_sha = sha256_file(weights)
@@ -137,8 +151,10 @@ def _factory_source(spec: str, weights: str | None, kwargs: dict[str, Any], mode
         paddle.seed(INIT_SEED)
         try:
             layer = factory(**kwargs)
+        except SystemExit as exc:
+            raise ModelSourceError(f"model factory {spec}({_kw(kwargs)}) called sys.exit({exc.code!r}); a factory must return a paddle.nn.Layer") from None
         except Exception as exc:  # a user factory can fail any way; report it in one line
-            raise ModelSourceError(f"model factory {spec}({_kw(kwargs)}) failed: {type(exc).__name__}: {exc}") from None
+            raise ModelSourceError(f"model factory {spec}({_kw(kwargs)}) failed: {type(exc).__name__}: {_one_line(exc)}") from None
         if not isinstance(layer, paddle.nn.Layer):
             raise ModelSourceError(f"{spec} returned {type(layer).__name__}, not a paddle.nn.Layer")
         if weights is not None:
@@ -160,6 +176,11 @@ def _factory_source(spec: str, weights: str | None, kwargs: dict[str, Any], mode
         builder=build,
         factory_kwargs=kwargs,
     )
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else ""
 
 
 def _kw(kwargs: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from trt_export.inputs import make_inputs, save_npz
 from trt_export.manifest import Manifest, load_manifest
 from trt_export.onnx_runner import create_runner
 from trt_export.runners import DygraphRunner
-from trt_export.sources import ModelSource
+from trt_export.sources import ModelSource, load_source
 
 SCHEMA = "trt-export/verify"
 SCHEMA_VERSION = 1
@@ -208,6 +208,65 @@ def check_source_matches(source: ModelSource, manifest: Manifest) -> list[str]:
     return notes
 
 
+def source_for_verify(
+    model: str | None,
+    exported: str | Path | None,
+    weights: str | None = None,
+    kwargs: str | None = None,
+    model_type: str | None = None,
+) -> tuple[ModelSource, list[str]]:
+    """The model to compare against, and notes about where it came from.
+
+    Without ``--model``, an export is verified against the source its manifest records (not the
+    default model); with one that differs from it, a note says so (a parity failure is then expected).
+    """
+    if exported is None or model is not None:
+        source = load_source(model, weights=weights, kwargs=kwargs, model_type=model_type)
+        notes = []
+        if exported is not None:
+            recorded = load_manifest(exported).source.get("spec")
+            if recorded and recorded != source.spec:
+                notes.append(
+                    f"the export was made from {recorded}, this verify compares it with {source.spec}: "
+                    "a different model, so a parity failure is expected"
+                )
+        return source, notes
+    recorded_source = load_manifest(exported).source
+    spec = recorded_source.get("spec")
+    if not spec:
+        raise InputError(f"the manifest in {str(exported)!r} names no model source; give --model")
+    recorded_weights = recorded_source.get("weights") if recorded_source.get("kind") == "factory" else None
+    if weights is None and recorded_weights and not Path(recorded_weights).is_file():
+        raise InputError(
+            f"the export was made from {spec} with weights {recorded_weights}, which no longer exists; give --model and --weights"
+        )
+    source = load_source(
+        spec,
+        weights=weights or recorded_weights,
+        kwargs=kwargs if kwargs is not None else recorded_source.get("kwargs"),
+        model_type=model_type,
+    )
+    return source, [f"no --model given: comparing with the export's own source, {spec} (from its manifest)"]
+
+
+def check_program_shapes(manifest: Manifest, model_format: str) -> None:
+    """Refuse a manifest whose fixed shape is not the one the saved program declares (an edited
+    manifest would otherwise "pass" at a shape the program was never exported at)."""
+    from trt_export.export import _declared_input_shapes, _plain_cpu_predictor
+
+    model_file, params_file = manifest.files(model_format)
+    predictor = None if model_format == "legacy" else _plain_cpu_predictor(model_file, params_file)
+    declared = _declared_input_shapes(model_file, model_format, predictor)
+    for spec in manifest.inputs:
+        got = declared.get(spec.name)
+        if got is None or tuple(got) != tuple(spec.shape):
+            raise InputError(
+                f"the manifest in {manifest.export_dir} says input {spec.name!r} is {list(spec.shape)}, but the saved "
+                f"{model_format} program declares {got if got is not None else 'no such input'}: the manifest was "
+                "edited or belongs to another export; re-export the model"
+            )
+
+
 def reference_outputs(source: ModelSource, manifest: Manifest, feed: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
     with DygraphRunner(source.build, manifest.inputs, manifest.output_names) as runner:
         outputs = runner.infer(feed)
@@ -236,6 +295,8 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
         from trt_export.trt_preflight import preflight
 
         preflight(options.settings, model_format, probe_environment())
+    manifest.check_files(model_format)  # a damaged program must not reach the parser below
+    check_program_shapes(manifest, model_format)
     notes = check_source_matches(source, manifest)
     if manifest.source.get("kind") == "deploy-dir":  # read without our manifest: say from what
         notes = [*manifest.notes, *notes]
@@ -306,9 +367,14 @@ def _write_polygraphy_data(out_dir: str, manifest: Manifest, model_format: str, 
 
 def write_verify_report(report: VerifyReport, path: str | Path) -> Path:
     target = Path(path)
+    if target.is_dir():
+        raise TrtExportError(f"--report {str(target)!r} is a directory; give a file path such as {str(target / 'verify.json')!r}")
     if target.parent and not target.parent.exists():
         raise TrtExportError(f"cannot write the report: directory {str(target.parent)!r} does not exist")
-    target.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    try:
+        target.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise TrtExportError(f"cannot write --report {str(target)!r}: {exc.strerror or exc}") from None
     return target
 
 
