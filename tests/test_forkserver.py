@@ -173,7 +173,7 @@ def test_shared_file_pages_are_counted_only_where_both_hold_them():
 def test_an_overrunning_step_is_killed_and_the_server_serves_the_next(served):
     slow, after = served.slow, served.after_slow
     assert slow.failure is not None and slow.failure.stage == "timeout"
-    assert slow.failure.reason == f"export took longer than {SLOW_TIMEOUT_S:g} s; log: {served.root / 'logs' / 'slow.log'}"
+    assert slow.failure.reason == f"export took longer than --timeout {SLOW_TIMEOUT_S:g} s; log: {served.root / 'logs' / 'slow.log'}"
     assert after.failure is None and after.result["environment"]["paddle_version"]  # the same server serves on
     assert served.server_alive_after_slow and served.server_exit is not None  # closing the pool ends it
 

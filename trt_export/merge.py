@@ -40,7 +40,7 @@ def resolve_inputs(paths: Sequence[str | Path]) -> list[Path]:
 
 def merge_reports(reports: Sequence[tuple[Path, BenchReport]], allow_env_mismatch: bool = False) -> BenchReport:
     """One report from shard reports ``(path, report)``; ReportError when they are not one sweep."""
-    from trt_export.gate import ENV_FIELDS
+    from trt_export.comparable import ENV_FIELDS
     from trt_export.recommend import recommend_report
 
     if not reports:
