@@ -316,8 +316,6 @@ def test_timeout_names_the_step_that_ran_out(tmp_path):
     assert outcome.failure.reason.startswith("export took longer than --timeout 10 s"), outcome.failure.reason
 
 
-@pytest.mark.skip(reason="after the speed merge the measure job times through timing.run_policy and the sweep keeps no "
-                  "reference file in the cache; this in-process spy needs adapting (the timeout path is covered above)")
 def test_measure_job_records_the_timing_step(sweep, tmp_path, monkeypatch):
     from dataclasses import asdict
 
@@ -326,6 +324,7 @@ def test_measure_job_records_the_timing_step(sweep, tmp_path, monkeypatch):
 
     _, options, _ = sweep
     (entry,) = [p for p in options.cache_dir.iterdir() if (p / "export").is_dir()]
+    (reference,) = (options.cache_dir / "references").glob("*-seed0.npz")  # keyed apart from the export (sweep_cache)
     stage_file = tmp_path / "m.stage"
     seen = []
     real_loop = bench_worker.timed_loop
@@ -335,7 +334,7 @@ def test_measure_job_records_the_timing_step(sweep, tmp_path, monkeypatch):
         return real_loop(*args, **kwargs)
 
     monkeypatch.setattr(bench_worker, "timed_loop", spying_loop)
-    result = bench_worker.run_job({"job": "measure", "export_dir": str(entry / "export"), "reference": str(entry / "reference-seed0.npz"),
+    result = bench_worker.run_job({"job": "measure", "export_dir": str(entry / "export"), "reference": str(reference),
                                    "format": "auto", "settings": asdict(BackendSettings(backend="paddle-cpu")), "warmup": 0,
                                    "iters": 1, "duration_s": None}, stage_file)
     assert "error" not in result, result
