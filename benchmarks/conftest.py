@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from trt_export.backends import BackendSettings
 from trt_export.errors import BackendUnavailable
-from trt_export.export import export_model
-from trt_export.inputs import random_inputs
-from trt_export.manifest import Manifest
-from trt_export.runners import PaddleInferenceRunner
-from trt_export.shapes import FixedShape
-from trt_export.sources import load_source
+from trt_export.export.exporter import export_model
+from trt_export.export.manifest import Manifest
+from trt_export.infer.backends import BackendSettings
+from trt_export.infer.inputs import random_inputs
+from trt_export.infer.runners import PaddleInferenceRunner
+from trt_export.model.shapes import FixedShape
+from trt_export.model.sources import load_source
 
 MODEL_SPEC = "trt_export.zoo:tiny_segnet"
 SHAPE_NCHW = (1, 3, 64, 64)
@@ -61,7 +61,7 @@ def runner(exported: Manifest) -> Iterator[PaddleInferenceRunner]:
 
 @pytest.fixture(scope="session")
 def step(runner: PaddleInferenceRunner) -> Callable[[], None]:
-    """Exactly the timed step of trt_export.bench_worker._job_measure."""
+    """Exactly the timed step of trt_export.bench.worker._job_measure."""
 
     def step() -> None:
         runner.run_raw()

@@ -22,12 +22,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from trt_export.backends import BackendSettings
-from trt_export.bench import BenchOptions, parse_shapes, run_bench
-from trt_export.bench_report import BenchReport
-from trt_export.executors import DeviceExecutor
-from trt_export.merge import merge_reports
-from trt_export.shards import Shard
+from trt_export.bench.report import BenchReport
+from trt_export.bench.sweep import BenchOptions, parse_shapes, run_bench
+from trt_export.infer.backends import BackendSettings
+from trt_export.scale.executors import DeviceExecutor
+from trt_export.scale.merge import merge_reports
+from trt_export.scale.shards import Shard
 
 SHAPES = ["[32,32]", "[48,48]", "[64,64]", "[96,96]"]
 
@@ -50,9 +50,16 @@ def main() -> None:
     args = parser.parse_args()
     root = args.out
     base = BenchOptions(
-        model="trt_export.zoo:tiny_segnet", model_kwargs={"width": 8}, shapes=parse_shapes(SHAPES),
-        settings=BackendSettings("paddle-onednn", cpu_threads=1), warmup=3, iters=args.iters, duration_s=None,
-        out_dir=root / "warm", cache_dir=root / "cache", progress=False,
+        model="trt_export.zoo:tiny_segnet",
+        model_kwargs={"width": 8},
+        shapes=parse_shapes(SHAPES),
+        settings=BackendSettings("paddle-onednn", cpu_threads=1),
+        warmup=3,
+        iters=args.iters,
+        duration_s=None,
+        out_dir=root / "warm",
+        cache_dir=root / "cache",
+        progress=False,
     )
     run_bench(replace(base, iters=1, warmup=0))  # fill the export cache
     figures: dict[str, object] = {"load_average_at_start": os.getloadavg()}
@@ -70,16 +77,21 @@ def main() -> None:
         "merged_candidates": [c.label for c in merged.candidates],
         "equal": [c.label for c in full.candidates] == [c.label for c in merged.candidates],
         "shard_candidates": [[c.label for c in r.candidates] for _, r in shards],
-        "full_s": round(full_s, 1), "shard_s": [round(s, 1) for s in shard_s],
+        "full_s": round(full_s, 1),
+        "shard_s": [round(s, 1) for s in shard_s],
         "full_pick": full.recommendation.label if full.recommendation else None,
         "merged_pick": merged.recommendation.label if merged.recommendation else None,
-        "full_p50_ms": _p50(full), "merged_p50_ms": _p50(merged),
+        "full_p50_ms": _p50(full),
+        "merged_p50_ms": _p50(merged),
     }
 
-    parallel, parallel_s = _timed(replace(base, out_dir=root / "parallel", executor=DeviceExecutor((0, 1), "paddle-onednn")))
+    parallel, parallel_s = _timed(
+        replace(base, out_dir=root / "parallel", executor=DeviceExecutor((0, 1), "paddle-onednn"))
+    )
     seq, par = _p50(full), _p50(parallel)
     figures["cpu_parallel"] = {
-        "sequential_s": round(full_s, 1), "parallel_s": round(parallel_s, 1),
+        "sequential_s": round(full_s, 1),
+        "parallel_s": round(parallel_s, 1),
         "p50_ratio_parallel_over_sequential": {k: round(par[k] / seq[k], 2) for k in seq if k in par},
     }
 
@@ -87,19 +99,25 @@ def main() -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         import ray
 
-        from trt_export.ray_executor import RayExecutor
+        from trt_export.scale.ray_executor import RayExecutor
 
         start = time.perf_counter()
-        ray.init(num_cpus=os.cpu_count() or 1, object_store_memory=128 << 20, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            num_cpus=os.cpu_count() or 1, object_store_memory=128 << 20, include_dashboard=False, log_to_driver=False
+        )
         init_s = time.perf_counter() - start
         try:
             executor = RayExecutor.connect("auto", "paddle-onednn")
             on_ray, ray_s = _timed(replace(base, out_dir=root / "ray", executor=executor))
             placements = on_ray.execution.placements.values()
             figures["ray"] = {
-                "init_s": round(init_s, 1), "sweep_s": round(ray_s, 1), "sequential_s": round(full_s, 1),
+                "init_s": round(init_s, 1),
+                "sweep_s": round(ray_s, 1),
+                "sequential_s": round(full_s, 1),
                 "extra_per_candidate_s": round((ray_s - full_s) / len(SHAPES), 2),
-                "recorded_overhead_s_mean": round(statistics.mean(p.overhead_s for p in placements if p.overhead_s is not None), 2),
+                "recorded_overhead_s_mean": round(
+                    statistics.mean(p.overhead_s for p in placements if p.overhead_s is not None), 2
+                ),
                 "candidate_wall_s": {label: p.wall_s for label, p in on_ray.execution.placements.items()},
                 "all_ok": all(c.ok for c in on_ray.candidates),
             }

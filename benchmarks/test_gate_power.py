@@ -28,8 +28,14 @@ TRIALS = int(os.environ.get("TRT_EXPORT_GATE_POWER_TRIALS", "0"))
 @pytest.mark.skipif(TRIALS <= 0, reason="set TRT_EXPORT_GATE_POWER_TRIALS=20 to run (about half an hour)")
 def test_false_alarms_and_detection(tmp_path: Path, figures: Any) -> None:
     sys.path.insert(0, str(tmp_path))
-    result = gate_power.run(TRIALS, history=3, end_to_end=0, work=tmp_path, pairs=gate_power.DEFAULT_PAIRS,
-                            block_ms=gate_power.DEFAULT_BLOCK_MS)
+    result = gate_power.run(
+        TRIALS,
+        history=3,
+        end_to_end=0,
+        work=tmp_path,
+        pairs=gate_power.DEFAULT_PAIRS,
+        block_ms=gate_power.DEFAULT_BLOCK_MS,
+    )
     (tmp_path / "gate-power.json").write_text(json.dumps(result, indent=2))
     summary = result["summary"]
     for key, row in summary.items():

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from trt_export.bench_worker import timed_loop
-from trt_export.runners import PaddleInferenceRunner
-from trt_export.stats import LatencyStats
-from trt_export.timing import TimingPolicy, run_policy
+from trt_export.bench.stats import LatencyStats
+from trt_export.bench.timing import TimingPolicy, run_policy
+from trt_export.bench.worker import timed_loop
+from trt_export.infer.runners import PaddleInferenceRunner
 
 MAX_OVERHEAD_RATIO = 1.02
 
@@ -103,7 +103,7 @@ def _ci_check_us_per_iter(step_s: float) -> float:
     run_policy checks the CI at min_runs, then each time the sample count grew by ~20 %; this
     replays those checks on samples of the loop's length (the default minimum time of runs).
     """
-    from trt_export.timing import DEFAULT_MIN_RUNS, DEFAULT_MIN_TIME_S, ci_halfwidth, next_ci_check
+    from trt_export.bench.timing import DEFAULT_MIN_RUNS, DEFAULT_MIN_TIME_S, ci_halfwidth, next_ci_check
 
     n = max(DEFAULT_MIN_RUNS, int(DEFAULT_MIN_TIME_S / step_s))
     samples = list(np.random.default_rng(0).normal(step_s, step_s * 0.05, n))
@@ -184,8 +184,15 @@ def test_harness_overhead(
     # As the bench runs it: every stop check each iteration, a step deadline (never reached) and a
     # time cap. The median-CI check runs at geometrically spaced counts, not per iteration; its
     # amortised cost is measured apart (ci_check_us_per_iter) and added to the implied ratio.
-    policy = TimingPolicy(warmup=0, warmup_max_s=None, min_runs=block_iters, min_time_s=None, max_time_s=3600.0,
-                          max_runs=block_iters, target_ci=None)
+    policy = TimingPolicy(
+        warmup=0,
+        warmup_max_s=None,
+        min_runs=block_iters,
+        min_time_s=None,
+        max_time_s=3600.0,
+        max_runs=block_iters,
+        target_ci=None,
+    )
     deadline = time.monotonic() + 1e6
 
     def harness_block() -> tuple[float, float]:

@@ -36,9 +36,26 @@ def _sweep(out: Path, cache: Path, *extra: str) -> tuple[float, dict[str, Any]]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "trt_export", "bench", "--model", MODEL, "--shapes", *SHAPES, "--out", str(out),
-         "--cache-dir", str(cache), "--no-progress", *extra],
-        capture_output=True, text=True, env=env, timeout=1800,
+        [
+            sys.executable,
+            "-m",
+            "trt_export",
+            "bench",
+            "--model",
+            MODEL,
+            "--shapes",
+            *SHAPES,
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(cache),
+            "--no-progress",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
     )
     wall = time.perf_counter() - started
     assert proc.returncode in (0, 1), proc.stderr
@@ -47,7 +64,19 @@ def _sweep(out: Path, cache: Path, *extra: str) -> tuple[float, dict[str, Any]]:
 
 def _phases(report: dict[str, Any]) -> str:
     t = report["time_s"]
-    keys = ("startup", "idle", "export", "reference", "build", "parity", "warmup", "timed", "scene", "teardown", "parent")
+    keys = (
+        "startup",
+        "idle",
+        "export",
+        "reference",
+        "build",
+        "parity",
+        "warmup",
+        "timed",
+        "scene",
+        "teardown",
+        "parent",
+    )
     return ", ".join(f"{k} {t[k]:.2f}" for k in keys)
 
 
@@ -85,6 +114,12 @@ def test_cold_and_warm_sweep(benchmark: Any, tmp_path: Path, figures: Callable[[
         f"({_phases(warm)}): {speedup:.2f}x faster"
     )
     assert all(c["export_s"] is not None for c in warm["candidates"])
-    assert all(c["time_s"]["export"] == 0 and c["time_s"]["reference"] == 0 for c in warm["candidates"]), "the warm sweep re-exported"
-    assert cold_ratio <= MAX_COLD_OVERHEAD, f"cold sweep {cold_wall:.1f} s is {cold_ratio:.2f}x its irreducible {irreducible:.1f} s"
-    assert speedup >= MIN_WARM_SPEEDUP, f"the warm re-sweep ({warm_wall:.1f} s) is only {speedup:.2f}x faster than cold ({cold_wall:.1f} s)"
+    assert all(c["time_s"]["export"] == 0 and c["time_s"]["reference"] == 0 for c in warm["candidates"]), (
+        "the warm sweep re-exported"
+    )
+    assert cold_ratio <= MAX_COLD_OVERHEAD, (
+        f"cold sweep {cold_wall:.1f} s is {cold_ratio:.2f}x its irreducible {irreducible:.1f} s"
+    )
+    assert speedup >= MIN_WARM_SPEEDUP, (
+        f"the warm re-sweep ({warm_wall:.1f} s) is only {speedup:.2f}x faster than cold ({cold_wall:.1f} s)"
+    )

@@ -16,30 +16,43 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trt_export.cli import SHAPE_HELP, main  # noqa: E402
+from trt_export.cli.commands import SHAPE_HELP, main  # noqa: E402
 
 
 def translate(argv: list[str]) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # PaddleRS's script also takes the short forms -m, -s and -fs.
-    parser.add_argument("--model_dir", "-m", required=True, help="PaddleRS training-format dir, or package.module:callable")
+    parser.add_argument(
+        "--model_dir", "-m", required=True, help="PaddleRS training-format dir, or package.module:callable"
+    )
     parser.add_argument("--save_dir", "-s", required=True, help="deployment-format output dir")
     parser.add_argument("--fixed_input_shape", "-fs", required=True, help=SHAPE_HELP)
     parser.add_argument("--format", default="auto", choices=["auto", "legacy", "pir", "both"])
     parser.add_argument("--force", action="store_true", help="replace an earlier export in --save_dir")
-    parser.add_argument("--replace_non_export", action="store_true", help="also replace a --save_dir holding other files")
+    parser.add_argument(
+        "--replace_non_export", action="store_true", help="also replace a --save_dir holding other files"
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     out = ["--verbose"] if args.verbose else []
-    out += ["export", "--model", args.model_dir, "--save-dir", args.save_dir,
-            "--fixed-input-shape", args.fixed_input_shape, "--format", args.format]
+    out += [
+        "export",
+        "--model",
+        args.model_dir,
+        "--save-dir",
+        args.save_dir,
+        "--fixed-input-shape",
+        args.fixed_input_shape,
+        "--format",
+        args.format,
+    ]
     return out + (["--force"] if args.force else []) + (["--replace-non-export"] if args.replace_non_export else [])
 
 
 def paddlers_difference(shape_text: str) -> str | None:
     """For a non-square shape: the tensor we fix next to the one PaddleRS's own script would fix."""
     from trt_export.errors import ShapeError
-    from trt_export.shapes import parse_fixed_shape
+    from trt_export.model.shapes import parse_fixed_shape
 
     try:
         shape = parse_fixed_shape(shape_text)

@@ -65,4 +65,4 @@ for entry in "${models[@]}"; do
   done
 done
 
-"$py" -m trt_export.acceptance "$out"
+"$py" -m trt_export.env.acceptance "$out"

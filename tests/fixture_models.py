@@ -1,14 +1,14 @@
 """Small networks for the verify and bench tests, usable as model sources ``fixture_models:<name>``.
 
 A subprocess running the CLI finds them when ``tests/`` is on PYTHONPATH (see test_verify._cli).
-Each factory is built under ``paddle.seed`` by trt_export.sources, so every build is the same net.
+Each factory is built under ``paddle.seed`` by trt_export.model.sources, so every build is the same net.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from trt_export.paddle_env import import_paddle
+from trt_export.env.paddle_import import import_paddle
 from trt_export.zoo import TinySegNet
 
 paddle = import_paddle()
@@ -149,10 +149,10 @@ class FlopsNet(nn.Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2D(3, 8, 3, stride=2, padding=1)            # 3 -> 8, 16x16 -> 8x8
-        self.grouped = nn.Conv2D(8, 8, 3, padding=1, groups=2)         # groups 2, 8x8
-        self.depthwise = nn.Conv2D(8, 8, 3, padding=1, groups=8)       # depthwise, 8x8
-        self.up = nn.Conv2DTranspose(8, 4, 2, stride=2)                # 8 -> 4, 8x8 -> 16x16
+        self.conv = nn.Conv2D(3, 8, 3, stride=2, padding=1)  # 3 -> 8, 16x16 -> 8x8
+        self.grouped = nn.Conv2D(8, 8, 3, padding=1, groups=2)  # groups 2, 8x8
+        self.depthwise = nn.Conv2D(8, 8, 3, padding=1, groups=8)  # depthwise, 8x8
+        self.up = nn.Conv2DTranspose(8, 4, 2, stride=2)  # 8 -> 4, 8x8 -> 16x16
         self.fc = nn.Linear(4 * 16 * 16, 10)
 
     def forward(self, image: Any) -> Any:

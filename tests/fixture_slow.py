@@ -40,7 +40,7 @@ def worker_hang() -> Any:
 
 
 def no_params() -> Any:
-    from trt_export.paddle_env import import_paddle
+    from trt_export.env.paddle_import import import_paddle
 
     paddle = import_paddle()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from trt_export.ray_executor import run_candidate_task
+from trt_export.scale.ray_executor import run_candidate_task
 
 
 def crash_for_48(payload: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from trt_export.acceptance import main, render_markdown, summarize
+from trt_export.env.acceptance import main, render_markdown, summarize
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0" failures="1" skipped="1" tests="3">
 <testcase classname="tests.test_gpu_backends" name="test_fp16_engine_is_not_fp32[legacy]"><failure message="x">fp16 did not run</failure></testcase>
@@ -17,22 +17,46 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="py
 def make_run(tmp_path: Path, verify_code: int = 0) -> Path:
     run = tmp_path / "run"
     run.mkdir()
-    (run / "doctor.json").write_text(json.dumps({
-        "paddle": {"version": "3.3.1", "commit": "abc", "cuda_version": "12.6", "cudnn_version": "9.5"},
-        "gpu": {"count": 1, "names": ["NVIDIA A10"]},
-        "tensorrt": {"compile_version": "10.5.0", "runtime_version": "10.5.0", "python_package": "10.5.0"},
-    }))
+    (run / "doctor.json").write_text(
+        json.dumps(
+            {
+                "paddle": {"version": "3.3.1", "commit": "abc", "cuda_version": "12.6", "cudnn_version": "9.5"},
+                "gpu": {"count": 1, "names": ["NVIDIA A10"]},
+                "tensorrt": {"compile_version": "10.5.0", "runtime_version": "10.5.0", "python_package": "10.5.0"},
+            }
+        )
+    )
     (run / "pytest-gpu.xml").write_text(JUNIT)
     coverage = {"trt_path": "legacy", "engines": 2, "ops_total": 40, "ops_in_engines": 38, "fraction": 0.95}
-    (run / "verify-seg-legacy-trt-fp16.json").write_text(json.dumps({
-        "passed": verify_code == 0, "timing": {"predictor_ms": 3.2}, "comparison": {"max_abs_error": 0.004}, "trt_coverage": coverage,
-    }))
+    (run / "verify-seg-legacy-trt-fp16.json").write_text(
+        json.dumps(
+            {
+                "passed": verify_code == 0,
+                "timing": {"predictor_ms": 3.2},
+                "comparison": {"max_abs_error": 0.004},
+                "trt_coverage": coverage,
+            }
+        )
+    )
     (run / "verify-seg-legacy-trt-fp16.log").write_text("verify: PASSED\n")
     (run / "bench-seg-legacy-trt-fp16").mkdir()
-    (run / "bench-seg-legacy-trt-fp16" / "bench.json").write_text(json.dumps({
-        "candidates": [{"label": "1x3x256x256", "status": "ok", "latency_ms": {"p50": 1.5}, "parity": {"passed": True}, "trt_coverage": coverage, "failure": None}],
-        "recommendation": {"label": "1x3x256x256"},
-    }))
+    (run / "bench-seg-legacy-trt-fp16" / "bench.json").write_text(
+        json.dumps(
+            {
+                "candidates": [
+                    {
+                        "label": "1x3x256x256",
+                        "status": "ok",
+                        "latency_ms": {"p50": 1.5},
+                        "parity": {"passed": True},
+                        "trt_coverage": coverage,
+                        "failure": None,
+                    }
+                ],
+                "recommendation": {"label": "1x3x256x256"},
+            }
+        )
+    )
     (run / "steps.tsv").write_text(
         "doctor\tdoctor\t0\t2\n"
         f"verify-seg-legacy-trt-fp16\tverify\t{verify_code}\t12\n"
@@ -44,7 +68,9 @@ def make_run(tmp_path: Path, verify_code: int = 0) -> Path:
 def test_summary_collects_every_step(tmp_path):
     summary = summarize(make_run(tmp_path))
     assert summary["passed"] is True
-    assert summary["pytest_gpu"]["tests"] == 3 and summary["pytest_gpu"]["failed"] == ["tests.test_gpu_backends::test_fp16_engine_is_not_fp32[legacy]"]
+    assert summary["pytest_gpu"]["tests"] == 3 and summary["pytest_gpu"]["failed"] == [
+        "tests.test_gpu_backends::test_fp16_engine_is_not_fp32[legacy]"
+    ]
     verify = summary["steps"][1]
     assert verify["passed"] is True and verify["trt_coverage"]["engines"] == 2
     bench = summary["steps"][2]
@@ -71,7 +97,9 @@ def test_int8_timing_steps_accept_a_parity_failure_but_not_an_error(tmp_path):
     with (run / "steps.tsv").open("a") as tsv:
         tsv.write("verify-seg-legacy-trt-int8\tverify-timing\t1\t10\n")
     summary = summarize(run)
-    assert summary["passed"] is True and summary["steps"][-1]["timing_only"] and summary["steps"][-1]["kind"] == "verify"
+    assert (
+        summary["passed"] is True and summary["steps"][-1]["timing_only"] and summary["steps"][-1]["kind"] == "verify"
+    )
     with (run / "steps.tsv").open("a") as tsv:
         tsv.write("bench-seg-legacy-trt-int8\tbench-timing\t2\t10\n")
     assert summarize(run)["passed"] is False

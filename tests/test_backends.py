@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from trt_export.backends import (
+from trt_export.errors import BackendUnavailable, TrtExportError
+from trt_export.infer.backends import (
     BACKENDS,
     ONEDNN_PIR_WARNING,
     PIR_INT8_WARNING,
@@ -25,7 +26,6 @@ from trt_export.backends import (
     plan_config,
     resolve_trt_path,
 )
-from trt_export.errors import BackendUnavailable, TrtExportError
 
 SHAPES = {"image": (1, 3, 32, 32)}
 V3 = "3.3.1"
@@ -105,8 +105,16 @@ def test_paddle_gpu_plan(fmt):
     "backend, precision, precision_dir", [("trt-fp32", "Float32", "fp32"), ("trt-fp16", "Half", "fp16")]
 )
 def test_legacy_trt_plan_exact_calls(backend, precision, precision_dir):
-    p = plan(backend, "legacy", shapes={"image": (2, 3, 64, 64)}, trt_workspace_bytes=1 << 28,
-             trt_min_subgraph_size=5, trt_use_static=True, trt_cache_dir="/cache", disable_ops=["pool2d", "softmax"])
+    p = plan(
+        backend,
+        "legacy",
+        shapes={"image": (2, 3, 64, 64)},
+        trt_workspace_bytes=1 << 28,
+        trt_min_subgraph_size=5,
+        trt_use_static=True,
+        trt_cache_dir="/cache",
+        disable_ops=["pool2d", "softmax"],
+    )
     assert p.trt_path == "legacy" and p.convert is None and not p.calibrate
     # Engines are keyed by tensor names, not H x W: one cache dir per precision and shape.
     cache = f"/cache/legacy_trt_{precision_dir}_2x3x64x64"
@@ -149,8 +157,13 @@ def test_legacy_trt_plan_exact_calls(backend, precision, precision_dir):
 def test_legacy_trt_minimal_plan_has_no_disable_calls():
     p = plan("trt-fp32", "legacy")
     assert p.methods == [
-        "enable_use_gpu", "switch_ir_optim", "enable_tensorrt_engine", "enable_tuned_tensorrt_dynamic_shape",
-        "set_optim_cache_dir", "enable_save_optim_model", "disable_glog_info",
+        "enable_use_gpu",
+        "switch_ir_optim",
+        "enable_tensorrt_engine",
+        "enable_tuned_tensorrt_dynamic_shape",
+        "set_optim_cache_dir",
+        "enable_save_optim_model",
+        "disable_glog_info",
     ]
 
 
@@ -399,7 +412,7 @@ class RecordingConfig:
 
 @pytest.fixture(scope="module")
 def paddle_inference():
-    from trt_export.paddle_env import import_paddle
+    from trt_export.env.paddle_import import import_paddle
 
     return import_paddle().inference
 
@@ -407,7 +420,9 @@ def paddle_inference():
 def test_apply_plan_resolves_precision_and_uses_real_method_names(paddle_inference):
     for backend in BACKENDS:
         for fmt in ("legacy", "pir"):
-            p = plan(backend, fmt, allow_random_calibration=True, trt_cache_dir="/c", disable_ops=["x"], memory_optim=True)
+            p = plan(
+                backend, fmt, allow_random_calibration=True, trt_cache_dir="/c", disable_ops=["x"], memory_optim=True
+            )
             config = RecordingConfig(paddle_inference.Config)
             apply_plan(config, p)
             assert [c[0] for c in config.calls] == p.methods
@@ -436,7 +451,7 @@ def test_apply_plan_on_a_real_cpu_config(paddle_inference):
 
 
 def test_check_applied_refuses_a_gpu_plan_that_did_not_take(paddle_inference):
-    from trt_export.paddle_env import import_paddle
+    from trt_export.env.paddle_import import import_paddle
 
     if import_paddle().is_compiled_with_cuda():
         pytest.skip("on a CUDA build enable_use_gpu takes effect")
@@ -488,7 +503,10 @@ CUDA_NO_GPU = dataclasses.replace(CPU_WHEEL, cuda_compiled=True, cuda_version="1
 GPU_NO_TRT = dataclasses.replace(CUDA_NO_GPU, gpu_count=1, gpu_names=("NVIDIA A10",))
 TRT_NO_LIB = dataclasses.replace(GPU_NO_TRT, trt_compile_version=(10, 5, 0))
 TRT_OK = dataclasses.replace(
-    TRT_NO_LIB, trt_runtime_version=(10, 5, 0), libnvinfer="libnvinfer.so.10", paddle_tensorrt_importable=True,
+    TRT_NO_LIB,
+    trt_runtime_version=(10, 5, 0),
+    libnvinfer="libnvinfer.so.10",
+    paddle_tensorrt_importable=True,
     tensorrt_python_version="10.5.0",
 )
 
@@ -542,7 +560,9 @@ def test_trt_runtime_major_mismatch():
 def test_trt_runtime_query_failing_means_unavailable_even_if_we_find_a_library():
     # Paddle's runtime-version query uses the loader its engines use (dlopen "libnvinfer.so"); a
     # versioned copy our ctypes lookup finds (pip's tensorrt_libs) does not help Paddle.
-    probe = dataclasses.replace(TRT_OK, trt_runtime_version=(0, 0, 0), libnvinfer="/venv/tensorrt_libs/libnvinfer.so.10")
+    probe = dataclasses.replace(
+        TRT_OK, trt_runtime_version=(0, 0, 0), libnvinfer="/venv/tensorrt_libs/libnvinfer.so.10"
+    )
     a = avail("trt-fp32", probe, "legacy")
     assert not a and "/venv/tensorrt_libs/libnvinfer.so.10" in a.reason and "LD_LIBRARY_PATH" in a.reason
     assert "\n" not in a.reason
@@ -561,7 +581,11 @@ def test_int8_availability_says_what_each_path_needs():
 
 
 def test_pir_path_needs_paddle_tensorrt_importable():
-    probe = dataclasses.replace(TRT_OK, paddle_tensorrt_importable=False, paddle_tensorrt_error="ModuleNotFoundError: No module named 'tensorrt'")
+    probe = dataclasses.replace(
+        TRT_OK,
+        paddle_tensorrt_importable=False,
+        paddle_tensorrt_error="ModuleNotFoundError: No module named 'tensorrt'",
+    )
     a = avail("trt-fp32", probe, "pir")
     assert not a and "paddle.tensorrt" in a.reason and "--format legacy" in a.reason
     assert avail("trt-fp32", probe, "legacy")
@@ -586,7 +610,7 @@ def test_libnvinfer_candidates_start_with_flags_dir(tmp_path):
 
 
 def test_probe_of_this_machine_is_consistent():
-    from trt_export.backends import probe_environment
+    from trt_export.infer.backends import probe_environment
 
     probe = probe_environment()
     assert probe.paddle_version

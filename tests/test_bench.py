@@ -19,18 +19,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-from trt_export.backends import BackendSettings
-from trt_export.bench import BenchOptions, WorkerPool, export_cache_key, parse_shapes, run_bench
-from trt_export.bench_report import load_bench_report
-from trt_export.errors import TrtExportError
-from trt_export.manifest import MANIFEST_NAME
-from trt_export.recommend import recommend_report
-from trt_export.render import render_bench_table
-from trt_export.shapes import parse_fixed_shape
-from trt_export.sources import load_source
-
 from fixture_paths import REPO
+
+from trt_export.bench.recommend import recommend_report
+from trt_export.bench.report import load_bench_report
+from trt_export.bench.sweep import BenchOptions, WorkerPool, export_cache_key, parse_shapes, run_bench
+from trt_export.errors import TrtExportError
+from trt_export.export.manifest import MANIFEST_NAME
+from trt_export.infer.backends import BackendSettings
+from trt_export.model.shapes import parse_fixed_shape
+from trt_export.model.sources import load_source
+from trt_export.report.render import render_bench_table
 
 MODEL = "paddle.vision.models:mobilenet_v3_small"
 SHAPES = ["[32,32]", "[48,48]", "[64,64]"]
@@ -39,16 +38,33 @@ ITERS, WARMUP = 5, 1
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Keys of the environment fingerprint (docs/bench-report-schema.md): the gate compares them.
 FINGERPRINT_KEYS = {
-    "paddle_version", "paddle_commit", "cuda_version", "cudnn_version", "tensorrt_compile_version",
-    "tensorrt_runtime_version", "gpu_name", "gpu_driver", "gpu_count", "cpu_model", "cpu_count",
-    "python", "platform", "onednn",
+    "paddle_version",
+    "paddle_commit",
+    "cuda_version",
+    "cudnn_version",
+    "tensorrt_compile_version",
+    "tensorrt_runtime_version",
+    "gpu_name",
+    "gpu_driver",
+    "gpu_count",
+    "cpu_model",
+    "cpu_count",
+    "python",
+    "platform",
+    "onednn",
 }
 
 
 def _options(root: Path, **overrides) -> BenchOptions:
     values = dict(
-        model=MODEL, shapes=parse_shapes(SHAPES), warmup=WARMUP, iters=ITERS, duration_s=None,
-        out_dir=root / "out", cache_dir=root / "cache", progress=False,
+        model=MODEL,
+        shapes=parse_shapes(SHAPES),
+        warmup=WARMUP,
+        iters=ITERS,
+        duration_s=None,
+        out_dir=root / "out",
+        cache_dir=root / "cache",
+        progress=False,
     )
     values.update(overrides)
     return BenchOptions(**values)
@@ -56,7 +72,9 @@ def _options(root: Path, **overrides) -> BenchOptions:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 def _manifest_mtimes(cache: Path) -> dict[str, int]:
@@ -69,8 +87,14 @@ def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
     options = _options(root)
     report = run_bench(options)
-    return SimpleNamespace(root=root, options=options, report=report, out=options.out_dir, cache=options.cache_dir,
-                           manifests=_manifest_mtimes(options.cache_dir))
+    return SimpleNamespace(
+        root=root,
+        options=options,
+        report=report,
+        out=options.out_dir,
+        cache=options.cache_dir,
+        manifests=_manifest_mtimes(options.cache_dir),
+    )
 
 
 # --- one sweep of a real model -------------------------------------------------------------------
@@ -160,7 +184,9 @@ def test_budgets_from_measured_figures_exclude_candidates(sweep):
 
     peaks = sorted(c.memory.peak_rss_mb for c in report.candidates)
     report.settings = replace(report.settings, max_latency_ms=None, max_memory_mb=peaks[-1])
-    assert recommend_report(report) is not None and all(c.eligible for c in report.candidates)  # the budget is inclusive
+    assert recommend_report(report) is not None and all(
+        c.eligible for c in report.candidates
+    )  # the budget is inclusive
     middle = (peaks[0] + peaks[-1]) / 2
     report.settings = replace(report.settings, max_memory_mb=middle)
     rec = recommend_report(report)
@@ -182,8 +208,12 @@ CRASHES, BREAKS_PARITY, GOOD = "1x3x32x80", "1x3x32x96", {"1x3x32x64", "1x3x32x1
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory):
     root = tmp_path_factory.mktemp("faulty")
-    options = _options(root, model="fixture_models:width_traps", model_kwargs={"parity_width": 96, "crash_width": 80},
-                       shapes=parse_shapes(TRAP_SHAPES))
+    options = _options(
+        root,
+        model="fixture_models:width_traps",
+        model_kwargs={"parity_width": 96, "crash_width": 80},
+        shapes=parse_shapes(TRAP_SHAPES),
+    )
     return SimpleNamespace(report=run_bench(options), out=options.out_dir)
 
 
@@ -206,7 +236,9 @@ def test_crashing_candidate_is_recorded_and_the_sweep_goes_on(faulty):
     assert "SIGABRT" in cand.failure.reason and "during export" in cand.failure.reason
     assert "FatalError" in cand.failure.reason  # Paddle's summary line, not its PID/address trailer
     log = Path(cand.failure.reason.rsplit("log: ", 1)[1])
-    assert log == faulty.out / "logs" / f"{CRASHES}-prepare.log" and log.is_file(), "the reason must name a log that exists"
+    assert log == faulty.out / "logs" / f"{CRASHES}-prepare.log" and log.is_file(), (
+        "the reason must name a log that exists"
+    )
     assert cand.latency_ms is None and cand.memory is None and cand.parity is None
     assert not cand.eligible and cand.excluded_reason.startswith("failed at crash: ")
     # the candidates after the crash ran normally
@@ -225,18 +257,27 @@ def test_worker_timeout_is_a_failure_not_a_hang(tmp_path):
     outcome = pool.run({"job": "idle"}, "idle", "start-up")
     assert outcome.result is None
     assert outcome.failure.stage == "timeout"
-    assert outcome.failure.reason == f"start-up took longer than --timeout 0.5 s; log: {tmp_path / 'shown' / 'idle.log'}"
+    assert (
+        outcome.failure.reason == f"start-up took longer than --timeout 0.5 s; log: {tmp_path / 'shown' / 'idle.log'}"
+    )
 
 
 def test_worker_death_is_classified(tmp_path):
     log = tmp_path / "w.log"
-    log.write_text("loading\nFatalError: `Segmentation fault` is detected by the operating system.\n  [SignalInfo: *** SIGSEGV ***]\n")
+    log.write_text(
+        "loading\nFatalError: `Segmentation fault` is detected by the operating system.\n  [SignalInfo: *** SIGSEGV ***]\n"
+    )
     segv = WorkerPool._crash(-11, log, "build")
     assert segv.stage == "crash"
-    assert segv.reason == f"worker died of SIGSEGV during build: FatalError: `Segmentation fault` is detected by the operating system.; log: {log}"
+    assert (
+        segv.reason
+        == f"worker died of SIGSEGV during build: FatalError: `Segmentation fault` is detected by the operating system.; log: {log}"
+    )
     assert WorkerPool._crash(-9, log, "build").stage == "oom"
     log.write_text("Traceback (most recent call last):\nImportError: no module named x\n")
-    assert WorkerPool._crash(1, log, "export").reason.startswith("worker exited 1 during export: ImportError: no module named x")
+    assert WorkerPool._crash(1, log, "export").reason.startswith(
+        "worker exited 1 during export: ImportError: no module named x"
+    )
 
 
 # --- export cache --------------------------------------------------------------------------------
@@ -252,7 +293,9 @@ def test_export_cache_key(tmp_path):
     assert key != export_cache_key(source, large, "legacy", "3.3.1")
     assert key != export_cache_key(source, small, "pir", "3.3.1")
     assert key != export_cache_key(source, small, "legacy", "3.0.0")
-    assert key != export_cache_key(load_source("fixture_models:width_traps", kwargs={"parity_width": 64}), small, "legacy", "3.3.1")
+    assert key != export_cache_key(
+        load_source("fixture_models:width_traps", kwargs={"parity_width": 64}), small, "legacy", "3.3.1"
+    )
 
     state = source.build().state_dict()
     weights_a, weights_b = tmp_path / "a.pdparams", tmp_path / "b.pdparams"
@@ -271,14 +314,29 @@ def cli_rerun(sweep):
     """The sweep again through the CLI, on the first run's export cache, gated against its bench.json."""
     out = sweep.root / "cli-out"
     proc = _cli(
-        "bench", "--model", MODEL, "--shapes", *SHAPES, "--iters", str(ITERS), "--warmup", str(WARMUP),
-        "--out", str(out), "--cache-dir", str(sweep.cache), "--no-progress",
-        "--baseline", str(sweep.out / "bench.json"),
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        *SHAPES,
+        "--iters",
+        str(ITERS),
+        "--warmup",
+        str(WARMUP),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(sweep.cache),
+        "--no-progress",
+        "--baseline",
+        str(sweep.out / "bench.json"),
         # this test is about the files and exit code; two 5-iteration runs on a shared CI box can
         # differ by more than the default 10 % (the gate's own verdicts are tested in test_gate.py)
-        "--latency-tolerance", "500%",
+        "--latency-tolerance",
+        "500%",
         # and 5 samples are too few for the bootstrap interval (exit 2): the version 1 noise band
-        "--test", "summary",
+        "--test",
+        "summary",
         cwd=sweep.root,
     )
     return SimpleNamespace(proc=proc, out=out)
@@ -296,9 +354,17 @@ def test_cli_bench_prints_table_and_gates_against_baseline(cli_rerun):
     assert "gate PASSED" in proc.stdout
     report = load_bench_report(out / "bench.json")
     assert [c.label for c in report.candidates] == LABELS and best == [report.recommendation.label]
-    assert {"bench.json", "bench.csv", "bench.md", "latency.png", "memory.png", "throughput.png", "logs", "gate-junit.xml", "gate.md"} <= {
-        p.name for p in out.iterdir()
-    }
+    assert {
+        "bench.json",
+        "bench.csv",
+        "bench.md",
+        "latency.png",
+        "memory.png",
+        "throughput.png",
+        "logs",
+        "gate-junit.xml",
+        "gate.md",
+    } <= {p.name for p in out.iterdir()}
     junit = (out / "gate-junit.xml").read_text(encoding="utf-8")
     assert junit.startswith("<?xml") and all(label in junit for label in LABELS) and "<failure" not in junit
 
@@ -316,8 +382,25 @@ def test_second_run_uses_the_export_cache(sweep, cli_rerun):
 
 def test_cli_exits_1_when_no_candidate_fits_the_budgets(sweep):
     out = sweep.root / "cli-none"
-    proc = _cli("bench", "--model", MODEL, "--shapes", *SHAPES, "--iters", "3", "--warmup", "0", "--out", str(out),
-                "--cache-dir", str(sweep.cache), "--no-progress", "--max-latency-ms", "0.0001", cwd=sweep.root)
+    proc = _cli(
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        *SHAPES,
+        "--iters",
+        "3",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(sweep.cache),
+        "--no-progress",
+        "--max-latency-ms",
+        "0.0001",
+        cwd=sweep.root,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "No candidate is eligible" in proc.stdout
     report = load_bench_report(out / "bench.json")
@@ -326,16 +409,43 @@ def test_cli_exits_1_when_no_candidate_fits_the_budgets(sweep):
 
 def test_cli_refuses_a_bad_shape_before_any_work(tmp_path):
     out = tmp_path / "out"
-    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "[32,-1]", "--out", str(out), "--cache-dir", str(tmp_path / "c"), cwd=tmp_path)
+    proc = _cli(
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        "[32,32]",
+        "[32,-1]",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: ") and "-1" in proc.stderr
+    assert (
+        proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: ") and "-1" in proc.stderr
+    )
     assert not out.exists() and not (tmp_path / "c").exists()
 
 
 def test_cli_refuses_an_unavailable_backend(tmp_path):
     out = tmp_path / "out"
-    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "--backend", "trt-fp16", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
-                "--no-progress", cwd=tmp_path)
+    proc = _cli(
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        "[32,32]",
+        "--backend",
+        "trt-fp16",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("trt-export: error: ") and "trt-fp16" in errors[0], proc.stderr
@@ -344,7 +454,18 @@ def test_cli_refuses_an_unavailable_backend(tmp_path):
 
 def test_cli_refuses_a_missing_baseline(tmp_path):
     out = tmp_path / "out"
-    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "--baseline", str(tmp_path / "nope.json"), "--out", str(out), cwd=tmp_path)
+    proc = _cli(
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        "[32,32]",
+        "--baseline",
+        str(tmp_path / "nope.json"),
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "nope.json" in proc.stderr and "does not exist" in proc.stderr
     assert not out.exists()
@@ -354,7 +475,7 @@ def test_cli_refuses_a_missing_baseline(tmp_path):
 
 
 def test_timed_loop_counts_warmup_apart_and_times_exactly_iters():
-    from trt_export.bench_worker import timed_loop
+    from trt_export.bench.worker import timed_loop
 
     calls = []
     samples = timed_loop(lambda: calls.append(1), warmup=3, iters=7, duration_s=None)
@@ -365,7 +486,7 @@ def test_timed_loop_counts_warmup_apart_and_times_exactly_iters():
 def test_timed_loop_with_duration_runs_at_least_iters_and_at_least_the_duration():
     import time
 
-    from trt_export.bench_worker import timed_loop
+    from trt_export.bench.worker import timed_loop
 
     samples = timed_loop(lambda: time.sleep(0.002), warmup=0, iters=3, duration_s=0.05)
     assert len(samples) >= 3 and sum(samples) >= 0.05
@@ -377,7 +498,7 @@ def test_timed_loop_with_duration_runs_at_least_iters_and_at_least_the_duration(
 def test_cli_timing_budget_defaults_and_explicit_values():
     import argparse
 
-    from trt_export.cli import DEFAULT_ITERS, DEFAULT_MIN_DURATION_S, _timing_budget
+    from trt_export.cli.commands import DEFAULT_ITERS, DEFAULT_MIN_DURATION_S, _timing_budget
     from trt_export.errors import TrtExportError
 
     ns = argparse.Namespace
@@ -391,8 +512,13 @@ def test_cli_timing_budget_defaults_and_explicit_values():
 
 def test_auto_chosen_onednn_gives_way_to_paddle_cpu_for_a_pir_only_export(tmp_path):
     """A PaddleRS-style segmenter (argmax label map) only exports as PIR, where oneDNN + interpolate crashes."""
-    options = _options(tmp_path, model="fixture_models:paddlers_style_segmenter", shapes=parse_shapes(["[32,32]"]),
-                       auto_backend=True, settings=BackendSettings(backend="paddle-onednn"))
+    options = _options(
+        tmp_path,
+        model="fixture_models:paddlers_style_segmenter",
+        shapes=parse_shapes(["[32,32]"]),
+        auto_backend=True,
+        settings=BackendSettings(backend="paddle-onednn"),
+    )
     report = run_bench(options)
     assert report.backend == "paddle-cpu"
     assert len(report.notes) == 1 and "paddle-cpu" in report.notes[0]
@@ -400,9 +526,15 @@ def test_auto_chosen_onednn_gives_way_to_paddle_cpu_for_a_pir_only_export(tmp_pa
     assert "## Notes" in (options.out_dir / "bench.md").read_text(encoding="utf-8")
     # a backend the user named is kept, even when it then fails with the one-line reason
     # (also the exec path: a fresh interpreter per worker, as where fork is unavailable)
-    named = run_bench(_options(tmp_path / "named", model="fixture_models:paddlers_style_segmenter",
-                               shapes=parse_shapes(["[32,32]"]), settings=BackendSettings(backend="paddle-onednn"),
-                               fork_workers=False))
+    named = run_bench(
+        _options(
+            tmp_path / "named",
+            model="fixture_models:paddlers_style_segmenter",
+            shapes=parse_shapes(["[32,32]"]),
+            settings=BackendSettings(backend="paddle-onednn"),
+            fork_workers=False,
+        )
+    )
     assert named.backend == "paddle-onednn" and named.notes == []
     assert not named.candidates[0].ok and "paddle-cpu" in named.candidates[0].failure.reason
 
@@ -416,7 +548,7 @@ def test_shapes_crossed_with_batches_keep_order_and_drop_duplicates():
 
 
 def _trt_unavailable_reason() -> str | None:
-    from trt_export.backends import backend_availability
+    from trt_export.infer.backends import backend_availability
 
     availability = backend_availability("trt-fp16")
     return None if availability.available else f"trt-fp16 is not available here: {availability.reason}"
@@ -426,8 +558,12 @@ def _trt_unavailable_reason() -> str | None:
 @pytest.mark.skipif(_trt_unavailable_reason() is not None, reason=_trt_unavailable_reason() or "")
 def test_gpu_sweep_on_tensorrt_fp16_measures_device_memory_and_passes_parity(tmp_path):
     """Runs unchanged on a GPU runner with a CUDA + TensorRT build of Paddle (skipped elsewhere)."""
-    options = _options(tmp_path, shapes=parse_shapes(["[64,64]", "[128,128]"]),
-                       settings=BackendSettings(backend="trt-fp16"), model="trt_export.zoo:tiny_segnet")
+    options = _options(
+        tmp_path,
+        shapes=parse_shapes(["[64,64]", "[128,128]"]),
+        settings=BackendSettings(backend="trt-fp16"),
+        model="trt_export.zoo:tiny_segnet",
+    )
     report = run_bench(options)
     assert report.backend == "trt-fp16" and report.environment["gpu_count"] >= 1
     assert report.environment["tensorrt_runtime_version"]
@@ -440,8 +576,8 @@ def test_gpu_sweep_on_tensorrt_fp16_measures_device_memory_and_passes_parity(tmp
 
 
 def test_a_new_sweep_removes_the_previous_gate_verdict(tmp_path, sweep):
-    from trt_export.bench import write_outputs
-    from trt_export.gate import JUNIT_FILENAME, MARKDOWN_FILENAME
+    from trt_export.bench.sweep import write_outputs
+    from trt_export.gate.verdict import JUNIT_FILENAME, MARKDOWN_FILENAME
 
     out = tmp_path / "out"
     out.mkdir()
@@ -454,36 +590,94 @@ def test_a_new_sweep_removes_the_previous_gate_verdict(tmp_path, sweep):
 
 @pytest.mark.parametrize(
     "flag, value",
-    [("--max-latency-ms", "-5"), ("--max-latency-ms", "nan"), ("--max-memory-mb", "inf"), ("--max-memory-mb", "0"), ("--timeout", "0")],
+    [
+        ("--max-latency-ms", "-5"),
+        ("--max-latency-ms", "nan"),
+        ("--max-memory-mb", "inf"),
+        ("--max-memory-mb", "0"),
+        ("--timeout", "0"),
+    ],
 )
 def test_cli_refuses_a_budget_or_timeout_that_is_not_positive_and_finite(tmp_path, flag, value):
     # These used to sweep first, then exclude every candidate (negative), time out every worker
     # (0) or crash writing bench.json (nan/inf: an internal error).
     out = tmp_path / "out"
-    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", flag, value, "--out", str(out),
-                "--cache-dir", str(tmp_path / "c"), "--no-progress", cwd=tmp_path)
+    proc = _cli(
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        "[32,32]",
+        flag,
+        value,
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: ") and flag in proc.stderr
+    assert (
+        proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: ") and flag in proc.stderr
+    )
     assert not out.exists() and not (tmp_path / "c").exists()
 
 
 def test_cli_refuses_a_cache_dir_that_is_a_file(tmp_path):
     cache = tmp_path / "cache"
     cache.write_text("not a dir")
-    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "--iters", "1", "--out", str(tmp_path / "out"),
-                "--cache-dir", str(cache), "--no-progress", cwd=tmp_path)
+    proc = _cli(
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        "[32,32]",
+        "--iters",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(cache),
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith("trt-export: error: ") and "--cache-dir" in proc.stderr and "internal error" not in proc.stderr
+    assert (
+        proc.stderr.startswith("trt-export: error: ")
+        and "--cache-dir" in proc.stderr
+        and "internal error" not in proc.stderr
+    )
 
 
-@pytest.mark.parametrize("content", ["{", '{"schema": "trt-export/bench", "schema_version": 0}', '{"schema": "trt-export/verify", "schema_version": 1}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{",
+        '{"schema": "trt-export/bench", "schema_version": 0}',
+        '{"schema": "trt-export/verify", "schema_version": 1}',
+    ],
+)
 def test_cli_refuses_an_unreadable_baseline_before_sweeping(tmp_path, content):
     # It used to sweep every candidate first and only then say the baseline was unusable.
     baseline = tmp_path / "base.json"
     baseline.write_text(content)
     out = tmp_path / "out"
-    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", "--baseline", str(baseline), "--out", str(out),
-                "--cache-dir", str(tmp_path / "c"), "--no-progress", cwd=tmp_path)
+    proc = _cli(
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        "[32,32]",
+        "--baseline",
+        str(baseline),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: baseline")
     assert not out.exists() and not (tmp_path / "c").exists()
@@ -492,30 +686,38 @@ def test_cli_refuses_an_unreadable_baseline_before_sweeping(tmp_path, content):
 def test_worker_peak_rss_does_not_inherit_the_parents():
     """ru_maxrss survives fork+exec; a worker's peak must not be floored at a large parent's RSS."""
     ballast = bytearray(400 * 2**20)  # touched pages: this process now holds >= 400 MiB
-    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    ballast[::4096] = b"x" * len(ballast[::4096])
     proc = subprocess.run(
-        [sys.executable, "-c", "from trt_export.bench_worker import rss_peak_mb; print(rss_peak_mb())"],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
+        [sys.executable, "-c", "from trt_export.bench.worker import rss_peak_mb; print(rss_peak_mb())"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout) < 200
     del ballast
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--target-ci", "150%"], "--target-ci must be between"),
-    (["--duration", "10", "--max-duration", "2"], "--max-duration 2 s is below the minimum time 10 s"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--target-ci", "150%"], "--target-ci must be between"),
+        (["--duration", "10", "--max-duration", "2"], "--max-duration 2 s is below the minimum time 10 s"),
+    ],
+)
 def test_cli_refuses_a_bad_timing_policy_before_any_work(tmp_path, flags, message):
     out = tmp_path / "out"
-    proc = _cli("bench", "--model", MODEL, "--shapes", "[32,32]", *flags, "--out", str(out), "--no-progress", cwd=tmp_path)
+    proc = _cli(
+        "bench", "--model", MODEL, "--shapes", "[32,32]", *flags, "--out", str(out), "--no-progress", cwd=tmp_path
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
     assert not out.exists()
 
 
 def test_sweep_accounts_where_its_time_went(sweep, cli_rerun):
-    from trt_export.time_accounting import PHASES
+    from trt_export.bench.time_accounting import PHASES
 
     data = sweep.report.time_s.to_dict()
     assert sum(data[phase] for phase in PHASES) == pytest.approx(data["wall"], abs=1e-3)

@@ -8,10 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trt_export.bench_report import BenchReport, BenchSettings, Candidate, ModelInfo, ParitySummary, load_bench_report, save_bench_report
-from trt_export.errors import InputError
-from trt_export.recommend import recommend
-from trt_export.scene import (
+from trt_export.bench.recommend import recommend
+from trt_export.bench.report import (
+    BenchReport,
+    BenchSettings,
+    Candidate,
+    ModelInfo,
+    ParitySummary,
+    load_bench_report,
+    save_bench_report,
+)
+from trt_export.bench.scene import (
     AgreementSummary,
     SceneEstimate,
     SceneSettings,
@@ -23,9 +30,12 @@ from trt_export.scene import (
     parse_scene,
     summarize_agreement,
 )
-from trt_export.stats import LatencyStats, throughput
+from trt_export.bench.stats import LatencyStats, throughput
+from trt_export.errors import InputError
 
-GRACE_HOPPER = Path(__import__("matplotlib").get_data_path()) / "sample_data" / "grace_hopper.jpg"  # a real photo matplotlib ships
+GRACE_HOPPER = (
+    Path(__import__("matplotlib").get_data_path()) / "sample_data" / "grace_hopper.jpg"
+)  # a real photo matplotlib ships
 
 
 def test_parse_scene_and_min_agreement():
@@ -65,8 +75,18 @@ def test_centred_window():
 
 def test_scene_estimate_formula():
     scene = SceneSettings(1000, 1000)
-    est = estimate_scene(scene, tiles=9, batches=5, batch_size=2, merge="keep_last", redundancy=2.36, batch_latency_ms=100.0,
-                         host_s_per_tile=0.01, probe_tiles=6, noise=0.05)
+    est = estimate_scene(
+        scene,
+        tiles=9,
+        batches=5,
+        batch_size=2,
+        merge="keep_last",
+        redundancy=2.36,
+        batch_latency_ms=100.0,
+        host_s_per_tile=0.01,
+        probe_tiles=6,
+        noise=0.05,
+    )
     assert est.scene_s == pytest.approx(5 * 0.1 + 9 * 0.01)
     assert est.effective_mp_per_s == pytest.approx(1.0 / 0.59, rel=1e-3)
     assert host_seconds_per_tile(1.0, 0.8, 8) == pytest.approx(0.025)
@@ -75,8 +95,14 @@ def test_scene_estimate_formula():
 
 def _cand(label, side, median_ms, scene_s=None, agreement=None, noise=0.02):
     lat = LatencyStats.from_samples([median_ms / 1000 * (1 + d) for d in (-noise, 0, noise)])
-    cand = Candidate(label, [1, 3, side, side], "ok", latency_ms=lat, throughput=throughput(1, side, side, lat.median),
-                     parity=ParitySummary(True, "paddle-cpu", 0.0))
+    cand = Candidate(
+        label,
+        [1, 3, side, side],
+        "ok",
+        latency_ms=lat,
+        throughput=throughput(1, side, side, lat.median),
+        parity=ParitySummary(True, "paddle-cpu", 0.0),
+    )
     if scene_s is not None:
         cand.scene = SceneEstimate(10, 10, 1, "keep_last", 1.2, median_ms, 1.0, 4, scene_s, 1.0, noise)
     if agreement is not None:
@@ -99,7 +125,11 @@ def test_scene_tie_within_noise_prefers_the_smaller_tile():
 
 
 def test_min_agreement_excludes_with_the_reason():
-    cands = [_cand("a", 256, 10, scene_s=5.0, agreement=0.97), _cand("b", 512, 30, scene_s=8.0, agreement=0.995), _cand("c", 768, 50, scene_s=9.0)]
+    cands = [
+        _cand("a", 256, 10, scene_s=5.0, agreement=0.97),
+        _cand("b", 512, 30, scene_s=8.0, agreement=0.995),
+        _cand("c", 768, 50, scene_s=9.0),
+    ]
     rec = recommend(cands, "scene", min_agreement=0.99)
     assert rec.label == "b"
     assert "label agreement 97.00% < --min-agreement 99.00%" in rec.excluded["a"]
@@ -108,8 +138,12 @@ def test_min_agreement_excludes_with_the_reason():
 
 def test_report_round_trip_and_old_files_without_scene_fields(tmp_path):
     cand = _cand("1x3x256x256", 256, 10, scene_s=5.0, agreement=0.98)
-    settings = BenchSettings(5, 50, 1.0, 2, objective="scene", scene=SceneSettings(4000, 3000, ["/x/s.tif"], 36, "accum"), min_agreement=0.95)
-    report = BenchReport("0.1.0", "2026-12-02T00:00:00Z", ModelInfo("m", "m", "segmenter"), "paddle-cpu", settings, {}, 300.0, [cand])
+    settings = BenchSettings(
+        5, 50, 1.0, 2, objective="scene", scene=SceneSettings(4000, 3000, ["/x/s.tif"], 36, "accum"), min_agreement=0.95
+    )
+    report = BenchReport(
+        "0.1.0", "2026-12-02T00:00:00Z", ModelInfo("m", "m", "segmenter"), "paddle-cpu", settings, {}, 300.0, [cand]
+    )
     path = save_bench_report(report, tmp_path / "bench.json")
     back = load_bench_report(path)
     assert back.settings.scene == settings.scene and back.settings.min_agreement == 0.95
@@ -130,15 +164,42 @@ def test_report_round_trip_and_old_files_without_scene_fields(tmp_path):
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     """tiny_segnet at two tiles over a real photo (the scene and the agreement image)."""
-    from trt_export.cli import main
+    from trt_export.cli.commands import main
 
     out = tmp_path_factory.mktemp("scene-bench")
-    code = main([
-        "bench", "--model", "trt_export.zoo:tiny_segnet", "--shapes", "[96,96]", "[192,192]", "--backend", "paddle-cpu",
-        "--threads", "1", "--iters", "10", "--duration", "0.2", "--warmup", "2", "--no-progress", "--out", str(out / "out"),
-        "--cache-dir", str(out / "cache"), "--scene-image", str(GRACE_HOPPER), "--overlap", "16", "--merge", "accum",
-        "--min-agreement", "0.5",
-    ])
+    code = main(
+        [
+            "bench",
+            "--model",
+            "trt_export.zoo:tiny_segnet",
+            "--shapes",
+            "[96,96]",
+            "[192,192]",
+            "--backend",
+            "paddle-cpu",
+            "--threads",
+            "1",
+            "--iters",
+            "10",
+            "--duration",
+            "0.2",
+            "--warmup",
+            "2",
+            "--no-progress",
+            "--out",
+            str(out / "out"),
+            "--cache-dir",
+            str(out / "cache"),
+            "--scene-image",
+            str(GRACE_HOPPER),
+            "--overlap",
+            "16",
+            "--merge",
+            "accum",
+            "--min-agreement",
+            "0.5",
+        ]
+    )
     return code, out / "out"
 
 
@@ -146,15 +207,21 @@ def test_sweep_reports_scene_time_and_agreement(swept):
     code, out = swept
     assert code == 0
     report = load_bench_report(out / "bench.json")
-    assert report.settings.objective == "scene" and report.settings.scene.width == 512 and report.settings.scene.height == 600
-    from trt_export.tiling import plan_tiles
+    assert (
+        report.settings.objective == "scene"
+        and report.settings.scene.width == 512
+        and report.settings.scene.height == 600
+    )
+    from trt_export.predict.tiling import plan_tiles
 
     for cand in report.candidates:
         assert cand.ok and cand.scene is not None and cand.agreement is not None, cand.failure
         side = cand.shape_nchw[3]
         plan = plan_tiles(512, 600, side, 16, "accum")
         assert cand.scene.tiles == plan.tile_count and cand.scene.batches == plan.tile_count
-        assert cand.scene.scene_s >= cand.scene.batches * cand.scene.batch_latency_ms / 1000 - 1e-3  # host cost >= 0 (4-decimal rounding)
+        assert (
+            cand.scene.scene_s >= cand.scene.batches * cand.scene.batch_latency_ms / 1000 - 1e-3
+        )  # host cost >= 0 (4-decimal rounding)
         assert 0.5 <= cand.agreement.agreement <= 1.0 and cand.agreement.images[0].window == [0, 12, 512, 576]
     assert report.recommendation is not None and "fastest scene" in report.recommendation.reason
     assert any("agreement on grace_hopper.jpg" in note for note in report.notes)
@@ -167,9 +234,23 @@ def test_sweep_reports_scene_time_and_agreement(swept):
 
 
 def _bench_refused(capsys, extra, needle, model="trt_export.zoo:tiny_segnet", shapes=("[96,96]",)):
-    from trt_export.cli import main
+    from trt_export.cli.commands import main
 
-    code = main(["bench", "--model", model, "--shapes", *shapes, "--backend", "paddle-cpu", "--no-progress", "--out", "/nonexistent-never-written", *extra])
+    code = main(
+        [
+            "bench",
+            "--model",
+            model,
+            "--shapes",
+            *shapes,
+            "--backend",
+            "paddle-cpu",
+            "--no-progress",
+            "--out",
+            "/nonexistent-never-written",
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and needle in lines[0], err
@@ -192,7 +273,12 @@ def test_bench_scene_image_band_count(tmp_path, capsys):
 def test_bench_pair_of_different_sizes(tmp_path, capsys):
     np.save(tmp_path / "a.npy", np.zeros((200, 200, 3), np.uint8))
     np.save(tmp_path / "b.npy", np.zeros((200, 210, 3), np.uint8))
-    _bench_refused(capsys, ["--scene-image", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")], "differs in size", model="trt_export.zoo:tiny_change_detector")
+    _bench_refused(
+        capsys,
+        ["--scene-image", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")],
+        "differs in size",
+        model="trt_export.zoo:tiny_change_detector",
+    )
 
 
 def test_bench_non_image_scene(tmp_path, capsys):
@@ -221,7 +307,9 @@ def test_damaged_scene_entry_is_one_report_error(tmp_path):
 
     cand = _cand("1x3x256x256", 256, 10, scene_s=5.0)
     settings = BenchSettings(5, 50, 1.0, 2, objective="scene", scene=SceneSettings(4000, 3000))
-    report = BenchReport("0.1.0", "2026-12-02T00:00:00Z", ModelInfo("m", "m", "segmenter"), "paddle-cpu", settings, {}, 300.0, [cand])
+    report = BenchReport(
+        "0.1.0", "2026-12-02T00:00:00Z", ModelInfo("m", "m", "segmenter"), "paddle-cpu", settings, {}, 300.0, [cand]
+    )
     path = save_bench_report(report, tmp_path / "bench.json")
     data = json.loads(path.read_text())
     del data["candidates"][0]["scene"]["scene_s"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from trt_export.bench import WorkerPool
-from trt_export.bench_worker import run_job
+from trt_export.bench.sweep import WorkerPool
+from trt_export.bench.worker import run_job
 from trt_export.errors import ExportError, InputError, ModelSourceError, TrtExportError
 
 
@@ -45,6 +45,6 @@ def test_the_pool_raises_a_fatal_worker_error_exit_2(tmp_path):
     [(ModelSourceError("x"), True), (InputError("x"), True), (ExportError("x"), False)],
 )
 def test_which_errors_are_fatal(exc, fatal):
-    from trt_export.bench_worker import is_fatal
+    from trt_export.bench.worker import is_fatal
 
     assert is_fatal(exc) is fatal

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from trt_export.compare import (
+from trt_export.parity.compare import (
     DEFAULT_TOLERANCES,
     Tolerance,
     compare_output,

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-
-import trt_export.debug_precision as debug
 from test_runners import export_tiny, make_layer
-from trt_export.backends import BackendSettings
+
 from trt_export.errors import TrtExportError
-from trt_export.precision_search import FOUND, NOTHING_HELPS
-from trt_export.runners import DygraphRunner
-from trt_export.trt_coverage import TrtCoverage
+from trt_export.infer.backends import BackendSettings
+from trt_export.infer.runners import DygraphRunner
+from trt_export.infer.trt_coverage import TrtCoverage
+from trt_export.parity import debug_precision as debug
+from trt_export.parity.precision_search import FOUND, NOTHING_HELPS
 
 INSIDE = {"conv2d": 2, "batch_norm": 1, "relu": 1, "pool2d": 1}
 
@@ -66,9 +66,9 @@ def install_fake_runner(monkeypatch, layer, culprits: set[str], built: list):
         def last_inference_time(self):
             return self._time
 
-    monkeypatch.setattr("trt_export.runners.PaddleInferenceRunner", FakeRunner)
+    monkeypatch.setattr("trt_export.infer.runners.PaddleInferenceRunner", FakeRunner)
     monkeypatch.setattr(debug, "require_backend", lambda *a, **k: None)
-    monkeypatch.setattr("trt_export.trt_preflight.preflight", lambda *a, **k: None)
+    monkeypatch.setattr("trt_export.infer.trt_preflight.preflight", lambda *a, **k: None)
 
 
 def test_finds_the_culprit_among_the_engines_op_types(tiny, monkeypatch, tmp_path):
@@ -86,7 +86,11 @@ def test_finds_the_culprit_among_the_engines_op_types(tiny, monkeypatch, tmp_pat
     data = debug.debug_report(result, options, directory)
     debug.write_debug_report(data, tmp_path / "debug.json")
     saved = json.loads((tmp_path / "debug.json").read_text())
-    assert saved["schema"] == "trt-export/debug-precision" and saved["culprits"] == ["conv2d"] and saved["mode"] == "disable"
+    assert (
+        saved["schema"] == "trt-export/debug-precision"
+        and saved["culprits"] == ["conv2d"]
+        and saved["mode"] == "disable"
+    )
 
 
 def test_fp32_mode_uses_ops_run_float_and_given_candidates(tiny, monkeypatch):
@@ -94,8 +98,11 @@ def test_fp32_mode_uses_ops_run_float_and_given_candidates(tiny, monkeypatch):
     built: list = []
     install_fake_runner(monkeypatch, layer, {"pd_op.softmax", "pd_op.layer_norm"}, built)
     options = debug.DebugPrecisionOptions(
-        BackendSettings("trt-fp16"), mode="fp32", model_format="pir",
-        ops=("pd_op.conv2d", "pd_op.softmax", "pd_op.relu", "pd_op.layer_norm"), iters=1,
+        BackendSettings("trt-fp16"),
+        mode="fp32",
+        model_format="pir",
+        ops=("pd_op.conv2d", "pd_op.softmax", "pd_op.relu", "pd_op.layer_norm"),
+        iters=1,
     )
     monkeypatch.setattr(debug, "check_options", lambda *a, **k: None)  # the tiny export here is legacy only
     result = debug.debug_precision(Source(layer, manifest), directory, options)
@@ -105,11 +112,15 @@ def test_fp32_mode_uses_ops_run_float_and_given_candidates(tiny, monkeypatch):
 def test_nothing_helps(tiny, monkeypatch):
     layer, directory, manifest = tiny
     install_fake_runner(monkeypatch, layer, {"not_an_op"}, [])
-    result = debug.debug_precision(Source(layer, manifest), directory, debug.DebugPrecisionOptions(BackendSettings("trt-fp16"), iters=1))
+    result = debug.debug_precision(
+        Source(layer, manifest), directory, debug.DebugPrecisionOptions(BackendSettings("trt-fp16"), iters=1)
+    )
     assert result.status == NOTHING_HELPS
 
 
 def test_non_tensorrt_backend_is_refused(tiny):
     layer, directory, manifest = tiny
     with pytest.raises(TrtExportError, match="needs a TensorRT backend"):
-        debug.debug_precision(Source(layer, manifest), directory, debug.DebugPrecisionOptions(BackendSettings("paddle-cpu")))
+        debug.debug_precision(
+            Source(layer, manifest), directory, debug.DebugPrecisionOptions(BackendSettings("paddle-cpu"))
+        )

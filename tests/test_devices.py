@@ -12,18 +12,19 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-import trt_export.bench as bench
-from trt_export.backends import BackendSettings, EnvironmentProbe
-from trt_export.bench import BenchOptions, CandidateRun, SweepContext, parse_shapes, run_bench
-from trt_export.bench_report import Candidate
-from trt_export.devices import ALLOW_CPU_FLAG, check_devices, parse_devices, plan_devices, visible_devices
-from trt_export.errors import EXIT_USAGE, TrtExportError
-from trt_export.executors import DeviceExecutor
-
 from fixture_paths import REPO
 
-TWO_A100 = EnvironmentProbe(paddle_version="3.3.1", cuda_compiled=True, gpu_count=2, gpu_names=("NVIDIA A100", "NVIDIA A100"))
+from trt_export.bench import sweep as bench
+from trt_export.bench.report import Candidate
+from trt_export.bench.sweep import BenchOptions, CandidateRun, SweepContext, parse_shapes, run_bench
+from trt_export.errors import EXIT_USAGE, TrtExportError
+from trt_export.infer.backends import BackendSettings, EnvironmentProbe
+from trt_export.scale.devices import ALLOW_CPU_FLAG, check_devices, parse_devices, plan_devices, visible_devices
+from trt_export.scale.executors import DeviceExecutor
+
+TWO_A100 = EnvironmentProbe(
+    paddle_version="3.3.1", cuda_compiled=True, gpu_count=2, gpu_names=("NVIDIA A100", "NVIDIA A100")
+)
 MIXED = EnvironmentProbe(paddle_version="3.3.1", cuda_compiled=True, gpu_count=2, gpu_names=("NVIDIA A100", "Tesla T4"))
 CPU_BUILD = EnvironmentProbe(paddle_version="3.3.1", onednn_compiled=True)
 
@@ -33,10 +34,17 @@ def test_parse_devices() -> None:
     assert parse_devices(" 2 , 0") == (2, 0)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "comma-separated GPU ids"), ("0,,1", "comma-separated GPU ids"), ("a", "comma-separated GPU ids"),
-    ("-1", "comma-separated GPU ids"), ("1.5", "comma-separated GPU ids"), ("0,1,0", "names GPU 0 more than once"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "comma-separated GPU ids"),
+        ("0,,1", "comma-separated GPU ids"),
+        ("a", "comma-separated GPU ids"),
+        ("-1", "comma-separated GPU ids"),
+        ("1.5", "comma-separated GPU ids"),
+        ("0,1,0", "names GPU 0 more than once"),
+    ],
+)
 def test_parse_devices_refuses(text: str, message: str) -> None:
     with pytest.raises(TrtExportError, match=message) as err:
         parse_devices(text)
@@ -45,7 +53,9 @@ def test_parse_devices_refuses(text: str, message: str) -> None:
 
 def test_devices_are_checked_against_the_gpus() -> None:
     check_devices((0, 1), "trt-fp16", TWO_A100, allow_parallel_cpu=False)
-    with pytest.raises(TrtExportError, match=r"--devices names GPU 2, but Paddle sees 2 GPU\(s\) here \(ids 0-1\)") as err:
+    with pytest.raises(
+        TrtExportError, match=r"--devices names GPU 2, but Paddle sees 2 GPU\(s\) here \(ids 0-1\)"
+    ) as err:
         check_devices((0, 2), "trt-fp16", TWO_A100, allow_parallel_cpu=False)
     assert err.value.exit_code == EXIT_USAGE and "\n" not in str(err.value)
     with pytest.raises(TrtExportError, match=r"Paddle sees no GPU here \(a CPU build of Paddle\)"):
@@ -88,14 +98,22 @@ def test_each_gpu_lane_sees_only_its_device(monkeypatch, tmp_path: Path) -> None
 
     def fake_run_candidate(pool, source, shape, options, settings, cache_dir, environment, idle_rss, measured=False):
         with lock:
-            seen[shape.label] = (pool.env.get("CUDA_VISIBLE_DEVICES"), settings.device_id, threading.current_thread().name)
-        return CandidateRun(Candidate(label=shape.label, shape_nchw=list(shape.nchw), status="ok"), settings, None, "classifier")
+            seen[shape.label] = (
+                pool.env.get("CUDA_VISIBLE_DEVICES"),
+                settings.device_id,
+                threading.current_thread().name,
+            )
+        return CandidateRun(
+            Candidate(label=shape.label, shape_nchw=list(shape.nchw), status="ok"), settings, None, "classifier"
+        )
 
     monkeypatch.setattr(bench, "run_candidate", fake_run_candidate)
     shapes = parse_shapes(["[256,256]", "[512,512]", "[768,768]", "[1024,1024]"])
     pool = bench.WorkerPool(tmp_path, 10.0)
     settings = BackendSettings("trt-fp16", device_id=5)
-    context = SweepContext(SimpleNamespace(), SimpleNamespace(progress=False), settings, tmp_path, {"paddle_version": "3.3.1"}, 300.0, pool)
+    context = SweepContext(
+        SimpleNamespace(), SimpleNamespace(progress=False), settings, tmp_path, {"paddle_version": "3.3.1"}, 300.0, pool
+    )
     executor = DeviceExecutor((0, 1), "trt-fp16", environ={"CUDA_VISIBLE_DEVICES": "4,6"})
     result = executor.run(context, shapes)
     plan = executor.plan(shapes)
@@ -117,10 +135,17 @@ def test_each_gpu_lane_sees_only_its_device(monkeypatch, tmp_path: Path) -> None
 def parallel_cpu(tmp_path_factory):
     root = tmp_path_factory.mktemp("parallel")
     options = BenchOptions(
-        model="trt_export.zoo:tiny_segnet", model_kwargs={"width": 4}, shapes=parse_shapes(["[32,32]", "[48,48]"]),
-        settings=BackendSettings("paddle-onednn", cpu_threads=1), warmup=1, iters=3, duration_s=None,
+        model="trt_export.zoo:tiny_segnet",
+        model_kwargs={"width": 4},
+        shapes=parse_shapes(["[32,32]", "[48,48]"]),
+        settings=BackendSettings("paddle-onednn", cpu_threads=1),
+        warmup=1,
+        iters=3,
+        duration_s=None,
         # the tiny net's exports are shared with test_shards/test_ray_executor (same cache key)
-        out_dir=root / "out", cache_dir=tmp_path_factory.getbasetemp() / "scale-export-cache", progress=False,
+        out_dir=root / "out",
+        cache_dir=tmp_path_factory.getbasetemp() / "scale-export-cache",
+        progress=False,
         executor=DeviceExecutor((0, 1), "paddle-onednn"),
     )
     return run_bench(options)
@@ -141,17 +166,31 @@ def test_parallel_cpu_candidates_all_land_in_one_report(parallel_cpu) -> None:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--backend", "paddle-onednn", "--devices", "0,1"], f"pass {ALLOW_CPU_FLAG} to run them in parallel anyway"),
-    (["--backend", "paddle-gpu", "--devices", "3"], "--devices names GPU 3, but Paddle sees no GPU here"),
-    (["--backend", "paddle-onednn", ALLOW_CPU_FLAG], f"{ALLOW_CPU_FLAG} only applies with --devices"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--backend", "paddle-onednn", "--devices", "0,1"], f"pass {ALLOW_CPU_FLAG} to run them in parallel anyway"),
+        (["--backend", "paddle-gpu", "--devices", "3"], "--devices names GPU 3, but Paddle sees no GPU here"),
+        (["--backend", "paddle-onednn", ALLOW_CPU_FLAG], f"{ALLOW_CPU_FLAG} only applies with --devices"),
+    ],
+)
 def test_cli_refuses_before_sweeping(tmp_path: Path, flags: list[str], message: str) -> None:
-    proc = _cli("bench", "--model", "trt_export.zoo:tiny_segnet", "--shapes", "[32,32]", *flags, "--out", str(tmp_path / "o"),
-                cwd=tmp_path)
+    proc = _cli(
+        "bench",
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--shapes",
+        "[32,32]",
+        *flags,
+        "--out",
+        str(tmp_path / "o"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()

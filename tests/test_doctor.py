@@ -5,20 +5,35 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from trt_export.backends import ALL_BACKENDS, ONNX_BACKENDS, EnvironmentProbe
-from trt_export.doctor import doctor_report, render_doctor
+from trt_export.env.doctor import doctor_report, render_doctor
+from trt_export.infer.backends import ALL_BACKENDS, ONNX_BACKENDS, EnvironmentProbe
 
 CPU = EnvironmentProbe(
-    paddle_version="3.3.1", paddle_commit="7688495538f4d6c1893f084dd238a402e8f68ab6", onednn_compiled=True,
-    paddle_tensorrt_error="ModuleNotFoundError: No module named 'tensorrt'", libnvinfer_error="not found",
-    cpu_model="AMD EPYC", cpu_threads=2,
+    paddle_version="3.3.1",
+    paddle_commit="7688495538f4d6c1893f084dd238a402e8f68ab6",
+    onednn_compiled=True,
+    paddle_tensorrt_error="ModuleNotFoundError: No module named 'tensorrt'",
+    libnvinfer_error="not found",
+    cpu_model="AMD EPYC",
+    cpu_threads=2,
 )
 GPU_TRT = dataclasses.replace(
-    CPU, cuda_compiled=True, cuda_version="12.6", cudnn_version="9.5.1", gpu_count=2,
-    gpu_names=("NVIDIA A10", "NVIDIA A10"), trt_compile_version=(10, 5, 0), trt_runtime_version=(10, 5, 0),
-    paddle_tensorrt_importable=True, paddle_tensorrt_error="", tensorrt_python_version="10.5.0",
-    libnvinfer="/usr/lib/libnvinfer.so.10", libnvinfer_error="",
-    paddle2onnx_version="2.1.0", onnxruntime_version="1.20.1", nvidia_gpu_count=2,
+    CPU,
+    cuda_compiled=True,
+    cuda_version="12.6",
+    cudnn_version="9.5.1",
+    gpu_count=2,
+    gpu_names=("NVIDIA A10", "NVIDIA A10"),
+    trt_compile_version=(10, 5, 0),
+    trt_runtime_version=(10, 5, 0),
+    paddle_tensorrt_importable=True,
+    paddle_tensorrt_error="",
+    tensorrt_python_version="10.5.0",
+    libnvinfer="/usr/lib/libnvinfer.so.10",
+    libnvinfer_error="",
+    paddle2onnx_version="2.1.0",
+    onnxruntime_version="1.20.1",
+    nvidia_gpu_count=2,
     onnxruntime_providers=("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
 )
 
@@ -59,7 +74,15 @@ def test_pir_trt_unavailable_without_paddle_tensorrt():
 
 def test_render_shows_versions_and_every_backend():
     text = render_doctor(doctor_report(GPU_TRT))
-    for needle in ("3.3.1", "768849553", "12.6 / 9.5.1", "NVIDIA A10", "10.5.0 / 10.5.0", "/usr/lib/libnvinfer.so.10", "AMD EPYC (2 threads)"):
+    for needle in (
+        "3.3.1",
+        "768849553",
+        "12.6 / 9.5.1",
+        "NVIDIA A10",
+        "10.5.0 / 10.5.0",
+        "/usr/lib/libnvinfer.so.10",
+        "AMD EPYC (2 threads)",
+    ):
         assert needle in text, needle
     for backend in ALL_BACKENDS:
         assert backend in text

@@ -11,16 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
-from trt_export import export as export_mod
-from trt_export.errors import ExportError, ModelSourceError, ShapeError
-from trt_export.export import export_model
-from trt_export.inputs import TensorSpec, random_inputs
-from trt_export.manifest import MANIFEST_NAME, load_manifest
-from trt_export.shapes import parse_fixed_shape
-from trt_export.sources import load_source
-
 from fixture_paths import FIXTURES, REPO, needs_fixtures
+
+from trt_export.errors import ExportError, ModelSourceError, ShapeError
+from trt_export.export import exporter as export_mod
+from trt_export.export.exporter import export_model
+from trt_export.export.manifest import MANIFEST_NAME, load_manifest
+from trt_export.infer.inputs import TensorSpec, random_inputs
+from trt_export.model.shapes import parse_fixed_shape
+from trt_export.model.sources import load_source
 
 
 def predictor_outputs(export_dir: Path, fmt: str, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -45,7 +44,7 @@ def predictor_outputs(export_dir: Path, fmt: str, feed: dict[str, np.ndarray]) -
 def dygraph_outputs(source, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
     import paddle
 
-    from trt_export.runners import flatten_outputs
+    from trt_export.infer.runners import flatten_outputs
 
     layer = source.build()
     with paddle.no_grad():
@@ -55,7 +54,7 @@ def dygraph_outputs(source, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 def max_abs_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     assert len(a) == len(b)
-    return max(float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))) for x, y in zip(a, b))
+    return max(float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))) for x, y in zip(a, b, strict=True))
 
 
 MODELS = {
@@ -106,7 +105,14 @@ def test_comparison_fails_when_weights_differ(exported, tmp_path):
 def test_export_dir_has_paddlers_files_and_manifest(exported):
     kind, source, shape, result = exported
     names = {p.name for p in result.save_dir.iterdir()}
-    assert {"model.pdmodel", "model.pdiparams", "model.pdiparams.info", "model.yml", "pipeline.yml", MANIFEST_NAME} <= names
+    assert {
+        "model.pdmodel",
+        "model.pdiparams",
+        "model.pdiparams.info",
+        "model.yml",
+        "pipeline.yml",
+        MANIFEST_NAME,
+    } <= names
     assert {p.name for p in (result.save_dir / "pir").iterdir()} == {"model.json", "model.pdiparams"}
     model_yml = yaml.safe_load((result.save_dir / "model.yml").read_text())
     assert model_yml["status"] == "Infer"
@@ -256,8 +262,17 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def test_cli_export_prints_the_nchw_shape(tmp_path):
-    proc = _cli("-m", "trt_export", "export", "--model", "trt_export.zoo:tiny_segnet",
-                "--save-dir", str(tmp_path / "out"), "--fixed-input-shape", "[48,32]")
+    proc = _cli(
+        "-m",
+        "trt_export",
+        "export",
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--save-dir",
+        str(tmp_path / "out"),
+        "--fixed-input-shape",
+        "[48,32]",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "NCHW tensor [1, 3, 32, 48]" in proc.stdout
     assert "Running IR pass" not in proc.stdout + proc.stderr
@@ -265,8 +280,17 @@ def test_cli_export_prints_the_nchw_shape(tmp_path):
 
 @pytest.mark.parametrize("shape", ["[64, 64]", "[-1,3,64,64]", "[64]", "[0,64]", "[6.5,64]"])
 def test_cli_bad_shape_is_one_line_exit_2(tmp_path, shape):
-    proc = _cli("-m", "trt_export", "export", "--model", "trt_export.zoo:tiny_segnet",
-                "--save-dir", str(tmp_path / "out"), "--fixed-input-shape", shape)
+    proc = _cli(
+        "-m",
+        "trt_export",
+        "export",
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--save-dir",
+        str(tmp_path / "out"),
+        "--fixed-input-shape",
+        shape,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert repr(shape) in proc.stderr
@@ -274,13 +298,19 @@ def test_cli_bad_shape_is_one_line_exit_2(tmp_path, shape):
 
 
 def test_cli_missing_shape_is_refused(tmp_path):
-    proc = _cli("-m", "trt_export", "export", "--model", "trt_export.zoo:tiny_segnet", "--save-dir", str(tmp_path / "o"))
+    proc = _cli(
+        "-m", "trt_export", "export", "--model", "trt_export.zoo:tiny_segnet", "--save-dir", str(tmp_path / "o")
+    )
     assert proc.returncode == 2 and "required" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_paddlers_style_script(tmp_path):
-    proc = _cli(str(REPO / "scripts" / "export_model.py"), "--model_dir=trt_export.zoo:tiny_segnet",
-                f"--save_dir={tmp_path / 'inference_model'}", "--fixed_input_shape=[32,32]")
+    proc = _cli(
+        str(REPO / "scripts" / "export_model.py"),
+        "--model_dir=trt_export.zoo:tiny_segnet",
+        f"--save_dir={tmp_path / 'inference_model'}",
+        "--fixed_input_shape=[32,32]",
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "inference_model" / "model.pdmodel").is_file()
     missing = _cli(str(REPO / "scripts" / "export_model.py"), "--model_dir=x", f"--save_dir={tmp_path / 'y'}")
@@ -289,8 +319,15 @@ def test_paddlers_style_script(tmp_path):
 
 def test_paddlers_style_script_takes_paddlers_short_flags(tmp_path):
     # PaddleRS's deploy/export/export_model.py defines -m, -s and -fs; a copied command line must work.
-    proc = _cli(str(REPO / "scripts" / "export_model.py"), "-m", "trt_export.zoo:tiny_segnet",
-                "-s", str(tmp_path / "inference_model"), "-fs", "[48,32]")
+    proc = _cli(
+        str(REPO / "scripts" / "export_model.py"),
+        "-m",
+        "trt_export.zoo:tiny_segnet",
+        "-s",
+        str(tmp_path / "inference_model"),
+        "-fs",
+        "[48,32]",
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "inference_model" / "model.pdmodel").is_file()
     # non-square: both tensors, ours ([w,h] as PaddleRS's docs say) and the one PaddleRS's script fixes
@@ -326,7 +363,7 @@ def test_auto_format_keeps_legacy_when_possible(tmp_path):
 
 
 def test_default_model_has_outputs_large_enough_for_parity_to_mean_something():
-    from trt_export.sources import DEFAULT_MODEL
+    from trt_export.model.sources import DEFAULT_MODEL
 
     source = load_source(None)
     assert source.spec == DEFAULT_MODEL and source.kind == "factory"
@@ -355,9 +392,24 @@ def test_sigterm_mid_export_leaves_no_staging_dir(tmp_path):
 
     pytest.importorskip("paddleseg.models", reason="paddleseg not installed (pip install --no-deps paddleseg)")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trt_export", "export", "--model", "paddleseg.models:UNet", "--model-kwargs",
-         '{"num_classes": 2}', "--save-dir", str(tmp_path / "out"), "--fixed-input-shape", "[64,64]"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "trt_export",
+            "export",
+            "--model",
+            "paddleseg.models:UNet",
+            "--model-kwargs",
+            '{"num_classes": 2}',
+            "--save-dir",
+            str(tmp_path / "out"),
+            "--fixed-input-shape",
+            "[64,64]",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while not any(p.name.startswith(".out.partial-") for p in tmp_path.iterdir()):

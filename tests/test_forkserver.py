@@ -18,10 +18,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from trt_export.backends import BackendSettings
-from trt_export.bench import WorkerPool
-from trt_export.forkserver import ForkServer, fork_supported, proc_status_mb, shared_file_mb
-from trt_export.timing import TimingPolicy
+from trt_export.bench.forkserver import ForkServer, fork_supported, proc_status_mb, shared_file_mb
+from trt_export.bench.sweep import WorkerPool
+from trt_export.bench.timing import TimingPolicy
+from trt_export.infer.backends import BackendSettings
 
 pytestmark = pytest.mark.skipif(not fork_supported(), reason="the fork server needs Linux")
 
@@ -65,7 +65,11 @@ def served(tmp_path_factory):
             "export",
         )
         measures = [
-            pool.run(_measure_job(root / "cache" / "export", root / "cache" / "reference.npz", backend), f"measure-{i}", "build")
+            pool.run(
+                _measure_job(root / "cache" / "export", root / "cache" / "reference.npz", backend),
+                f"measure-{i}",
+                "build",
+            )
             for i, backend in enumerate(["paddle-onednn", "paddle-cpu", "paddle-onednn"])
         ]
         # a step that overruns its timeout (forward sleeps 120 s) is killed; the server serves on
@@ -73,7 +77,12 @@ def served(tmp_path_factory):
         slow = pool.run(
             {
                 "job": "prepare",
-                "source": {"spec": "fixture_models:sleepy", "weights": None, "kwargs": {"seconds": 120}, "model_type": None},
+                "source": {
+                    "spec": "fixture_models:sleepy",
+                    "weights": None,
+                    "kwargs": {"seconds": 120},
+                    "model_type": None,
+                },
                 "shape_nchw": [1, 3, 16, 16],
                 "format": "legacy",
                 "export_dir": str(root / "cache" / "slow"),
@@ -88,8 +97,17 @@ def served(tmp_path_factory):
         server = pool.server
     finally:
         pool.close()
-    return SimpleNamespace(root=root, idle=idle, prepare=prepare, measures=measures, times=pool.times, slow=slow,
-                           after_slow=after_slow, server_alive_after_slow=alive, server_exit=server.proc.poll())
+    return SimpleNamespace(
+        root=root,
+        idle=idle,
+        prepare=prepare,
+        measures=measures,
+        times=pool.times,
+        slow=slow,
+        after_slow=after_slow,
+        server_alive_after_slow=alive,
+        server_exit=server.proc.poll(),
+    )
 
 
 def test_forked_workers_export_build_and_pass_parity_without_deadlock(served):
@@ -110,9 +128,9 @@ def test_forked_workers_export_build_and_pass_parity_without_deadlock(served):
 
 def test_the_reference_is_the_exports_own_dygraph_run(served):
     """Seed 0 is the export's check input: its outputs are kept, identical to a fresh dygraph run."""
-    from trt_export.manifest import load_manifest
-    from trt_export.runners import DygraphRunner
-    from trt_export.sources import load_source
+    from trt_export.export.manifest import load_manifest
+    from trt_export.infer.runners import DygraphRunner
+    from trt_export.model.sources import load_source
 
     manifest = load_manifest(served.root / "cache" / "export")
     with np.load(served.root / "cache" / "reference.npz") as data:
@@ -173,13 +191,16 @@ def test_shared_file_pages_are_counted_only_where_both_hold_them():
 def test_an_overrunning_step_is_killed_and_the_server_serves_the_next(served):
     slow, after = served.slow, served.after_slow
     assert slow.failure is not None and slow.failure.stage == "timeout"
-    assert slow.failure.reason == f"export took longer than --timeout {SLOW_TIMEOUT_S:g} s; log: {served.root / 'logs' / 'slow.log'}"
+    assert (
+        slow.failure.reason
+        == f"export took longer than --timeout {SLOW_TIMEOUT_S:g} s; log: {served.root / 'logs' / 'slow.log'}"
+    )
     assert after.failure is None and after.result["environment"]["paddle_version"]  # the same server serves on
     assert served.server_alive_after_slow and served.server_exit is not None  # closing the pool ends it
 
 
 def test_a_server_that_cannot_start_is_a_one_line_error(tmp_path):
-    from trt_export.forkserver import ForkServerError
+    from trt_export.bench.forkserver import ForkServerError
 
     env = dict(os.environ, PYTHONHOME=str(tmp_path / "nowhere"))  # the interpreter cannot even start
     server = ForkServer(tmp_path / "server.log", env)
@@ -195,7 +216,7 @@ def test_a_signal_caught_by_another_thread_still_interrupts_a_wait():
     import signal
     import threading
 
-    from trt_export.forkserver import LineReader
+    from trt_export.bench.forkserver import LineReader
 
     class Interrupted(Exception):
         pass

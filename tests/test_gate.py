@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from trt_export.bench_report import BenchReport
+from trt_export.bench.report import BenchReport
 from trt_export.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, ReportError, TrtExportError
-from trt_export.gate import (
+from trt_export.gate.verdict import (
     GateSettings,
     Verdict,
     append_github_step_summary,
@@ -28,54 +28,116 @@ from trt_export.gate import (
 def _latency(median: float, std: float) -> dict[str, Any]:
     # iqr consistent with a normal distribution of this std, so p50 and tail stats agree on noise
     return {
-        "samples": 50, "min": median - std, "mean": median, "median": median,
-        "p90": median + 1.28 * std, "p95": median + 1.64 * std, "p99": median + 2.33 * std,
-        "max": median + 3 * std, "std": std, "cv": std / median, "iqr": 1.349 * std,
+        "samples": 50,
+        "min": median - std,
+        "mean": median,
+        "median": median,
+        "p90": median + 1.28 * std,
+        "p95": median + 1.64 * std,
+        "p99": median + 2.33 * std,
+        "max": median + 3 * std,
+        "std": std,
+        "cv": std / median,
+        "iqr": 1.349 * std,
     }
 
 
-def _candidate(label: str, median: float = 10.0, std: float = 0.1, rss: float = 500.0,
-               gpu: float | None = None, parity: bool | None = True) -> dict[str, Any]:
+def _candidate(
+    label: str,
+    median: float = 10.0,
+    std: float = 0.1,
+    rss: float = 500.0,
+    gpu: float | None = None,
+    parity: bool | None = True,
+) -> dict[str, Any]:
     n, c, h, w = (int(x) for x in label.split("x"))
     return {
-        "label": label, "shape_nchw": [n, c, h, w], "status": "ok", "failure": None,
-        "export_s": 1.0, "build_s": 0.5, "latency_ms": _latency(median, std),
+        "label": label,
+        "shape_nchw": [n, c, h, w],
+        "status": "ok",
+        "failure": None,
+        "export_s": 1.0,
+        "build_s": 0.5,
+        "latency_ms": _latency(median, std),
         "noisy": std / median > 0.10,
         "throughput": {"samples_per_s": 1000.0 / median, "megapixels_per_s": h * w / 1e6 * 1000.0 / median},
-        "memory": {"peak_rss_mb": rss, "rss_increase_mb": rss - 290.0, "gpu_peak_mb": gpu, "paddle_allocator_peak_mb": None},
-        "parity": None if parity is None else {
-            "passed": parity, "backend": "trt-fp16", "max_abs_error": 1e-6 if parity else 0.5,
+        "memory": {
+            "peak_rss_mb": rss,
+            "rss_increase_mb": rss - 290.0,
+            "gpu_peak_mb": gpu,
+            "paddle_allocator_peak_mb": None,
+        },
+        "parity": None
+        if parity is None
+        else {
+            "passed": parity,
+            "backend": "trt-fp16",
+            "max_abs_error": 1e-6 if parity else 0.5,
             "failed_outputs": [] if parity else ["output_0"],
         },
-        "eligible": bool(parity is not False), "excluded_reason": None,
+        "eligible": bool(parity is not False),
+        "excluded_reason": None,
     }
 
 
 def _failed(label: str, stage: str = "oom") -> dict[str, Any]:
     n, c, h, w = (int(x) for x in label.split("x"))
     return {
-        "label": label, "shape_nchw": [n, c, h, w], "status": "failed",
+        "label": label,
+        "shape_nchw": [n, c, h, w],
+        "status": "failed",
         "failure": {"stage": stage, "reason": "out of memory"},
-        "export_s": None, "build_s": None, "latency_ms": None, "noisy": False,
-        "throughput": None, "memory": None, "parity": None,
-        "eligible": False, "excluded_reason": f"failed at {stage}: out of memory",
+        "export_s": None,
+        "build_s": None,
+        "latency_ms": None,
+        "noisy": False,
+        "throughput": None,
+        "memory": None,
+        "parity": None,
+        "eligible": False,
+        "excluded_reason": f"failed at {stage}: out of memory",
     }
 
 
 def _report(*candidates: dict[str, Any], gpu_name: str = "L4") -> dict[str, Any]:
     return {
-        "schema": "trt-export/bench", "schema_version": 1, "tool_version": "0.1.0",
+        "schema": "trt-export/bench",
+        "schema_version": 1,
+        "tool_version": "0.1.0",
         "created_utc": "2026-11-29T08:00:00Z",
-        "model": {"source": "paddle.vision.models:resnet18", "name": "resnet18",
-                  "model_type": "classifier", "weights_sha256": None},
+        "model": {
+            "source": "paddle.vision.models:resnet18",
+            "name": "resnet18",
+            "model_type": "classifier",
+            "weights_sha256": None,
+        },
         "backend": "trt-fp16",
-        "settings": {"warmup": 10, "iters": 50, "duration_s": None, "threads": 2, "objective": "throughput",
-                     "latency_stat": "p99", "max_latency_ms": None, "max_memory_mb": None, "timeout_s": 600.0},
+        "settings": {
+            "warmup": 10,
+            "iters": 50,
+            "duration_s": None,
+            "threads": 2,
+            "objective": "throughput",
+            "latency_stat": "p99",
+            "max_latency_ms": None,
+            "max_memory_mb": None,
+            "timeout_s": 600.0,
+        },
         "environment": {
-            "paddle_version": "3.3.1", "paddle_commit": "abc", "cuda_version": "12.6", "cudnn_version": "9.0",
-            "tensorrt_compile_version": "10.3.0", "tensorrt_runtime_version": "10.3.0",
-            "gpu_name": gpu_name, "gpu_driver": "560.35", "gpu_count": 1,
-            "cpu_model": "Xeon", "cpu_count": 8, "python": "3.11.7", "platform": "Linux", "onednn": True,
+            "paddle_version": "3.3.1",
+            "paddle_commit": "abc",
+            "cuda_version": "12.6",
+            "cudnn_version": "9.0",
+            "tensorrt_compile_version": "10.3.0",
+            "tensorrt_runtime_version": "10.3.0",
+            "gpu_name": gpu_name,
+            "gpu_driver": "560.35",
+            "gpu_count": 1,
+            "cpu_model": "Xeon",
+            "cpu_count": 8,
+            "python": "3.11.7",
+            "platform": "Linux",
+            "onednn": True,
         },
         "idle_rss_mb": 290.0,
         "candidates": list(candidates),
@@ -214,13 +276,18 @@ def test_backend_and_tensorrt_mismatch_named() -> None:
     base, cur = _report(_candidate(A)), _report(_candidate(A))
     cur["backend"] = "trt-fp32"
     cur["environment"]["tensorrt_runtime_version"] = "10.4.0"
-    with pytest.raises(ReportError, match=r"backend 'trt-fp16' vs 'trt-fp32'.*tensorrt_runtime_version '10.3.0' vs '10.4.0'"):
+    with pytest.raises(
+        ReportError, match=r"backend 'trt-fp16' vs 'trt-fp32'.*tensorrt_runtime_version '10.3.0' vs '10.4.0'"
+    ):
         _gate(base, cur)
 
 
 def test_allow_env_mismatch_compares_with_warning() -> None:
-    result = _gate(_report(_candidate(A), gpu_name="A10"), _report(_candidate(A, median=12.0), gpu_name="L4"),
-                   allow_env_mismatch=True)
+    result = _gate(
+        _report(_candidate(A), gpu_name="A10"),
+        _report(_candidate(A, median=12.0), gpu_name="L4"),
+        allow_env_mismatch=True,
+    )
     assert any("gpu_name 'A10' vs 'L4'" in w for w in result.warnings)
     assert _row(result, A, "latency").verdict is Verdict.FAIL
 
@@ -242,7 +309,9 @@ def test_settings_difference_is_a_warning() -> None:
 
 def _mixed_result():
     base = _report(_candidate(A), _candidate(B, median=30.0, rss=800.0), _candidate("1x3x768x768"))
-    cur = _report(_candidate(A), _candidate(B, median=40.0, rss=900.0), _failed("1x3x768x768"), _candidate("1x3x128x128"))
+    cur = _report(
+        _candidate(A), _candidate(B, median=40.0, rss=900.0), _failed("1x3x768x768"), _candidate("1x3x128x128")
+    )
     return _gate(base, cur)
 
 
@@ -283,13 +352,34 @@ def test_step_summary_appended_when_set(tmp_path: Path, monkeypatch: pytest.Monk
     assert append_github_step_summary("ignored") is None
 
 
-@pytest.mark.parametrize(("text", "value"), [("10%", 0.10), ("0.1", 0.1), (" 5 % ", 0.05), ("0", 0.0), ("150%", 1.5), (".2", 0.2), ("1e-1", 0.1), ("5E-2", 0.05)])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("10%", 0.10),
+        ("0.1", 0.1),
+        (" 5 % ", 0.05),
+        ("0", 0.0),
+        ("150%", 1.5),
+        (".2", 0.2),
+        ("1e-1", 0.1),
+        ("5E-2", 0.05),
+    ],
+)
 def test_parse_tolerance_good(text: str, value: float) -> None:
     assert parse_tolerance(text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize(("text", "hint"), [("-5%", "negative"), ("abc", "not a number"), ("", "not a number"),
-                                            ("10", "ambiguous"), ("1e1", "ambiguous"), ("nan", "not a number")])
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("-5%", "negative"),
+        ("abc", "not a number"),
+        ("", "not a number"),
+        ("10", "ambiguous"),
+        ("1e1", "ambiguous"),
+        ("nan", "not a number"),
+    ],
+)
 def test_parse_tolerance_bad(text: str, hint: str) -> None:
     with pytest.raises(TrtExportError, match=hint):
         parse_tolerance(text)
@@ -325,8 +415,15 @@ def test_gate_files_writes_outputs_and_summary(tmp_path: Path, monkeypatch: pyte
         (None, "does not exist"),
         ("{not json", "not valid JSON"),
         (json.dumps({**_report(), "schema_version": 0}), "schema_version 0"),
-        (json.dumps({**_report(), "model": {"source": "x:y", "name": "other", "model_type": "generic", "weights_sha256": None}}),
-         "different models"),
+        (
+            json.dumps(
+                {
+                    **_report(),
+                    "model": {"source": "x:y", "name": "other", "model_type": "generic", "weights_sha256": None},
+                }
+            ),
+            "different models",
+        ),
     ],
 )
 def test_bad_baseline_files_give_clear_errors(

@@ -7,10 +7,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from test_gate import _candidate, _report  # the gate tests' report builders
 
-from trt_export.cli import main
+from trt_export.cli.commands import main
 
 
 def _write(path: Path, data: dict) -> str:
@@ -26,7 +25,9 @@ def baseline(tmp_path: Path) -> str:
 def test_identical_runs_exit_0_with_junit_and_markdown(tmp_path: Path, baseline: str, capsys) -> None:
     junit = tmp_path / "junit.xml"
     markdown = tmp_path / "gate.md"
-    code = main(["gate", "--baseline", baseline, "--current", baseline, "--junit", str(junit), "--markdown", str(markdown)])
+    code = main(
+        ["gate", "--baseline", baseline, "--current", baseline, "--junit", str(junit), "--markdown", str(markdown)]
+    )
     assert code == 0
     assert "1x3x256x256" in capsys.readouterr().out
     cases = ET.parse(junit).getroot().iter("testcase")
@@ -43,7 +44,9 @@ def test_latency_regression_exits_1(tmp_path: Path, baseline: str, capsys) -> No
 
 
 def test_environment_mismatch_exits_2_unless_allowed(tmp_path: Path, baseline: str, capsys) -> None:
-    current = _write(tmp_path / "cur.json", _report(_candidate("1x3x256x256", 10.0), _candidate("1x3x512x512", 40.0), gpu_name="A10"))
+    current = _write(
+        tmp_path / "cur.json", _report(_candidate("1x3x256x256", 10.0), _candidate("1x3x512x512", 40.0), gpu_name="A10")
+    )
     assert main(["gate", "--baseline", baseline, "--current", current]) == 2
     err = capsys.readouterr().err
     assert "gpu_name" in err and err.count("\n") == 1
@@ -62,7 +65,9 @@ def test_bad_baseline_exits_2_in_one_line(tmp_path: Path, content: str | None, b
 
 @pytest.mark.parametrize("flag", ["--junit", "--markdown"])
 @pytest.mark.parametrize("target", ["dir", "under_a_file"])
-def test_unwritable_gate_output_is_one_line_exit_2(tmp_path: Path, baseline: str, flag: str, target: str, capsys) -> None:
+def test_unwritable_gate_output_is_one_line_exit_2(
+    tmp_path: Path, baseline: str, flag: str, target: str, capsys
+) -> None:
     # A directory given as --junit/--markdown used to end in "internal error: IsADirectoryError".
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
@@ -80,14 +85,22 @@ def test_bad_tolerance_exits_2(baseline: str, capsys) -> None:
 def test_real_sweeps_a_heavier_model_is_caught_as_a_latency_regression(tmp_path: Path, capsys) -> None:
     """End to end: two real CPU sweeps of the "same" model, the second one 4x wider (a commit that
     made the network heavier); the gate must fail it on latency, and pass the baseline against itself."""
-    from trt_export.backends import BackendSettings
-    from trt_export.bench import BenchOptions, parse_shapes, run_bench
+    from trt_export.bench.sweep import BenchOptions, parse_shapes, run_bench
+    from trt_export.infer.backends import BackendSettings
 
     def sweep(name: str, width: int) -> str:
         options = BenchOptions(
-            model="trt_export.zoo:tiny_segnet", model_kwargs={"width": width}, shapes=parse_shapes(["[128,128]"]),
-            settings=BackendSettings(backend="paddle-cpu"), warmup=3, iters=40, duration_s=None,
-            out_dir=tmp_path / name, cache_dir=tmp_path / "cache", progress=False, keep_exports=True,
+            model="trt_export.zoo:tiny_segnet",
+            model_kwargs={"width": width},
+            shapes=parse_shapes(["[128,128]"]),
+            settings=BackendSettings(backend="paddle-cpu"),
+            warmup=3,
+            iters=40,
+            duration_s=None,
+            out_dir=tmp_path / name,
+            cache_dir=tmp_path / "cache",
+            progress=False,
+            keep_exports=True,
         )
         run_bench(options)
         return str(tmp_path / name / "bench.json")

@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from test_gate_v2 import samples, v2_candidate, v2_report
 
-from trt_export import interleave
-from trt_export.bench_report import BenchReport
-from trt_export.cli import main
+from trt_export.bench import interleave
+from trt_export.bench.interleave import PairedRun, RerunOptions, block_iterations, check_export, interleave_blocks
+from trt_export.bench.report import BenchReport
+from trt_export.cli.commands import main
 from trt_export.errors import ReportError, TrtExportError
-from trt_export.gate import GateSettings, Verdict, run_gate
-from trt_export.interleave import PairedRun, RerunOptions, block_iterations, check_export, interleave_blocks
+from trt_export.gate.verdict import GateSettings, Verdict, run_gate
 
 LABEL = "1x3x32x32"
 
@@ -71,14 +70,21 @@ def test_cpu_clock_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     assert PairedRun(LABEL, result["base_blocks"], result["cur_blocks"]).pair_ratios == pytest.approx([1.0] * 10)
 
 
-@pytest.mark.parametrize(("step_s", "block_ms", "iters"), [(0.001, 20.0, 20), (0.05, 20.0, 3), (0.0, 20.0, 3), (0.0004, 1.0, 3)])
+@pytest.mark.parametrize(
+    ("step_s", "block_ms", "iters"), [(0.001, 20.0, 20), (0.05, 20.0, 3), (0.0, 20.0, 3), (0.0004, 1.0, 3)]
+)
 def test_block_iterations(step_s: float, block_ms: float, iters: int) -> None:
     assert block_iterations(step_s, block_ms) == iters
 
 
 @pytest.mark.parametrize(
     ("kwargs", "hint"),
-    [({"pairs": 5}, "--pairs"), ({"block_ms": 0.0}, "--block-ms"), ({"warmup": -1}, "--warmup"), ({"clock": "tsc"}, "--ab-clock")],
+    [
+        ({"pairs": 5}, "--pairs"),
+        ({"block_ms": 0.0}, "--block-ms"),
+        ({"warmup": -1}, "--warmup"),
+        ({"clock": "tsc"}, "--ab-clock"),
+    ],
 )
 def test_rerun_options_refuse_bad_values(kwargs: dict[str, Any], hint: str) -> None:
     with pytest.raises(TrtExportError, match=hint):
@@ -90,12 +96,17 @@ def test_rerun_options_refuse_bad_values(kwargs: dict[str, Any], hint: str) -> N
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from trt_export.export import export_model
-    from trt_export.shapes import FixedShape
-    from trt_export.sources import load_source
+    from trt_export.export.exporter import export_model
+    from trt_export.model.shapes import FixedShape
+    from trt_export.model.sources import load_source
 
     out = tmp_path_factory.mktemp("ab") / "export"
-    export_model(load_source("trt_export.zoo:tiny_segnet", kwargs={"width": 4}), out, FixedShape.from_nchw([1, 3, 32, 32]), model_format="legacy")
+    export_model(
+        load_source("trt_export.zoo:tiny_segnet", kwargs={"width": 4}),
+        out,
+        FixedShape.from_nchw([1, 3, 32, 32]),
+        model_format="legacy",
+    )
     return out
 
 
@@ -139,7 +150,9 @@ def _cpu_report(tmp_path: Path, name: str) -> str:
 
 
 @pytest.mark.parametrize("what", ["missing", "damaged"])
-def test_cli_rerun_with_a_missing_or_damaged_baseline_export_exits_2(tmp_path: Path, export_dir: Path, what: str, capsys) -> None:
+def test_cli_rerun_with_a_missing_or_damaged_baseline_export_exits_2(
+    tmp_path: Path, export_dir: Path, what: str, capsys
+) -> None:
     base, cur = _cpu_report(tmp_path, "base"), _cpu_report(tmp_path, "cur")
     _exports(Path(cur).parent / "exports", export_dir)
     if what == "damaged":

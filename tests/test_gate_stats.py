@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trt_export.errors import EXIT_USAGE, ReportError
-from trt_export.gate_stats import (
+from trt_export.gate.ratio_stats import (
     MIN_PAIRS,
     MIN_SAMPLES,
     RatioInterval,
@@ -50,14 +50,18 @@ def test_the_issues_50_percent_slowdown_with_cv_014_is_caught() -> None:
 
 
 def test_independent_draws_of_one_distribution_pass() -> None:
-    verdicts = [latency_verdict(ratio_of_medians(lognormal(10, 0.14, 116, s), lognormal(10, 0.14, 116, 100 + s)), 0.10)[0]
-                for s in range(10)]
+    verdicts = [
+        latency_verdict(ratio_of_medians(lognormal(10, 0.14, 116, s), lognormal(10, 0.14, 116, 100 + s)), 0.10)[0]
+        for s in range(10)
+    ]
     assert verdicts == ["PASS"] * 10
 
 
 def test_30_percent_slower_independent_draws_fail() -> None:
-    verdicts = [latency_verdict(ratio_of_medians(lognormal(10, 0.14, 116, s), lognormal(13, 0.14, 116, 100 + s)), 0.10)[0]
-                for s in range(10)]
+    verdicts = [
+        latency_verdict(ratio_of_medians(lognormal(10, 0.14, 116, s), lognormal(13, 0.14, 116, 100 + s)), 0.10)[0]
+        for s in range(10)
+    ]
     assert verdicts == ["FAIL"] * 10
 
 

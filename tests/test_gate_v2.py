@@ -11,14 +11,21 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from test_gate import _candidate, _report  # the v1 report builders
 
-from trt_export.bench_report import BenchReport
-from trt_export.cli import main
+from trt_export.bench.report import BenchReport
+from trt_export.bench.stats import LatencyStats
+from trt_export.cli.commands import main
 from trt_export.errors import ReportError
-from trt_export.gate import GateSettings, Verdict, check_baselines, gate_markdown, render_gate_table, run_gate, write_junit_xml
-from trt_export.stats import LatencyStats
+from trt_export.gate.verdict import (
+    GateSettings,
+    Verdict,
+    check_baselines,
+    gate_markdown,
+    render_gate_table,
+    run_gate,
+    write_junit_xml,
+)
 
 A = "1x3x224x224"
 
@@ -43,8 +50,12 @@ def v2_report(*candidates: dict[str, Any], **kw: Any) -> dict[str, Any]:
 
 
 def gate(base: dict, cur: dict, history: tuple[dict, ...] = (), **settings: Any):
-    return run_gate(BenchReport.from_dict(base), BenchReport.from_dict(cur), GateSettings(**settings),
-                    history=[BenchReport.from_dict(h) for h in history])
+    return run_gate(
+        BenchReport.from_dict(base),
+        BenchReport.from_dict(cur),
+        GateSettings(**settings),
+        history=[BenchReport.from_dict(h) for h in history],
+    )
 
 
 def latency_row(result):
@@ -60,7 +71,10 @@ def test_the_issues_copy_made_1_5x_now_fails() -> None:
     assert row.interval is not None and row.interval.method == "bootstrap" and row.interval.low > 1.1
     assert "ratio 1.500" in row.reason
     # the same two reports without their samples (v1): the old noise band, with a note saying so
-    v1 = [copy.deepcopy(r) for r in (v2_report(v2_candidate(A, base)), v2_report(v2_candidate(A, [x * 1.5 for x in base])))]
+    v1 = [
+        copy.deepcopy(r)
+        for r in (v2_report(v2_candidate(A, base)), v2_report(v2_candidate(A, [x * 1.5 for x in base])))
+    ]
     for r in v1:
         r["schema_version"] = 1
         r["candidates"][0].pop("samples_ms")
@@ -126,7 +140,9 @@ def _one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str], *hints
 def test_too_few_samples_in_the_baseline(tmp_path: Path, capsys) -> None:
     base = _write(tmp_path / "b.json", v2_report(v2_candidate(A, samples(10.0, n=8))))
     cur = _write(tmp_path / "c.json", v2_report(v2_candidate(A, samples(10.0))))
-    _one_line_exit_2(["gate", "--baseline", base, "--current", cur], capsys, "8 timed samples", "at least 20", "--iters")
+    _one_line_exit_2(
+        ["gate", "--baseline", base, "--current", cur], capsys, "8 timed samples", "at least 20", "--iters"
+    )
 
 
 def test_too_few_samples_in_the_current_report(tmp_path: Path, capsys) -> None:
@@ -138,8 +154,12 @@ def test_too_few_samples_in_the_current_report(tmp_path: Path, capsys) -> None:
 def test_v1_baseline_with_test_bootstrap(tmp_path: Path, capsys) -> None:
     base = _write(tmp_path / "b.json", _report(_candidate(A)))
     cur = _write(tmp_path / "c.json", v2_report(v2_candidate(A, samples(10.0))))
-    _one_line_exit_2(["gate", "--baseline", base, "--current", cur, "--test", "bootstrap"], capsys,
-                     "schema version 1 without raw latency samples", "--test bootstrap")
+    _one_line_exit_2(
+        ["gate", "--baseline", base, "--current", cur, "--test", "bootstrap"],
+        capsys,
+        "schema version 1 without raw latency samples",
+        "--test bootstrap",
+    )
     assert main(["gate", "--baseline", base, "--current", cur]) in (0, 1)  # auto: gated on what it has
     assert "schema version 1" in capsys.readouterr().out
 
@@ -165,23 +185,43 @@ def test_baseline_of_another_model(tmp_path: Path, capsys) -> None:
     other["model"].update(source="paddle.vision.models:resnet50", name="resnet50")
     base = _write(tmp_path / "b.json", other)
     cur = _write(tmp_path / "c.json", v2_report(v2_candidate(A, samples(10.0))))
-    _one_line_exit_2(["gate", "--baseline", base, "--current", cur, "--allow-env-mismatch"], capsys, "different models", "resnet50")
+    _one_line_exit_2(
+        ["gate", "--baseline", base, "--current", cur, "--allow-env-mismatch"], capsys, "different models", "resnet50"
+    )
 
 
 def _cpu(report: dict, **env: Any) -> dict:
     report["backend"] = "paddle-onednn"
-    report["environment"].update(gpu_name=None, gpu_driver=None, cuda_version=None, cudnn_version=None,
-                                 tensorrt_compile_version=None, tensorrt_runtime_version=None, gpu_count=0,
-                                 cpu_model="AMD EPYC 7B13", cpu_count=2, cpu_cores=1)
+    report["environment"].update(
+        gpu_name=None,
+        gpu_driver=None,
+        cuda_version=None,
+        cudnn_version=None,
+        tensorrt_compile_version=None,
+        tensorrt_runtime_version=None,
+        gpu_count=0,
+        cpu_model="AMD EPYC 7B13",
+        cpu_count=2,
+        cpu_cores=1,
+    )
     report["environment"].update(env)
     return report
 
 
 def test_cpu_fingerprint_refuses_a_baseline_claiming_a_112_core_xeon(tmp_path: Path, capsys) -> None:
-    base = _write(tmp_path / "b.json", _cpu(v2_report(v2_candidate(A, samples(10.0))),
-                                            cpu_model="Intel(R) Xeon(R) Platinum 8480+", cpu_count=112, cpu_cores=56))
+    base = _write(
+        tmp_path / "b.json",
+        _cpu(
+            v2_report(v2_candidate(A, samples(10.0))),
+            cpu_model="Intel(R) Xeon(R) Platinum 8480+",
+            cpu_count=112,
+            cpu_cores=56,
+        ),
+    )
     cur = _write(tmp_path / "c.json", _cpu(v2_report(v2_candidate(A, samples(10.0)))))
-    err = _one_line_exit_2(["gate", "--baseline", base, "--current", cur], capsys, "cpu_model", "cpu_count 112 vs 2", "cpu_cores 56 vs 1")
+    err = _one_line_exit_2(
+        ["gate", "--baseline", base, "--current", cur], capsys, "cpu_model", "cpu_count 112 vs 2", "cpu_cores 56 vs 1"
+    )
     assert "--allow-env-mismatch" in err
 
 
@@ -211,11 +251,14 @@ def test_check_baselines_refuses_before_any_measuring() -> None:
     ("change", "hint"),
     [
         (lambda r: r["model"].update(source="paddle.vision.models:resnet50", name="resnet50"), "different models"),
-        (lambda r: r["environment"].update(cpu_model="Intel(R) Xeon(R) Platinum 8480+", cpu_count=112), "cpu_count 112 vs"),
+        (
+            lambda r: r["environment"].update(cpu_model="Intel(R) Xeon(R) Platinum 8480+", cpu_count=112),
+            "cpu_count 112 vs",
+        ),
     ],
 )
 def test_bench_refuses_an_incomparable_baseline_before_sweeping(tmp_path: Path, capsys, change, hint: str) -> None:
-    from trt_export.fingerprint import environment_fingerprint
+    from trt_export.env.fingerprint import environment_fingerprint
 
     base = _cpu(v2_report(v2_candidate("1x3x32x32", samples(10.0))), **environment_fingerprint())
     base["model"].update(source="trt_export.zoo:tiny_segnet", name="tiny_segnet", model_type="segmenter")
@@ -223,9 +266,26 @@ def test_bench_refuses_an_incomparable_baseline_before_sweeping(tmp_path: Path, 
     change(base)
     path = _write(tmp_path / "base.json", base)
     out = tmp_path / "out"
-    argv = ["bench", "--model", "trt_export.zoo:tiny_segnet", "--shapes", "[32,32]", "--backend", "paddle-cpu",
-            "--threads", "1", "--iters", "20", "--out", str(out), "--no-progress", "--cache-dir", str(tmp_path / "cache"),
-            "--baseline", path]
+    argv = [
+        "bench",
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--shapes",
+        "[32,32]",
+        "--backend",
+        "paddle-cpu",
+        "--threads",
+        "1",
+        "--iters",
+        "20",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--baseline",
+        path,
+    ]
     _one_line_exit_2(argv, capsys, hint)
     assert not (out / "bench.json").exists()
     assert not any((tmp_path / "cache").rglob("trt_export_manifest.json"))  # nothing was exported

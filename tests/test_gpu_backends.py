@@ -13,17 +13,17 @@ import json
 
 import numpy as np
 import pytest
-
 from test_runners import OUTPUTS, SHAPE, assert_close, export_tiny, make_layer
-from trt_export.backends import (
+
+from trt_export.infer.backends import (
     PIR_INT8_WARNING,
     RANDOM_CALIBRATION_WARNING,
     BackendSettings,
     decide_availability,
     probe_environment,
 )
-from trt_export.inputs import TensorSpec, random_inputs
-from trt_export.runners import DygraphRunner, PaddleInferenceRunner
+from trt_export.infer.inputs import TensorSpec, random_inputs
+from trt_export.infer.runners import DygraphRunner, PaddleInferenceRunner
 
 PROBE = probe_environment()
 
@@ -174,7 +174,9 @@ def test_legacy_int8_calibration_table_is_in_the_cache_dir_and_used(tiny, feed, 
     _, directory, manifest = tiny
     before = _files(directory)
     cache = tmp_path / "cache"
-    settings = BackendSettings("trt-int8", allow_random_calibration=True, trt_cache_dir=str(cache), trt_workspace_bytes=WORKSPACE)
+    settings = BackendSettings(
+        "trt-int8", allow_random_calibration=True, trt_cache_dir=str(cache), trt_workspace_bytes=WORKSPACE
+    )
     with PaddleInferenceRunner(directory, manifest, settings, "legacy") as runner:
         assert RANDOM_CALIBRATION_WARNING in runner.plan.warnings
         assert runner.calibration_tables
@@ -201,7 +203,7 @@ def test_pir_int8_says_it_has_no_calibration(tiny, feed, tmp_path):
 
 def test_no_engine_is_a_failure_not_a_number(tiny, tmp_path):
     """A min subgraph size larger than the net: nothing reaches TensorRT, the run is refused."""
-    from trt_export.trt_coverage import NoTensorRTEngine
+    from trt_export.infer.trt_coverage import NoTensorRTEngine
 
     require("trt-fp32", "legacy")
     _, directory, manifest = tiny

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_paths import FIXTURES, needs_fixtures
 
-from trt_export import transforms as T
 from trt_export.errors import InputError
-from trt_export.inputs import (
+from trt_export.infer import transforms as T
+from trt_export.infer.inputs import (
     TensorSpec,
     check_feed,
     image_inputs,
@@ -19,10 +20,8 @@ from trt_export.inputs import (
     read_image,
     save_npz,
 )
-from trt_export.paddlers_files import model_yml_for_plain_model, model_yml_from_dict, read_model_yml
-from trt_export.shapes import FixedShape
-
-from fixture_paths import FIXTURES, needs_fixtures
+from trt_export.model.paddlers_files import model_yml_for_plain_model, model_yml_from_dict, read_model_yml
+from trt_export.model.shapes import FixedShape
 
 IMG = TensorSpec("image", "float32", (1, 3, 32, 48))
 CD = [TensorSpec("image", "float32", (2, 3, 16, 16)), TensorSpec("image2", "float32", (2, 3, 16, 16))]
@@ -149,7 +148,9 @@ def test_image_inputs_pairs_for_change_detection(tmp_path: Path) -> None:
 
 def test_image_inputs_count_must_match(tmp_path: Path) -> None:
     files = [_png(tmp_path / f"{i}.png", _pixels(8, 8, i)) for i in range(3)]
-    with pytest.raises(InputError, match=r"got 3 image file\(s\) but the model takes 4 .*groups of 2 \(image, image2\)"):
+    with pytest.raises(
+        InputError, match=r"got 3 image file\(s\) but the model takes 4 .*groups of 2 \(image, image2\)"
+    ):
         image_inputs(CD, files, None)
     with pytest.raises(InputError, match="takes 1"):
         image_inputs([IMG], files[:2], None)

@@ -18,8 +18,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixture_paths import REPO
 
-from trt_export.backends import (
+from trt_export.bench.flops import FlopCount, count_flops, op_flops
+from trt_export.bench.roof import GPU_PEAK_TFLOPS, gpu_peak
+from trt_export.errors import BackendUnavailable, TrtExportError
+from trt_export.export.onnx_convert import ensure_onnx, unsupported_ops
+from trt_export.export.program_ops import OpInfo
+from trt_export.infer.backends import (
     ALL_BACKENDS,
     ONNX_BACKENDS,
     BackendSettings,
@@ -28,14 +34,7 @@ from trt_export.backends import (
     decide_availability,
     plan_config,
 )
-from trt_export.errors import BackendUnavailable, TrtExportError
-from trt_export.flops import FlopCount, count_flops, op_flops
-from trt_export.onnx_convert import ensure_onnx, unsupported_ops
-from trt_export.onnx_plan import SPIN_CONFIG, check_providers, plan_session
-from trt_export.program_ops import OpInfo
-from trt_export.roof import GPU_PEAK_TFLOPS, gpu_peak
-
-from fixture_paths import REPO
+from trt_export.infer.onnx_plan import SPIN_CONFIG, check_providers, plan_session
 
 onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("paddle2onnx")
@@ -55,11 +54,18 @@ def test_every_onnx_backend_plans_providers_threads_and_no_spinning():
         assert plan.config_entries == SPIN_CONFIG
         assert plan.providers[-1].name == "CPUExecutionProvider"
     assert [p.name for p in plan_session(BackendSettings("onnx-cpu")).providers] == ["CPUExecutionProvider"]
-    assert [p.name for p in plan_session(BackendSettings("onnx-cuda", device_id=1)).providers] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert [p.name for p in plan_session(BackendSettings("onnx-cuda", device_id=1)).providers] == [
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
     assert plan_session(BackendSettings("onnx-cuda", device_id=1)).providers[0].options == {"device_id": "1"}
     fp16 = plan_session(BackendSettings("onnx-trt-fp16", trt_workspace_bytes=1 << 28), engine_cache_dir="/c")
     fp32 = plan_session(BackendSettings("onnx-trt-fp32"), engine_cache_dir="/c")
-    assert [p.name for p in fp16.providers] == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert [p.name for p in fp16.providers] == [
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
     trt16, trt32 = fp16.providers[0].options, fp32.providers[0].options
     assert trt16["trt_fp16_enable"] == "True" and trt32["trt_fp16_enable"] == "False"
     assert trt16["trt_max_workspace_size"] == str(1 << 28)
@@ -90,15 +96,21 @@ def test_a_session_that_fell_back_to_cpu_is_refused():
 def test_onnx_availability_from_the_probe():
     none = EnvironmentProbe()
     assert "trt-export[onnx]" in decide_availability("onnx-cpu", none).reason
-    cpu = dataclasses.replace(none, paddle2onnx_version="2.1.0", onnxruntime_version="1.32.0", onnxruntime_providers=("CPUExecutionProvider",))
+    cpu = dataclasses.replace(
+        none, paddle2onnx_version="2.1.0", onnxruntime_version="1.32.0", onnxruntime_providers=("CPUExecutionProvider",)
+    )
     assert decide_availability("onnx-cpu", cpu).available
     assert "onnxruntime-gpu" in decide_availability("onnx-cuda", cpu).reason
-    gpu_ort = dataclasses.replace(cpu, onnxruntime_providers=("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"))
+    gpu_ort = dataclasses.replace(
+        cpu, onnxruntime_providers=("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+    )
     assert "lists no GPU" in decide_availability("onnx-cuda", gpu_ort).reason
     with_gpu = dataclasses.replace(gpu_ort, nvidia_gpu_count=1)
     assert decide_availability("onnx-cuda", with_gpu).available
     assert "libnvinfer" in decide_availability("onnx-trt-fp16", with_gpu).reason
-    assert decide_availability("onnx-trt-fp16", dataclasses.replace(with_gpu, libnvinfer="/x/libnvinfer.so.10")).available
+    assert decide_availability(
+        "onnx-trt-fp16", dataclasses.replace(with_gpu, libnvinfer="/x/libnvinfer.so.10")
+    ).available
     # This machine: onnxruntime (CPU) and paddle2onnx are installed for these tests.
     assert backend_availability("onnx-cpu").available
 
@@ -128,28 +140,30 @@ def test_op_flops_hand_counts():
 
 # Hand count of fixture_models:flops_net at 1x3x16x16 (2 FLOPs per multiply-add):
 FLOPS_NET_HAND = (
-    2 * (8 * 8 * 8) * (3 * 3 * 3)      # conv 3->8, stride 2: 8x8 outputs, 27 MACs each
-    + 2 * (8 * 8 * 8) * (4 * 3 * 3)    # grouped conv, groups 2: 4 input channels per output
-    + 2 * (8 * 8 * 8) * (1 * 3 * 3)    # depthwise conv
-    + 2 * (8 * 8 * 8) * (4 * 2 * 2)    # transposed conv 8->4, k2 s2: per input element 4*2*2 MACs
-    + 2 * 10 * (4 * 16 * 16)           # Linear 1024 -> 10
+    2 * (8 * 8 * 8) * (3 * 3 * 3)  # conv 3->8, stride 2: 8x8 outputs, 27 MACs each
+    + 2 * (8 * 8 * 8) * (4 * 3 * 3)  # grouped conv, groups 2: 4 input channels per output
+    + 2 * (8 * 8 * 8) * (1 * 3 * 3)  # depthwise conv
+    + 2 * (8 * 8 * 8) * (4 * 2 * 2)  # transposed conv 8->4, k2 s2: per input element 4*2*2 MACs
+    + 2 * 10 * (4 * 16 * 16)  # Linear 1024 -> 10
 )
 
 
 @pytest.fixture(scope="module")
 def flops_exports(tmp_path_factory):
-    from trt_export.export import export_model
-    from trt_export.shapes import parse_fixed_shape
-    from trt_export.sources import load_source
+    from trt_export.export.exporter import export_model
+    from trt_export.model.shapes import parse_fixed_shape
+    from trt_export.model.sources import load_source
 
     root = tmp_path_factory.mktemp("flops")
-    return export_model(load_source("fixture_models:flops_net"), root / "export", parse_fixed_shape("[16,16]"), model_format="both").save_dir
+    return export_model(
+        load_source("fixture_models:flops_net"), root / "export", parse_fixed_shape("[16,16]"), model_format="both"
+    ).save_dir
 
 
 @pytest.mark.parametrize("fmt", ["legacy", "pir"])
 def test_flops_of_an_exported_program_match_the_hand_count(flops_exports, fmt):
-    from trt_export.manifest import load_manifest
-    from trt_export.program_ops import load_program_ops
+    from trt_export.export.manifest import load_manifest
+    from trt_export.export.program_ops import load_program_ops
 
     model_file, _ = load_manifest(flops_exports).files(fmt)
     count = count_flops(load_program_ops(model_file))
@@ -163,17 +177,26 @@ def test_flops_of_an_exported_program_match_the_hand_count(flops_exports, fmt):
 def test_unsupported_ops_uses_legacy_aliases():
     supported = {"elementwise_add", "arg_max", "conv2d", "batch_norm"}
     aliases = {"add": {"elementwise_add"}, "argmax": {"arg_max"}}
-    names = ["builtin.parameter", "pd_op.feed", "pd_op.add", "pd_op.argmax", "pd_op.batch_norm_", "pd_op.conv2d", "pd_op.inverse", "pd_op.fetch"]
+    names = [
+        "builtin.parameter",
+        "pd_op.feed",
+        "pd_op.add",
+        "pd_op.argmax",
+        "pd_op.batch_norm_",
+        "pd_op.conv2d",
+        "pd_op.inverse",
+        "pd_op.fetch",
+    ]
     assert unsupported_ops(names, supported, aliases) == ["inverse"]
 
 
 @pytest.fixture(scope="module")
 def segnet(tmp_path_factory):
     """tiny_segnet exported at 32x32 and converted once."""
-    from trt_export.export import export_model
-    from trt_export.manifest import load_manifest
-    from trt_export.shapes import parse_fixed_shape
-    from trt_export.sources import load_source
+    from trt_export.export.exporter import export_model
+    from trt_export.export.manifest import load_manifest
+    from trt_export.model.shapes import parse_fixed_shape
+    from trt_export.model.sources import load_source
 
     root = tmp_path_factory.mktemp("segnet")
     source = load_source("trt_export.zoo:tiny_segnet")
@@ -203,15 +226,29 @@ def test_conversion_is_cached_beside_the_export(segnet):
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
-    return subprocess.run([sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
 def verified(segnet):
     out = segnet["root"] / "poly"
     report = segnet["root"] / "verify.json"
-    proc = _cli("verify", "--model", "trt_export.zoo:tiny_segnet", "--exported", str(segnet["export"]), "--backend", "onnx-cpu",
-                "--polygraphy-data", str(out), "--report", str(report), cwd=segnet["root"])
+    proc = _cli(
+        "verify",
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--exported",
+        str(segnet["export"]),
+        "--backend",
+        "onnx-cpu",
+        "--polygraphy-data",
+        str(out),
+        "--report",
+        str(report),
+        cwd=segnet["root"],
+    )
     return proc, out, report
 
 
@@ -247,13 +284,35 @@ def test_polygraphy_fails_against_a_wrong_reference(verified, segnet, tmp_path):
         iterations[0][key] = iterations[0][key] + 1.0
     bad = tmp_path / "bad.json"
     results.save(str(bad))
-    run = subprocess.run([POLYGRAPHY, "run", str(segnet["first"].path), "--onnxrt", "--load-inputs", str(out / "inputs.json"),
-                          "--load-outputs", str(bad)], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            POLYGRAPHY,
+            "run",
+            str(segnet["first"].path),
+            "--onnxrt",
+            "--load-inputs",
+            str(out / "inputs.json"),
+            "--load-outputs",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode != 0 and "FAILED" in run.stdout + run.stderr
 
 
 def test_polygraphy_data_needs_an_existing_export(tmp_path):
-    proc = _cli("verify", "--model", "trt_export.zoo:tiny_segnet", "--fixed-input-shape", "[32,32]", "--polygraphy-data", str(tmp_path / "p"), cwd=tmp_path)
+    proc = _cli(
+        "verify",
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--fixed-input-shape",
+        "[32,32]",
+        "--polygraphy-data",
+        str(tmp_path / "p"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "needs --exported" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -270,7 +329,7 @@ def test_gpu_peak_table_lookup():
 
 @pytest.mark.parametrize("backend", ["paddle-cpu", "onnx-cpu"])
 def test_cpu_roof_is_measured_through_the_backends_runtime(backend):
-    from trt_export.roof import measure_cpu_roof
+    from trt_export.bench.roof import measure_cpu_roof
 
     roof = measure_cpu_roof(BackendSettings(backend, cpu_threads=1), n=128, repeats=2)
     assert roof.source == "measured" and math.isfinite(roof.gflops) and roof.gflops > 0
@@ -283,13 +342,22 @@ def test_cpu_roof_is_measured_through_the_backends_runtime(backend):
 
 @pytest.fixture(scope="module")
 def two_backends(tmp_path_factory):
-    from trt_export.bench import BenchOptions, parse_shapes, run_bench
+    from trt_export.bench.sweep import BenchOptions, parse_shapes, run_bench
 
     root = tmp_path_factory.mktemp("two-backends")
     options = BenchOptions(
-        model="fixture_models:onnx_trap", model_kwargs={"trap_width": 48}, shapes=parse_shapes(["[32,32]", "[48,48]"]),
-        settings=BackendSettings("paddle-cpu", cpu_threads=1), extra_backends=["onnx-cpu"], warmup=1, iters=5, duration_s=None,
-        out_dir=root / "out", cache_dir=root / "cache", progress=False, roof_n=128,
+        model="fixture_models:onnx_trap",
+        model_kwargs={"trap_width": 48},
+        shapes=parse_shapes(["[32,32]", "[48,48]"]),
+        settings=BackendSettings("paddle-cpu", cpu_threads=1),
+        extra_backends=["onnx-cpu"],
+        warmup=1,
+        iters=5,
+        duration_s=None,
+        out_dir=root / "out",
+        cache_dir=root / "cache",
+        progress=False,
+        roof_n=128,
     )
     return run_bench(options), root
 
@@ -298,7 +366,12 @@ def test_every_candidate_runs_on_each_backend(two_backends):
     report, _ = two_backends
     assert report.backends == ["paddle-cpu", "onnx-cpu"] and report.backend == "paddle-cpu"
     keys = [(c.label, c.backend) for c in report.candidates]
-    assert keys == [("1x3x32x32", "paddle-cpu"), ("1x3x32x32", "onnx-cpu"), ("1x3x48x48", "paddle-cpu"), ("1x3x48x48", "onnx-cpu")]
+    assert keys == [
+        ("1x3x32x32", "paddle-cpu"),
+        ("1x3x32x32", "onnx-cpu"),
+        ("1x3x48x48", "paddle-cpu"),
+        ("1x3x48x48", "onnx-cpu"),
+    ]
     ok = {(c.label, c.backend): c for c in report.candidates}
     for key in [("1x3x32x32", "paddle-cpu"), ("1x3x32x32", "onnx-cpu"), ("1x3x48x48", "paddle-cpu")]:
         cand = ok[key]
@@ -337,8 +410,8 @@ def test_recommendation_names_the_backend_and_roofs_are_in_the_report(two_backen
 
 
 def test_reports_show_backends_side_by_side(two_backends):
-    from trt_export.bench_report import load_bench_report
-    from trt_export.render import render_bench_table
+    from trt_export.bench.report import load_bench_report
+    from trt_export.report.render import render_bench_table
 
     report, root = two_backends
     out = root / "out"
@@ -361,8 +434,8 @@ def test_reports_show_backends_side_by_side(two_backends):
 
 
 def test_gate_matches_candidates_by_backend_and_shape(two_backends):
-    from trt_export.bench_report import load_bench_report
-    from trt_export.gate import GateSettings, run_gate
+    from trt_export.bench.report import load_bench_report
+    from trt_export.gate.verdict import GateSettings, run_gate
 
     _, root = two_backends
     report = load_bench_report(root / "out" / "bench.json")
@@ -375,7 +448,17 @@ def test_gate_matches_candidates_by_backend_and_shape(two_backends):
 
 
 def test_cli_refuses_backend_and_backends_together(tmp_path):
-    proc = _cli("bench", "--backend", "paddle-cpu", "--backends", "paddle-cpu", "onnx-cpu", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    proc = _cli(
+        "bench",
+        "--backend",
+        "paddle-cpu",
+        "--backends",
+        "paddle-cpu",
+        "onnx-cpu",
+        "--out",
+        str(tmp_path / "o"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "not both" in proc.stderr
 
 
@@ -393,12 +476,12 @@ def test_gpu_onnx_backends_pass_parity(segnet, backend):
     reason = _gpu_reason(backend)
     if reason:
         pytest.skip(f"{backend}: {reason}")
-    from trt_export.onnx_runner import OnnxRuntimeRunner
-    from trt_export.compare import compare_outputs
-    from trt_export.inputs import random_inputs
-    from trt_export.runners import DygraphRunner
-    from trt_export.sources import load_source
-    from trt_export.verify import score_axes, tolerances_for
+    from trt_export.infer.inputs import random_inputs
+    from trt_export.infer.onnx_runner import OnnxRuntimeRunner
+    from trt_export.infer.runners import DygraphRunner
+    from trt_export.model.sources import load_source
+    from trt_export.parity.compare import compare_outputs
+    from trt_export.parity.verify import score_axes, tolerances_for
 
     manifest = segnet["manifest"]
     feed = random_inputs(manifest.inputs, seed=0)
@@ -410,12 +493,15 @@ def test_gpu_onnx_backends_pass_parity(segnet, backend):
 
 
 def test_sweep_roofs_come_from_the_run_on_cpu_and_the_table_on_gpu():
-    from trt_export.bench import _roofs, sweep_backends
+    from trt_export.bench.sweep import _roofs, sweep_backends
 
     swept = sweep_backends(BackendSettings("paddle-onednn"), ["onnx-cpu", "onnx-trt-fp16", "trt-fp32"])
     assert [s.backend for s in swept] == ["paddle-onednn", "onnx-cpu", "onnx-trt-fp16", "trt-fp32"]
     notes: list[str] = []
-    measured = {"paddle-onednn": {"gflops": 100.0, "source": "measured", "method": "m"}, "onnx-cpu": {"error": "RuntimeError: x"}}
+    measured = {
+        "paddle-onednn": {"gflops": 100.0, "source": "measured", "method": "m"},
+        "onnx-cpu": {"error": "RuntimeError: x"},
+    }
     roofs = _roofs(swept, measured, {"gpu_name": "NVIDIA A10"}, notes)
     assert roofs["paddle-onednn"].gflops == 100.0
     assert roofs["onnx-trt-fp16"].gflops == GPU_PEAK_TFLOPS["A10"][1] * 1e3  # fp16 -> Tensor Core peak

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixture_paths import FIXTURES, needs_fixtures
 
 from trt_export.errors import ModelSourceError
-from trt_export.paddlers_files import (
+from trt_export.model.paddlers_files import (
     dump_yml,
     fix_transforms_shape,
     infer_model_yml,
@@ -18,9 +19,7 @@ from trt_export.paddlers_files import (
     read_model_yml,
     write_yml,
 )
-from trt_export.shapes import FixedShape
-
-from fixture_paths import FIXTURES, needs_fixtures
+from trt_export.model.shapes import FixedShape
 
 pytestmark = needs_fixtures
 

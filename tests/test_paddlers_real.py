@@ -24,20 +24,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from fixture_paths import needs_paddlers
-from trt_export.backends import BackendSettings
-from trt_export.cli import main
-from trt_export.deploy_dir import SOURCE_KIND
+
+from trt_export.cli.commands import main
 from trt_export.errors import ModelSourceError
-from trt_export.export import export_model
-from trt_export.inputs import random_inputs
-from trt_export.manifest import MANIFEST_NAME, Manifest, load_manifest
-from trt_export.offline import offline
-from trt_export.runners import PaddleInferenceRunner
-from trt_export.shapes import parse_fixed_shape
-from trt_export.sources import load_source
-from trt_export.verify import VerifyOptions, verify_export
+from trt_export.export.deploy_dir import SOURCE_KIND
+from trt_export.export.exporter import export_model
+from trt_export.export.manifest import MANIFEST_NAME, Manifest, load_manifest
+from trt_export.infer.backends import BackendSettings
+from trt_export.infer.inputs import random_inputs
+from trt_export.infer.runners import PaddleInferenceRunner
+from trt_export.model.offline import offline
+from trt_export.model.shapes import parse_fixed_shape
+from trt_export.model.sources import load_source
+from trt_export.parity.verify import VerifyOptions, verify_export
 
 pytestmark = [pytest.mark.paddlers, needs_paddlers]
 
@@ -121,8 +121,14 @@ def test_our_export_is_paddlers_own_export(trained, name):
     assert theirs.source["kind"] == SOURCE_KIND and theirs.fixed_shape == t.ours.fixed_shape
     assert [(s.name, s.dtype, s.shape) for s in theirs.inputs] == [(s.name, s.dtype, s.shape) for s in t.ours.inputs]
     assert [(s.dtype, s.shape) for s in theirs.outputs] == [(s.dtype, s.shape) for s in t.ours.outputs]
-    assert theirs.model_type == t.ours.model_type == {"unet": "segmenter", "bit": "change_detector", "clas": "classifier"}[name]
-    assert yaml.safe_load((t.theirs / "model.yml").read_text()) == yaml.safe_load((t.ours.export_dir / "model.yml").read_text())
+    assert (
+        theirs.model_type
+        == t.ours.model_type
+        == {"unet": "segmenter", "bit": "change_detector", "clas": "classifier"}[name]
+    )
+    assert yaml.safe_load((t.theirs / "model.yml").read_text()) == yaml.safe_load(
+        (t.ours.export_dir / "model.yml").read_text()
+    )
     feed = random_inputs(t.ours.inputs, seed=3, model_yml=load_source(str(t.train)).model_yml)
     mine = _run(t.ours.export_dir, t.ours, feed)
     other = _run(t.theirs, theirs, feed)
@@ -188,7 +194,19 @@ def test_bench_measures_a_paddlers_deploy_dir_as_it_is(trained, tmp_path, capsys
     assert candidate["label"] == "1x3x64x64" and candidate["status"] == "ok" and candidate["parity"]["passed"]
     assert any("as it is" in note for note in report["notes"])
     assert {p.name: p.stat().st_mtime_ns for p in t.theirs.iterdir()} == before  # nothing written into it
-    code = main(["bench", "--model", str(t.train), "--exported", str(t.theirs), "--shapes", "[32,32]", "--out", str(tmp_path / "x")])
+    code = main(
+        [
+            "bench",
+            "--model",
+            str(t.train),
+            "--exported",
+            str(t.theirs),
+            "--shapes",
+            "[32,32]",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     assert code == 2 and "own shape" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
@@ -288,7 +306,18 @@ def test_deploy_dir_whose_model_yml_disagrees_with_the_program(trained, tmp_path
     (deploy / "model.yml").write_text(yaml.safe_dump(data))
     code, line = _verify_cli(capsys, trained["unet"].train, deploy, tmp_path / "report.json")
     assert code == 2 and "[1, 3, 128, 128]" in line and "[1, 3, 64, 64]" in line and "re-export" in line
-    code = main(["bench", "--model", str(trained["unet"].train), "--exported", str(deploy), *BENCH_ARGS, "--out", str(tmp_path / "b")])
+    code = main(
+        [
+            "bench",
+            "--model",
+            str(trained["unet"].train),
+            "--exported",
+            str(deploy),
+            *BENCH_ARGS,
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     assert code == 2 and "[1, 3, 128, 128]" in capsys.readouterr().err and not (tmp_path / "b").exists()
 
 
@@ -312,7 +341,7 @@ def test_paddlers_own_script_puts_w_h_into_the_h_w_slots(trained, tmp_path):
 
 def test_offline_check_names_a_weight_left_unloaded(trained):
     """check_weights_from_file refuses a net holding a tensor other than the file's (a download left in place)."""
-    from trt_export.offline import check_weights_from_file
+    from trt_export.model.offline import check_weights_from_file
 
     net = load_source(str(trained["clas"].train)).build()
     inner = getattr(net, "inner", net)
@@ -325,7 +354,7 @@ def test_offline_check_names_a_weight_left_unloaded(trained):
 def test_images_go_through_the_training_model_yml_normalize(trained, tmp_path):
     """verify --images on a real training dir: model.yml's Resize + Normalize, the int32 label map compared
     by label, the NHWC score map by argmax along the last axis."""
-    from trt_export import transforms as T
+    from trt_export.infer import transforms as T
 
     t = trained["unet"]
     rgb = np.random.default_rng(3).integers(0, 256, size=(40, 60, 3), dtype=np.uint8)

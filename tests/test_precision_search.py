@@ -6,7 +6,14 @@ import itertools
 
 import pytest
 
-from trt_export.precision_search import ALREADY_PASSING, FOUND, NOTHING_HELPS, Trial, render_search, search_precision
+from trt_export.parity.precision_search import (
+    ALREADY_PASSING,
+    FOUND,
+    NOTHING_HELPS,
+    Trial,
+    render_search,
+    search_precision,
+)
 
 OPS = ("conv2d", "batch_norm", "relu", "pool2d", "softmax", "layer_norm", "matmul", "bilinear_interp_v2")
 
@@ -24,7 +31,9 @@ class FakeRunner:
         if kept_out & self.broken:
             return Trial(kept_out, passed=False, error="predictor failed to build")
         passed = self.needs(kept_out)
-        return Trial(kept_out, passed=passed, latency_ms=10.0 + 0.5 * len(kept_out), max_abs_error=1e-4 if passed else 0.3)
+        return Trial(
+            kept_out, passed=passed, latency_ms=10.0 + 0.5 * len(kept_out), max_abs_error=1e-4 if passed else 0.3
+        )
 
 
 def test_already_passing_evaluates_once():

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trt_export.cli import main
-from trt_export.export import export_model
-from trt_export.shapes import FixedShape
-from trt_export.sources import load_source
+from trt_export.cli.commands import main
+from trt_export.export.exporter import export_model
+from trt_export.model.shapes import FixedShape
+from trt_export.model.sources import load_source
 
 rasterio = pytest.importorskip("rasterio", reason="GeoTIFF support is the optional [geo] extra (rasterio)")
 from rasterio.transform import from_origin  # noqa: E402
@@ -24,12 +24,22 @@ TRANSFORM = from_origin(500000.0, 4000000.0, 0.5, 0.5)
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict-exports")
     seg = export_model(load_source("trt_export.zoo:tiny_segnet"), root / "seg", FixedShape(2, 3, 48, 64)).save_dir
-    cd = export_model(load_source("trt_export.zoo:tiny_change_detector"), root / "cd", FixedShape(1, 3, 48, 48)).save_dir
+    cd = export_model(
+        load_source("trt_export.zoo:tiny_change_detector"), root / "cd", FixedShape(1, 3, 48, 48)
+    ).save_dir
     return {"seg": Path(seg), "cd": Path(cd)}
 
 
-def write_tif(path: Path, hwc: np.ndarray, crs: str | None = CRS, transform=TRANSFORM, nodata: float | None = None) -> Path:
-    profile = {"driver": "GTiff", "width": hwc.shape[1], "height": hwc.shape[0], "count": hwc.shape[2], "dtype": str(hwc.dtype)}
+def write_tif(
+    path: Path, hwc: np.ndarray, crs: str | None = CRS, transform=TRANSFORM, nodata: float | None = None
+) -> Path:
+    profile = {
+        "driver": "GTiff",
+        "width": hwc.shape[1],
+        "height": hwc.shape[0],
+        "count": hwc.shape[2],
+        "dtype": str(hwc.dtype),
+    }
     if crs:
         profile.update(crs=crs, transform=transform)
     if nodata is not None:
@@ -54,7 +64,21 @@ def test_geotiff_round_trip_keeps_georeferencing_and_nodata(exports, tmp_path, c
     image[:30, :40] = 0  # nodata in every band
     src = write_tif(tmp_path / "scene.tif", image, nodata=0)
     out, scores = tmp_path / "labels.tif", tmp_path / "scores.tif"
-    code, stdout, err = run(["--exported", str(exports["seg"]), "--image", str(src), "--out", str(out), "--score-out", str(scores), "--merge", "accum"], capsys)
+    code, stdout, err = run(
+        [
+            "--exported",
+            str(exports["seg"]),
+            "--image",
+            str(src),
+            "--out",
+            str(out),
+            "--score-out",
+            str(scores),
+            "--merge",
+            "accum",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "tiles in" in stdout and str(out) in stdout
     with rasterio.open(out) as ds:
@@ -73,12 +97,12 @@ def test_geotiff_round_trip_keeps_georeferencing_and_nodata(exports, tmp_path, c
 def test_formats_agree_and_match_in_memory_tiling(exports, tmp_path, capsys):
     """The same scene as .npy, PNG and GeoTIFF gives the same labels, and those are what the
     in-memory stitching of the export's own predictions gives (the file path adds nothing)."""
-    from trt_export.backends import BackendSettings
-    from trt_export.manifest import load_manifest
-    from trt_export.predict import ExportGeometry, make_infer, model_transforms, tile_preprocess, tiled_labels
-    from trt_export.runners import PaddleInferenceRunner
-    from trt_export.tiling import plan_tiles
-    from trt_export.transforms import cv2_module
+    from trt_export.export.manifest import load_manifest
+    from trt_export.infer.backends import BackendSettings
+    from trt_export.infer.runners import PaddleInferenceRunner
+    from trt_export.infer.transforms import cv2_module
+    from trt_export.predict.tiled import ExportGeometry, make_infer, model_transforms, tile_preprocess, tiled_labels
+    from trt_export.predict.tiling import plan_tiles
 
     image = scene(seed=1)
     np.save(tmp_path / "scene.npy", image)
@@ -87,22 +111,40 @@ def test_formats_agree_and_match_in_memory_tiling(exports, tmp_path, capsys):
     results = {}
     for suffix, out_suffix in ((".npy", ".npy"), (".tif", ".tif"), (".png", ".png")):
         out = tmp_path / f"labels{suffix}{out_suffix}"
-        code, _, err = run(["--exported", str(exports["seg"]), "--image", str(tmp_path / f"scene{suffix}"), "--out", str(out), "--merge", "keep_first"], capsys)
+        code, _, err = run(
+            [
+                "--exported",
+                str(exports["seg"]),
+                "--image",
+                str(tmp_path / f"scene{suffix}"),
+                "--out",
+                str(out),
+                "--merge",
+                "keep_first",
+            ],
+            capsys,
+        )
         assert code == 0, err
-        results[suffix] = np.load(out) if out_suffix == ".npy" else (rasterio.open(out).read(1) if out_suffix == ".tif" else cv2_module().imread(str(out), 0))
+        results[suffix] = (
+            np.load(out)
+            if out_suffix == ".npy"
+            else (rasterio.open(out).read(1) if out_suffix == ".tif" else cv2_module().imread(str(out), 0))
+        )
     assert (results[".npy"] == results[".tif"]).all() and (results[".npy"] == results[".png"]).all()
     manifest = load_manifest(exports["seg"])
     geometry = ExportGeometry.of(manifest)
     with PaddleInferenceRunner(exports["seg"], manifest, BackendSettings(backend="paddle-cpu")) as runner:
         plan = plan_tiles(170, 150, (64, 48), 36, "keep_first")
-        expected, _ = tiled_labels([image], plan, geometry, tile_preprocess(model_transforms(exports["seg"])), make_infer(runner, geometry))
+        expected, _ = tiled_labels(
+            [image], plan, geometry, tile_preprocess(model_transforms(exports["seg"])), make_infer(runner, geometry)
+        )
     assert (results[".npy"] == expected).all()
 
 
 def test_geotiff_is_read_and_written_window_by_window(exports, tmp_path, monkeypatch, capsys):
     """No read is larger than one tile and the GeoTIFF output never holds the scene in memory,
     so a raster larger than memory goes through."""
-    from trt_export import rasters
+    from trt_export.predict import rasters
 
     src = write_tif(tmp_path / "scene.tif", scene(h=200, w=260, seed=2))
     reads = []
@@ -113,7 +155,9 @@ def test_geotiff_is_read_and_written_window_by_window(exports, tmp_path, monkeyp
         return original(self, window)
 
     monkeypatch.setattr(rasters.GeoTiffReader, "read", spy)
-    code, _, err = run(["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], capsys)
+    code, _, err = run(
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], capsys
+    )
     assert code == 0, err
     assert reads and max(reads) == 64 * 48
 
@@ -123,7 +167,20 @@ def test_change_detection_pair(exports, tmp_path, capsys):
     after = before.copy()
     after[40:70, 50:90] = 255 - after[40:70, 50:90]
     a, b = write_tif(tmp_path / "a.tif", before), write_tif(tmp_path / "b.tif", after)
-    code, _, err = run(["--exported", str(exports["cd"]), "--image", str(a), str(b), "--out", str(tmp_path / "change.tif"), "--overlap", "8"], capsys)
+    code, _, err = run(
+        [
+            "--exported",
+            str(exports["cd"]),
+            "--image",
+            str(a),
+            str(b),
+            "--out",
+            str(tmp_path / "change.tif"),
+            "--overlap",
+            "8",
+        ],
+        capsys,
+    )
     assert code == 0, err
     with rasterio.open(tmp_path / "change.tif") as ds:
         assert ds.crs.to_string() == CRS and (ds.width, ds.height) == (120, 100)
@@ -144,42 +201,80 @@ def _refused(capsys, argv, needle):
 
 def test_overlap_not_below_tile(exports, tmp_path, capsys):
     src = write_tif(tmp_path / "s.tif", scene())
-    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif"), "--overlap", "48"], "not smaller than the tile")
+    _refused(
+        capsys,
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif"), "--overlap", "48"],
+        "not smaller than the tile",
+    )
     assert not (tmp_path / "o.tif").exists()
 
 
 def test_raster_smaller_than_tile(exports, tmp_path, capsys):
     src = write_tif(tmp_path / "s.tif", scene(h=40, w=100))
-    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], "larger than the scene")
+    _refused(
+        capsys,
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")],
+        "larger than the scene",
+    )
 
 
 def test_band_count_differs_from_export(exports, tmp_path, capsys):
     src = write_tif(tmp_path / "s.tif", scene(bands=4))
-    line = _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], "has 4 band(s) but the export takes 3")
+    line = _refused(
+        capsys,
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")],
+        "has 4 band(s) but the export takes 3",
+    )
     assert "export the model with c=4" in line
 
 
 def test_pair_of_different_sizes(exports, tmp_path, capsys):
     a, b = write_tif(tmp_path / "a.tif", scene(h=100, w=120)), write_tif(tmp_path / "b.tif", scene(h=100, w=121))
-    _refused(capsys, ["--exported", str(exports["cd"]), "--image", str(a), str(b), "--out", str(tmp_path / "o.tif")], "differs in size")
+    _refused(
+        capsys,
+        ["--exported", str(exports["cd"]), "--image", str(a), str(b), "--out", str(tmp_path / "o.tif")],
+        "differs in size",
+    )
 
 
 def test_pair_of_different_crs(exports, tmp_path, capsys):
     a = write_tif(tmp_path / "a.tif", scene(h=100, w=120))
-    b = write_tif(tmp_path / "b.tif", scene(h=100, w=120), crs="EPSG:4326", transform=from_origin(10.0, 50.0, 1e-5, 1e-5))
-    _refused(capsys, ["--exported", str(exports["cd"]), "--image", str(a), str(b), "--out", str(tmp_path / "o.tif")], "differs in CRS")
+    b = write_tif(
+        tmp_path / "b.tif", scene(h=100, w=120), crs="EPSG:4326", transform=from_origin(10.0, 50.0, 1e-5, 1e-5)
+    )
+    _refused(
+        capsys,
+        ["--exported", str(exports["cd"]), "--image", str(a), str(b), "--out", str(tmp_path / "o.tif")],
+        "differs in CRS",
+    )
 
 
 def test_single_image_for_a_pair_model(exports, tmp_path, capsys):
     a = write_tif(tmp_path / "a.tif", scene(h=100, w=120))
-    _refused(capsys, ["--exported", str(exports["cd"]), "--image", str(a), "--out", str(tmp_path / "o.tif")], "change-detection pair")
+    _refused(
+        capsys,
+        ["--exported", str(exports["cd"]), "--image", str(a), "--out", str(tmp_path / "o.tif")],
+        "change-detection pair",
+    )
 
 
-@pytest.mark.parametrize("name, content", [("notes.tif", b"hello, not a tiff"), ("photo.png", b"GIF89a nope"), ("data.npy", b"\x93NUMPY garbage"), ("table.csv", b"a,b\n1,2\n")])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("notes.tif", b"hello, not a tiff"),
+        ("photo.png", b"GIF89a nope"),
+        ("data.npy", b"\x93NUMPY garbage"),
+        ("table.csv", b"a,b\n1,2\n"),
+    ],
+)
 def test_non_image_file(exports, tmp_path, capsys, name, content):
     src = tmp_path / name
     src.write_bytes(content)
-    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], repr(str(src)))
+    _refused(
+        capsys,
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")],
+        repr(str(src)),
+    )
 
 
 def test_existing_output_needs_force_and_is_kept(exports, tmp_path, capsys):
@@ -194,7 +289,7 @@ def test_existing_output_needs_force_and_is_kept(exports, tmp_path, capsys):
 
 
 def test_disk_full_leaves_no_output(exports, tmp_path, monkeypatch, capsys):
-    from trt_export import rasters
+    from trt_export.predict import rasters
 
     src = write_tif(tmp_path / "s.tif", scene())
     out = tmp_path / "o.tif"
@@ -209,13 +304,15 @@ def test_disk_full_leaves_no_output(exports, tmp_path, monkeypatch, capsys):
         return original(self, window, data)
 
     monkeypatch.setattr(rasters._File, "write", full)
-    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(out), "--force"], "no space left")
+    _refused(
+        capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(out), "--force"], "no space left"
+    )
     assert out.read_bytes() == b"old"  # the user's file is untouched
     assert not list(tmp_path.glob(".*partial*"))
 
 
 def test_interrupted_predict_leaves_no_output(exports, tmp_path, monkeypatch, capsys):
-    from trt_export import runners
+    from trt_export.infer import runners
 
     src = write_tif(tmp_path / "s.tif", scene())
     calls = {"n": 0}
@@ -228,63 +325,97 @@ def test_interrupted_predict_leaves_no_output(exports, tmp_path, monkeypatch, ca
         return original(self, feed)
 
     monkeypatch.setattr(runners.PaddleInferenceRunner, "infer", interrupted)
-    code, _, err = run(["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], capsys)
+    code, _, err = run(
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], capsys
+    )
     assert code == 130 and "interrupted" in err
     assert list(tmp_path.iterdir()) == [src]
 
 
 def test_output_suffix_and_missing_dir(exports, tmp_path, capsys):
     src = write_tif(tmp_path / "s.tif", scene())
-    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.jpg")], "must end in")
-    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "no" / "o.tif")], "does not exist")
+    _refused(
+        capsys,
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.jpg")],
+        "must end in",
+    )
+    _refused(
+        capsys,
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "no" / "o.tif")],
+        "does not exist",
+    )
 
 
 def test_classifier_export_is_refused(tmp_path, capsys):
-    exported = export_model(load_source("paddle.vision.models:squeezenet1_1"), tmp_path / "cls", FixedShape(1, 3, 64, 64)).save_dir
+    exported = export_model(
+        load_source("paddle.vision.models:squeezenet1_1"), tmp_path / "cls", FixedShape(1, 3, 64, 64)
+    ).save_dir
     src = write_tif(tmp_path / "s.tif", scene())
-    _refused(capsys, ["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "o.tif")], "no per-pixel map")
+    _refused(
+        capsys, ["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "o.tif")], "no per-pixel map"
+    )
 
 
 def test_multiband_uint16_raster_with_matching_export(tmp_path, capsys):
     """A 4-band 16-bit raster (remote-sensing style) through a c=4 export."""
-    exported = export_model(load_source("trt_export.zoo:tiny_segnet", kwargs={"in_channels": 4}), tmp_path / "seg4", FixedShape(1, 4, 48, 48)).save_dir
+    exported = export_model(
+        load_source("trt_export.zoo:tiny_segnet", kwargs={"in_channels": 4}),
+        tmp_path / "seg4",
+        FixedShape(1, 4, 48, 48),
+    ).save_dir
     pixels = np.random.default_rng(6).integers(0, 4096, size=(90, 100, 4), dtype=np.uint16)
     src = write_tif(tmp_path / "ms.tif", pixels)
-    code, _, err = run(["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "o.npy"), "--overlap", "8"], capsys)
+    code, _, err = run(
+        ["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "o.npy"), "--overlap", "8"], capsys
+    )
     assert code == 0, err
     labels = np.load(tmp_path / "o.npy")
     assert labels.shape == (90, 100) and labels.dtype == np.uint8 and set(np.unique(labels)) <= {0, 1}
 
 
 def test_geotiff_without_rasterio_names_the_extra(exports, tmp_path, monkeypatch, capsys):
-    from trt_export import rasters
+    from trt_export.predict import rasters
 
     src = write_tif(tmp_path / "s.tif", scene())
     monkeypatch.setattr(rasters, "rasterio_module", lambda: None)
-    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.npy")], "trt-export[geo]")
+    _refused(
+        capsys,
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.npy")],
+        "trt-export[geo]",
+    )
 
 
 def test_agreement_of_a_change_pair_against_the_dygraph_reference(exports, tmp_path):
     """The scene worker's two halves in-process: dygraph reference on a pair at native resolution,
     then the tiled export compared with it (a pair model, so both images go to both runs)."""
-    from trt_export.backends import BackendSettings
-    from trt_export.manifest import load_manifest
-    from trt_export.predict import ExportGeometry, make_infer, model_transforms, tile_preprocess
-    from trt_export.runners import PaddleInferenceRunner
-    from trt_export.scene_worker import job_scene_reference, measure_agreement
+    from trt_export.bench.scene_worker import job_scene_reference, measure_agreement
+    from trt_export.export.manifest import load_manifest
+    from trt_export.infer.backends import BackendSettings
+    from trt_export.infer.runners import PaddleInferenceRunner
+    from trt_export.predict.tiled import ExportGeometry, make_infer, model_transforms, tile_preprocess
 
     before = scene(h=100, w=130, seed=7)
     after = before.copy()
     after[30:60, 40:90] = 255 - after[30:60, 40:90]
     group = [str(write_tif(tmp_path / "a.tif", before)), str(write_tif(tmp_path / "b.tif", after))]
-    ref = job_scene_reference({"export_dir": str(exports["cd"]), "groups": [group], "max_pixels": 10**9, "out": str(tmp_path / "ref.npz")},
-                              load_source("trt_export.zoo:tiny_change_detector"))
+    ref = job_scene_reference(
+        {"export_dir": str(exports["cd"]), "groups": [group], "max_pixels": 10**9, "out": str(tmp_path / "ref.npz")},
+        load_source("trt_export.zoo:tiny_change_detector"),
+    )
     assert ref["images"][0]["window"] == [1, 2, 128, 96]  # sides cut to multiples of 32, centred
     manifest = load_manifest(exports["cd"])
     geometry = ExportGeometry.of(manifest)
-    spec = {"reference": str(tmp_path / "ref.npz"), "groups": [group], "images": ref["images"], "overlap": 8, "merge": "keep_last"}
+    spec = {
+        "reference": str(tmp_path / "ref.npz"),
+        "groups": [group],
+        "images": ref["images"],
+        "overlap": 8,
+        "merge": "keep_last",
+    }
     with PaddleInferenceRunner(exports["cd"], manifest, BackendSettings(backend="paddle-cpu")) as runner:
-        result = measure_agreement(spec, geometry, tile_preprocess(model_transforms(exports["cd"])), make_infer(runner, geometry))
+        result = measure_agreement(
+            spec, geometry, tile_preprocess(model_transforms(exports["cd"])), make_infer(runner, geometry)
+        )
     assert result["pixels"] == 128 * 96
     assert 0.5 < result["agreement"] <= 1.0 and set(result["per_class_iou"]) <= {"0", "1"}
     assert result["images"][0]["image"] == "a.tif + b.tif"
@@ -293,10 +424,27 @@ def test_agreement_of_a_change_pair_against_the_dygraph_reference(exports, tmp_p
 def test_paddlers_style_label_and_score_maps(tmp_path, capsys):
     """A PaddleRS-style export (int32 label_map + NHWC score_map, saved as PIR): accum sums its
     own score map, and --score-out writes it."""
-    exported = export_model(load_source("fixture_models:paddlers_style_segmenter"), tmp_path / "prs", FixedShape(1, 3, 48, 48)).save_dir
+    exported = export_model(
+        load_source("fixture_models:paddlers_style_segmenter"), tmp_path / "prs", FixedShape(1, 3, 48, 48)
+    ).save_dir
     src = write_tif(tmp_path / "s.tif", scene(h=80, w=100, seed=8))
-    code, _, err = run(["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "l.tif"), "--score-out", str(tmp_path / "p.npy"),
-                        "--merge", "accum", "--overlap", "12"], capsys)
+    code, _, err = run(
+        [
+            "--exported",
+            str(exported),
+            "--image",
+            str(src),
+            "--out",
+            str(tmp_path / "l.tif"),
+            "--score-out",
+            str(tmp_path / "p.npy"),
+            "--merge",
+            "accum",
+            "--overlap",
+            "12",
+        ],
+        capsys,
+    )
     assert code == 0, err
     labels = rasterio.open(tmp_path / "l.tif").read(1)
     probs = np.load(tmp_path / "p.npy")
@@ -308,7 +456,11 @@ def test_paddlers_style_label_and_score_maps(tmp_path, capsys):
 def test_output_that_is_the_input_is_refused_even_with_force(exports, tmp_path, capsys):
     src = write_tif(tmp_path / "s.tif", scene())
     before = src.read_bytes()
-    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(src), "--force"], "is one of the input images")
+    _refused(
+        capsys,
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(src), "--force"],
+        "is one of the input images",
+    )
     assert src.read_bytes() == before
 
 
@@ -316,7 +468,9 @@ def test_float_raster_with_nan_nodata(exports, tmp_path, capsys):
     pixels = scene().astype(np.float32)
     pixels[100:, 120:] = np.nan
     src = write_tif(tmp_path / "f.tif", pixels, nodata=float("nan"))
-    code, _, err = run(["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], capsys)
+    code, _, err = run(
+        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], capsys
+    )
     assert code == 0, err
     labels = rasterio.open(tmp_path / "o.tif").read(1)
     assert (labels[100:, 120:] == 255).all() and set(np.unique(labels[:100])) <= {0, 1}

@@ -14,17 +14,16 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fixture_paths import REPO
 
 # Read by Ray at import: a local instance then binds and talks on 127.0.0.1 only.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'trt-export[ray]')")
 
-from trt_export.backends import BackendSettings  # noqa: E402
-from trt_export.bench import BenchOptions, parse_shapes, run_bench  # noqa: E402
+from trt_export.bench.sweep import BenchOptions, parse_shapes, run_bench  # noqa: E402
 from trt_export.errors import EXIT_USAGE, TrtExportError  # noqa: E402
-from trt_export.ray_executor import RayExecutor, check_reachable, parse_address, ray_failure  # noqa: E402
+from trt_export.infer.backends import BackendSettings  # noqa: E402
+from trt_export.scale.ray_executor import RayExecutor, check_reachable, parse_address, ray_failure  # noqa: E402
 
 SHAPES = ["[32,32]", "[48,48]"]
 LABELS = ["1x3x32x32", "1x3x48x48"]
@@ -51,9 +50,17 @@ def local_ray():
 
 def _options(root: Path, executor, cache: Path) -> BenchOptions:
     return BenchOptions(
-        model="trt_export.zoo:tiny_segnet", model_kwargs={"width": 4}, shapes=parse_shapes(SHAPES),
-        settings=BackendSettings("paddle-onednn", cpu_threads=1), warmup=1, iters=3, duration_s=None,
-        out_dir=root / "out", cache_dir=cache, progress=False, executor=executor,
+        model="trt_export.zoo:tiny_segnet",
+        model_kwargs={"width": 4},
+        shapes=parse_shapes(SHAPES),
+        settings=BackendSettings("paddle-onednn", cpu_threads=1),
+        warmup=1,
+        iters=3,
+        duration_s=None,
+        out_dir=root / "out",
+        cache_dir=cache,
+        progress=False,
+        executor=executor,
     )
 
 
@@ -107,7 +114,9 @@ def test_a_lost_worker_fails_only_its_candidate(ray_sweeps) -> None:
 
 def test_failures_are_named_by_what_ray_lost() -> None:
     NodeDiedError = type("NodeDiedError", (Exception,), {})
-    assert ray_failure(NodeDiedError("node 10.0.0.3 died")).reason.startswith("the Ray node running this candidate was lost")
+    assert ray_failure(NodeDiedError("node 10.0.0.3 died")).reason.startswith(
+        "the Ray node running this candidate was lost"
+    )
     OutOfMemoryError = type("OutOfMemoryError", (Exception,), {})
     assert ray_failure(OutOfMemoryError("killed")).stage == "oom"
 
@@ -132,9 +141,27 @@ def test_cli_unreachable_ray_is_one_line_exit_2(tmp_path: Path) -> None:
     address = f"127.0.0.1:{_free_port()}"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run(
-        [sys.executable, "-m", "trt_export", "bench", "--model", "trt_export.zoo:tiny_segnet", "--shapes", "[32,32]",
-         "--backend", "paddle-onednn", "--ray", address, "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "trt_export",
+            "bench",
+            "--model",
+            "trt_export.zoo:tiny_segnet",
+            "--shapes",
+            "[32,32]",
+            "--backend",
+            "paddle-onednn",
+            "--ray",
+            address,
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and f"Ray at {address} is unreachable" in proc.stderr, proc.stderr

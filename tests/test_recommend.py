@@ -4,21 +4,45 @@ from __future__ import annotations
 
 import pytest
 
-from trt_export.bench_report import Candidate, Failure, Memory, ParitySummary
-from trt_export.recommend import recommend
-from trt_export.stats import LatencyStats, throughput
+from trt_export.bench.recommend import recommend
+from trt_export.bench.report import Candidate, Failure, Memory, ParitySummary
+from trt_export.bench.stats import LatencyStats, throughput
 
 
-def ok(h: int, w: int, median_ms: float, p99_ms: float, rss_mb: float | None = 500.0, n: int = 1,
-       parity: bool | None = True, gpu_mb: float | None = None) -> Candidate:
+def ok(
+    h: int,
+    w: int,
+    median_ms: float,
+    p99_ms: float,
+    rss_mb: float | None = 500.0,
+    n: int = 1,
+    parity: bool | None = True,
+    gpu_mb: float | None = None,
+) -> Candidate:
     # a synthetic latency summary: only the figures the recommender reads need to be right
-    lat = LatencyStats(samples=50, min=median_ms * 0.9, mean=median_ms, median=median_ms, p90=(median_ms + p99_ms) / 2,
-                       p95=(median_ms + p99_ms) / 2, p99=p99_ms, max=p99_ms * 1.1, std=0.01, cv=0.01, iqr=0.02)
+    lat = LatencyStats(
+        samples=50,
+        min=median_ms * 0.9,
+        mean=median_ms,
+        median=median_ms,
+        p90=(median_ms + p99_ms) / 2,
+        p95=(median_ms + p99_ms) / 2,
+        p99=p99_ms,
+        max=p99_ms * 1.1,
+        std=0.01,
+        cv=0.01,
+        iqr=0.02,
+    )
     return Candidate(
-        label=f"{n}x3x{h}x{w}", shape_nchw=[n, 3, h, w], status="ok", latency_ms=lat,
+        label=f"{n}x3x{h}x{w}",
+        shape_nchw=[n, 3, h, w],
+        status="ok",
+        latency_ms=lat,
         throughput=throughput(n, h, w, median_ms),
         memory=None if rss_mb is None and gpu_mb is None else Memory(peak_rss_mb=rss_mb, gpu_peak_mb=gpu_mb),
-        parity=None if parity is None else ParitySummary(parity, "paddle-cpu", 1e-6 if parity else 0.2, [] if parity else ["score_map"]),
+        parity=None
+        if parity is None
+        else ParitySummary(parity, "paddle-cpu", 1e-6 if parity else 0.2, [] if parity else ["score_map"]),
     )
 
 
@@ -33,7 +57,11 @@ def test_throughput_picks_most_megapixels_per_second_and_explains() -> None:
     # 128x128 covers most pixels per second (81.9 MP/s) but its p99 50 ms breaks the 40 ms budget;
     # 512x512 (26.21 MP/s) beats 256x256 (21.85 MP/s) although the latter runs more images per second
     assert rec.label == "1x3x512x512" and rec.runner_up == "1x3x256x256"
-    assert "26.21 MP/s" in rec.reason and "p99 12.0 ms <= 40 ms" in rec.reason and "1x3x256x256 at 21.85 MP/s" in rec.reason
+    assert (
+        "26.21 MP/s" in rec.reason
+        and "p99 12.0 ms <= 40 ms" in rec.reason
+        and "1x3x256x256 at 21.85 MP/s" in rec.reason
+    )
     assert rec.excluded == {"1x3x128x128": "p99 50.0 ms > budget 40 ms"}
     assert [c.eligible for c in cands] == [True, True, False]
     assert cands[2].excluded_reason == "p99 50.0 ms > budget 40 ms"
@@ -97,7 +125,11 @@ def test_several_reasons_are_all_given() -> None:
     cand = ok(1024, 1024, 50.0, 60.0, rss_mb=9000.0, parity=False)
     assert recommend([cand], max_latency_ms=40.0, max_memory_mb=6144.0) is None
     reason = cand.excluded_reason or ""
-    assert "parity failed" in reason and "p99 60.0 ms > budget 40 ms" in reason and "9000.0 MiB > budget 6144 MiB" in reason
+    assert (
+        "parity failed" in reason
+        and "p99 60.0 ms > budget 40 ms" in reason
+        and "9000.0 MiB > budget 6144 MiB" in reason
+    )
 
 
 def test_no_eligible_candidate_returns_none_and_explains_every_one() -> None:

@@ -20,10 +20,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from trt_export import bench as bench_mod
-from trt_export import bench_guard
-from trt_export.bench import BenchOptions, WorkerPool, parse_shapes, run_bench, write_outputs
-from trt_export.cli import main
+from trt_export.bench import guard as bench_guard
+from trt_export.bench import sweep as bench_mod
+from trt_export.bench.sweep import BenchOptions, WorkerPool, parse_shapes, run_bench, write_outputs
+from trt_export.cli.commands import main
 from trt_export.errors import TrtExportError
 
 TESTS = Path(__file__).resolve().parent
@@ -32,8 +32,16 @@ MODEL = "trt_export.zoo:tiny_segnet"
 
 
 def _options(root: Path, **overrides) -> BenchOptions:
-    values = dict(model=MODEL, shapes=parse_shapes(["[32,32]"]), warmup=1, iters=3, duration_s=None,
-                  out_dir=root / "out", cache_dir=root / "cache", progress=False)
+    values = dict(
+        model=MODEL,
+        shapes=parse_shapes(["[32,32]"]),
+        warmup=1,
+        iters=3,
+        duration_s=None,
+        out_dir=root / "out",
+        cache_dir=root / "cache",
+        progress=False,
+    )
     values.update(overrides)
     return BenchOptions(**values)
 
@@ -69,12 +77,30 @@ def _gone(pid: int) -> bool:
 
 # ------------------------------------------------------------------ 4, 6: workers die with their parent
 
+
 def _start_hanging_bench(tmp_path: Path) -> tuple[subprocess.Popen, psutil.Process]:
     """A bench whose prepare worker sleeps; returns the parent and that worker once it runs."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trt_export", "bench", "--model", "fixture_slow:worker_hang", "--shapes", "[32,32]",
-         "--out", str(tmp_path / "out"), "--no-cache", "--no-progress", "--timeout", "300"],
-        cwd=tmp_path, env=_env(TRT_TEST_SLOW_S="300", TMPDIR=str(tmp_path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "trt_export",
+            "bench",
+            "--model",
+            "fixture_slow:worker_hang",
+            "--shapes",
+            "[32,32]",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-cache",
+            "--no-progress",
+            "--timeout",
+            "300",
+        ],
+        cwd=tmp_path,
+        env=_env(TRT_TEST_SLOW_S="300", TMPDIR=str(tmp_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.monotonic() + 120
@@ -126,9 +152,12 @@ def test_sighup_of_the_parent_kills_its_worker_and_removes_the_scratch(tmp_path)
 
 # ------------------------------------------------------------------ 8: --out checked first, written all or nothing
 
+
 def test_out_below_a_file_is_refused_before_the_sweep(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--out", str(tmp_path / "file" / "sub"))
+    code, out, err = cli(
+        capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--out", str(tmp_path / "file" / "sub")
+    )
     assert code == 2
     assert "is a file" in err and "bench " not in out  # no sweep was announced
 
@@ -145,8 +174,18 @@ def test_out_holding_a_file_named_logs_is_refused_before_the_sweep(tmp_path, cap
 
 def test_cache_dir_below_a_file_is_refused_before_the_sweep(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--out", str(tmp_path / "out"),
-                         "--cache-dir", str(tmp_path / "file" / "cache"))
+    code, out, err = cli(
+        capsys,
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        "[32,32]",
+        "--out",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "file" / "cache"),
+    )
     assert code == 2
     assert "--cache-dir" in err and "is a file" in err and "internal error" not in err and "bench " not in out
 
@@ -177,11 +216,17 @@ def test_result_set_is_swapped_in_all_or_nothing(tmp_path, monkeypatch):
         bench_guard.swap_in(staging, out_dir)
     monkeypatch.setattr(bench_guard.os, "replace", real)
     assert {p.name: (p.read_text() if p.is_file() else "dir") for p in out_dir.iterdir()} == {
-        "bench.json": "old bench.json", "bench.csv": "old bench.csv", "bench.md": "old bench.md", "logs": "dir"}
+        "bench.json": "old bench.json",
+        "bench.csv": "old bench.csv",
+        "bench.md": "old bench.md",
+        "logs": "dir",
+    }
     assert (out_dir / "logs" / "old.log").read_text() == "old"
 
 
-def test_full_disk_while_writing_results_changes_nothing_and_still_prints_the_table(sweep, tmp_path, monkeypatch, capsys):
+def test_full_disk_while_writing_results_changes_nothing_and_still_prints_the_table(
+    sweep, tmp_path, monkeypatch, capsys
+):
     root, options, report = sweep
     out_dir = tmp_path / "out"
     shutil.copytree(options.out_dir, out_dir)
@@ -190,14 +235,29 @@ def test_full_disk_while_writing_results_changes_nothing_and_still_prints_the_ta
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("trt_export.render.write_csv", full)
+    monkeypatch.setattr("trt_export.report.render.write_csv", full)
     with pytest.raises(OSError):
         write_outputs(report, out_dir)
     assert {p.name: p.read_bytes() for p in out_dir.iterdir() if p.is_file()} == before
     assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]
     # through the CLI (the cache is warm): the table is printed, the error names the full disk
-    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--iters", "3", "--warmup", "1",
-                         "--out", str(out_dir), "--cache-dir", str(options.cache_dir), "--no-progress")
+    code, out, err = cli(
+        capsys,
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        "[32,32]",
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+        "--out",
+        str(out_dir),
+        "--cache-dir",
+        str(options.cache_dir),
+        "--no-progress",
+    )
     assert code == 2
     (line,) = err.splitlines()
     assert "could not be written" in line and "disk full at" in line and "nothing in --out was changed" in line
@@ -207,10 +267,23 @@ def test_full_disk_while_writing_results_changes_nothing_and_still_prints_the_ta
 
 # ------------------------------------------------------------------ 9: baseline refused before the sweep
 
+
 def test_baseline_of_another_model_is_refused_before_sweeping(sweep, tmp_path, capsys):
     _, options, _ = sweep
-    code, out, err = cli(capsys, "bench", "--model", "trt_export.zoo:tiny_change_detector", "--shapes", "[32,32]",
-                         "--baseline", str(options.out_dir / "bench.json"), "--out", str(tmp_path / "out"), "--test", "summary")
+    code, out, err = cli(
+        capsys,
+        "bench",
+        "--model",
+        "trt_export.zoo:tiny_change_detector",
+        "--shapes",
+        "[32,32]",
+        "--baseline",
+        str(options.out_dir / "bench.json"),
+        "--out",
+        str(tmp_path / "out"),
+        "--test",
+        "summary",
+    )
     assert code == 2
     (line,) = err.splitlines()
     assert "different models" in line
@@ -223,8 +296,20 @@ def test_baseline_of_another_environment_is_refused_before_sweeping(sweep, tmp_p
     data["environment"]["paddle_version"] = "2.6.2"
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps(data))
-    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--baseline", str(baseline),
-                         "--out", str(tmp_path / "out"), "--test", "summary")
+    code, out, err = cli(
+        capsys,
+        "bench",
+        "--model",
+        MODEL,
+        "--shapes",
+        "[32,32]",
+        "--baseline",
+        str(baseline),
+        "--out",
+        str(tmp_path / "out"),
+        "--test",
+        "summary",
+    )
     assert code == 2
     assert "environment differs" in err and "'2.6.2'" in err and "--allow-env-mismatch" in err
     assert "p50 ms" not in out and not (tmp_path / "out").exists()  # no candidate ran
@@ -232,10 +317,11 @@ def test_baseline_of_another_environment_is_refused_before_sweeping(sweep, tmp_p
 
 # ------------------------------------------------------------------ 10: damaged cache entry re-made
 
+
 def test_damaged_cached_export_is_made_again(sweep, tmp_path):
     """A truncated params file: the parent's cache lookup discards the entry, the prepare job
     (run in this process, as a worker would) exports it again."""
-    from trt_export.bench_worker import run_job
+    from trt_export.bench.worker import run_job
 
     _, options, _ = sweep
     cache = tmp_path / "cache"
@@ -243,22 +329,40 @@ def test_damaged_cached_export_is_made_again(sweep, tmp_path):
     (params,) = cache.glob("*/export/model.pdiparams")
     export_dir, reference = params.parent, params.parent.parent / "reference-seed0.npz"
     if not reference.is_file():  # this sweep kept its reference elsewhere: make the entry complete first
-        made = run_job({"job": "prepare", "source": {"spec": MODEL}, "shape_nchw": [1, 3, 32, 32], "format": "auto",
-                        "export_dir": str(export_dir), "reference": str(reference), "seed": 0})
+        made = run_job(
+            {
+                "job": "prepare",
+                "source": {"spec": MODEL},
+                "shape_nchw": [1, 3, 32, 32],
+                "format": "auto",
+                "export_dir": str(export_dir),
+                "reference": str(reference),
+                "seed": 0,
+            }
+        )
         assert "error" not in made and reference.is_file(), made
     good = params.read_bytes()
     params.write_bytes(good[:100])
     assert bench_mod._cached_entry(export_dir, reference) is None
     assert not export_dir.exists() and not reference.exists()
-    result = run_job({"job": "prepare", "source": {"spec": MODEL}, "shape_nchw": [1, 3, 32, 32], "format": "auto",
-                      "export_dir": str(export_dir), "reference": str(reference), "seed": 0})
+    result = run_job(
+        {
+            "job": "prepare",
+            "source": {"spec": MODEL},
+            "shape_nchw": [1, 3, 32, 32],
+            "format": "auto",
+            "export_dir": str(export_dir),
+            "reference": str(reference),
+            "seed": 0,
+        }
+    )
     assert "error" not in result, result
     assert bench_mod._cached_entry(export_dir, reference) is not None
     assert len(params.read_bytes()) == len(good)
 
 
 def test_damaged_export_found_by_the_prepare_job_itself(sweep, tmp_path):
-    from trt_export.bench_worker import run_job
+    from trt_export.bench.worker import run_job
 
     _, options, _ = sweep
     cache = tmp_path / "cache"
@@ -266,16 +370,27 @@ def test_damaged_export_found_by_the_prepare_job_itself(sweep, tmp_path):
     (model,) = cache.glob("*/export/model.pdmodel")
     model.write_bytes(b"garbage")
     reference = model.parent.parent / "reference-seed0.npz"
-    result = run_job({"job": "prepare", "source": {"spec": MODEL}, "shape_nchw": [1, 3, 32, 32], "format": "auto",
-                      "export_dir": str(model.parent), "reference": str(reference), "seed": 0})
+    result = run_job(
+        {
+            "job": "prepare",
+            "source": {"spec": MODEL},
+            "shape_nchw": [1, 3, 32, 32],
+            "format": "auto",
+            "export_dir": str(model.parent),
+            "reference": str(reference),
+            "seed": 0,
+        }
+    )
     assert "error" not in result and result["cached"] is False, result
 
 
 # ------------------------------------------------------------------ 11, 16, 17: refused up front, named steps
 
+
 def test_shape_larger_than_memory_is_refused_before_the_sweep(tmp_path, capsys):
-    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "[100000,100000]",
-                         "--out", str(tmp_path / "out"))
+    code, out, err = cli(
+        capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "[100000,100000]", "--out", str(tmp_path / "out")
+    )
     assert code == 2
     (line,) = err.splitlines()
     assert "needs at least" in line and "[1, 3, 100000, 100000]" in line and "smaller shape" in line
@@ -283,17 +398,35 @@ def test_shape_larger_than_memory_is_refused_before_the_sweep(tmp_path, capsys):
 
 
 def test_duration_not_shorter_than_timeout_is_refused(tmp_path, capsys):
-    code, _, err = cli(capsys, "bench", "--model", MODEL, "--duration", "20", "--timeout", "8", "--out", str(tmp_path / "o"))
+    code, _, err = cli(
+        capsys, "bench", "--model", MODEL, "--duration", "20", "--timeout", "8", "--out", str(tmp_path / "o")
+    )
     assert code == 2 and "--duration 20 s is not shorter than --timeout 8 s" in err
 
 
-def test_start_up_timeout_names_no_log_that_is_never_written(tmp_path, capsys):
+def test_start_up_timeout_names_no_log_that_is_never_written(tmp_path, capsys, monkeypatch):
     """Every log a message names exists after the run: with exec'd workers start-up itself times out
     (exit 2, the log's last line quoted, no idle.log named); with the pre-imported fork server
-    start-up is not timed, the candidate times out and its named log is in --out/logs."""
+    start-up is not timed, the candidate times out and its named log is in --out/logs.
+    The worker hangs (fixture_slow:worker_hang), so the timeout is certain: a tiny net with a warm
+    cache could finish inside any short --timeout."""
     import re
 
-    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--timeout", "0.5", "--out", str(tmp_path / "out"))
+    monkeypatch.setenv("PYTHONPATH", _env()["PYTHONPATH"])
+    monkeypatch.setenv("TRT_TEST_SLOW_S", "60")
+    code, out, err = cli(
+        capsys,
+        "bench",
+        "--model",
+        "fixture_slow:worker_hang",
+        "--shapes",
+        "[32,32]",
+        "--timeout",
+        "1",
+        "--no-cache",
+        "--out",
+        str(tmp_path / "out"),
+    )
     if code == 2:
         (line,) = err.splitlines()
         assert "cannot start Paddle" in line and "raise --timeout" in line and "idle.log" not in line
@@ -309,9 +442,19 @@ def test_timeout_names_the_step_that_ran_out(tmp_path):
     (here "export", not the default "build" the parent would otherwise guess)."""
     pool = WorkerPool(tmp_path, timeout_s=10)
     pool.env.update(_env(TRT_TEST_SLOW_S="60"))
-    outcome = pool.run({"job": "prepare", "source": {"spec": "fixture_slow:worker_hang"}, "shape_nchw": [1, 3, 32, 32],
-                        "format": "auto", "export_dir": str(tmp_path / "e"), "reference": str(tmp_path / "r.npz"), "seed": 0},
-                       "p", "build")
+    outcome = pool.run(
+        {
+            "job": "prepare",
+            "source": {"spec": "fixture_slow:worker_hang"},
+            "shape_nchw": [1, 3, 32, 32],
+            "format": "auto",
+            "export_dir": str(tmp_path / "e"),
+            "reference": str(tmp_path / "r.npz"),
+            "seed": 0,
+        },
+        "p",
+        "build",
+    )
     assert outcome.failure is not None and outcome.failure.stage == "timeout"
     assert outcome.failure.reason.startswith("export took longer than --timeout 10 s"), outcome.failure.reason
 
@@ -319,8 +462,8 @@ def test_timeout_names_the_step_that_ran_out(tmp_path):
 def test_measure_job_records_the_timing_step(sweep, tmp_path, monkeypatch):
     from dataclasses import asdict
 
-    from trt_export import bench_worker
-    from trt_export.backends import BackendSettings
+    from trt_export.bench import worker as bench_worker
+    from trt_export.infer.backends import BackendSettings
 
     _, options, _ = sweep
     (entry,) = [p for p in options.cache_dir.iterdir() if (p / "export").is_dir()]
@@ -334,8 +477,18 @@ def test_measure_job_records_the_timing_step(sweep, tmp_path, monkeypatch):
         return real_loop(*args, **kwargs)
 
     monkeypatch.setattr(bench_worker, "timed_loop", spying_loop)
-    result = bench_worker.run_job({"job": "measure", "export_dir": str(entry / "export"), "reference": str(reference),
-                                   "format": "auto", "settings": asdict(BackendSettings(backend="paddle-cpu")), "warmup": 0,
-                                   "iters": 1, "duration_s": None}, stage_file)
+    result = bench_worker.run_job(
+        {
+            "job": "measure",
+            "export_dir": str(entry / "export"),
+            "reference": str(reference),
+            "format": "auto",
+            "settings": asdict(BackendSettings(backend="paddle-cpu")),
+            "warmup": 0,
+            "iters": 1,
+            "duration_s": None,
+        },
+        stage_file,
+    )
     assert "error" not in result, result
     assert seen == ["timing"]

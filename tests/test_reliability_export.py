@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from trt_export import export as export_mod
-from trt_export import savedir
-from trt_export.cli import main
+from trt_export.cli.commands import main
 from trt_export.errors import ExportError, TrtExportError
-from trt_export.export import export_model
-from trt_export.manifest import MANIFEST_NAME
-from trt_export.shapes import parse_fixed_shape
-from trt_export.sources import load_source
+from trt_export.export import exporter as export_mod
+from trt_export.export import savedir
+from trt_export.export.exporter import export_model
+from trt_export.export.manifest import MANIFEST_NAME
+from trt_export.model.shapes import parse_fixed_shape
+from trt_export.model.sources import load_source
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -53,14 +53,25 @@ def _dead_pid() -> int:
 
 # ------------------------------------------------------------------ 1, 2: what --force may replace
 
+
 @pytest.mark.parametrize("save_dir", [".", "..", ""])
 def test_force_never_replaces_the_cwd_or_its_ancestors(tmp_path, monkeypatch, capsys, save_dir):
     project = tmp_path / "project"
     project.mkdir()
     (project / "train.py").write_text("print('mine')\n")
     monkeypatch.chdir(project)
-    code, out, err = cli(capsys, "export", "--model", "trt_export.zoo:tiny_segnet", "--save-dir", save_dir,
-                         "--fixed-input-shape", "[32,32]", "--force", "--replace-non-export")
+    code, out, err = cli(
+        capsys,
+        "export",
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--save-dir",
+        save_dir,
+        "--fixed-input-shape",
+        "[32,32]",
+        "--force",
+        "--replace-non-export",
+    )
     assert code == 2, out
     (line,) = err.splitlines()
     assert ("empty" in line) if save_dir == "" else ("current directory" in line and "would delete" in line)
@@ -75,8 +86,20 @@ def test_force_never_deletes_the_weights_it_exports(tmp_path, capsys, source):
     out.mkdir()
     weights = out / "best.pdparams"
     paddle.save(source.build().state_dict(), str(weights))
-    code, _, err = cli(capsys, "export", "--model", "trt_export.zoo:tiny_segnet", "--weights", str(weights),
-                       "--save-dir", str(out), "--fixed-input-shape", "[32,32]", "--force", "--replace-non-export")
+    code, _, err = cli(
+        capsys,
+        "export",
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--weights",
+        str(weights),
+        "--save-dir",
+        str(out),
+        "--fixed-input-shape",
+        "[32,32]",
+        "--force",
+        "--replace-non-export",
+    )
     assert code == 2
     assert "holds the model source or its weights" in err and "best.pdparams" in err
     assert weights.is_file()
@@ -89,7 +112,9 @@ def test_force_never_deletes_a_training_dir(tmp_path):
     with pytest.raises(ExportError, match="holds the model source"):
         savedir.check_replace(train, force=True, replace_non_export=True, protected=[train])
     with pytest.raises(ExportError, match="holds the model source"):
-        savedir.check_replace(tmp_path / "output", force=True, replace_non_export=True, protected=[train / "model.pdparams"])
+        savedir.check_replace(
+            tmp_path / "output", force=True, replace_non_export=True, protected=[train / "model.pdparams"]
+        )
     assert (train / "model.pdparams").read_bytes() == b"weights"
 
 
@@ -106,19 +131,38 @@ def test_force_replaces_an_earlier_export_but_not_files_added_to_it(tmp_path, so
 
 # ------------------------------------------------------------------ 3: one writer per --save-dir
 
+
 def test_second_concurrent_export_fails_fast_and_the_first_wins(tmp_path):
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "trt_export", "export", "--model", "fixture_slow:slow_segnet", "--save-dir", str(out),
-            "--fixed-input-shape", "[32,32]"]
+    argv = [
+        sys.executable,
+        "-m",
+        "trt_export",
+        "export",
+        "--model",
+        "fixture_slow:slow_segnet",
+        "--save-dir",
+        str(out),
+        "--fixed-input-shape",
+        "[32,32]",
+    ]
     release = tmp_path / "release"  # the first export holds the lock until the test creates this file
-    first = subprocess.Popen(argv, cwd=tmp_path, env=_env(TRT_TEST_RELEASE=str(release)), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        env=_env(TRT_TEST_RELEASE=str(release)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lock = tmp_path / ".out.lock"
     deadline = time.monotonic() + 60
     while not (lock.is_file() and lock.read_text().strip()):
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()
         time.sleep(0.05)
-    second = subprocess.run(argv, cwd=tmp_path, env=_env(TRT_TEST_SLOW_S="0"), capture_output=True, text=True, timeout=120)
+    second = subprocess.run(
+        argv, cwd=tmp_path, env=_env(TRT_TEST_SLOW_S="0"), capture_output=True, text=True, timeout=120
+    )
     assert first.poll() is None, "the first export must still be running for this test to mean anything"
     assert second.returncode == 2, second.stdout
     (line,) = second.stderr.splitlines()
@@ -133,10 +177,17 @@ def test_second_concurrent_export_fails_fast_and_the_first_wins(tmp_path):
 def test_lock_waits_for_the_holder(tmp_path):
     target = tmp_path / "out"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from trt_export.savedir import target_lock\n"
-         "with target_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(1.5)\n"
-         "    Path(sys.argv[1] + '.done').touch()", str(target)],
-        env=_env(), stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from trt_export.export.savedir import target_lock\n"
+            "with target_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(1.5)\n"
+            "    Path(sys.argv[1] + '.done').touch()",
+            str(target),
+        ],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(savedir.TargetBusy, match=f"pid {holder.pid}"):
@@ -152,12 +203,27 @@ def test_lock_waits_for_the_holder(tmp_path):
 
 # ------------------------------------------------------------------ 5, 6, 7: signals and leftovers
 
+
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT])
 def test_sighup_and_sigquit_mid_export_clean_up_and_say_so(tmp_path, sig):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trt_export", "export", "--model", "fixture_slow:slow_segnet", "--save-dir",
-         str(tmp_path / "out"), "--fixed-input-shape", "[32,32]"],
-        cwd=tmp_path, env=_env(TRT_TEST_SLOW_S="30"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "trt_export",
+            "export",
+            "--model",
+            "fixture_slow:slow_segnet",
+            "--save-dir",
+            str(tmp_path / "out"),
+            "--fixed-input-shape",
+            "[32,32]",
+        ],
+        cwd=tmp_path,
+        env=_env(TRT_TEST_SLOW_S="30"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while not any(".out.partial-" in p.name for p in tmp_path.iterdir()):
@@ -174,7 +240,11 @@ def test_sighup_and_sigquit_mid_export_clean_up_and_say_so(tmp_path, sig):
 def test_stale_staging_dirs_of_dead_processes_are_cleaned(tmp_path, source):
     dead = _dead_pid()
     stale = [tmp_path / f".out.partial-{dead}-abc123", tmp_path / f".out.old-{dead}"]
-    alive = [tmp_path / f".out.partial-{os.getppid()}-live", tmp_path / ".out.partial-nopid", tmp_path / f".other.partial-{dead}-x"]
+    alive = [
+        tmp_path / f".out.partial-{os.getppid()}-live",
+        tmp_path / ".out.partial-nopid",
+        tmp_path / f".other.partial-{dead}-x",
+    ]
     for d in stale + alive:
         d.mkdir()
         (d / "model.pdiparams").write_bytes(b"x" * 1000)
@@ -199,11 +269,24 @@ def test_old_dir_that_cannot_be_deleted_is_a_warning(tmp_path, monkeypatch, caps
     def stuck_rmtree(path, onerror=None, **kwargs):
         if ".old-" not in Path(path).name:
             return real_rmtree(path, onerror=onerror, **kwargs)
-        onerror(os.unlink, str(Path(path) / "model.pdiparams"), (PermissionError, PermissionError(errno.EPERM, "Operation not permitted"), None))
+        onerror(
+            os.unlink,
+            str(Path(path) / "model.pdiparams"),
+            (PermissionError, PermissionError(errno.EPERM, "Operation not permitted"), None),
+        )
 
     monkeypatch.setattr(savedir.shutil, "rmtree", stuck_rmtree)
-    code, out, err = cli(capsys, "export", "--model", "trt_export.zoo:tiny_segnet", "--save-dir", str(target),
-                         "--fixed-input-shape", "[32,32]", "--force")
+    code, out, err = cli(
+        capsys,
+        "export",
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--save-dir",
+        str(target),
+        "--fixed-input-shape",
+        "[32,32]",
+        "--force",
+    )
     assert code == 0, err
     assert "warning: the replaced export could not be deleted" in out and f".out.old-{os.getpid()}" in out
     assert "Operation not permitted" in out
@@ -219,9 +302,18 @@ def test_long_save_dir_name_works_and_too_long_is_refused(tmp_path, source):
 
 # ------------------------------------------------------------------ 11, 12: memory and disk
 
+
 def test_input_larger_than_memory_is_refused_up_front(tmp_path, capsys):
-    code, _, err = cli(capsys, "export", "--model", "trt_export.zoo:tiny_segnet", "--save-dir", str(tmp_path / "out"),
-                       "--fixed-input-shape", "[1,3,100000,100000]")
+    code, _, err = cli(
+        capsys,
+        "export",
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--save-dir",
+        str(tmp_path / "out"),
+        "--fixed-input-shape",
+        "[1,3,100000,100000]",
+    )
     assert code == 2
     (line,) = err.splitlines()
     assert "needs at least" in line and "available" in line and "smaller shape" in line
@@ -252,7 +344,7 @@ def test_paddle_writer_failing_on_a_full_disk_is_not_blamed_on_the_network(tmp_p
     def cannot_read(*args, **kwargs):
         raise RuntimeError("(Unavailable) Cannot read tensor desc size")
 
-    monkeypatch.setattr("trt_export.preflight.shutil.disk_usage", filling_up)
+    monkeypatch.setattr("trt_export.export.preflight.shutil.disk_usage", filling_up)
     paddle = export_mod.import_paddle()
     monkeypatch.setattr(paddle.jit, "save", cannot_read)
     with pytest.raises(TrtExportError, match="disk full at") as info:
@@ -264,7 +356,12 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
     where.mkdir()
     if os.geteuid() != 0:
         return False
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_export_to_a_really_full_disk(tmp_path, capsys):
@@ -273,8 +370,18 @@ def test_export_to_a_really_full_disk(tmp_path, capsys):
     if not _mount_tmpfs(disk, "2m"):
         pytest.skip("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)")
     try:
-        code, _, err = cli(capsys, "export", "--model", "paddle.vision.models:squeezenet1_1", "--save-dir",
-                           str(disk / "out"), "--fixed-input-shape", "[64,64]", "--format", "legacy")
+        code, _, err = cli(
+            capsys,
+            "export",
+            "--model",
+            "paddle.vision.models:squeezenet1_1",
+            "--save-dir",
+            str(disk / "out"),
+            "--fixed-input-shape",
+            "[64,64]",
+            "--format",
+            "legacy",
+        )
         assert code == 2
         (line,) = err.splitlines()
         assert str(disk) in line and ("disk full" in line or "not enough disk space" in line)
@@ -304,7 +411,7 @@ def test_truncated_save_found_at_read_back_says_disk_full(tmp_path, monkeypatch,
         state["full"] = True
         raise RuntimeError("(PreconditionNotMet) Cannot read tensor desc size")
 
-    monkeypatch.setattr("trt_export.preflight.shutil.disk_usage", usage)
+    monkeypatch.setattr("trt_export.export.preflight.shutil.disk_usage", usage)
     monkeypatch.setattr(export_mod, "_plain_cpu_predictor", broken_predictor)
     with pytest.raises(TrtExportError, match=f"disk full at {tmp_path}"):
         export_model(source, tmp_path / "out", SHAPE)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from trt_export.cli import main, run_handler
+from trt_export.cli.commands import main, run_handler
 from trt_export.errors import EXIT_INTERNAL, ModelSourceError, TrtExportError
-from trt_export.export import export_model
-from trt_export.manifest import MANIFEST_NAME
-from trt_export.shapes import parse_fixed_shape
-from trt_export.sources import load_source
+from trt_export.export.exporter import export_model
+from trt_export.export.manifest import MANIFEST_NAME
+from trt_export.model.shapes import parse_fixed_shape
+from trt_export.model.sources import load_source
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -46,24 +46,32 @@ def export64(tmp_path_factory):
 
 # ------------------------------------------------------------------ 13, 14: model sources
 
+
 def test_empty_model_is_refused_not_replaced_by_the_default(tmp_path, capsys):
     with pytest.raises(ModelSourceError, match="--model is empty"):
         load_source("")
-    code, _, err = cli(capsys, "export", "--model", "", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]")
+    code, _, err = cli(
+        capsys, "export", "--model", "", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]"
+    )
     assert code == 2 and "--model is empty" in one_error_line(err)
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ("raise RuntimeError('no GPU here')\n", "RuntimeError: no GPU here"),
-    ("def f(:\n", "SyntaxError"),
-    ("import sys\nsys.exit(7)\n", "sys.exit(7)"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ("raise RuntimeError('no GPU here')\n", "RuntimeError: no GPU here"),
+        ("def f(:\n", "SyntaxError"),
+        ("import sys\nsys.exit(7)\n", "sys.exit(7)"),
+    ],
+)
 def test_factory_module_failing_at_import(tmp_path, monkeypatch, capsys, body, fragment):
     name = f"broken_{abs(hash(body)) % 10**8}"
     (tmp_path / f"{name}.py").write_text(body)
     monkeypatch.syspath_prepend(str(tmp_path))
-    code, _, err = cli(capsys, "export", "--model", f"{name}:net", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]")
+    code, _, err = cli(
+        capsys, "export", "--model", f"{name}:net", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]"
+    )
     assert code == 2
     line = one_error_line(err)
     assert fragment in line and name in line
@@ -72,15 +80,20 @@ def test_factory_module_failing_at_import(tmp_path, monkeypatch, capsys, body, f
 def test_factory_calling_sys_exit(tmp_path, monkeypatch, capsys):
     (tmp_path / "exits.py").write_text("import sys\ndef net():\n    sys.exit(7)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    code, _, err = cli(capsys, "export", "--model", "exits:net", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]")
+    code, _, err = cli(
+        capsys, "export", "--model", "exits:net", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]"
+    )
     assert code == 2 and "called sys.exit(7)" in one_error_line(err)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--seed", "-1"], "non-negative seed"),
-    (["--trt-workspace-mb", "-1"], "--trt-workspace-mb must be an integer >= 1, got -1"),
-    (["--threads", "0"], "--threads must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--seed", "-1"], "non-negative seed"),
+        (["--trt-workspace-mb", "-1"], "--trt-workspace-mb must be an integer >= 1, got -1"),
+        (["--threads", "0"], "--threads must be an integer >= 1"),
+    ],
+)
 def test_bad_numbers_are_refused_with_the_flag_named(export64, capsys, args, fragment):
     code, _, err = cli(capsys, "verify", "--exported", str(export64.save_dir), *args)
     assert code == 2
@@ -113,25 +126,34 @@ def test_npz_that_is_not_a_zip_is_not_blamed_on_pickles(export64, tmp_path, caps
 
 # ------------------------------------------------------------------ 15: doctor with a broken Paddle
 
-@pytest.mark.parametrize("body, fragment", [
-    ("raise RuntimeError('libpaddle.so: undefined symbol')\n", "RuntimeError: libpaddle.so: undefined symbol"),
-    ("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n", "SIGSEGV"),
-])
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ("raise RuntimeError('libpaddle.so: undefined symbol')\n", "RuntimeError: libpaddle.so: undefined symbol"),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n", "SIGSEGV"),
+    ],
+)
 def test_doctor_reports_a_broken_paddle(tmp_path, body, fragment):
     (tmp_path / "paddle").mkdir()
     (tmp_path / "paddle" / "__init__.py").write_text(body)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]))
-    proc = subprocess.run([sys.executable, "-m", "trt_export", "doctor"], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trt_export", "doctor"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     paddle_row = next(line for line in proc.stdout.splitlines() if line.startswith("Paddle "))
     assert "not importable" in paddle_row and fragment in paddle_row
     assert "paddle-cpu" in proc.stdout
-    as_json = subprocess.run([sys.executable, "-m", "trt_export", "doctor", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    as_json = subprocess.run(
+        [sys.executable, "-m", "trt_export", "doctor", "--json"], capture_output=True, text=True, env=env, timeout=120
+    )
     report = json.loads(as_json.stdout)
     assert report["paddle"]["version"] is None and not report["backends"]["paddle-cpu"]["legacy"]["available"]
 
 
 # ------------------------------------------------------------------ 19, 20: verify against what was exported
+
 
 def test_manifest_edited_to_another_shape_is_refused(export64, tmp_path, capsys):
     import shutil
@@ -163,8 +185,9 @@ def test_verify_with_another_model_says_so(export64, capsys):
 
 # ------------------------------------------------------------------ 21: the rest
 
+
 def test_gate_tolerance_in_scientific_notation():
-    from trt_export.gate import parse_tolerance
+    from trt_export.gate.verdict import parse_tolerance
 
     assert parse_tolerance("1e-1") == pytest.approx(0.1)
     assert parse_tolerance("5E-2") == pytest.approx(0.05)
@@ -175,10 +198,12 @@ def test_gate_tolerance_in_scientific_notation():
 def test_onednn_pir_advice_fits_an_export_that_can_only_be_pir():
     from types import SimpleNamespace
 
-    from trt_export.runners import _KNOWN_FAILURES, ONEDNN_PIR_ONLY, _advice_for_export
+    from trt_export.infer.runners import _KNOWN_FAILURES, ONEDNN_PIR_ONLY, _advice_for_export
 
     generic = TrtExportError(_KNOWN_FAILURES[0][2])
-    pir_only = SimpleNamespace(notes=["legacy .pdmodel export is not possible for this network on Paddle 3.3.1 (x); ..."])
+    pir_only = SimpleNamespace(
+        notes=["legacy .pdmodel export is not possible for this network on Paddle 3.3.1 (x); ..."]
+    )
     chosen_pir = SimpleNamespace(notes=[])
     assert str(_advice_for_export(generic, pir_only)) == ONEDNN_PIR_ONLY
     assert "--format legacy" not in ONEDNN_PIR_ONLY and "--backend paddle-cpu" in ONEDNN_PIR_ONLY
@@ -197,16 +222,18 @@ def test_our_own_bugs_exit_3_not_the_usage_code(capsys):
 
 # ------------------------------------------------------------------ 22: the docs' tolerance tables are the code's
 
+
 @pytest.mark.parametrize("doc", ["verify.md", "parity.md"])
 def test_documented_default_tolerances_match_the_code(doc):
     import re
 
-    from trt_export.compare import DEFAULT_TOLERANCES
+    from trt_export.parity.compare import DEFAULT_TOLERANCES
 
     text = (REPO / "docs" / doc).read_text(encoding="utf-8")
     for precision, tol in DEFAULT_TOLERANCES.items():
         row = next(line for line in text.splitlines() if re.match(rf"^\| {precision}\b", line))
         cells = [c.strip() for c in row.strip("|").split("|")]
+
         def number(cell: str) -> float | None:
             found = re.search(r"[0-9.]+(?:e-?[0-9]+)?", cell)
             return None if cell == "-" else float(found.group(0))

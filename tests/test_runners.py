@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trt_export.backends import BackendSettings
+from trt_export.env.paddle_import import import_paddle
 from trt_export.errors import BackendUnavailable, InputError, TrtExportError
-from trt_export.inputs import TensorSpec, random_inputs, save_npz
-from trt_export.manifest import FormatFiles, Manifest, load_manifest, save_manifest
-from trt_export.paddle_env import import_paddle
-from trt_export.runners import (
+from trt_export.export.manifest import FormatFiles, Manifest, load_manifest, save_manifest
+from trt_export.infer.backends import BackendSettings
+from trt_export.infer.inputs import TensorSpec, random_inputs, save_npz
+from trt_export.infer.runners import (
     DygraphRunner,
     PaddleInferenceRunner,
     calibration_feeds,
     flatten_outputs,
     translate_paddle_error,
 )
-from trt_export.shapes import FixedShape
+from trt_export.model.shapes import FixedShape
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -95,7 +95,10 @@ def export_tiny(directory: Path, layer, formats=("legacy", "pir"), shape=SHAPE) 
         model={"name": "tiny", "model_type": "generic"},
         fixed_shape=FixedShape.from_nchw(list(shape)),
         inputs=[TensorSpec("image", "float32", tuple(shape))],
-        outputs=[TensorSpec("score_map", "float32", (shape[0], 2, shape[2] // 2, shape[3] // 2)), TensorSpec("pooled", "float32", (shape[0], 8))],
+        outputs=[
+            TensorSpec("score_map", "float32", (shape[0], 2, shape[2] // 2, shape[3] // 2)),
+            TensorSpec("pooled", "float32", (shape[0], 8)),
+        ],
         formats=files,
         default_format=formats[0],
     )
@@ -160,7 +163,9 @@ def test_memory_optim_with_pir_is_planned_away_and_runs(tiny, feed, reference):
     with PaddleInferenceRunner(directory, manifest, BackendSettings("paddle-cpu", memory_optim=True), "pir") as runner:
         assert "enable_memory_optim" not in runner.plan.methods
         assert_close(runner.infer(feed), reference)
-    with PaddleInferenceRunner(directory, manifest, BackendSettings("paddle-cpu", memory_optim=True), "legacy") as runner:
+    with PaddleInferenceRunner(
+        directory, manifest, BackendSettings("paddle-cpu", memory_optim=True), "legacy"
+    ) as runner:
         assert "enable_memory_optim" in runner.plan.methods
         assert_close(runner.infer(feed), reference)
 
@@ -312,9 +317,13 @@ def test_translate_paddle_error():
         "(Unimplemented) ConvertPirAttribute2RuntimeAttribute not support [pir::ArrayAttribute<pir::DoubleAttribute>]"
     )
     assert "--format legacy" in str(translate_paddle_error(crash, "running"))
-    no_trt = RuntimeError("(PreconditionNotMet) To use Paddle-TensorRT, please compile with TENSORRT first.\n  [Hint: ...]")
+    no_trt = RuntimeError(
+        "(PreconditionNotMet) To use Paddle-TensorRT, please compile with TENSORRT first.\n  [Hint: ...]"
+    )
     assert isinstance(translate_paddle_error(no_trt, "creating"), BackendUnavailable)
-    other = RuntimeError("\n\n----\nC++ Traceback\n  0 foo\n----\nError Message Summary:\n(InvalidArgument) bad dims [1, 2]\n  [Hint: x]")
+    other = RuntimeError(
+        "\n\n----\nC++ Traceback\n  0 foo\n----\nError Message Summary:\n(InvalidArgument) bad dims [1, 2]\n  [Hint: x]"
+    )
     message = str(translate_paddle_error(other, "running x"))
     assert message == "Paddle Inference failed while running x: RuntimeError: (InvalidArgument) bad dims [1, 2]"
 
@@ -367,17 +376,44 @@ def _install_fake_paddle_tensorrt(monkeypatch, calls: list) -> None:
         INT8 = "INT8"
 
     class Input:
-        def __init__(self, warmup_data=None, min_input_shape=None, max_input_shape=None, optim_input_shape=None,
-                     input_data_type="float32", input_range=None, name=None):
+        def __init__(
+            self,
+            warmup_data=None,
+            min_input_shape=None,
+            max_input_shape=None,
+            optim_input_shape=None,
+            input_data_type="float32",
+            input_range=None,
+            name=None,
+        ):
             self.warmup_data, self.name, self.input_data_type = warmup_data, name, input_data_type
-            self.min_input_shape, self.optim_input_shape, self.max_input_shape = min_input_shape, optim_input_shape, max_input_shape
+            self.min_input_shape, self.optim_input_shape, self.max_input_shape = (
+                min_input_shape,
+                optim_input_shape,
+                max_input_shape,
+            )
 
     class TensorRTConfig:
-        def __init__(self, inputs, min_subgraph_size=3, save_model_dir=None, disable_ops=None,
-                     precision_mode=PrecisionMode.FP32, ops_run_float=None, optimization_level=3, disable_passes=(),
-                     workspace_size=1 << 30, use_cuda_graph=False, refit_params_path=None):
+        def __init__(
+            self,
+            inputs,
+            min_subgraph_size=3,
+            save_model_dir=None,
+            disable_ops=None,
+            precision_mode=PrecisionMode.FP32,
+            ops_run_float=None,
+            optimization_level=3,
+            disable_passes=(),
+            workspace_size=1 << 30,
+            use_cuda_graph=False,
+            refit_params_path=None,
+        ):
             self.inputs, self.save_model_dir, self.precision_mode = inputs, save_model_dir, precision_mode
-            self.min_subgraph_size, self.disable_ops, self.workspace_size = min_subgraph_size, disable_ops, workspace_size
+            self.min_subgraph_size, self.disable_ops, self.workspace_size = (
+                min_subgraph_size,
+                disable_ops,
+                workspace_size,
+            )
 
     def convert(model_path, config):
         calls.append((model_path, config))
@@ -393,7 +429,12 @@ def _install_fake_paddle_tensorrt(monkeypatch, calls: list) -> None:
         return program
 
     export = types.ModuleType("paddle.tensorrt.export")
-    export.Input, export.PrecisionMode, export.TensorRTConfig, export.convert = Input, PrecisionMode, TensorRTConfig, convert
+    export.Input, export.PrecisionMode, export.TensorRTConfig, export.convert = (
+        Input,
+        PrecisionMode,
+        TensorRTConfig,
+        convert,
+    )
     package = types.ModuleType("paddle.tensorrt")
     package.export = export
     monkeypatch.setitem(sys.modules, "paddle.tensorrt", package)
@@ -401,26 +442,28 @@ def _install_fake_paddle_tensorrt(monkeypatch, calls: list) -> None:
 
 
 def test_pir_convert_gets_the_model_prefix_and_its_output_loads(tiny, feed, reference, monkeypatch, tmp_path):
-    from trt_export.backends import plan_config
+    from trt_export.infer.backends import plan_config
 
     calls: list = []
     _install_fake_paddle_tensorrt(monkeypatch, calls)
     _, directory, manifest = tiny
     model_file, params_file = manifest.files("pir")
     # Paddle 3.3.1's PIR loader appends ".json" to whatever it is given, so the file path itself fails.
-    with paddle.pir_utils.IrGuard(), pytest.raises(Exception):
+    with paddle.pir_utils.IrGuard(), pytest.raises(Exception):  # noqa: B017 - Paddle raises a bare ValueError/RuntimeError by version
         paddle.static.io.load_inference_model(str(model_file), executor=paddle.static.Executor(paddle.CPUPlace()))
 
-    from trt_export.trt_convert import convert_in_process
+    from trt_export.infer.trt_convert import convert_in_process
 
     settings = BackendSettings("trt-fp16", trt_cache_dir=str(tmp_path / "cache"))
     plan = plan_config(settings, "pir", {"image": SHAPE}, paddle.__version__).convert
-    # What the runner's child process runs (trt_export.trt_convert), here in-process with the fake.
+    # What the runner's child process runs (trt_export.infer.trt_convert), here in-process with the fake.
     out_model, out_params = convert_in_process(plan, model_file, params_file, Path(plan.save_model_prefix))
     [(model_path, config)] = calls
     assert model_path == str(model_file.with_suffix(""))
     assert config.precision_mode.name == "FP16"
-    assert [(i.name, i.min_input_shape, i.optim_input_shape, i.max_input_shape) for i in config.inputs] == [("image", SHAPE, SHAPE, SHAPE)]
+    assert [(i.name, i.min_input_shape, i.optim_input_shape, i.max_input_shape) for i in config.inputs] == [
+        ("image", SHAPE, SHAPE, SHAPE)
+    ]
     assert (out_model.name, out_params.name) == ("model.json", "model.pdiparams")
     assert out_model.parent == tmp_path / "cache" / "pir_trt_fp16_1x3x32x32"
 
@@ -432,17 +475,19 @@ def test_pir_convert_gets_the_model_prefix_and_its_output_loads(tiny, feed, refe
     assert list(predictor.get_input_names()) == ["image"]
     predictor.get_input_handle("image").copy_from_cpu(feed["image"])
     predictor.run()
-    outputs = dict(zip(OUTPUTS, (predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names())))
+    outputs = dict(
+        zip(OUTPUTS, (predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()), strict=True)
+    )
     assert_close(outputs, reference)
 
 
 def test_pir_convert_refuses_weights_it_would_not_read(tiny, monkeypatch, tmp_path):
-    from trt_export.backends import plan_config
+    from trt_export.infer.backends import plan_config
 
     _install_fake_paddle_tensorrt(monkeypatch, [])
     _, directory, manifest = tiny
     model_file, _ = manifest.files("pir")
-    from trt_export.trt_convert import convert_in_process
+    from trt_export.infer.trt_convert import convert_in_process
 
     settings = BackendSettings("trt-fp32", trt_cache_dir=str(tmp_path))
     plan = plan_config(settings, "pir", {"image": SHAPE}, paddle.__version__).convert
@@ -452,7 +497,7 @@ def test_pir_convert_refuses_weights_it_would_not_read(tiny, monkeypatch, tmp_pa
 
 def test_legacy_trt_shape_collection_writes_every_tensor_range(tiny, tmp_path):
     """The collection predictor runs here on CPU (enable_use_gpu only logs on a CPU build)."""
-    from trt_export.backends import plan_config
+    from trt_export.infer.backends import plan_config
 
     _, directory, manifest = tiny
     settings = BackendSettings("trt-fp32", trt_cache_dir=str(tmp_path / "cache"))
@@ -466,14 +511,14 @@ def test_legacy_trt_shape_collection_writes_every_tensor_range(tiny, tmp_path):
     # The feed and intermediate tensors, each at the fixed shape (min = opt = max).
     assert 'name: "image"' in text
     assert text.count("shape_range_info {") > 3
-    block = text[text.index('name: "image"'):].split("}")[0]
+    block = text[text.index('name: "image"') :].split("}")[0]
     for dim in SHAPE:
         assert f"min_shape: {dim}" in block and f"max_shape: {dim}" in block
 
 
 def test_kept_trt_cache_is_scoped_by_program_and_weights(tiny, tmp_path, monkeypatch):
     """Paddle keys engines by tensor names; two models sharing --trt-cache-dir must not share engines."""
-    import trt_export.runners as runners
+    from trt_export.infer import runners
 
     _, directory, manifest = tiny
     other = export_tiny(tmp_path / "other", make_layer(seed=1))
@@ -497,7 +542,7 @@ def test_kept_trt_cache_is_scoped_by_program_and_weights(tiny, tmp_path, monkeyp
 
 def test_legacy_int8_starts_from_an_empty_cache(tiny, tmp_path, monkeypatch):
     """A kept INT8 table or engine would be reused and this run's calibration data ignored."""
-    import trt_export.runners as runners
+    from trt_export.infer import runners
 
     _, directory, manifest = tiny
     seen = []
@@ -553,8 +598,8 @@ class _CalibratingPredictor:
 
 @pytest.mark.parametrize("write_table", [True, False])
 def test_legacy_int8_table_is_written_where_the_engine_pass_reads_it(tiny, tmp_path, monkeypatch, write_table):
-    import trt_export.runners as runners
-    from trt_export.trt_coverage import NoTensorRTEngine
+    from trt_export.infer import runners
+    from trt_export.infer.trt_coverage import NoTensorRTEngine
 
     _, directory, manifest = tiny
     made = []
@@ -576,7 +621,10 @@ def test_legacy_int8_table_is_written_where_the_engine_pass_reads_it(tiny, tmp_p
         optim = Path(runner.plan.optim_cache_dir)
         # The calibrating predictor loaded the model through the link dir, so Paddle's own
         # <model dir>/_opt_cache is optim_cache_dir, inside the cache, where the engine pass looks.
-        assert made[0].parent == Path(runner.plan.model_link_dir) and made[0].resolve() == (directory / "model.pdmodel").resolve()
+        assert (
+            made[0].parent == Path(runner.plan.model_link_dir)
+            and made[0].resolve() == (directory / "model.pdmodel").resolve()
+        )
         assert [Path(t).resolve() for t in runner.calibration_tables] == [(optim / "trt_calib_engine_key").resolve()]
         assert str(optim).startswith(str(tmp_path / "cache"))
         runner.deactivate()
@@ -593,8 +641,8 @@ def test_legacy_int8_table_is_written_where_the_engine_pass_reads_it(tiny, tmp_p
 def test_allocator_peak_reads_the_predictors_device(monkeypatch):
     import types
 
-    import trt_export.paddle_env as paddle_env
-    from trt_export.bench_worker import paddle_allocator_peak_mb
+    from trt_export.bench.worker import paddle_allocator_peak_mb
+    from trt_export.env import paddle_import as paddle_env
 
     asked = []
 
@@ -615,8 +663,8 @@ def test_allocator_peak_is_reset_before_the_timed_loop(monkeypatch):
     """The process's peak would be the shape-collection run's or calibration's, not the predictor's."""
     import types
 
-    import trt_export.paddle_env as paddle_env
-    from trt_export.bench_worker import reset_allocator_peak
+    from trt_export.bench.worker import reset_allocator_peak
+    from trt_export.env import paddle_import as paddle_env
 
     resets = []
     fake = types.SimpleNamespace(
@@ -628,7 +676,7 @@ def test_allocator_peak_is_reset_before_the_timed_loop(monkeypatch):
     assert resets == [1]
     import inspect
 
-    import trt_export.bench_worker as worker
+    from trt_export.bench import worker
 
     source = inspect.getsource(worker._job_measure)
     assert source.index("reset_allocator_peak(") < source.index("timed_loop(")
@@ -638,10 +686,13 @@ def test_gpu_memory_peak_sums_this_process_only(monkeypatch):
     import os
     import types
 
-    from trt_export.bench_worker import GpuMemoryPeak
+    from trt_export.bench.worker import GpuMemoryPeak
 
     procs = {
-        0: [types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=100 * 2**20), types.SimpleNamespace(pid=1, usedGpuMemory=5 * 2**30)],
+        0: [
+            types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=100 * 2**20),
+            types.SimpleNamespace(pid=1, usedGpuMemory=5 * 2**30),
+        ],
         1: [types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=None)],  # WDDM / not available
     }
     nvml = types.SimpleNamespace(
@@ -661,7 +712,7 @@ def test_gpu_memory_peak_sums_this_process_only(monkeypatch):
 
 
 def test_trt_fp32_builds_without_tf32_and_restores_the_environment(tiny, tmp_path, monkeypatch):
-    import trt_export.runners as runners
+    from trt_export.infer import runners
 
     _, directory, manifest = tiny
     seen = []
@@ -682,12 +733,14 @@ def test_trt_fp32_builds_without_tf32_and_restores_the_environment(tiny, tmp_pat
 
 def test_convert_child_error_comes_back_as_one_line(tiny, tmp_path):
     """On this CPU build the child cannot import paddle.tensorrt: its one-line reason, exit 2."""
-    from trt_export.backends import plan_config
-    from trt_export.trt_convert import convert_in_subprocess
+    from trt_export.infer.backends import plan_config
+    from trt_export.infer.trt_convert import convert_in_subprocess
 
     _, directory, manifest = tiny
     model_file, params_file = manifest.files("pir")
-    plan = plan_config(BackendSettings("trt-fp16", trt_cache_dir=str(tmp_path)), "pir", {"image": SHAPE}, paddle.__version__).convert
+    plan = plan_config(
+        BackendSettings("trt-fp16", trt_cache_dir=str(tmp_path)), "pir", {"image": SHAPE}, paddle.__version__
+    ).convert
     with pytest.raises(BackendUnavailable, match="paddle.tensorrt cannot be imported") as info:
         convert_in_subprocess(plan, model_file, params_file, tmp_path / "pir" / "model")
     assert "\n" not in str(info.value)

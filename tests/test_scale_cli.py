@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from trt_export.bench_report import load_bench_report, save_bench_report
-from trt_export.cli import main
-from trt_export.errors import ReportError
-from trt_export.scale_report import ExecutionInfo, Placement, ShardInfo
-
 from test_bench_report import make_report
+
+from trt_export.bench.report import load_bench_report, save_bench_report
+from trt_export.cli.commands import main
+from trt_export.errors import ReportError
+from trt_export.scale.report import ExecutionInfo, Placement, ShardInfo
 
 BENCH = ["bench", "--model", "trt_export.zoo:tiny_segnet", "--shapes", "[32,32]", "--backend", "paddle-onednn"]
 
@@ -62,12 +61,15 @@ def test_shard_and_execution_round_trip(tmp_path: Path) -> None:
     assert loaded.shard == report.shard and loaded.execution == report.execution
 
 
-@pytest.mark.parametrize("shard, message", [
-    ({"index": "two", "count": 3, "candidates": []}, r"bad shard: .*shard\.index"),
-    ({"index": 4, "count": 3, "candidates": []}, r"bad shard: .*shard index must be 1\.\.count, got 4/3"),
-    ({"count": 3, "candidates": []}, r"bad shard: .*required field missing @ shard\.index"),
-    ([1, 3], r"shard must be an object or null, got list"),
-])
+@pytest.mark.parametrize(
+    "shard, message",
+    [
+        ({"index": "two", "count": 3, "candidates": []}, r"bad shard: .*shard\.index"),
+        ({"index": 4, "count": 3, "candidates": []}, r"bad shard: .*shard index must be 1\.\.count, got 4/3"),
+        ({"count": 3, "candidates": []}, r"bad shard: .*required field missing @ shard\.index"),
+        ([1, 3], r"shard must be an object or null, got list"),
+    ],
+)
 def test_bad_shard_fields_are_refused_in_one_line(tmp_path: Path, shard, message: str) -> None:
     data = make_report().to_dict()
     data["shard"] = shard
@@ -91,5 +93,7 @@ def test_ray_auto_follows_an_unreachable_ray_address(monkeypatch, capsys, tmp_pa
 
 
 def test_scene_objective_with_an_executor_is_refused(capsys, tmp_path: Path) -> None:
-    err = _one_line_error(capsys, [*BENCH, "--scene", "1000x1000", "--overlap", "8", "--devices", "0", "--out", str(tmp_path / "o")])
+    err = _one_line_error(
+        capsys, [*BENCH, "--scene", "1000x1000", "--overlap", "8", "--devices", "0", "--out", str(tmp_path / "o")]
+    )
     assert "run candidates one at a time; drop --devices/--ray" in err and not (tmp_path / "o").exists()

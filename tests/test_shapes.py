@@ -1,7 +1,7 @@
 import pytest
 
 from trt_export.errors import ShapeError
-from trt_export.shapes import FixedShape, check_model_rules, parse_fixed_shape
+from trt_export.model.shapes import FixedShape, check_model_rules, parse_fixed_shape
 
 
 def test_two_values_are_width_then_height_with_batch_1_and_3_channels():

@@ -15,9 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fixture_paths import REPO
 
-from trt_export.bench import parse_shapes
-from trt_export.bench_report import (
+from trt_export.bench.recommend import recommend_report
+from trt_export.bench.report import (
     BenchReport,
     BenchSettings,
     Candidate,
@@ -27,14 +28,12 @@ from trt_export.bench_report import (
     load_bench_report,
     save_bench_report,
 )
+from trt_export.bench.stats import LatencyStats, throughput
+from trt_export.bench.sweep import parse_shapes
 from trt_export.errors import EXIT_USAGE, ReportError, TrtExportError
-from trt_export.merge import merge_files
-from trt_export.recommend import recommend_report
-from trt_export.scale_report import ShardInfo
-from trt_export.shards import Shard, parse_shard, plan_shards
-from trt_export.stats import LatencyStats, throughput
-
-from fixture_paths import REPO
+from trt_export.scale.merge import merge_files
+from trt_export.scale.report import ShardInfo
+from trt_export.scale.shards import Shard, parse_shard, plan_shards
 
 LABELS = ["1x3x256x256", "1x3x512x512", "1x3x768x768", "1x3x1024x1024", "2x3x256x256", "4x3x512x512"]
 CONFIG = {"model_kwargs": None, "model_format": "auto", "seed": 0, "backend_settings": {"backend": "paddle-onednn"}}
@@ -87,11 +86,13 @@ def test_split_balances_pixels() -> None:
 
 
 def test_split_is_the_same_under_any_hash_seed() -> None:
-    code = "from trt_export.shards import plan_shards; import json, sys; print(json.dumps(plan_shards(json.loads(sys.argv[1]), 3)))"
+    code = "from trt_export.scale.shards import plan_shards; import json, sys; print(json.dumps(plan_shards(json.loads(sys.argv[1]), 3)))"
     outputs = set()
     for seed in ("1", "2", "12345"):
         env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO))
-        proc = subprocess.run([sys.executable, "-c", code, json.dumps(LABELS)], capture_output=True, text=True, env=env, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(LABELS)], capture_output=True, text=True, env=env, check=True
+        )
         outputs.add(proc.stdout)
     assert len(outputs) == 1
 
@@ -109,8 +110,14 @@ def _candidate(label: str, median_s: float) -> Candidate:
     n, _, h, w = map(int, label.split("x"))
     lat = LatencyStats.from_samples([median_s * f for f in (0.99, 1.0, 1.0, 1.01)])
     return Candidate(
-        label=label, shape_nchw=[n, 3, h, w], status="ok", export_s=1.0, build_s=0.2, latency_ms=lat,
-        throughput=throughput(n, h, w, lat.median), memory=Memory(peak_rss_mb=400.0, rss_increase_mb=100.0),
+        label=label,
+        shape_nchw=[n, 3, h, w],
+        status="ok",
+        export_s=1.0,
+        build_s=0.2,
+        latency_ms=lat,
+        throughput=throughput(n, h, w, lat.median),
+        memory=Memory(peak_rss_mb=400.0, rss_increase_mb=100.0),
         parity=ParitySummary(True, "paddle-onednn", 1e-6),
     )
 
@@ -118,7 +125,8 @@ def _candidate(label: str, median_s: float) -> Candidate:
 def _shard_report(index: int, count: int, labels: list[str] = LABELS, **changes) -> BenchReport:
     mine = plan_shards(labels, count)[index - 1]
     report = BenchReport(
-        tool_version="0.1.0", created_utc="2026-12-01T08:00:00Z",
+        tool_version="0.1.0",
+        created_utc="2026-12-01T08:00:00Z",
         model=ModelInfo("paddle.vision.models:squeezenet1_1", "squeezenet1_1", "classifier"),
         backend="paddle-onednn",
         settings=BenchSettings(warmup=1, iters=5, duration_s=None, threads=2),
@@ -165,11 +173,19 @@ def _refused(tmp_path: Path, reports: list[BenchReport], match: str, **kwargs) -
 
 def test_merge_refuses_a_missing_shard(tmp_path: Path) -> None:
     missing = ", ".join(plan_shards(LABELS, 3)[1])
-    _refused(tmp_path, [_shard_report(1, 3), _shard_report(3, 3)], rf"shard 2/3 is missing \(candidates {missing}\); pass the bench.json of all 3")
+    _refused(
+        tmp_path,
+        [_shard_report(1, 3), _shard_report(3, 3)],
+        rf"shard 2/3 is missing \(candidates {missing}\); pass the bench.json of all 3",
+    )
 
 
 def test_merge_refuses_overlapping_shards(tmp_path: Path) -> None:
-    _refused(tmp_path, [_shard_report(1, 2), _shard_report(1, 2), _shard_report(2, 2)], r"shard 1/2 is given twice .* the shards overlap")
+    _refused(
+        tmp_path,
+        [_shard_report(1, 2), _shard_report(1, 2), _shard_report(2, 2)],
+        r"shard 1/2 is given twice .* the shards overlap",
+    )
 
 
 def test_merge_refuses_a_candidate_in_two_shards(tmp_path: Path) -> None:
@@ -180,7 +196,9 @@ def test_merge_refuses_a_candidate_in_two_shards(tmp_path: Path) -> None:
 
 def test_merge_refuses_shards_of_different_models(tmp_path: Path) -> None:
     other = ModelInfo("paddle.vision.models:resnet18", "resnet18", "classifier")
-    _refused(tmp_path, [_shard_report(1, 2), _shard_report(2, 2, model=other)], r"differ in model .* not shards of one sweep")
+    _refused(
+        tmp_path, [_shard_report(1, 2), _shard_report(2, 2, model=other)], r"differ in model .* not shards of one sweep"
+    )
 
 
 def test_merge_refuses_shards_of_different_settings(tmp_path: Path) -> None:
@@ -189,19 +207,29 @@ def test_merge_refuses_shards_of_different_settings(tmp_path: Path) -> None:
     other = _shard_report(2, 2)
     other.shard = ShardInfo(2, 2, list(LABELS), {**CONFIG, "seed": 7})
     _refused(tmp_path / "seed", [_shard_report(1, 2), other], r"differ in run setting seed \(0 vs 7\)")
-    _refused(tmp_path / "backend", [_shard_report(1, 2), _shard_report(2, 2, backend="paddle-cpu")], r"differ in backend")
+    _refused(
+        tmp_path / "backend", [_shard_report(1, 2), _shard_report(2, 2, backend="paddle-cpu")], r"differ in backend"
+    )
 
 
 def test_merge_refuses_different_environments_unless_allowed(tmp_path: Path) -> None:
     env = {"paddle_version": "3.3.1", "gpu_name": None, "cpu_model": "EPYC", "cpu_count": 2}
     reports = [_shard_report(1, 2), _shard_report(2, 2, environment=env)]
-    _refused(tmp_path, reports, r"measured in different environments \(cpu_model 'Xeon' vs 'EPYC'\).*--allow-env-mismatch")
-    merged = merge_files(_write(tmp_path / "allowed", reports), tmp_path / "allowed" / "merged", allow_env_mismatch=True)
+    _refused(
+        tmp_path, reports, r"measured in different environments \(cpu_model 'Xeon' vs 'EPYC'\).*--allow-env-mismatch"
+    )
+    merged = merge_files(
+        _write(tmp_path / "allowed", reports), tmp_path / "allowed" / "merged", allow_env_mismatch=True
+    )
     assert any("different environments" in note and "--allow-env-mismatch" in note for note in merged.notes)
 
 
 def test_merge_refuses_shards_of_other_sweeps_or_shardings(tmp_path: Path) -> None:
-    _refused(tmp_path, [_shard_report(1, 2), _shard_report(2, 3)], r"shard 1/2 but .* shard 2/3: they come from different shardings")
+    _refused(
+        tmp_path,
+        [_shard_report(1, 2), _shard_report(2, 3)],
+        r"shard 1/2 but .* shard 2/3: they come from different shardings",
+    )
     fewer = LABELS[:4]
     _refused(tmp_path / "b", [_shard_report(1, 2), _shard_report(2, 2, labels=fewer)], r"shards of different sweeps")
 
@@ -230,29 +258,39 @@ def test_merge_never_overwrites_an_input(tmp_path: Path) -> None:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
 
 
 def test_merge_cli_refusal_is_one_line_exit_2(tmp_path: Path) -> None:
     paths = _write(tmp_path, [_shard_report(1, 3), _shard_report(2, 3)])
     proc = _cli("merge", *map(str, paths), "--out", str(tmp_path / "m"), cwd=tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("trt-export: error: shard 3/3 is missing"), proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("trt-export: error: shard 3/3 is missing"), (
+        proc.stderr
+    )
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("case, message", [
-    ("other model", "differ in model"),
-    ("other settings", "differ in settings"),
-    ("overlap", "shard 1/2 is given twice"),
-    ("missing", "shard 2/2 is missing"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("other model", "differ in model"),
+        ("other settings", "differ in settings"),
+        ("overlap", "shard 1/2 is given twice"),
+        ("missing", "shard 2/2 is missing"),
+    ],
+)
 def test_merge_command_refuses_the_bad_inputs(tmp_path: Path, capsys, case: str, message: str) -> None:
-    from trt_export.cli import main
+    from trt_export.cli.commands import main
 
     reports = {
         "other model": [_shard_report(1, 2), _shard_report(2, 2, model=ModelInfo("m:x", "x", "generic"))],
-        "other settings": [_shard_report(1, 2), _shard_report(2, 2, settings=BenchSettings(warmup=9, iters=5, duration_s=None, threads=2))],
+        "other settings": [
+            _shard_report(1, 2),
+            _shard_report(2, 2, settings=BenchSettings(warmup=9, iters=5, duration_s=None, threads=2)),
+        ],
         "overlap": [_shard_report(1, 2), _shard_report(1, 2), _shard_report(2, 2)],
         "missing": [_shard_report(1, 2)],
     }[case]
@@ -264,16 +302,34 @@ def test_merge_command_refuses_the_bad_inputs(tmp_path: Path, capsys, case: str,
 
 # --- real shards of a tiny net -------------------------------------------------------------------
 
-MODEL_ARGS = ["--model", "trt_export.zoo:tiny_segnet", "--model-kwargs", '{"width": 4}', "--backend", "paddle-onednn",
-              "--shapes", "[32,32]", "[48,48]", "--iters", "3", "--warmup", "1", "--no-progress"]
+MODEL_ARGS = [
+    "--model",
+    "trt_export.zoo:tiny_segnet",
+    "--model-kwargs",
+    '{"width": 4}',
+    "--backend",
+    "paddle-onednn",
+    "--shapes",
+    "[32,32]",
+    "[48,48]",
+    "--iters",
+    "3",
+    "--warmup",
+    "1",
+    "--no-progress",
+]
 
 
 @pytest.fixture(scope="module")
 def shard_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("shards")
     cache = tmp_path_factory.getbasetemp() / "scale-export-cache"  # shared with test_devices/test_ray_executor
-    runs = [_cli("bench", *MODEL_ARGS, "--cache-dir", str(cache), "--shard", f"{k}/2", "--out", str(root / f"s{k}"), cwd=root)
-            for k in (1, 2)]
+    runs = [
+        _cli(
+            "bench", *MODEL_ARGS, "--cache-dir", str(cache), "--shard", f"{k}/2", "--out", str(root / f"s{k}"), cwd=root
+        )
+        for k in (1, 2)
+    ]
     merged = _cli("merge", str(root / "s1" / "bench.json"), str(root / "s2"), "--out", str(root / "merged"), cwd=root)
     return root, runs, merged
 
@@ -298,7 +354,9 @@ def test_two_real_shards_merge_into_the_full_sweep(shard_runs) -> None:
 
 def test_shard_with_baseline_is_refused_before_sweeping(tmp_path: Path) -> None:
     base = save_bench_report(_shard_report(1, 1), tmp_path / "base" / "bench.json")
-    proc = _cli("bench", *MODEL_ARGS, "--shard", "1/2", "--baseline", str(base), "--out", str(tmp_path / "o"), cwd=tmp_path)
+    proc = _cli(
+        "bench", *MODEL_ARGS, "--shard", "1/2", "--baseline", str(base), "--out", str(tmp_path / "o"), cwd=tmp_path
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "merge the shards first" in proc.stderr
     assert not (tmp_path / "o").exists()

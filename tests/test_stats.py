@@ -7,7 +7,7 @@ import statistics
 import numpy as np
 import pytest
 
-from trt_export.stats import NOISY_CV, LatencyStats, throughput
+from trt_export.bench.stats import NOISY_CV, LatencyStats, throughput
 
 SAMPLES_S = [0.010, 0.012, 0.011, 0.013, 0.050, 0.011, 0.012, 0.010, 0.014, 0.011]
 

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trt_export.shapes import parse_fixed_shape
-from trt_export.sources import ModelSource
-from trt_export.sweep_cache import export_cache_key, reference_cache_key, reference_path
+from trt_export.bench.sweep_cache import export_cache_key, reference_cache_key, reference_path
+from trt_export.model.shapes import parse_fixed_shape
+from trt_export.model.sources import ModelSource
 
 CPU = {"paddle_version": "3.3.1", "paddle_commit": "abc", "cuda_version": None, "gpu_count": 0, "gpu_name": None}
 GPU = {**CPU, "cuda_version": "12.6", "gpu_count": 1, "gpu_name": "NVIDIA L4"}
 
 
 def _source(spec: str, kind: str = "factory", **extra) -> ModelSource:
-    values = dict(spec=spec, kind=kind, name="net", model_type="classifier", input_names=["x"], output_names=None,
-                  weights_path=None, weights_sha256=None, model_yml=None, builder=lambda: None)
+    values = dict(
+        spec=spec,
+        kind=kind,
+        name="net",
+        model_type="classifier",
+        input_names=["x"],
+        output_names=None,
+        weights_path=None,
+        weights_sha256=None,
+        model_yml=None,
+        builder=lambda: None,
+    )
     values.update(extra)
     return ModelSource(**values)
 
@@ -42,7 +52,10 @@ def test_a_paddlers_dirs_model_yml_is_part_of_both_keys(tmp_path):
     (model_dir / "model.yml").write_text("Model: UNet\n_init_params:\n  num_classes: 2\n")
     source = _source(str(model_dir), kind="paddlers", model_type="segmenter")
     shape = parse_fixed_shape("[64,64]")
-    export_key, reference_key = export_cache_key(source, shape, "auto", "3.3.1"), reference_cache_key(source, shape, 0, CPU)
+    export_key, reference_key = (
+        export_cache_key(source, shape, "auto", "3.3.1"),
+        reference_cache_key(source, shape, 0, CPU),
+    )
     (model_dir / "model.yml").write_text("Model: UNet\n_init_params:\n  num_classes: 3\n")
     assert export_cache_key(source, shape, "auto", "3.3.1") != export_key
     assert reference_cache_key(source, shape, 0, CPU) != reference_key

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from trt_export.errors import InputError
-from trt_export.tiling import (
+from trt_export.predict.tiling import (
     LabelCanvas,
     Window,
     border_weights,
@@ -111,7 +111,15 @@ def _constant_tile_model(probs_by_tile):
 
     def infer(feeds):
         n, _, h, w = feeds[0].shape
-        scores = np.stack([np.broadcast_to(np.asarray(probs_by_tile[min(next(calls), len(probs_by_tile) - 1)], np.float32), (h, w, len(probs_by_tile[0]))) for _ in range(n)])
+        scores = np.stack(
+            [
+                np.broadcast_to(
+                    np.asarray(probs_by_tile[min(next(calls), len(probs_by_tile) - 1)], np.float32),
+                    (h, w, len(probs_by_tile[0])),
+                )
+                for _ in range(n)
+            ]
+        )
         return np.argmax(scores, axis=3).astype(np.uint8), scores
 
     return infer
@@ -120,7 +128,14 @@ def _constant_tile_model(probs_by_tile):
 def _run(plan, infer, batch=1):
     canvas = LabelCanvas(plan.scene_width, plan.scene_height)
     image = np.zeros((plan.scene_height, plan.scene_width, 1), np.uint8)
-    run_tiles(plan, batch, [lambda w: read_window(image, w)], lambda t: t.transpose(2, 0, 1).astype(np.float32), infer, make_merger(plan, canvas))
+    run_tiles(
+        plan,
+        batch,
+        [lambda w: read_window(image, w)],
+        lambda t: t.transpose(2, 0, 1).astype(np.float32),
+        infer,
+        make_merger(plan, canvas),
+    )
     return canvas.labels
 
 
@@ -158,7 +173,14 @@ def test_batched_run_merges_only_real_tiles():
 
     canvas = LabelCanvas(6, 4)
     image = np.zeros((4, 6, 1), np.uint8)
-    timings = run_tiles(plan, 2, [lambda w: read_window(image, w)], lambda t: t.transpose(2, 0, 1).astype(np.float32), infer, make_merger(plan, canvas))
+    timings = run_tiles(
+        plan,
+        2,
+        [lambda w: read_window(image, w)],
+        lambda t: t.transpose(2, 0, 1).astype(np.float32),
+        infer,
+        make_merger(plan, canvas),
+    )
     assert seen == [2, 2] and timings.tiles == 3 and timings.batches == 2
     assert (canvas.labels == 0).all()
 
@@ -177,7 +199,14 @@ def test_pointwise_model_is_reproduced_by_every_merge(merge):
         return labels, scores
 
     canvas = LabelCanvas(90, 70)
-    run_tiles(plan, 3, [lambda w: read_window(image, w)], lambda t: t.transpose(2, 0, 1).astype(np.float32), infer, make_merger(plan, canvas))
+    run_tiles(
+        plan,
+        3,
+        [lambda w: read_window(image, w)],
+        lambda t: t.transpose(2, 0, 1).astype(np.float32),
+        infer,
+        make_merger(plan, canvas),
+    )
     assert (canvas.labels == image[:, :, 0]).all()
 
 
@@ -192,7 +221,15 @@ def test_nodata_pixels_come_out_invalid():
         n, _, h, w = feeds[0].shape
         return np.ones((n, h, w), np.uint8), None
 
-    run_tiles(plan, 1, [lambda w: read_window(image, w)], lambda t: t.transpose(2, 0, 1).astype(np.float32), infer, make_merger(plan, canvas), nodata=0)
+    run_tiles(
+        plan,
+        1,
+        [lambda w: read_window(image, w)],
+        lambda t: t.transpose(2, 0, 1).astype(np.float32),
+        infer,
+        make_merger(plan, canvas),
+        nodata=0,
+    )
     assert (canvas.labels[:3, :3] == 255).all() and canvas.labels[5, 5] == 1 and (canvas.labels[3:, 3:] == 1).all()
 
 

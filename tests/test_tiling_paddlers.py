@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trt_export.tiling import LabelCanvas, make_merger, plan_tiles, read_window, run_tiles
+from trt_export.predict.tiling import LabelCanvas, make_merger, plan_tiles, read_window, run_tiles
 
 REPO = Path(__file__).resolve().parents[1]
 # CI lays shared/ beside the clone; a git worktree under <project>/wt/ has it two levels up
@@ -177,7 +177,15 @@ def _ours(images, tile, overlap, merge, batch, max_tiles=None):
         scores = np.stack([_context_scores(*[x[i] for x in hwcs]) for i in range(hwcs[0].shape[0])])
         return np.argmax(scores, axis=3).astype(np.uint8), scores
 
-    run_tiles(plan, batch, [lambda win, a=a: read_window(a, win) for a in images], lambda t: t.transpose(2, 0, 1).astype(np.float32), infer, make_merger(plan, canvas), max_tiles=max_tiles)
+    run_tiles(
+        plan,
+        batch,
+        [lambda win, a=a: read_window(a, win) for a in images],
+        lambda t: t.transpose(2, 0, 1).astype(np.float32),
+        infer,
+        make_merger(plan, canvas),
+        max_tiles=max_tiles,
+    )
     return canvas.labels
 
 
@@ -189,7 +197,9 @@ def _theirs(slider, images, block, overlap, merge, batch):
         store[name] = np.ascontiguousarray(image.transpose(2, 0, 1))
         names.append(name)
     img_file = tuple(names) if len(names) == 2 else names[0]
-    module.slider_predict(_paddlers_predict_func(len(names) == 2), img_file, str(tmp / "out"), block, overlap, None, 255, merge, batch)
+    module.slider_predict(
+        _paddlers_predict_func(len(names) == 2), img_file, str(tmp / "out"), block, overlap, None, 255, merge, batch
+    )
     return written[os.path.join(str(tmp / "out"), "scene0.tif")][0]
 
 
@@ -200,7 +210,9 @@ def test_same_labels_as_paddlers(paddlers_slider, merge, batch):
     scene = rng.integers(0, 256, size=(150, 230, 3), dtype=np.uint8)
     ours = _ours([scene], (64, 48), (20, 12), merge, batch)
     theirs = _theirs(paddlers_slider, [scene], (64, 48), (20, 12), merge, batch)
-    assert (ours == theirs).all(), f"{(ours != theirs).sum()} pixels differ: ours {np.unique(ours)}, theirs {np.unique(theirs)}"
+    assert (ours == theirs).all(), (
+        f"{(ours != theirs).sum()} pixels differ: ours {np.unique(ours)}, theirs {np.unique(theirs)}"
+    )
     assert len(np.unique(ours)) == CLASSES
     # the merges really differ on this network, so the comparison is not vacuous
     if merge != "keep_last":

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from trt_export.time_accounting import PHASES, PhaseTimes, SweepTime
-from trt_export.timing import (
+from trt_export.bench.time_accounting import PHASES, PhaseTimes, SweepTime
+from trt_export.bench.timing import (
     DEFAULT_MAX_TIME_S,
     DEFAULT_MIN_RUNS,
     TimingPolicy,
@@ -82,7 +82,12 @@ def test_a_heavy_candidate_ends_before_the_deadline_with_a_note():
     assert outcome.stop == "deadline" and clock.t <= deadline
     assert 1 <= outcome.runs < DEFAULT_MIN_RUNS
     assert outcome.warmup_runs == 1  # warm-up gives way to the timed runs (and is capped at 0.5 s)
-    assert any(f"{outcome.runs} timed runs" in note and f"instead of the minimum {DEFAULT_MIN_RUNS}" in note and "--timeout" in note for note in outcome.notes)
+    assert any(
+        f"{outcome.runs} timed runs" in note
+        and f"instead of the minimum {DEFAULT_MIN_RUNS}" in note
+        and "--timeout" in note
+        for note in outcome.notes
+    )
 
 
 def test_the_time_cap_wins_over_the_run_minimum_with_a_note():
@@ -153,8 +158,18 @@ def test_step_deadline_keeps_a_margin():
 
 def test_sweep_phases_add_up_to_the_wall_time():
     workers = PhaseTimes()
-    for phase, seconds in {"startup": 2.0, "export": 4.0, "reference": 0.5, "build": 1.0, "parity": 0.2, "scene": 0.0,
-                           "warmup": 0.3, "timed": 3.0, "teardown": 0.1, "idle": 0.1}.items():
+    for phase, seconds in {
+        "startup": 2.0,
+        "export": 4.0,
+        "reference": 0.5,
+        "build": 1.0,
+        "parity": 0.2,
+        "scene": 0.0,
+        "warmup": 0.3,
+        "timed": 3.0,
+        "teardown": 0.1,
+        "idle": 0.1,
+    }.items():
         workers.add(phase, seconds)
     sweep = SweepTime.from_parts(12.0, workers)
     data = sweep.to_dict()

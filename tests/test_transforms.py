@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import yaml
-
-from trt_export import transforms as T
-from trt_export.errors import InputError
-
 from fixture_paths import FIXTURES
+
+from trt_export.errors import InputError
+from trt_export.infer import transforms as T
+
 HALF = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "min_val": [0, 0, 0], "max_val": [255.0, 255.0, 255.0]}
 
 
@@ -154,7 +153,9 @@ def test_noops_are_ignored_and_unsupported_ops_listed() -> None:
     assert np.array_equal(plain, img.transpose(2, 0, 1).astype(np.float32))
     assert np.array_equal(T.build_pipeline(None)(img), plain)
     with pytest.raises(InputError) as info:
-        T.build_pipeline([{"RandomHorizontalFlip": {}}, {"Normalize": HALF}, {"CenterCrop": {}}, {"RandomHorizontalFlip": {}}])
+        T.build_pipeline(
+            [{"RandomHorizontalFlip": {}}, {"Normalize": HALF}, {"CenterCrop": {}}, {"RandomHorizontalFlip": {}}]
+        )
     message = str(info.value)
     assert "RandomHorizontalFlip, CenterCrop are not supported" in message
     assert "Resize, Normalize" in message

@@ -22,11 +22,11 @@ import json
 from pathlib import Path
 
 import pytest
-
 from test_runners import export_tiny, make_layer
+
+from trt_export.env.paddle_import import import_paddle
 from trt_export.errors import CheckFailed
-from trt_export.paddle_env import import_paddle
-from trt_export.trt_coverage import (
+from trt_export.infer.trt_coverage import (
     NoTensorRTEngine,
     TrtCoverage,
     judge_coverage,
@@ -104,14 +104,16 @@ def _with_engine(program: bytes, *, int8: bool = False, table: bytes = b"") -> b
     # `subgraph` is a proto2 string holding a serialized BlockDesc, i.e. bytes that are usually
     # not UTF-8; Python's protobuf refuses to set such a string, so the field is appended in wire
     # format (field 4 = attrs; Attr: 1 name, 2 type, 5 s), as Paddle's C++ writes it.
-    subgraph = _field(1, b"subgraph") + _varint(2 << 3) + _varint(pb.AttrType.STRING) + _field(5, sub.SerializeToString())
+    subgraph = (
+        _field(1, b"subgraph") + _varint(2 << 3) + _varint(pb.AttrType.STRING) + _field(5, sub.SerializeToString())
+    )
     engine_bytes = engine.SerializeToString() + _field(4, subgraph)
     kept = [op for i, op in enumerate(ops) if i not in moved]
     del block0.ops[:]
-    for op in kept[:moved[0]]:
+    for op in kept[: moved[0]]:
         block0.ops.add().CopyFrom(op)
     block0.ops.add().MergeFromString(engine_bytes)
-    for op in kept[moved[0]:]:
+    for op in kept[moved[0] :]:
         block0.ops.add().CopyFrom(op)
     return desc.SerializeToString()
 
@@ -211,7 +213,9 @@ def _pir_program(exported) -> dict:
 def _real_op_texts(exported) -> list[str]:
     """Paddle's own printed text of each op of the PIR program, in order."""
     with paddle.pir_utils.IrGuard():
-        program, _, _ = paddle.static.load_inference_model(str(exported / "pir" / "model"), paddle.static.Executor(paddle.CPUPlace()))
+        program, _, _ = paddle.static.load_inference_model(
+            str(exported / "pir" / "model"), paddle.static.Executor(paddle.CPUPlace())
+        )
         return [str(op) for op in program.global_block().ops]
 
 
@@ -313,7 +317,8 @@ def test_not_a_pir_program_is_one_line(tmp_path):
 
 def test_bench_markdown_shows_coverage_and_candidate_warnings(tmp_path, optimized_program):
     from test_bench_report import make_report
-    from trt_export.render import write_markdown
+
+    from trt_export.report.render import write_markdown
 
     report = make_report()
     coverage = legacy_coverage(_with_engine(optimized_program.read_bytes()))
@@ -329,9 +334,9 @@ def test_runner_judges_the_program_paddle_saved(exported, optimized_program, tmp
     for debug-precision; the optimised params copy is deleted."""
     import shutil
 
-    from trt_export.backends import BackendSettings, plan_config
-    from trt_export.manifest import load_manifest
-    from trt_export.runners import OPTIMIZED_PROGRAM, PaddleInferenceRunner
+    from trt_export.export.manifest import load_manifest
+    from trt_export.infer.backends import BackendSettings, plan_config
+    from trt_export.infer.runners import OPTIMIZED_PROGRAM, PaddleInferenceRunner
 
     manifest = load_manifest(exported)
     for allow in (False, True):
@@ -353,7 +358,8 @@ def test_runner_judges_the_program_paddle_saved(exported, optimized_program, tmp
 
 def test_bench_json_with_coverage_round_trips_and_a_malformed_one_is_refused(tmp_path, optimized_program):
     from test_bench_report import make_report
-    from trt_export.bench_report import load_bench_report, save_bench_report
+
+    from trt_export.bench.report import load_bench_report, save_bench_report
     from trt_export.errors import ReportError
 
     report = make_report()

@@ -9,14 +9,22 @@ import sys
 
 import pytest
 
-from trt_export.backends import BackendSettings, EnvironmentProbe
 from trt_export.errors import BackendUnavailable, TrtExportError
-from trt_export.trt_preflight import preflight, writable_dir_problem
+from trt_export.infer.backends import BackendSettings, EnvironmentProbe
+from trt_export.infer.trt_preflight import preflight, writable_dir_problem
 
 GPU = EnvironmentProbe(
-    paddle_version="3.3.1", cuda_compiled=True, cuda_version="12.6", gpu_count=1, gpu_names=("NVIDIA A10",),
-    trt_compile_version=(10, 5, 0), trt_runtime_version=(10, 5, 0), paddle_tensorrt_importable=True,
-    tensorrt_python_version="10.5.0", libnvinfer="libnvinfer.so.10", libnvinfer_plugin="libnvinfer_plugin.so",
+    paddle_version="3.3.1",
+    cuda_compiled=True,
+    cuda_version="12.6",
+    gpu_count=1,
+    gpu_names=("NVIDIA A10",),
+    trt_compile_version=(10, 5, 0),
+    trt_runtime_version=(10, 5, 0),
+    paddle_tensorrt_importable=True,
+    tensorrt_python_version="10.5.0",
+    libnvinfer="libnvinfer.so.10",
+    libnvinfer_plugin="libnvinfer_plugin.so",
 )
 
 
@@ -52,7 +60,9 @@ def test_python_tensorrt_missing_for_pir():
 
 
 def test_missing_plugin_library():
-    probe = dataclasses.replace(GPU, libnvinfer_plugin=None, libnvinfer_plugin_error="libnvinfer_plugin.so: cannot open shared object file")
+    probe = dataclasses.replace(
+        GPU, libnvinfer_plugin=None, libnvinfer_plugin_error="libnvinfer_plugin.so: cannot open shared object file"
+    )
     error = refused(BackendSettings("trt-fp16"), "pir", probe)
     assert "libnvinfer_plugin.so" in str(error) and "symlink" in str(error) and "LD_LIBRARY_PATH" in str(error)
     preflight(BackendSettings("trt-fp16"), "legacy", probe)  # Paddle's C++ engine does not dlopen it by that name
@@ -98,7 +108,10 @@ def test_cli_refuses_before_any_work(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), *sys.path])}
     proc = subprocess.run(
         [sys.executable, "-m", "trt_export", "debug-precision", "--exported", str(tmp_path), "--backend", "paddle-cpu"],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
@@ -106,7 +119,7 @@ def test_cli_refuses_before_any_work(tmp_path):
 
 
 def test_debug_precision_fp32_mode_needs_the_pir_path():
-    from trt_export.debug_precision import DebugPrecisionOptions, check_options
+    from trt_export.parity.debug_precision import DebugPrecisionOptions, check_options
 
     options = DebugPrecisionOptions(BackendSettings("trt-fp16"), mode="fp32")
     check_options(options, None)
@@ -118,14 +131,21 @@ def test_debug_precision_fp32_mode_needs_the_pir_path():
 
 
 def test_trt_libraries_are_probed_in_a_child_process(monkeypatch):
-    import trt_export.backends as backends
+    from trt_export.infer import backends
 
     asked = []
 
     def fake(check_paddle_tensorrt):
         asked.append(check_paddle_tensorrt)
-        return {"trt_runtime_version": [10, 5, 0], "tensorrt_python_version": "10.5.0", "libnvinfer": "libnvinfer.so.10", "libnvinfer_plugin": None,
-                "libnvinfer_plugin_error": "not found", "paddle_tensorrt_importable": False, "paddle_tensorrt_error": "x"}
+        return {
+            "trt_runtime_version": [10, 5, 0],
+            "tensorrt_python_version": "10.5.0",
+            "libnvinfer": "libnvinfer.so.10",
+            "libnvinfer_plugin": None,
+            "libnvinfer_plugin_error": "not found",
+            "paddle_tensorrt_importable": False,
+            "paddle_tensorrt_error": "x",
+        }
 
     monkeypatch.setattr(backends, "subprocess_trt_probe", fake)
     probe = backends.probe_environment(refresh=True, full=True)
@@ -138,7 +158,7 @@ def test_trt_libraries_are_probed_in_a_child_process(monkeypatch):
 
 
 def test_the_real_probe_loads_nothing_here():
-    import trt_export.backends as backends
+    from trt_export.infer import backends
 
     probe = backends.probe_environment(refresh=True, full=True)
     assert "tensorrt" not in sys.modules and "paddle.tensorrt" not in sys.modules

@@ -17,18 +17,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trt_export import transforms as T
-from trt_export.backends import BackendSettings
-from trt_export.cli import main
+from trt_export.cli.commands import main
+from trt_export.env.paddle_import import import_paddle
 from trt_export.errors import BackendUnavailable, InputError, TrtExportError
-from trt_export.export import export_model
-from trt_export.inputs import random_inputs, save_npz
-from trt_export.manifest import Manifest
-from trt_export.paddle_env import import_paddle
-from trt_export.runners import DygraphRunner, PaddleInferenceRunner
-from trt_export.shapes import parse_fixed_shape
-from trt_export.sources import ModelSource, load_source
-from trt_export.verify import VerifyOptions, tolerances_for, verify_export, write_verify_report
+from trt_export.export.exporter import export_model
+from trt_export.export.manifest import Manifest
+from trt_export.infer import transforms as T
+from trt_export.infer.backends import BackendSettings
+from trt_export.infer.inputs import random_inputs, save_npz
+from trt_export.infer.runners import DygraphRunner, PaddleInferenceRunner
+from trt_export.model.shapes import parse_fixed_shape
+from trt_export.model.sources import ModelSource, load_source
+from trt_export.parity.verify import VerifyOptions, tolerances_for, verify_export, write_verify_report
 
 paddle = import_paddle()
 
@@ -83,9 +83,13 @@ def exports(tmp_path_factory):
         if kind not in cache:
             spec, kwargs, fmt = MODELS[kind]
             if spec.startswith("paddleseg"):
-                pytest.importorskip("paddleseg.models", reason="paddleseg not installed (pip install --no-deps paddleseg)")
+                pytest.importorskip(
+                    "paddleseg.models", reason="paddleseg not installed (pip install --no-deps paddleseg)"
+                )
             source = load_source(spec, kwargs=kwargs)
-            result = export_model(source, tmp_path_factory.mktemp(kind) / "export", parse_fixed_shape(SHAPE), model_format=fmt)
+            result = export_model(
+                source, tmp_path_factory.mktemp(kind) / "export", parse_fixed_shape(SHAPE), model_format=fmt
+            )
             cache[kind] = Exported(kind, source, result.save_dir, result.manifest)
         return cache[kind]
 
@@ -106,7 +110,9 @@ def error_lines(stderr: str) -> list[str]:
 def _cli(*args: str) -> subprocess.CompletedProcess:
     # tests/ on the path so that 'fixture_models:<name>' sources import in the child process
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(REPO)]))
-    return subprocess.run([sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def _png(path: Path, rgb: np.ndarray) -> Path:
@@ -164,7 +170,9 @@ def test_cpu_backends_match_dygraph(exports, kind, backend, fmt):
 
 def test_onednn_pir_bilinear_trap_is_one_line_exit_2_in_the_cli(exports, capsys):
     ex = exports("change_detector")
-    code, out, err = run_cli(capsys, *ex.cli_source(), "--exported", str(ex.save_dir), "--backend", "paddle-onednn", "--format", "pir")
+    code, out, err = run_cli(
+        capsys, *ex.cli_source(), "--exported", str(ex.save_dir), "--backend", "paddle-onednn", "--format", "pir"
+    )
     if code == 0:
         pytest.skip("this Paddle runs oneDNN + PIR + bilinear interpolate (issue 79749 fixed)")
     assert code == 2
@@ -197,8 +205,17 @@ def test_perturbed_weights_fail_and_the_cli_exits_1(exports, tmp_path, capsys):
     assert any("exceed atol=0.0001" in reason for reason in logits.reasons)
 
     target = tmp_path / "report.json"
-    code, out, err = run_cli(capsys, "--model", ex.spec, "--weights", str(tmp_path / "bent.pdparams"),
-                             "--exported", str(ex.save_dir), "--report", str(target))
+    code, out, err = run_cli(
+        capsys,
+        "--model",
+        ex.spec,
+        "--weights",
+        str(tmp_path / "bent.pdparams"),
+        "--exported",
+        str(ex.save_dir),
+        "--report",
+        str(target),
+    )
     assert code == 1, err
     assert "verify: FAILED" in out and "output_0  FAILED" in out
     assert not error_lines(err)
@@ -210,7 +227,9 @@ def test_perturbed_weights_fail_and_the_cli_exits_1(exports, tmp_path, capsys):
 def test_nan_in_both_dygraph_and_predictor_fails_through_the_cli(tmp_path):
     """A model that outputs NaN: dygraph agrees with the predictor NaN for NaN, and still it must fail."""
     target = tmp_path / "nan.json"
-    proc = _cli("verify", "--model", "fixture_models:nan_net", "--fixed-input-shape", "[16,16]", "--report", str(target))
+    proc = _cli(
+        "verify", "--model", "fixture_models:nan_net", "--fixed-input-shape", "[16,16]", "--report", str(target)
+    )
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "verify: FAILED" in proc.stdout
@@ -275,8 +294,18 @@ def test_npz_inputs_are_used_and_checked(exports, tmp_path, capsys):
     good = save_npz(tmp_path / "good.npz", {spec.name: np.full(spec.shape, 0.25, np.float32)})
     io = tmp_path / "io.npz"
     report = tmp_path / "r.json"
-    code, out, err = run_cli(capsys, *ex.cli_source(), "--exported", str(ex.save_dir), "--inputs", str(good),
-                             "--save-io", str(io), "--report", str(report))
+    code, out, err = run_cli(
+        capsys,
+        *ex.cli_source(),
+        "--exported",
+        str(ex.save_dir),
+        "--inputs",
+        str(good),
+        "--save-io",
+        str(io),
+        "--report",
+        str(report),
+    )
     assert code == 0, err
     assert "inputs: npz" in out
     assert json.loads(report.read_text())["inputs"] == {"kind": "npz", "path": str(good)}
@@ -296,8 +325,9 @@ def test_images_without_model_yml_are_raw_pixels_in_pairs(exports, tmp_path, cap
     before, after = _pixels(50, 70, 1), _pixels(50, 70, 2)
     files = [_png(tmp_path / "before.png", before), _png(tmp_path / "after.png", after)]
     io = tmp_path / "io.npz"
-    code, out, err = run_cli(capsys, "--model", ex.spec, "--exported", str(ex.save_dir),
-                             "--images", *map(str, files), "--save-io", str(io))
+    code, out, err = run_cli(
+        capsys, "--model", ex.spec, "--exported", str(ex.save_dir), "--images", *map(str, files), "--save-io", str(io)
+    )
     assert code == 0, err
     assert "inputs: images" in out and "verify: PASSED" in out
     with np.load(io) as saved:
@@ -315,14 +345,31 @@ def test_images_without_model_yml_are_raw_pixels_in_pairs(exports, tmp_path, cap
 def test_save_io_and_report(exports, tmp_path, capsys):
     ex = exports("change_detector")
     io, target = tmp_path / "io.npz", tmp_path / "report.json"
-    code, out, err = run_cli(capsys, "--model", ex.spec, "--exported", str(ex.save_dir), "--seed", "5",
-                             "--save-io", str(io), "--report", str(target))
+    code, out, err = run_cli(
+        capsys,
+        "--model",
+        ex.spec,
+        "--exported",
+        str(ex.save_dir),
+        "--seed",
+        "5",
+        "--save-io",
+        str(io),
+        "--report",
+        str(target),
+    )
     assert code == 0, err
     assert f"report: {target}" in out
 
     with np.load(io) as saved:
-        assert set(saved.files) == {"input/image", "input/image2", "reference/output_0", "reference/output_1",
-                                    "candidate/output_0", "candidate/output_1"}
+        assert set(saved.files) == {
+            "input/image",
+            "input/image2",
+            "reference/output_0",
+            "reference/output_1",
+            "candidate/output_0",
+            "candidate/output_1",
+        }
         feed = random_inputs(ex.manifest.inputs, seed=5)  # the same seeded inputs went to both sides
         for name, value in feed.items():
             np.testing.assert_array_equal(saved[f"input/{name}"], value)
@@ -333,9 +380,23 @@ def test_save_io_and_report(exports, tmp_path, capsys):
             np.testing.assert_array_equal(runner.infer(feed)["output_0"], saved["reference/output_0"])
 
     data = json.loads(target.read_text())
-    assert set(data) == {"schema", "schema_version", "tool_version", "created_utc", "model", "export_dir",
-                         "fixed_input_shape", "backend", "precision", "format", "inputs", "passed", "timing",
-                         "notes", "comparison"}
+    assert set(data) == {
+        "schema",
+        "schema_version",
+        "tool_version",
+        "created_utc",
+        "model",
+        "export_dir",
+        "fixed_input_shape",
+        "backend",
+        "precision",
+        "format",
+        "inputs",
+        "passed",
+        "timing",
+        "notes",
+        "comparison",
+    }
     assert (data["schema"], data["schema_version"], data["passed"]) == ("trt-export/verify", 1, True)
     assert data["model"] == {"name": "tiny_change_detector", "model_type": "change_detector", "source": ex.spec}
     assert data["export_dir"] == str(ex.save_dir)
@@ -347,8 +408,13 @@ def test_save_io_and_report(exports, tmp_path, capsys):
     assert comparison["passed"] is True and comparison["failed_outputs"] == [] and comparison["missing"] == []
     assert [o["name"] for o in comparison["outputs"]] == ["output_0", "output_1"]
     first = comparison["outputs"][0]
-    assert first["tolerance"] == {"atol": 1e-4, "rtol": 1e-3, "min_argmax_agreement": 0.999,
-                                  "max_label_mismatch": 1e-3, "min_cosine": 0.9999}
+    assert first["tolerance"] == {
+        "atol": 1e-4,
+        "rtol": 1e-3,
+        "min_argmax_agreement": 0.999,
+        "max_label_mismatch": 1e-3,
+        "min_cosine": 0.9999,
+    }
     assert first["reference_shape"] == first["candidate_shape"] == [1, 2, 64, 64]
     assert first["score_axis"] == 1 and first["argmax_agreement"] == 1.0 and first["max_abs_error"] == 0.0
     assert comparison["outputs"][1]["score_axis"] is None and comparison["outputs"][1]["argmax_agreement"] is None
@@ -357,8 +423,9 @@ def test_save_io_and_report(exports, tmp_path, capsys):
 @pytest.mark.parametrize("flag", ["--report", "--save-io"])
 def test_output_file_in_a_missing_directory_is_one_line_exit_2(exports, tmp_path, capsys, flag):
     ex = exports("change_detector")
-    code, out, err = run_cli(capsys, "--model", ex.spec, "--exported", str(ex.save_dir),
-                             flag, str(tmp_path / "no" / "such" / "out"))
+    code, out, err = run_cli(
+        capsys, "--model", ex.spec, "--exported", str(ex.save_dir), flag, str(tmp_path / "no" / "such" / "out")
+    )
     assert code == 2
     (line,) = error_lines(err)
     assert "does not exist" in line and "internal error" not in line
@@ -396,8 +463,9 @@ def test_zero_tolerance_catches_ir_optim_fusion_rounding(exports, tmp_path, caps
     ex = exports("resnet18")
     assert verify_export(ex.source, ex.save_dir, VerifyOptions(settings=BackendSettings(backend="paddle-cpu"))).passed
     target = tmp_path / "r.json"
-    code, out, err = run_cli(capsys, *ex.cli_source(), "--exported", str(ex.save_dir), "--atol", "0", "--rtol", "0",
-                             "--report", str(target))
+    code, out, err = run_cli(
+        capsys, *ex.cli_source(), "--exported", str(ex.save_dir), "--atol", "0", "--rtol", "0", "--report", str(target)
+    )
     assert code == 1 and "verify: FAILED" in out, err
     (result,) = json.loads(target.read_text())["comparison"]["outputs"]
     assert result["tolerance"]["atol"] == 0.0 and result["tolerance"]["rtol"] == 0.0
@@ -414,8 +482,21 @@ def test_per_output_tolerance(exports, tmp_path, capsys):
     ex = exports("change_detector")
     target = tmp_path / "r.json"
     # oneDNN moves results by ~1e-6: a zero bound on output_1 alone fails output_1 alone
-    code, out, err = run_cli(capsys, "--model", ex.spec, "--exported", str(ex.save_dir), "--backend", "paddle-onednn",
-                             "--atol", "output_1=0", "--rtol", "output_1=0", "--report", str(target))
+    code, out, err = run_cli(
+        capsys,
+        "--model",
+        ex.spec,
+        "--exported",
+        str(ex.save_dir),
+        "--backend",
+        "paddle-onednn",
+        "--atol",
+        "output_1=0",
+        "--rtol",
+        "output_1=0",
+        "--report",
+        str(target),
+    )
     assert code == 1, err
     comparison = json.loads(target.read_text())["comparison"]
     assert comparison["failed_outputs"] == ["output_1"]
@@ -457,8 +538,16 @@ def test_bad_tolerances_exit_2_before_running(exports, capsys, flag, fragment):
 def test_verify_without_exported_exports_to_a_temp_dir(tmp_path, capsys, fmt):
     target = tmp_path / "r.json"
     extra = ["--format", fmt] if fmt else []
-    code, out, err = run_cli(capsys, "--model", "trt_export.zoo:tiny_segnet", "--fixed-input-shape", "[48,32]",
-                             *extra, "--report", str(target))
+    code, out, err = run_cli(
+        capsys,
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--fixed-input-shape",
+        "[48,32]",
+        *extra,
+        "--report",
+        str(target),
+    )
     assert code == 0, err
     assert "verify tiny_segnet at NCHW tensor [1, 3, 32, 48]" in out and "verify: PASSED" in out
     data = json.loads(target.read_text())
@@ -469,14 +558,22 @@ def test_verify_without_exported_exports_to_a_temp_dir(tmp_path, capsys, fmt):
 
 
 def test_verify_refuses_both_an_export_and_a_shape(tmp_path, capsys):
-    code, out, err = run_cli(capsys, "--model", "trt_export.zoo:tiny_segnet", "--fixed-input-shape", "[48,32]",
-                             "--exported", str(tmp_path))
+    code, out, err = run_cli(
+        capsys, "--model", "trt_export.zoo:tiny_segnet", "--fixed-input-shape", "[48,32]", "--exported", str(tmp_path)
+    )
     assert code == 2 and "not both" in err and err.count("\n") == 1
 
 
 def test_verify_refuses_a_report_path_in_a_missing_dir_before_running(tmp_path, capsys):
-    code, out, err = run_cli(capsys, "--model", "trt_export.zoo:tiny_segnet", "--fixed-input-shape", "[48,32]",
-                             "--report", str(tmp_path / "missing" / "r.json"))
+    code, out, err = run_cli(
+        capsys,
+        "--model",
+        "trt_export.zoo:tiny_segnet",
+        "--fixed-input-shape",
+        "[48,32]",
+        "--report",
+        str(tmp_path / "missing" / "r.json"),
+    )
     assert code == 2 and "does not exist" in err and out == ""
 
 
@@ -488,8 +585,10 @@ def test_verify_needs_an_export_or_a_shape(capsys):
 
 
 def test_verify_notes_model_kwargs_that_differ_from_the_export(tmp_path, capsys):
-    from trt_export.export import export_model
+    from trt_export.export.exporter import export_model
 
-    export_model(load_source("trt_export.zoo:tiny_segnet", kwargs={"width": 8}), tmp_path / "e", parse_fixed_shape("[32,32]"))
+    export_model(
+        load_source("trt_export.zoo:tiny_segnet", kwargs={"width": 8}), tmp_path / "e", parse_fixed_shape("[32,32]")
+    )
     code, out, err = run_cli(capsys, "--model", "trt_export.zoo:tiny_segnet", "--exported", str(tmp_path / "e"))
     assert code == 1 and "was made with --model-kwargs {'width': 8}" in out

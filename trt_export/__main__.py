@@ -1,5 +1,5 @@
 import sys
 
-from trt_export.cli import main
+from trt_export.cli.commands import main
 
 sys.exit(main())

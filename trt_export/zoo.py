@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trt_export.paddle_env import import_paddle
+from trt_export.env.paddle_import import import_paddle
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -26,7 +26,9 @@ class TinySegNet(nn.Layer):
     def __init__(self, num_classes: int = 2, in_channels: int = 3, width: int = 16) -> None:
         super().__init__()
         self.encoder = nn.Sequential(
-            _conv_bn_relu(in_channels, width, 2), _conv_bn_relu(width, width * 2, 2), _conv_bn_relu(width * 2, width * 2)
+            _conv_bn_relu(in_channels, width, 2),
+            _conv_bn_relu(width, width * 2, 2),
+            _conv_bn_relu(width * 2, width * 2),
         )
         self.head = nn.Conv2D(width * 2, num_classes, 1)
 

@@ -1,0 +1,1 @@
+"""The sweep: candidate shapes measured in worker processes, statistics, recommendation, bench.json."""

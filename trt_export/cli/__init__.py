@@ -1,0 +1,1 @@
+"""Command line: argparse subcommands and their translation into library calls."""

@@ -1,0 +1,1 @@
+"""The environment: the one Paddle import, probes, the fingerprint, doctor."""

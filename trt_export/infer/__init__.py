@@ -1,0 +1,1 @@
+"""Inference: backend settings as data, runners behind one interface, inputs and transforms."""

@@ -1,0 +1,1 @@
+"""Model sources: factories, PaddleRS training dirs and files, fixed shapes, model types."""

@@ -1,0 +1,1 @@
+"""Parity: compare exported outputs with the dygraph model's, and find what breaks them."""

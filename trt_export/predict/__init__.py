@@ -1,0 +1,1 @@
+"""Tiled prediction of scenes of any size with a fixed-shape export."""

@@ -1,0 +1,1 @@
+"""Reports for people: terminal and Markdown tables, CSV, PNG plots."""
