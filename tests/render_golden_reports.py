@@ -164,7 +164,8 @@ def _write_renderings(name: str) -> None:
 
 
 def _write_gate(baseline: str, current: str) -> None:
-    from trt_export.gate.verdict import GateSettings, gate_files, render_gate_table
+    from trt_export.gate.verdict import GateSettings, gate_files
+    from trt_export.report.gate_output import render_gate_table
 
     result = gate_files(
         GOLDEN / f"{baseline}.bench.json",

@@ -13,7 +13,8 @@ import pytest
 
 from tests.render_golden_reports import GATE_PAIRS, GOLDEN, REPORTS
 from trt_export.bench.report import load_bench_report
-from trt_export.gate.verdict import GateSettings, gate_files, render_gate_table
+from trt_export.gate.verdict import GateSettings, gate_files
+from trt_export.report.gate_output import render_gate_table
 from trt_export.report.render import render_bench_table, write_csv, write_markdown
 
 
