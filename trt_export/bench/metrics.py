@@ -229,28 +229,14 @@ class Metric:
         return value if self.better == "lower" else -value
 
 
-def _lat(name: str) -> Reader:
-    return lambda c: getattr(c.latency_ms, name) if c.latency_ms else None
+def _part(part: str, name: str) -> Reader:
+    """A reader of ``cand.<part>.<name>``; None when the candidate has no ``part`` (not measured)."""
 
+    def read(cand: Candidate) -> Any:
+        whole = getattr(cand, part)
+        return None if whole is None else getattr(whole, name)
 
-def _thr(name: str) -> Reader:
-    return lambda c: getattr(c.throughput, name) if c.throughput else None
-
-
-def _mem(name: str) -> Reader:
-    return lambda c: getattr(c.memory, name) if c.memory else None
-
-
-def _par(name: str) -> Reader:
-    return lambda c: getattr(c.parity, name) if c.parity else None
-
-
-def _scene(name: str) -> Reader:
-    return lambda c: getattr(c.scene, name) if c.scene else None
-
-
-def _agree(name: str) -> Reader:
-    return lambda c: getattr(c.agreement, name) if c.agreement else None
+    return read
 
 
 def _dim(i: int) -> Reader:
@@ -268,7 +254,7 @@ def _roof_share(report: BenchReport, cand: Candidate) -> float | None:
 
 
 def _lat_metric(name: str, label: str | None = None, better: Better | None = "lower") -> Metric:
-    return Metric(f"latency_{name}_ms", label, "ms", better, _lat(name), spec=".2f")
+    return Metric(f"latency_{name}_ms", label, "ms", better, _part("latency_ms", name), spec=".2f")
 
 
 METRICS: tuple[Metric, ...] = (
@@ -283,7 +269,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("failure_reason", None, "", None, lambda c: c.failure.reason if c.failure else None),
     Metric("export_s", None, "s", "lower", lambda c: c.export_s),
     Metric("build_s", "build s", "s", "lower", lambda c: c.build_s, spec=".2f"),
-    Metric("latency_samples", None, "", None, _lat("samples")),
+    Metric("latency_samples", None, "", None, _part("latency_ms", "samples")),
     _lat_metric("min"),
     _lat_metric("mean"),
     _lat_metric("median", "p50 ms"),
@@ -292,18 +278,18 @@ METRICS: tuple[Metric, ...] = (
     _lat_metric("p99", "p99 ms"),
     _lat_metric("max"),
     _lat_metric("std", better=None),
-    Metric("latency_cv", "cv", "", "lower", _lat("cv"), text=_cv_text),
+    Metric("latency_cv", "cv", "", "lower", _part("latency_ms", "cv"), text=_cv_text),
     _lat_metric("iqr", better=None),
     Metric("noisy", None, "", None, lambda c: c.noisy),
-    Metric("samples_per_s", "samples/s", "1/s", "higher", _thr("samples_per_s"), spec=".1f"),
-    Metric("megapixels_per_s", "MP/s", "MP/s", "higher", _thr("megapixels_per_s"), spec=".2f"),
-    Metric("peak_rss_mb", None, "MiB", "lower", _mem("peak_rss_mb"), plot_label="peak RSS (worker process)"),
-    Metric("rss_increase_mb", None, "MiB", "lower", _mem("rss_increase_mb")),
-    Metric("gpu_peak_mb", None, "MiB", "lower", _mem("gpu_peak_mb"), plot_label="peak GPU memory"),
-    Metric("paddle_allocator_peak_mb", None, "MiB", "lower", _mem("paddle_allocator_peak_mb")),
-    Metric("parity_passed", None, "", None, _par("passed")),
-    Metric("parity_backend", None, "", None, _par("backend")),
-    Metric("parity_max_abs_error", None, "", "lower", _par("max_abs_error")),
+    Metric("samples_per_s", "samples/s", "1/s", "higher", _part("throughput", "samples_per_s"), spec=".1f"),
+    Metric("megapixels_per_s", "MP/s", "MP/s", "higher", _part("throughput", "megapixels_per_s"), spec=".2f"),
+    Metric("peak_rss_mb", None, "MiB", "lower", _part("memory", "peak_rss_mb"), plot_label="peak RSS (worker process)"),
+    Metric("rss_increase_mb", None, "MiB", "lower", _part("memory", "rss_increase_mb")),
+    Metric("gpu_peak_mb", None, "MiB", "lower", _part("memory", "gpu_peak_mb"), plot_label="peak GPU memory"),
+    Metric("paddle_allocator_peak_mb", None, "MiB", "lower", _part("memory", "paddle_allocator_peak_mb")),
+    Metric("parity_passed", None, "", None, _part("parity", "passed")),
+    Metric("parity_backend", None, "", None, _part("parity", "backend")),
+    Metric("parity_max_abs_error", None, "", "lower", _part("parity", "max_abs_error")),
     Metric("parity_failed_outputs", None, "", None, lambda c: " ".join(c.parity.failed_outputs) if c.parity else None),
     Metric(
         "eligible",
@@ -327,22 +313,22 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric("achieved_gflops", "GFLOP/s", "GFLOP/s", "higher", lambda c: c.achieved_gflops, spec=".1f", shown=has_flops),
     Metric("roof_gflops", None, "GFLOP/s", None, read_in=roof_gflops),
-    Metric("scene_tiles", "tiles", "", None, _scene("tiles"), spec="d", shown=has_scene),
-    Metric("scene_batches", None, "", None, _scene("batches")),
-    Metric("scene_redundancy", None, "x", "lower", _scene("redundancy")),
-    Metric("scene_host_ms_per_tile", None, "ms", "lower", _scene("host_ms_per_tile")),
-    Metric("scene_s", "scene s", "s", "lower", _scene("scene_s"), spec=".2f", shown=has_scene),
+    Metric("scene_tiles", "tiles", "", None, _part("scene", "tiles"), spec="d", shown=has_scene),
+    Metric("scene_batches", None, "", None, _part("scene", "batches")),
+    Metric("scene_redundancy", None, "x", "lower", _part("scene", "redundancy")),
+    Metric("scene_host_ms_per_tile", None, "ms", "lower", _part("scene", "host_ms_per_tile")),
+    Metric("scene_s", "scene s", "s", "lower", _part("scene", "scene_s"), spec=".2f", shown=has_scene),
     Metric(
         "scene_effective_mp_per_s",
         "eff MP/s",
         "MP/s",
         "higher",
-        _scene("effective_mp_per_s"),
+        _part("scene", "effective_mp_per_s"),
         spec=".2f",
         shown=has_scene,
     ),
-    Metric("agreement", None, "", "higher", _agree("agreement")),
-    Metric("agreement_miou", "mIoU", "", "higher", _agree("miou"), spec=".3f", shown=has_agreement),
+    Metric("agreement", None, "", "higher", _part("agreement", "agreement")),
+    Metric("agreement_miou", "mIoU", "", "higher", _part("agreement", "miou"), spec=".3f", shown=has_agreement),
     Metric(
         "agreement_per_class_iou",
         None,

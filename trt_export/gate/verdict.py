@@ -40,11 +40,12 @@ from trt_export.gate.comparable import check_reports_comparable, is_cpu_backend
 from trt_export.gate.ratio_stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_SEED,
+    IntervalSpec,
     RatioInterval,
+    bootstrap_ratio,
     history_ratio,
     latency_verdict,
     paired_ratio,
-    ratio_of_medians,
 )
 from trt_export.report.gate_output import append_github_step_summary, format_pct, gate_markdown, write_junit_xml
 
@@ -413,7 +414,9 @@ def _latency_row(
     stat = settings.stat
     assert base.latency_ms is not None and cur.latency_ms is not None
     metric = f"latency {stat} ms"
-    q = _PERCENTILE[stat]
+    spec = IntervalSpec(
+        confidence=settings.confidence, seed=settings.seed, what=f"latency of {label}", q=_PERCENTILE[stat]
+    )
     if older:
         runs = [base, *older]
         lacking = [i for i, cand in enumerate(runs) if cand is None or cand.samples_ms is None]
@@ -423,26 +426,13 @@ def _latency_row(
                 f"{label}: {which} has no raw latency samples (missing shape, or bench.json schema version 1); "
                 "history needs version 2 reports with this shape: re-run bench, or give a single --baseline"
             )
-        interval = history_ratio(
-            [cand.samples_ms for cand in runs if cand is not None and cand.samples_ms is not None],
-            cur.samples_ms,
-            confidence=settings.confidence,
-            seed=settings.seed,
-            what=f"latency of {label}",
-            q=q,
-        )
-        return _interval_row(
-            label, backend, metric, base.latency_ms.stat(stat), cur.latency_ms.stat(stat), interval, settings
-        )
-    if settings.test != "summary" and base.samples_ms is not None and cur.samples_ms is not None:
-        interval = ratio_of_medians(
-            base.samples_ms,
-            cur.samples_ms,
-            confidence=settings.confidence,
-            seed=settings.seed,
-            what=f"latency of {label}",
-            q=q,
-        )
+        samples = [cand.samples_ms for cand in runs if cand is not None and cand.samples_ms is not None]
+        interval = history_ratio(samples, cur.samples_ms, spec)
+    elif settings.test != "summary" and base.samples_ms is not None and cur.samples_ms is not None:
+        interval = bootstrap_ratio(base.samples_ms, cur.samples_ms, spec)
+    else:
+        interval = None
+    if interval is not None:
         return _interval_row(
             label, backend, metric, base.latency_ms.stat(stat), cur.latency_ms.stat(stat), interval, settings
         )
