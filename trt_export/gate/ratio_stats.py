@@ -219,7 +219,7 @@ def history_ratio(
     t = float(stats.t.ppf(0.5 + confidence / 2, df=k - 1))
     half = t * spread * math.sqrt(1 + 1 / k)
     log_ratio = float(np.log(np.percentile(cur, q))) - center
-    within = bootstrap_ratio(runs[0], cur, spec)
+    within = bootstrap_ratio(runs[0].tolist(), cur.tolist(), spec)
     ratio = math.exp(log_ratio)
     # the bootstrap interval is about the primary baseline; shift it onto the history's center
     shift = math.exp(float(log_medians[0]) - center)

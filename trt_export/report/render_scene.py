@@ -64,7 +64,7 @@ def _plot(report: BenchReport, path: Path, plt: Any, cands: list[Candidate], wha
                 band = y * c.scene.noise if c.scene else 0.0
                 ax.errorbar([_side(c)], [y], yerr=[band], fmt="o", color="#1f77b4", capsize=4)
                 ax.annotate(
-                    f"{y:.2f} s\n{c.scene.tiles} tiles",
+                    f"{y:.2f} s\n{metric('scene_tiles').value(c)} tiles",
                     (_side(c), y),
                     textcoords="offset points",
                     xytext=(0, 10),
