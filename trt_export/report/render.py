@@ -315,17 +315,8 @@ def _plot_latency(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
                     fontsize=9,
                 )
     s = report.settings
-    if s.max_latency_ms is not None:
-        ax.axhline(
-            s.max_latency_ms,
-            color=_BUDGET_COLOR,
-            ls=":",
-            lw=1.5,
-            label=f"budget: {s.latency_stat} <= {s.max_latency_ms:g} ms",
-        )
-    ax.set_title(f"Latency vs input size: {report.model.name} on {_backends_text(report)}")
-    ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
-    ax.set_ylabel("latency per batch (ms)")
+    _budget_line(ax, s.max_latency_ms, f"budget: {s.latency_stat} <= {{:g}} ms")
+    _label_size_axes(report, ax, "Latency", "latency per batch (ms)")
     _finish_size_axes(report, cands, ax, [c.latency_ms.p99 for c in timed if c.latency_ms], "not eligible (see table)")
 
 
@@ -351,17 +342,8 @@ def _plot_memory(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
         ax.axhline(
             report.idle_rss_mb, color="#999999", ls="--", lw=1, label=f"idle worker RSS {report.idle_rss_mb:.0f} MiB"
         )
-    if report.settings.max_memory_mb is not None:
-        ax.axhline(
-            report.settings.max_memory_mb,
-            color=_BUDGET_COLOR,
-            ls=":",
-            lw=1.5,
-            label=f"budget {report.settings.max_memory_mb:g} MiB",
-        )
-    ax.set_title(f"Peak memory vs input size: {report.model.name} on {_backends_text(report)}")
-    ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
-    ax.set_ylabel("peak memory (MiB)")
+    _budget_line(ax, report.settings.max_memory_mb, "budget {:g} MiB")
+    _label_size_axes(report, ax, "Peak memory", "peak memory (MiB)")
     _finish_size_axes(
         report,
         cands,
@@ -369,6 +351,19 @@ def _plot_memory(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
         [c.peak_memory_mb for c in measured if c.peak_memory_mb is not None],
         "not eligible (see table)",
     )
+
+
+def _budget_line(ax: Any, budget: float | None, label: str) -> None:
+    """The budget as a dotted line; ``label`` formats the budget (``{:g}``)."""
+    if budget is not None:
+        ax.axhline(budget, color=_BUDGET_COLOR, ls=":", lw=1.5, label=label.format(budget))
+
+
+def _label_size_axes(report: BenchReport, ax: Any, what: str, ylabel: str) -> None:
+    """Title and axis labels of a plot against input size."""
+    ax.set_title(f"{what} vs input size: {report.model.name} on {_backends_text(report)}")
+    ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
+    ax.set_ylabel(ylabel)
 
 
 def _finish_size_axes(
@@ -527,9 +522,7 @@ def _plot_gflops(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
                 lw=1.5,
                 label=f"roof {backend}: {float(roof['gflops']):.0f} GFLOP/s ({roof['source']})",
             )
-    ax.set_title(f"Achieved GFLOP/s vs input size: {report.model.name} on {_backends_text(report)}")
-    ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
-    ax.set_ylabel("GFLOP/s at the median latency")
+    _label_size_axes(report, ax, "Achieved GFLOP/s", "GFLOP/s at the median latency")
     ys = [c.achieved_gflops for c in cands if c.achieved_gflops] + [
         float(r["gflops"]) for r in report.roofs.values() if r.get("gflops")
     ]
