@@ -103,6 +103,7 @@ def noise_warnings(report: BenchReport) -> list[str]:
 
 
 CSV_COLUMNS = [m.key for m in csv_metrics()]
+"""The CSV header (write_csv reads the registry, bench/metrics.py, each time)."""
 
 
 def write_csv(report: BenchReport, path: str | os.PathLike[str]) -> Path:
@@ -110,7 +111,7 @@ def write_csv(report: BenchReport, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=[m.key for m in csv_metrics()])
         writer.writeheader()
         for cand in _by_size(report):
             writer.writerow({k: "" if v is None else v for k, v in _csv_row(report, cand).items()})
