@@ -1,8 +1,10 @@
 """Show a bench report to people: terminal table, CSV, Markdown and PNG plots.
 
 Reads only :class:`~trt_export.bench.report.BenchReport`; computes nothing the report does not
-hold (statistics come from stats.py, the pick from recommend.py). Candidates are always shown in
-order of input size so tables and plots read left to right, small to large.
+hold (statistics come from stats.py, the pick from recommend.py). The table's and the CSV's
+columns, their headers, formats and readers are the metric registry's (bench/metrics.py).
+Candidates are always shown in order of input size so tables and plots read left to right, small
+to large.
 """
 
 from __future__ import annotations
