@@ -45,7 +45,7 @@ def _cand(
     flops: int | None = None,
 ) -> Candidate:
     rng = np.random.default_rng(h + n)
-    samples = np.abs(rng.normal(median_ms, median_ms * spread, 40)) / 1000
+    samples = [float(s) for s in np.abs(rng.normal(median_ms, median_ms * spread, 40)) / 1000]
     lat = LatencyStats.from_samples(samples)
     par = (
         None
