@@ -279,16 +279,28 @@ def _per_backend(report: BenchReport, cands: list[Candidate]) -> list[tuple[str,
     return groups
 
 
+def _measured(key: str, cands: list[Candidate]) -> list[float]:
+    """The metric ``key`` of each candidate that has it, in order."""
+    m = metric(key)
+    return [float(v) for c in cands if (v := m.value(c)) is not None]
+
+
+def _or_zero(key: str, cands: list[Candidate]) -> list[float]:
+    """The metric ``key`` of every candidate, 0.0 where not measured (a bar of no height)."""
+    m = metric(key)
+    return [float(m.value(c) or 0.0) for c in cands]
+
+
 def _plot_latency(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
     timed = [c for c in cands if c.latency_ms is not None]
     x = [c.pixels / 1e6 for c in timed]
     if timed and several_backends(report):
         for backend, color, group in _per_backend(report, timed):
             gx = [c.pixels / 1e6 for c in group]
-            ax.plot(gx, [c.latency_ms.median for c in group if c.latency_ms], "o-", color=color, label=f"p50 {backend}")
+            ax.plot(gx, _measured("latency_median_ms", group), "o-", color=color, label=f"p50 {backend}")
             ax.plot(
                 gx,
-                [c.latency_ms.p99 for c in group if c.latency_ms],
+                _measured("latency_p99_ms", group),
                 "s--",
                 color=color,
                 alpha=0.6,
@@ -298,9 +310,9 @@ def _plot_latency(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
             if not c.eligible and c.latency_ms is not None:
                 ax.plot(c.pixels / 1e6, c.latency_ms.median, "o", mfc="none", mec=_BAD_COLOR, ms=13, mew=2)
     elif timed:
-        p50 = [c.latency_ms.median for c in timed if c.latency_ms]
-        p99 = [c.latency_ms.p99 for c in timed if c.latency_ms]
-        lo = [c.latency_ms.min for c in timed if c.latency_ms]
+        p50 = _measured("latency_median_ms", timed)
+        p99 = _measured("latency_p99_ms", timed)
+        lo = _measured("latency_min_ms", timed)
         ax.fill_between(x, lo, p99, color=_OK_COLOR, alpha=0.15, label="min .. p99 band")
         ax.plot(x, p50, "o-", color=_OK_COLOR, label="p50 (median)")
         ax.plot(x, p99, "s--", color=_P99_COLOR, label="p99")
@@ -320,7 +332,7 @@ def _plot_latency(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
     s = report.settings
     _budget_line(ax, s.max_latency_ms, f"budget: {s.latency_stat} <= {{:g}} ms")
     _label_size_axes(report, ax, "Latency", "latency per batch (ms)")
-    _finish_size_axes(report, cands, ax, [c.latency_ms.p99 for c in timed if c.latency_ms], "not eligible (see table)")
+    _finish_size_axes(report, cands, ax, _measured("latency_p99_ms", timed), "not eligible (see table)")
 
 
 def _plot_memory(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
@@ -443,8 +455,8 @@ def _plot_throughput(report: BenchReport, cands: list[Candidate], ax: Any) -> No
 
     idx = np.arange(len(cands))
     width = 0.38
-    sps = [c.throughput.samples_per_s if c.throughput else 0.0 for c in cands]
-    mps = [c.throughput.megapixels_per_s if c.throughput else 0.0 for c in cands]
+    sps = _or_zero("samples_per_s", cands)
+    mps = _or_zero("megapixels_per_s", cands)
     ax2 = ax.twinx()
     bars1 = ax.bar(idx - width / 2, sps, width, color=_OK_COLOR, label="samples/s (left axis)")
     bars2 = ax2.bar(idx + width / 2, mps, width, color=_P99_COLOR, label="megapixels/s (right axis)")
