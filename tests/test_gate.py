@@ -15,14 +15,11 @@ from trt_export.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, ReportErro
 from trt_export.gate.verdict import (
     GateSettings,
     Verdict,
-    append_github_step_summary,
     gate_files,
-    gate_markdown,
     parse_tolerance,
-    render_gate_table,
     run_gate,
-    write_junit_xml,
 )
+from trt_export.report.gate_output import append_github_step_summary, gate_markdown, render_gate_table, write_junit_xml
 
 
 def _latency(median: float, std: float) -> dict[str, Any]:

@@ -21,11 +21,9 @@ from trt_export.gate.verdict import (
     GateSettings,
     Verdict,
     check_baselines,
-    gate_markdown,
-    render_gate_table,
     run_gate,
-    write_junit_xml,
 )
+from trt_export.report.gate_output import gate_markdown, render_gate_table, write_junit_xml
 
 A = "1x3x224x224"
 

@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from trt_export.bench.recommend_scene import prefer_smaller_scene_within_noise, scene_exclusions, scene_lead
+from trt_export.bench.metrics import latency_metric, memory_mb, memory_name, objective_metric, parity_exclusion
+from trt_export.bench.recommend_scene import (
+    prefer_smaller_scene_within_noise,
+    scene_exclusions,
+    scene_lead,
+    smaller_within_noise,
+)
 from trt_export.bench.report import OBJECTIVES, BenchReport, Candidate, Recommendation
 from trt_export.bench.stats import LATENCY_STATS
 
@@ -86,24 +92,25 @@ def _prefer_smaller_within_noise(ranked: list[Candidate]) -> tuple[list[Candidat
     """
     best = ranked[0]
     assert best.throughput is not None
-    tied = []
-    for cand in ranked[1:]:
-        assert cand.throughput is not None
-        band = max(_relative_noise(best), _relative_noise(cand))
-        if cand.pixels < best.pixels and cand.throughput.megapixels_per_s >= best.throughput.megapixels_per_s * (
-            1 - band
-        ):
-            tied.append((cand, band))
-    if not tied:
+    found = smaller_within_noise(
+        ranked,
+        lambda c: max(_relative_noise(best), _relative_noise(c)),
+        lambda c, band: _mp_per_s(c) >= _mp_per_s(best) * (1 - band),
+    )
+    if found is None:
         return ranked, None
-    pick, band = min(tied, key=lambda item: (item[0].pixels, item[0].label))
-    reordered = [pick, best] + [c for c in ranked[1:] if c is not pick]
+    reordered, pick, band = found
     note = (
         f"{pick.key if pick.backend != best.backend else pick.label} is within the timing noise (+-{band:.0%}, IQR/median) of "
         f"{best.key if pick.backend != best.backend else best.label}'s "
         f"{best.throughput.megapixels_per_s:.2f} MP/s, so the smaller input is preferred"
     )
     return reordered, note
+
+
+def _mp_per_s(cand: Candidate) -> float:
+    assert cand.throughput is not None
+    return cand.throughput.megapixels_per_s
 
 
 def recommend_report(report: BenchReport) -> Recommendation | None:
@@ -124,34 +131,26 @@ def _exclusions(
     if cand.parity is None:
         reasons.append("parity not checked")
     elif not cand.parity.passed:
-        where = ", ".join(cand.parity.failed_outputs) or "unnamed outputs"
-        err = f" (max abs error {cand.parity.max_abs_error:.3g})" if cand.parity.max_abs_error is not None else ""
-        reasons.append(f"parity failed on {where}{err} against {cand.parity.backend}")
+        reasons.append(parity_exclusion(cand.parity))
     if cand.latency_ms is None:
         reasons.append("no latency measured")
-    elif max_latency_ms is not None and cand.latency_ms.stat(stat) > max_latency_ms:
-        reasons.append(f"{stat} {cand.latency_ms.stat(stat):.1f} ms > budget {max_latency_ms:g} ms")
+    elif max_latency_ms is not None and latency_metric(stat).value(cand) > max_latency_ms:
+        reasons.append(f"{stat} {latency_metric(stat).value(cand):.1f} ms > budget {max_latency_ms:g} ms")
     if objective == "throughput" and cand.latency_ms is not None and cand.throughput is None:
         reasons.append("no throughput measured")
     if max_memory_mb is not None:
-        peak = cand.peak_memory_mb
+        peak = memory_mb(cand.memory)
         if peak is None:
             reasons.append(f"memory not measured, so the {max_memory_mb:g} MiB budget cannot be checked")
         elif peak > max_memory_mb:
-            reasons.append(f"{_memory_name(cand)} {peak:.1f} MiB > budget {max_memory_mb:g} MiB")
+            reasons.append(f"{memory_name(cand.memory)} {peak:.1f} MiB > budget {max_memory_mb:g} MiB")
     return reasons
 
 
 def _score(cand: Candidate, objective: str, stat: str) -> float:
-    """Smaller is better."""
+    """Smaller is better: the objective's metric, in its better direction."""
     assert cand.latency_ms is not None  # eligible candidates have latency
-    if objective == "throughput":
-        assert cand.throughput is not None
-        return -cand.throughput.megapixels_per_s
-    if objective == "scene":
-        assert cand.scene is not None
-        return cand.scene.scene_s
-    return cand.latency_ms.stat(stat)
+    return objective_metric(objective, stat).score(cand)
 
 
 def _reason(
@@ -173,10 +172,10 @@ def _reason(
         lead = f"lowest {stat} latency, {best.latency_ms.stat(stat):.2f} ms"
     budget = f" <= {max_latency_ms:g} ms" if max_latency_ms is not None else " (no latency budget)"
     checks = [f"{stat} {best.latency_ms.stat(stat):.1f} ms{budget}"]
-    peak = best.peak_memory_mb
+    peak = memory_mb(best.memory)
     if peak is not None:
         mem_budget = f" <= {max_memory_mb:g} MiB" if max_memory_mb is not None else ""
-        checks.append(f"{_memory_name(best)} {peak:.1f} MiB{mem_budget}")
+        checks.append(f"{memory_name(best.memory)} {peak:.1f} MiB{mem_budget}")
     name = best.key if several else best.label
     text = f"{name}: {lead}, with {' and '.join(checks)}"
     if best.noisy:
@@ -191,9 +190,3 @@ def _reason(
         else:
             text += f"; runner-up {other} at {stat} {runner_up.latency_ms.stat(stat):.2f} ms"
     return text
-
-
-def _memory_name(cand: Candidate) -> str:
-    if cand.memory is None or cand.memory.gpu_peak_mb is not None:
-        return "peak GPU memory"
-    return "Paddle GPU allocator peak" if cand.memory.paddle_allocator_peak_mb is not None else "peak RSS"

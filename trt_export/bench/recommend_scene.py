@@ -9,7 +9,10 @@ dygraph labels on fewer pixels than that fraction, or whose agreement was not me
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from trt_export.bench.report import Candidate
+from trt_export.bench.scene import SceneEstimate
 
 
 def scene_exclusions(cand: Candidate, objective: str, min_agreement: float | None) -> list[str]:
@@ -28,24 +31,45 @@ def scene_exclusions(cand: Candidate, objective: str, min_agreement: float | Non
     return reasons
 
 
+def smaller_within_noise(
+    ranked: list[Candidate],
+    band_of: Callable[[Candidate], float],
+    ties: Callable[[Candidate, float], bool],
+) -> tuple[list[Candidate], Candidate, float] | None:
+    """The ranking with the smallest input that ties the best within the noise moved to the front.
+
+    ``band_of(cand)``: the relative noise band between ``cand`` and the best; ``ties(cand, band)``:
+    whether ``cand``'s figure is within that band of the best's. Returns (reordered ranking, the
+    pick, its band), or None when no smaller input ties.
+    """
+    best = ranked[0]
+    tied = [(cand, band) for cand in ranked[1:] if cand.pixels < best.pixels and ties(cand, band := band_of(cand))]
+    if not tied:
+        return None
+    pick, band = min(tied, key=lambda item: (item[0].pixels, item[0].label))
+    return [pick, best] + [c for c in ranked[1:] if c is not pick], pick, band
+
+
 def prefer_smaller_scene_within_noise(ranked: list[Candidate]) -> tuple[list[Candidate], str | None]:
     best = ranked[0]
-    assert best.scene is not None
-    tied = []
-    for cand in ranked[1:]:
-        assert cand.scene is not None
-        band = max(best.scene.noise, cand.scene.noise)
-        if cand.pixels < best.pixels and cand.scene.scene_s <= best.scene.scene_s * (1 + band):
-            tied.append((cand, band))
-    if not tied:
+    found = smaller_within_noise(
+        ranked,
+        lambda c: max(_scene(best).noise, _scene(c).noise),
+        lambda c, band: _scene(c).scene_s <= _scene(best).scene_s * (1 + band),
+    )
+    if found is None:
         return ranked, None
-    pick, band = min(tied, key=lambda item: (item[0].pixels, item[0].label))
-    reordered = [pick, best] + [c for c in ranked[1:] if c is not pick]
+    reordered, pick, band = found
     note = (
         f"{pick.label} is within the timing noise (+-{band:.0%}, IQR/median) of {best.label}'s "
-        f"{best.scene.scene_s:.2f} s per scene, so the smaller input is preferred"
+        f"{_scene(best).scene_s:.2f} s per scene, so the smaller input is preferred"
     )
     return reordered, note
+
+
+def _scene(cand: Candidate) -> SceneEstimate:
+    assert cand.scene is not None
+    return cand.scene
 
 
 def scene_lead(best: Candidate) -> str:

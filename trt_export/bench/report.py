@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trt_export.bench.metrics import memory_mb
 from trt_export.bench.scene import AgreementSummary, SceneEstimate, SceneSettings
 from trt_export.bench.stats import LatencyStats, Throughput
 from trt_export.bench.time_accounting import PhaseTimes, SweepTime
@@ -185,13 +186,8 @@ class Candidate:
     @property
     def peak_memory_mb(self) -> float | None:
         """The figure a memory budget applies to: device memory when measured (NVML, else Paddle's
-        allocator peak), else host RSS."""
-        if self.memory is None:
-            return None
-        for figure in (self.memory.gpu_peak_mb, self.memory.paddle_allocator_peak_mb, self.memory.peak_rss_mb):
-            if figure is not None:
-                return figure
-        return None
+        allocator peak), else host RSS (:func:`trt_export.bench.metrics.memory_mb`)."""
+        return memory_mb(self.memory)
 
     def to_dict(self) -> dict[str, Any]:
         data = {

@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import cattrs
 import numpy as np
@@ -48,6 +48,17 @@ def _unstructure(obj: Any) -> dict[str, Any]:
     return _converter.unstructure(obj)  # type: ignore[no-any-return]
 
 
+class _JsonObject:
+    """``to_dict``/``from_dict`` through the cattrs converter, for this module's bench.json entries."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _unstructure(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return _structure(cls, data)  # type: ignore[no-any-return]
+
+
 def parse_scene(text: str) -> tuple[int, int]:
     """'WxH' (width first, like PaddleRS's block sizes) -> (width, height)."""
     match = _SCENE_RE.match(text or "")
@@ -68,7 +79,7 @@ def parse_min_agreement(value: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
-class SceneSettings:
+class SceneSettings(_JsonObject):
     """The scene a sweep is judged on (``bench.json`` settings.scene)."""
 
     width: int
@@ -81,16 +92,9 @@ class SceneSettings:
     def pixels(self) -> int:
         return self.width * self.height
 
-    def to_dict(self) -> dict[str, Any]:
-        return _unstructure(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SceneSettings:
-        return _structure(cls, data)  # type: ignore[no-any-return]
-
 
 @dataclass(frozen=True)
-class SceneEstimate:
+class SceneEstimate(_JsonObject):
     """One candidate's predicted time for the scene (``bench.json`` candidates[].scene)."""
 
     tiles: int
@@ -104,13 +108,6 @@ class SceneEstimate:
     scene_s: float
     effective_mp_per_s: float
     noise: float = 0.0  # IQR / median of the batch latency: the relative uncertainty of scene_s
-
-    def to_dict(self) -> dict[str, Any]:
-        return _unstructure(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SceneEstimate:
-        return _structure(cls, data)  # type: ignore[no-any-return]
 
 
 def estimate_scene(
@@ -165,22 +162,15 @@ def confusion(reference: np.ndarray, candidate: np.ndarray, classes: int) -> np.
 
 
 @dataclass(frozen=True)
-class AgreementImage:
+class AgreementImage(_JsonObject):
     image: str  # the file (or "a + b" for a pair)
     window: list[int]  # x, y, width, height compared (the whole image unless it was too large)
     agreement: float
     note: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return _unstructure(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AgreementImage:
-        return _structure(cls, data)  # type: ignore[no-any-return]
-
 
 @dataclass(frozen=True)
-class AgreementSummary:
+class AgreementSummary(_JsonObject):
     """Tiled export vs native-resolution dygraph, over every agreement image (``candidates[].agreement``)."""
 
     agreement: float  # fraction of compared pixels with the same label
@@ -188,13 +178,6 @@ class AgreementSummary:
     per_class_iou: dict[str, float]
     pixels: int
     images: list[AgreementImage] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _unstructure(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AgreementSummary:
-        return _structure(cls, data)  # type: ignore[no-any-return]
 
 
 def summarize_agreement(matrix: np.ndarray, images: Sequence[AgreementImage]) -> AgreementSummary:

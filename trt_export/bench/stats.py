@@ -105,6 +105,11 @@ class Throughput:
     samples_per_s: float
     megapixels_per_s: float
 
+    @property
+    def ms_per_sample(self) -> float:
+        """Median latency per batch item: what one image costs when it rides in a batch of n."""
+        return 1000.0 / self.samples_per_s
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

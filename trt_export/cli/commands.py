@@ -491,7 +491,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(f"{shard} of the sweep: combine every shard's bench.json with 'trt-export merge' for the recommendation")
         code = EXIT_OK
     if gate_settings is not None:
-        from trt_export.gate.verdict import JUNIT_FILENAME, MARKDOWN_FILENAME, gate_files, render_gate_table
+        from trt_export.gate.verdict import JUNIT_FILENAME, MARKDOWN_FILENAME, gate_files
+        from trt_export.report.gate_output import render_gate_table
 
         result = gate_files(
             args.baseline,
@@ -592,7 +593,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from trt_export.gate.verdict import gate_files, render_gate_table
+    from trt_export.gate.verdict import gate_files
+    from trt_export.report.gate_output import render_gate_table
 
     result = gate_files(
         args.baseline,

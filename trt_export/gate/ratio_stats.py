@@ -95,6 +95,18 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be in [0.5, 1), got {confidence!r}")
 
 
+@dataclass(frozen=True)
+class IntervalSpec:
+    """How a latency ratio's interval is computed: its confidence level, bootstrap resamples and seed,
+    what it is of (named in errors) and the percentile compared (50: the median; 90, 99: the tail)."""
+
+    confidence: float = DEFAULT_CONFIDENCE
+    n_resamples: int = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED
+    what: str = "latency"
+    q: float = 50.0
+
+
 def ratio_of_medians(
     base: Sequence[float],
     current: Sequence[float],
@@ -108,11 +120,17 @@ def ratio_of_medians(
     """Percentile-bootstrap interval of median(current) / median(base), two independent samples.
 
     ``q`` other than 50 compares that percentile instead (p90, p99: the tail)."""
+    return bootstrap_ratio(base, current, IntervalSpec(confidence, n_resamples, seed, what, q))
+
+
+def bootstrap_ratio(base: Sequence[float], current: Sequence[float], spec: IntervalSpec) -> RatioInterval:
+    """:func:`ratio_of_medians` with its options in one :class:`IntervalSpec`."""
     from scipy import stats
 
+    confidence, q = spec.confidence, spec.q
     _check_confidence(confidence)
-    b = _as_samples(base, f"baseline {what}", MIN_SAMPLES)
-    c = _as_samples(current, f"current {what}", MIN_SAMPLES)
+    b = _as_samples(base, f"baseline {spec.what}", MIN_SAMPLES)
+    c = _as_samples(current, f"current {spec.what}", MIN_SAMPLES)
 
     def statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.percentile(y, q, axis=axis) / np.percentile(x, q, axis=axis)
@@ -120,12 +138,12 @@ def ratio_of_medians(
     res = stats.bootstrap(
         (b, c),
         statistic,
-        n_resamples=n_resamples,
+        n_resamples=spec.n_resamples,
         paired=False,
         vectorized=True,
         confidence_level=confidence,
         method="percentile",
-        rng=np.random.default_rng(seed),
+        rng=np.random.default_rng(spec.seed),
     )
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     ratio = float(np.percentile(c, q) / np.percentile(b, q))
@@ -174,14 +192,7 @@ def paired_ratio(
 
 
 def history_ratio(
-    base_runs: Sequence[Sequence[float]],
-    current: Sequence[float],
-    *,
-    confidence: float = DEFAULT_CONFIDENCE,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = DEFAULT_SEED,
-    what: str = "latency",
-    q: float = 50.0,
+    base_runs: Sequence[Sequence[float]], current: Sequence[float], spec: IntervalSpec = IntervalSpec()
 ) -> RatioInterval:
     """Ratio of this run's median to the baselines' (geometric mean of their medians), with an
     interval that covers between-run noise.
@@ -195,6 +206,7 @@ def history_ratio(
     """
     from scipy import stats
 
+    confidence, what, q = spec.confidence, spec.what, spec.q
     _check_confidence(confidence)
     if len(base_runs) < MIN_HISTORY:
         raise ReportError(f"history needs at least {MIN_HISTORY} baseline reports, got {len(base_runs)}")
@@ -207,7 +219,7 @@ def history_ratio(
     t = float(stats.t.ppf(0.5 + confidence / 2, df=k - 1))
     half = t * spread * math.sqrt(1 + 1 / k)
     log_ratio = float(np.log(np.percentile(cur, q))) - center
-    within = ratio_of_medians(runs[0], cur, confidence=confidence, n_resamples=n_resamples, seed=seed, what=what, q=q)
+    within = bootstrap_ratio(runs[0].tolist(), cur.tolist(), spec)
     ratio = math.exp(log_ratio)
     # the bootstrap interval is about the primary baseline; shift it onto the history's center
     shift = math.exp(float(log_medians[0]) - center)

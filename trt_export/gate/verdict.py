@@ -17,8 +17,8 @@ For every candidate shape the gate looks at three things:
 
 Two reports from different machines or software stacks are not comparable, so the gate refuses
 them (exit 2) unless the caller explicitly allows it; reports of different models are always
-refused. Results render as a terminal table, Markdown (also appended to GitHub's step summary)
-and JUnit XML with one test case per shape.
+refused. Results render (report/gate_output.py) as a terminal table, Markdown (also appended to
+GitHub's step summary) and JUnit XML with one test case per shape.
 """
 
 from __future__ import annotations
@@ -26,15 +26,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
+from trt_export.bench.metrics import gate_status_text, parity_regression, shared_memory_figure
 from trt_export.bench.report import BenchReport, Candidate, load_bench_report
 from trt_export.bench.stats import LatencyStats
 from trt_export.errors import EXIT_CHECK_FAILED, EXIT_OK, ReportError, TrtExportError
@@ -42,12 +40,14 @@ from trt_export.gate.comparable import check_reports_comparable, is_cpu_backend
 from trt_export.gate.ratio_stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_SEED,
+    IntervalSpec,
     RatioInterval,
+    bootstrap_ratio,
     history_ratio,
     latency_verdict,
     paired_ratio,
-    ratio_of_medians,
 )
+from trt_export.report.gate_output import append_github_step_summary, format_pct, gate_markdown, write_junit_xml
 
 GATE_STATS = ("p50", "p90", "p99")
 GATE_TESTS = ("auto", "bootstrap", "summary")
@@ -318,23 +318,6 @@ def _runs_clean(cand: Candidate) -> bool:
     return cand.ok and (cand.parity is None or cand.parity.passed)
 
 
-def _status_text(cand: Candidate | None) -> str:
-    if cand is None:
-        return "missing"
-    if not cand.ok:
-        return f"failed ({cand.failure.stage})" if cand.failure else "failed"
-    if cand.parity is None:
-        return "ok (no parity check)"
-    return "parity ok" if cand.parity.passed else "parity FAILED"
-
-
-def _parity_failure_reason(cand: Candidate) -> str:
-    assert cand.parity is not None
-    outputs = ", ".join(cand.parity.failed_outputs) or "unnamed outputs"
-    err = f", max abs error {cand.parity.max_abs_error:.3g}" if cand.parity.max_abs_error is not None else ""
-    return f"parity failed on {cand.parity.backend}: {outputs}{err}"
-
-
 def _compare_shape(
     label: str,
     base: Candidate | None,
@@ -359,7 +342,9 @@ def _compare_shape(
 
 def _status_row(label: str, base: Candidate | None, cur: Candidate | None, backend: str) -> GateRow:
     def row(verdict: Verdict, reason: str) -> GateRow:
-        return GateRow(label, backend, "status", _status_text(base), _status_text(cur), None, None, verdict, reason)
+        return GateRow(
+            label, backend, "status", gate_status_text(base), gate_status_text(cur), None, None, verdict, reason
+        )
 
     if cur is None:
         assert base is not None
@@ -368,7 +353,7 @@ def _status_row(label: str, base: Candidate | None, cur: Candidate | None, backe
         return row(Verdict.PASS, "missing from the current sweep; it was not clean in the baseline either")
     # Wrong outputs are a defect whatever the baseline said, so this check comes first.
     if cur.ok and cur.parity is not None and not cur.parity.passed:
-        return row(Verdict.FAIL, _parity_failure_reason(cur) + (" (new shape)" if base is None else ""))
+        return row(Verdict.FAIL, parity_regression(cur.parity) + (" (new shape)" if base is None else ""))
     if base is None:
         what = "ran" if cur.ok else str(cur.failure or "failed")
         return row(Verdict.NEW, f"new shape, not in the baseline ({what})")
@@ -429,7 +414,9 @@ def _latency_row(
     stat = settings.stat
     assert base.latency_ms is not None and cur.latency_ms is not None
     metric = f"latency {stat} ms"
-    q = _PERCENTILE[stat]
+    spec = IntervalSpec(
+        confidence=settings.confidence, seed=settings.seed, what=f"latency of {label}", q=_PERCENTILE[stat]
+    )
     if older:
         runs = [base, *older]
         lacking = [i for i, cand in enumerate(runs) if cand is None or cand.samples_ms is None]
@@ -439,26 +426,13 @@ def _latency_row(
                 f"{label}: {which} has no raw latency samples (missing shape, or bench.json schema version 1); "
                 "history needs version 2 reports with this shape: re-run bench, or give a single --baseline"
             )
-        interval = history_ratio(
-            [cand.samples_ms for cand in runs if cand is not None and cand.samples_ms is not None],
-            cur.samples_ms,
-            confidence=settings.confidence,
-            seed=settings.seed,
-            what=f"latency of {label}",
-            q=q,
-        )
-        return _interval_row(
-            label, backend, metric, base.latency_ms.stat(stat), cur.latency_ms.stat(stat), interval, settings
-        )
-    if settings.test != "summary" and base.samples_ms is not None and cur.samples_ms is not None:
-        interval = ratio_of_medians(
-            base.samples_ms,
-            cur.samples_ms,
-            confidence=settings.confidence,
-            seed=settings.seed,
-            what=f"latency of {label}",
-            q=q,
-        )
+        samples = [cand.samples_ms for cand in runs if cand is not None and cand.samples_ms is not None]
+        interval = history_ratio(samples, cur.samples_ms, spec)
+    elif settings.test != "summary" and base.samples_ms is not None and cur.samples_ms is not None:
+        interval = bootstrap_ratio(base.samples_ms, cur.samples_ms, spec)
+    else:
+        interval = None
+    if interval is not None:
         return _interval_row(
             label, backend, metric, base.latency_ms.stat(stat), cur.latency_ms.stat(stat), interval, settings
         )
@@ -482,7 +456,7 @@ def _summary_latency_row(
     noise = noise_threshold_ms(base, cur, stat, settings.noise_k)
     tol_ms = b * settings.latency_tolerance
     tol = f"{settings.latency_tolerance:.0%} tolerance ({tol_ms:.3g} ms)"
-    move = f"{delta:+.3g} ms ({_fmt_pct(pct)})"
+    move = f"{delta:+.3g} ms ({format_pct(pct)})"
     noise_txt = f"noise band {noise:.3g} ms"
     if abs(delta) > tol_ms and abs(delta) > noise:
         verdict = Verdict.FAIL if delta > 0 else Verdict.IMPROVED
@@ -497,19 +471,16 @@ def _summary_latency_row(
 def _memory_row(label: str, backend: str, base: Candidate, cur: Candidate, settings: GateSettings) -> GateRow | None:
     if base.memory is None or cur.memory is None:
         return None
-    # GPU memory is what runs out first on a GPU runner (NVML, else Paddle's allocator peak);
-    # host RSS is the fallback on CPU. The first figure both runs measured is compared.
-    for metric in ("gpu_peak_mb", "paddle_allocator_peak_mb", "peak_rss_mb"):
-        b, c = getattr(base.memory, metric), getattr(cur.memory, metric)
-        if b is not None and c is not None:
-            break
-    else:
+    # The first figure, in the registry's memory precedence, both runs measured is compared.
+    shared = shared_memory_figure(base.memory, cur.memory)
+    if shared is None:
         return None
+    metric, b, c = shared
     delta = c - b
     pct = _pct(b, c)
     tol_mb = b * settings.memory_tolerance
     tol = f"{settings.memory_tolerance:.0%} tolerance ({tol_mb:.4g} MiB)"
-    move = f"{delta:+.4g} MiB ({_fmt_pct(pct)})"
+    move = f"{delta:+.4g} MiB ({format_pct(pct)})"
     if delta > tol_mb:
         verdict, reason = Verdict.FAIL, f"{move} grows beyond {tol}"
     elif -delta > tol_mb:
@@ -521,131 +492,6 @@ def _memory_row(label: str, backend: str, base: Candidate, cur: Candidate, setti
 
 def _pct(base: float, cur: float) -> float | None:
     return (cur - base) / base * 100.0 if base > 0 else None
-
-
-def _fmt_pct(pct: float | None) -> str:
-    return "n/a" if pct is None else f"{pct:+.1f}%"
-
-
-# --- rendering -----------------------------------------------------------------------------------
-
-# No backend column: one report is one backend, and the heading/summary line names it.
-_HEADERS = ("shape", "metric", "baseline", "current", "change", "ratio [CI] / noise", "verdict", "reason")
-
-
-def _fmt_value(value: float | str | None, metric: str) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        return value
-    if metric.startswith("latency"):
-        return f"{value:.2f}" if value >= 1 else f"{value:.3g}"  # sub-ms models keep 3 digits
-    return f"{value:.1f}"
-
-
-def _fmt_spread(row: GateRow) -> str:
-    if row.interval is not None:
-        i = row.interval
-        return f"{i.ratio:.3f} [{i.low:.3f}, {i.high:.3f}]"
-    return "" if row.noise is None else f"±{row.noise:.3g}"
-
-
-def _table_rows(result: GateResult) -> list[list[str]]:
-    return [
-        [
-            row.label,
-            row.metric,
-            _fmt_value(row.baseline, row.metric),
-            _fmt_value(row.current, row.metric),
-            "" if row.change_pct is None else _fmt_pct(row.change_pct),
-            _fmt_spread(row),
-            str(row.verdict),
-            row.reason,
-        ]
-        for row in result.rows
-    ]
-
-
-def render_gate_table(result: GateResult) -> str:
-    """Terminal view: a summary line, warnings, then every metric of every shape."""
-    lines = [f"{result.summary()} ({result.model} on {result.backend})"]
-    lines += [f"warning: {w}" for w in result.warnings]
-    lines += [f"note: {n}" for n in result.notes]
-    lines.append(tabulate(_table_rows(result), headers=_HEADERS, tablefmt="simple", disable_numparse=True))
-    return "\n".join(lines)
-
-
-def gate_markdown(result: GateResult) -> str:
-    """GitHub-flavoured Markdown: heading, summary, warnings, and the table (failures first)."""
-    icon = "✅" if result.passed else "❌"
-    lines = [f"### {icon} trt-export gate: {result.model} on {result.backend}", "", result.summary(), ""]
-    if result.warnings:
-        lines += [f"> ⚠️ {w}" for w in result.warnings] + [""]
-    if result.notes:
-        lines += [f"> ℹ️ {n}" for n in result.notes] + [""]
-    if any(row.interval is not None for row in result.rows):
-        lines += [
-            f"Latency ratio is current / baseline with its {result.settings.confidence:.0%} confidence interval; "
-            f"a shape fails when the whole interval is above 1 + {result.settings.latency_tolerance:.0%}.",
-            "",
-        ]
-    # Failures first so a reviewer sees what broke without scrolling; otherwise keep shape order.
-    order = {Verdict.FAIL: 0, Verdict.IMPROVED: 1, Verdict.NEW: 2, Verdict.PASS: 3}
-    rows = sorted(_table_rows(result), key=lambda r: order[Verdict(r[6])])
-    escaped = [[cell.replace("|", "\\|") for cell in row] for row in rows]
-    lines.append(tabulate(escaped, headers=_HEADERS, tablefmt="github", disable_numparse=True))
-    return "\n".join(lines) + "\n"
-
-
-def append_github_step_summary(markdown: str) -> Path | None:
-    """Append to the file named by ``GITHUB_STEP_SUMMARY`` (set by GitHub Actions); None outside CI."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return None
-    path = Path(target)
-    try:
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
-    except OSError as exc:
-        raise TrtExportError(f"cannot append the gate summary to GITHUB_STEP_SUMMARY={target}: {exc}") from exc
-    return path
-
-
-def write_junit_xml(result: GateResult, path: str | os.PathLike[str]) -> Path:
-    """One ``<testcase>`` per shape; a failure lists every failing metric; NEW shapes are skipped."""
-    shapes = result.shapes()
-    suite = ET.Element("testsuite", name="trt_export.gate", tests=str(len(shapes)))
-    failures = skipped = 0
-    for label in shapes:
-        rows = result.rows_for(label)
-        case = ET.SubElement(suite, "testcase", classname=f"trt_export.gate.{rows[0].backend}", name=label)
-        intervals = [row.interval for row in rows if row.interval is not None]
-        if intervals:
-            props = ET.SubElement(case, "properties")
-            for key in ("ratio", "low", "high", "confidence", "method"):
-                name = "latency_ratio" if key == "ratio" else f"latency_ratio_{key}"
-                ET.SubElement(props, "property", name=name, value=str(getattr(intervals[0], key)))
-        failing = [row for row in rows if row.verdict is Verdict.FAIL]
-        detail = "\n".join(f"{row.metric}: {row.verdict} - {row.reason}" for row in rows)
-        if failing:
-            failures += 1
-            message = "; ".join(f"{row.metric}: {row.reason}" for row in failing)
-            ET.SubElement(case, "failure", message=message, type="regression").text = detail
-            continue  # the failure body already lists every metric
-        if any(row.verdict is Verdict.NEW for row in rows):
-            skipped += 1
-            ET.SubElement(case, "skipped", message="new shape, no baseline to compare against")
-        ET.SubElement(case, "system-out").text = detail
-    suite.set("failures", str(failures))
-    suite.set("errors", "0")
-    suite.set("skipped", str(skipped))
-    if result.warnings or result.notes:
-        ET.SubElement(suite, "system-err").text = "\n".join([*result.warnings, *(f"note: {n}" for n in result.notes)])
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ET.indent(suite)
-    ET.ElementTree(suite).write(target, encoding="utf-8", xml_declaration=True)
-    return target
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -759,13 +605,9 @@ __all__: Sequence[str] = (
     "JUNIT_FILENAME",
     "MARKDOWN_FILENAME",
     "Verdict",
-    "append_github_step_summary",
     "check_baselines",
     "gate_files",
-    "gate_markdown",
     "noise_threshold_ms",
     "parse_tolerance",
-    "render_gate_table",
     "run_gate",
-    "write_junit_xml",
 )

@@ -1,8 +1,10 @@
 """Show a bench report to people: terminal table, CSV, Markdown and PNG plots.
 
 Reads only :class:`~trt_export.bench.report.BenchReport`; computes nothing the report does not
-hold (statistics come from stats.py, the pick from recommend.py). Candidates are always shown in
-order of input size so tables and plots read left to right, small to large.
+hold (statistics come from stats.py, the pick from recommend.py). The table's and the CSV's
+columns, their headers, formats and readers are the metric registry's (bench/metrics.py).
+Candidates are always shown in order of input size so tables and plots read left to right, small
+to large.
 """
 
 from __future__ import annotations
@@ -15,19 +17,18 @@ from typing import Any
 
 from tabulate import tabulate
 
+from trt_export.bench.metrics import (
+    backend_of,
+    csv_metrics,
+    has_flops,
+    is_named,
+    metric,
+    several_backends,
+    table_metrics,
+)
 from trt_export.bench.report import BenchReport, Candidate
 from trt_export.bench.stats import NOISY_CV
-from trt_export.report.render_scene import (
-    SCENE_CSV_COLUMNS,
-    SCENE_NOTE,
-    scene_cells,
-    scene_csv,
-    scene_headers,
-    scene_settings_rows,
-    write_scene_plots,
-)
-
-BEST, RUNNER_UP = "BEST", "2nd"
+from trt_export.report.render_scene import SCENE_NOTE, has_scene_columns, scene_settings_rows, write_scene_plots
 
 
 def render_bench_table(report: BenchReport) -> str:
@@ -43,86 +44,12 @@ def render_bench_table(report: BenchReport) -> str:
     return "\n".join([table, "", *_summary_lines(report)])
 
 
-# "build s" is predictor creation, which includes the TensorRT engine build: paid once per deployment.
-_HEADERS = [
-    "pick",
-    "NCHW",
-    "status",
-    "p50 ms",
-    "p90 ms",
-    "p99 ms",
-    "cv",
-    "samples/s",
-    "MP/s",
-    "peak MiB",
-    "build s",
-    "parity",
-    "eligible / why not",
-]
-
-
-def _several(report: BenchReport) -> bool:
-    """More than one backend in the report: rows, picks and plots then name the backend."""
-    return len(report.all_backends) > 1 or len({c.backend for c in report.candidates if c.backend}) > 1
-
-
-def _has_flops(report: BenchReport) -> bool:
-    return any(c.flops for c in report.candidates)
-
-
-def _backend_of(report: BenchReport, cand: Candidate) -> str:
-    return cand.backend or report.backend
-
-
-def _roof_gflops(report: BenchReport, cand: Candidate) -> float | None:
-    roof = report.roofs.get(_backend_of(report, cand))
-    return float(roof["gflops"]) if roof and roof.get("gflops") else None
-
-
 def _headers(report: BenchReport) -> list[str]:
-    headers = _HEADERS[:-1] + scene_headers(report) + _HEADERS[-1:]
-    if _has_flops(report):
-        at = headers.index("MP/s") + 1
-        headers[at:at] = ["GFLOP", "GFLOP/s", "% roof"]
-    if _several(report):
-        headers.insert(headers.index("NCHW") + 1, "backend")
-    return headers
+    return [str(m.label) for m in table_metrics(report)]
 
 
 def _row(report: BenchReport, cand: Candidate) -> list[str]:
-    cells = _base_row(report, cand)
-    row = cells[:-1] + scene_cells(report, cand) + cells[-1:]
-    if _has_flops(report):
-        roof = _roof_gflops(report, cand)
-        share = cand.achieved_gflops / roof * 100 if cand.achieved_gflops and roof else None
-        at = _HEADERS.index("MP/s") + 1
-        row[at:at] = [
-            _num(cand.flops / 1e9 if cand.flops else None, ".3g"),
-            _num(cand.achieved_gflops, ".1f"),
-            _num(share, ".0f"),
-        ]
-    if _several(report):
-        row.insert(_HEADERS.index("NCHW") + 1, _backend_of(report, cand))
-    return row
-
-
-def _base_row(report: BenchReport, cand: Candidate) -> list[str]:
-    lat, thr = cand.latency_ms, cand.throughput
-    return [
-        _pick(report, cand),
-        cand.label,
-        cand.status if cand.ok else f"failed ({cand.failure.stage})" if cand.failure else "failed",
-        _num(lat.median if lat else None, ".2f"),
-        _num(lat.p90 if lat else None, ".2f"),
-        _num(lat.p99 if lat else None, ".2f"),
-        (_num(lat.cv, ".3f") + (" !" if cand.noisy else "")) if lat else "-",
-        _num(thr.samples_per_s if thr else None, ".1f"),
-        _num(thr.megapixels_per_s if thr else None, ".2f"),
-        _num(cand.peak_memory_mb, ".0f"),
-        _num(cand.build_s, ".2f"),
-        _parity(cand),
-        "yes" if cand.eligible else (cand.excluded_reason or "no"),
-    ]
+    return [m.cell(report, cand) for m in table_metrics(report)]
 
 
 def _summary_lines(report: BenchReport) -> list[str]:
@@ -130,7 +57,7 @@ def _summary_lines(report: BenchReport) -> list[str]:
     lines = []
     if rec is not None:
         lines.append(f"Recommended: {rec.reason}")
-        up_on = f" on {rec.runner_up_backend}" if _several(report) and rec.runner_up_backend else ""
+        up_on = f" on {rec.runner_up_backend}" if several_backends(report) and rec.runner_up_backend else ""
         lines.append(
             f"Runner-up: {rec.runner_up}{up_on}"
             if rec.runner_up
@@ -146,12 +73,12 @@ def _summary_lines(report: BenchReport) -> list[str]:
 
 
 def _name(report: BenchReport, cand: Candidate) -> str:
-    return f"{cand.label} on {_backend_of(report, cand)}" if _several(report) else cand.label
+    return f"{cand.label} on {backend_of(report, cand)}" if several_backends(report) else cand.label
 
 
 def _roof_lines(report: BenchReport) -> list[str]:
     """Where GFLOP/s and '% roof' come from: the FLOP count and each backend's roof."""
-    if not _has_flops(report):
+    if not has_flops(report):
         return []
     lines = [f"FLOPs: {report.flops_method or 'counted from the exported program'}"]
     for backend in report.all_backends:
@@ -177,49 +104,8 @@ def noise_warnings(report: BenchReport) -> list[str]:
     ]
 
 
-CSV_COLUMNS = [
-    "label",
-    "n",
-    "c",
-    "h",
-    "w",
-    "pixels",
-    "status",
-    "failure_stage",
-    "failure_reason",
-    "export_s",
-    "build_s",
-    "latency_samples",
-    "latency_min_ms",
-    "latency_mean_ms",
-    "latency_median_ms",
-    "latency_p90_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "latency_max_ms",
-    "latency_std_ms",
-    "latency_cv",
-    "latency_iqr_ms",
-    "noisy",
-    "samples_per_s",
-    "megapixels_per_s",
-    "peak_rss_mb",
-    "rss_increase_mb",
-    "gpu_peak_mb",
-    "paddle_allocator_peak_mb",
-    "parity_passed",
-    "parity_backend",
-    "parity_max_abs_error",
-    "parity_failed_outputs",
-    "eligible",
-    "excluded_reason",
-    "pick",
-    "backend",
-    "flops",
-    "achieved_gflops",
-    "roof_gflops",
-    *SCENE_CSV_COLUMNS,
-]
+CSV_COLUMNS = [m.key for m in csv_metrics()]
+"""The CSV header (write_csv reads the registry, bench/metrics.py, each time)."""
 
 
 def write_csv(report: BenchReport, path: str | os.PathLike[str]) -> Path:
@@ -227,7 +113,7 @@ def write_csv(report: BenchReport, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=[m.key for m in csv_metrics()])
         writer.writeheader()
         for cand in _by_size(report):
             writer.writerow({k: "" if v is None else v for k, v in _csv_row(report, cand).items()})
@@ -235,43 +121,7 @@ def write_csv(report: BenchReport, path: str | os.PathLike[str]) -> Path:
 
 
 def _csv_row(report: BenchReport, cand: Candidate) -> dict[str, Any]:
-    n, c, h, w = cand.shape_nchw
-    lat, thr, mem, par = cand.latency_ms, cand.throughput, cand.memory, cand.parity
-    row: dict[str, Any] = {
-        "label": cand.label,
-        "n": n,
-        "c": c,
-        "h": h,
-        "w": w,
-        "pixels": cand.pixels,
-        "status": cand.status,
-        "failure_stage": cand.failure.stage if cand.failure else None,
-        "failure_reason": cand.failure.reason if cand.failure else None,
-        "export_s": cand.export_s,
-        "build_s": cand.build_s,
-        "noisy": cand.noisy,
-        "samples_per_s": thr.samples_per_s if thr else None,
-        "megapixels_per_s": thr.megapixels_per_s if thr else None,
-        "parity_passed": par.passed if par else None,
-        "parity_backend": par.backend if par else None,
-        "parity_max_abs_error": par.max_abs_error if par else None,
-        "parity_failed_outputs": " ".join(par.failed_outputs) if par else None,
-        "eligible": cand.eligible,
-        "excluded_reason": cand.excluded_reason,
-        "pick": _pick(report, cand) or None,
-        "backend": _backend_of(report, cand),
-        "flops": cand.flops,
-        "achieved_gflops": cand.achieved_gflops,
-        "roof_gflops": _roof_gflops(report, cand),
-    }
-    row["latency_samples"] = lat.samples if lat else None
-    for key in ("min", "mean", "median", "p90", "p95", "p99", "max", "std", "iqr"):
-        row[f"latency_{key}_ms"] = getattr(lat, key) if lat else None
-    row["latency_cv"] = lat.cv if lat else None
-    for key in ("peak_rss_mb", "rss_increase_mb", "gpu_peak_mb", "paddle_allocator_peak_mb"):
-        row[key] = getattr(mem, key) if mem else None
-    row.update(scene_csv(cand))
-    return row
+    return {m.key: m.value(cand, report) for m in csv_metrics()}
 
 
 def write_markdown(
@@ -329,20 +179,21 @@ def write_markdown(
         f"p50/p90/p99: latency percentiles per batch; cv = std/mean, `!` marks noisy timing (cv > {NOISY_CV:.2f}); "
         "samples/s and MP/s at the median latency; peak MiB is GPU memory when measured, else worker RSS; "
         "build s is predictor creation (with the TensorRT engine build), paid once per deployment, not per inference."
-        + (" " + SCENE_NOTE if scene_headers(report) else "")
+        + (" " + SCENE_NOTE if has_scene_columns(report) else "")
         + (
             " GFLOP per batch, GFLOP/s at the median latency, % roof of the backend's compute roof (below)."
-            if _has_flops(report)
+            if has_flops(report)
             else ""
-        ),
+        )
+        + "".join(f" {m.note}" for m in table_metrics(report) if m.note),
         "",
-        *([*(f"- {line}" for line in _roof_lines(report)), ""] if _has_flops(report) else []),
+        *([*(f"- {line}" for line in _roof_lines(report)), ""] if has_flops(report) else []),
         "## Recommendation",
         "",
     ]
     rec = report.recommendation
     if rec is not None:
-        several = _several(report)
+        several = several_backends(report)
         on = f" on **{rec.backend}**" if several and rec.backend else ""
         lines.append(f"**{rec.label}**{on} (objective: {rec.objective}). {rec.reason}.")
         lines.append("")
@@ -393,7 +244,7 @@ def write_plots(report: BenchReport, out_dir: str | os.PathLike[str]) -> list[Pa
     cands = _by_size(report)
     paths = []
     plots = [("latency.png", _plot_latency), ("memory.png", _plot_memory), ("throughput.png", _plot_throughput)]
-    if _has_flops(report):
+    if has_flops(report):
         plots.append(("gflops.png", _plot_gflops))
     for name, draw in plots:
         fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
@@ -422,22 +273,34 @@ def _per_backend(report: BenchReport, cands: list[Candidate]) -> list[tuple[str,
             (
                 backend,
                 _BACKEND_COLORS[i % len(_BACKEND_COLORS)],
-                [c for c in cands if _backend_of(report, c) == backend],
+                [c for c in cands if backend_of(report, c) == backend],
             )
         )
     return groups
 
 
+def _measured(key: str, cands: list[Candidate]) -> list[float]:
+    """The metric ``key`` of each candidate that has it, in order."""
+    m = metric(key)
+    return [float(v) for c in cands if (v := m.value(c)) is not None]
+
+
+def _or_zero(key: str, cands: list[Candidate]) -> list[float]:
+    """The metric ``key`` of every candidate, 0.0 where not measured (a bar of no height)."""
+    m = metric(key)
+    return [float(m.value(c) or 0.0) for c in cands]
+
+
 def _plot_latency(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
     timed = [c for c in cands if c.latency_ms is not None]
     x = [c.pixels / 1e6 for c in timed]
-    if timed and _several(report):
+    if timed and several_backends(report):
         for backend, color, group in _per_backend(report, timed):
             gx = [c.pixels / 1e6 for c in group]
-            ax.plot(gx, [c.latency_ms.median for c in group if c.latency_ms], "o-", color=color, label=f"p50 {backend}")
+            ax.plot(gx, _measured("latency_median_ms", group), "o-", color=color, label=f"p50 {backend}")
             ax.plot(
                 gx,
-                [c.latency_ms.p99 for c in group if c.latency_ms],
+                _measured("latency_p99_ms", group),
                 "s--",
                 color=color,
                 alpha=0.6,
@@ -447,9 +310,9 @@ def _plot_latency(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
             if not c.eligible and c.latency_ms is not None:
                 ax.plot(c.pixels / 1e6, c.latency_ms.median, "o", mfc="none", mec=_BAD_COLOR, ms=13, mew=2)
     elif timed:
-        p50 = [c.latency_ms.median for c in timed if c.latency_ms]
-        p99 = [c.latency_ms.p99 for c in timed if c.latency_ms]
-        lo = [c.latency_ms.min for c in timed if c.latency_ms]
+        p50 = _measured("latency_median_ms", timed)
+        p99 = _measured("latency_p99_ms", timed)
+        lo = _measured("latency_min_ms", timed)
         ax.fill_between(x, lo, p99, color=_OK_COLOR, alpha=0.15, label="min .. p99 band")
         ax.plot(x, p50, "o-", color=_OK_COLOR, label="p50 (median)")
         ax.plot(x, p99, "s--", color=_P99_COLOR, label="p99")
@@ -467,36 +330,24 @@ def _plot_latency(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
                     fontsize=9,
                 )
     s = report.settings
-    if s.max_latency_ms is not None:
-        ax.axhline(
-            s.max_latency_ms,
-            color=_BUDGET_COLOR,
-            ls=":",
-            lw=1.5,
-            label=f"budget: {s.latency_stat} <= {s.max_latency_ms:g} ms",
-        )
-    ax.set_title(f"Latency vs input size: {report.model.name} on {_backends_text(report)}")
-    ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
-    ax.set_ylabel("latency per batch (ms)")
-    _finish_size_axes(report, cands, ax, [c.latency_ms.p99 for c in timed if c.latency_ms], "not eligible (see table)")
+    _budget_line(ax, s.max_latency_ms, f"budget: {s.latency_stat} <= {{:g}} ms")
+    _label_size_axes(report, ax, "Latency", "latency per batch (ms)")
+    _finish_size_axes(report, cands, ax, _measured("latency_p99_ms", timed), "not eligible (see table)")
 
 
 def _plot_memory(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
     measured = [c for c in cands if c.memory is not None]
-    groups = _per_backend(report, measured) if _several(report) else [("", None, measured)]
+    groups = _per_backend(report, measured) if several_backends(report) else [("", None, measured)]
     for backend, color, group in groups:
         suffix = f" {backend}" if backend else ""
-        for key, label, style in (
-            ("peak_rss_mb", "peak RSS (worker process)", "o-"),
-            ("gpu_peak_mb", "peak GPU memory", "s-"),
-        ):
-            pts = [(c.pixels / 1e6, getattr(c.memory, key)) for c in group if getattr(c.memory, key) is not None]
+        for m, style in ((metric("peak_rss_mb"), "o-"), (metric("gpu_peak_mb"), "s-")):
+            pts = [(c.pixels / 1e6, m.value(c)) for c in group if m.value(c) is not None]
             if pts:
                 ax.plot(
                     [p[0] for p in pts],
                     [p[1] for p in pts],
                     style,
-                    label=label + suffix,
+                    label=f"{m.plot_label}{suffix}",
                     **({"color": color} if color else {}),
                 )
     for c in measured:
@@ -506,17 +357,8 @@ def _plot_memory(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
         ax.axhline(
             report.idle_rss_mb, color="#999999", ls="--", lw=1, label=f"idle worker RSS {report.idle_rss_mb:.0f} MiB"
         )
-    if report.settings.max_memory_mb is not None:
-        ax.axhline(
-            report.settings.max_memory_mb,
-            color=_BUDGET_COLOR,
-            ls=":",
-            lw=1.5,
-            label=f"budget {report.settings.max_memory_mb:g} MiB",
-        )
-    ax.set_title(f"Peak memory vs input size: {report.model.name} on {_backends_text(report)}")
-    ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
-    ax.set_ylabel("peak memory (MiB)")
+    _budget_line(ax, report.settings.max_memory_mb, "budget {:g} MiB")
+    _label_size_axes(report, ax, "Peak memory", "peak memory (MiB)")
     _finish_size_axes(
         report,
         cands,
@@ -524,6 +366,19 @@ def _plot_memory(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
         [c.peak_memory_mb for c in measured if c.peak_memory_mb is not None],
         "not eligible (see table)",
     )
+
+
+def _budget_line(ax: Any, budget: float | None, label: str) -> None:
+    """The budget as a dotted line; ``label`` formats the budget (``{:g}``)."""
+    if budget is not None:
+        ax.axhline(budget, color=_BUDGET_COLOR, ls=":", lw=1.5, label=label.format(budget))
+
+
+def _label_size_axes(report: BenchReport, ax: Any, what: str, ylabel: str) -> None:
+    """Title and axis labels of a plot against input size."""
+    ax.set_title(f"{what} vs input size: {report.model.name} on {_backends_text(report)}")
+    ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
+    ax.set_ylabel(ylabel)
 
 
 def _finish_size_axes(
@@ -563,7 +418,7 @@ def _finish_size_axes(
         ax.plot([], [], "o", mfc="none", mec=_BAD_COLOR, ms=11, mew=2, label=excluded_note)
     rec = report.recommendation
     if rec is not None:
-        best = next((c for c in cands if _is(report, c, rec.label, rec.backend)), None)
+        best = next((c for c in cands if is_named(report, c, rec.label, rec.backend)), None)
         y = _y_for(best, ax)
         if best is not None and y is not None:
             ax.plot(best.pixels / 1e6, y, "*", color=_PICK_COLOR, ms=20, zorder=6, label=f"recommended {best.label}")
@@ -575,11 +430,10 @@ def _y_for(cand: Candidate | None, ax: Any) -> float | None:
     """Where to put the recommended star: on the curve the axes show."""
     if cand is None:
         return None
-    if "memory" in ax.get_ylabel():
-        return cand.peak_memory_mb
-    if "GFLOP" in ax.get_ylabel():
-        return cand.achieved_gflops
-    return cand.latency_ms.median if cand.latency_ms else None
+    ylabel = ax.get_ylabel()
+    key = "peak_mb" if "memory" in ylabel else "achieved_gflops" if "GFLOP" in ylabel else "latency_median_ms"
+    value = metric(key).value(cand)
+    return None if value is None else float(value)
 
 
 def _size_tick(cands: list[Candidate], x: float) -> str:
@@ -601,8 +455,8 @@ def _plot_throughput(report: BenchReport, cands: list[Candidate], ax: Any) -> No
 
     idx = np.arange(len(cands))
     width = 0.38
-    sps = [c.throughput.samples_per_s if c.throughput else 0.0 for c in cands]
-    mps = [c.throughput.megapixels_per_s if c.throughput else 0.0 for c in cands]
+    sps = _or_zero("samples_per_s", cands)
+    mps = _or_zero("megapixels_per_s", cands)
     ax2 = ax.twinx()
     bars1 = ax.bar(idx - width / 2, sps, width, color=_OK_COLOR, label="samples/s (left axis)")
     bars2 = ax2.bar(idx + width / 2, mps, width, color=_P99_COLOR, label="megapixels/s (right axis)")
@@ -634,7 +488,7 @@ def _plot_throughput(report: BenchReport, cands: list[Candidate], ax: Any) -> No
             for bar in (bars1[i], bars2[i]):
                 bar.set_hatch("//")
                 bar.set_alpha(0.45)
-        if rec is not None and _is(report, c, rec.label, rec.backend):
+        if rec is not None and is_named(report, c, rec.label, rec.backend):
             for bar in (bars1[i], bars2[i]):
                 bar.set_edgecolor(_PICK_COLOR)
                 bar.set_linewidth(3)
@@ -655,35 +509,17 @@ def _plot_throughput(report: BenchReport, cands: list[Candidate], ax: Any) -> No
 def _bar_label(report: BenchReport, cand: Candidate) -> str:
     rec = report.recommendation
     tag = ""
-    if rec is not None and _is(report, cand, rec.label, rec.backend):
+    if rec is not None and is_named(report, cand, rec.label, rec.backend):
         tag = "\n(recommended)"
-    elif rec is not None and _is(report, cand, rec.runner_up, rec.runner_up_backend):
+    elif rec is not None and is_named(report, cand, rec.runner_up, rec.runner_up_backend):
         tag = "\n(runner-up)"
-    on = f"\n{_backend_of(report, cand)}" if _several(report) else ""
+    on = f"\n{backend_of(report, cand)}" if several_backends(report) else ""
     return cand.label + on + tag
 
 
 def _by_size(report: BenchReport) -> list[Candidate]:
     order = {b: i for i, b in enumerate(report.all_backends)}
-    return sorted(report.candidates, key=lambda c: (c.pixels, c.label, order.get(_backend_of(report, c), len(order))))
-
-
-def _is(report: BenchReport, cand: Candidate, label: str | None, backend: str | None) -> bool:
-    """Is ``cand`` the candidate a recommendation names (label, and backend when it names one)?"""
-    if label is None or cand.label != label:
-        return False
-    return backend is None or _backend_of(report, cand) == backend
-
-
-def _pick(report: BenchReport, cand: Candidate) -> str:
-    rec = report.recommendation
-    if rec is None:
-        return ""
-    if _is(report, cand, rec.label, rec.backend):
-        return BEST
-    if _is(report, cand, rec.runner_up, rec.runner_up_backend):
-        return RUNNER_UP
-    return ""
+    return sorted(report.candidates, key=lambda c: (c.pixels, c.label, order.get(backend_of(report, c), len(order))))
 
 
 def _plot_gflops(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
@@ -701,22 +537,8 @@ def _plot_gflops(report: BenchReport, cands: list[Candidate], ax: Any) -> None:
                 lw=1.5,
                 label=f"roof {backend}: {float(roof['gflops']):.0f} GFLOP/s ({roof['source']})",
             )
-    ax.set_title(f"Achieved GFLOP/s vs input size: {report.model.name} on {_backends_text(report)}")
-    ax.set_xlabel("input pixels per batch, n*h*w (megapixels, log scale)")
-    ax.set_ylabel("GFLOP/s at the median latency")
+    _label_size_axes(report, ax, "Achieved GFLOP/s", "GFLOP/s at the median latency")
     ys = [c.achieved_gflops for c in cands if c.achieved_gflops] + [
         float(r["gflops"]) for r in report.roofs.values() if r.get("gflops")
     ]
     _finish_size_axes(report, cands, ax, ys, None)
-
-
-def _parity(cand: Candidate) -> str:
-    if cand.parity is None:
-        return "-"
-    if cand.parity.passed:
-        return "pass" + (f" ({cand.parity.max_abs_error:.1e})" if cand.parity.max_abs_error is not None else "")
-    return "FAIL"
-
-
-def _num(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)

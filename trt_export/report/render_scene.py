@@ -1,7 +1,7 @@
-"""The scene objective's part of the bench tables, CSV and plots (render.py calls these).
+"""The scene objective's part of the bench report: settings rows, the legend and plots (render.py calls these).
 
-Columns appear only when the report has a scene or agreement, so a plain sweep's table is
-unchanged. Plots: scene seconds against tile size (scene.png) and label agreement / mIoU against
+The scene and agreement columns of the table and CSV are metrics (bench/metrics.py); they appear
+in the table only when the report has a scene or agreement, so a plain sweep's table is unchanged. Plots: scene seconds against tile size (scene.png) and label agreement / mIoU against
 tile size (agreement.png).
 """
 
@@ -10,62 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trt_export.bench.metrics import has_agreement, has_scene, metric
 from trt_export.bench.report import BenchReport, Candidate
 
-SCENE_CSV_COLUMNS = [
-    "scene_tiles",
-    "scene_batches",
-    "scene_redundancy",
-    "scene_host_ms_per_tile",
-    "scene_s",
-    "scene_effective_mp_per_s",
-    "agreement",
-    "agreement_miou",
-    "agreement_per_class_iou",
-]
 
-
-def _has_scene(report: BenchReport) -> bool:
-    return report.settings.scene is not None or any(c.scene is not None for c in report.candidates)
-
-
-def _has_agreement(report: BenchReport) -> bool:
-    return any(c.agreement is not None for c in report.candidates)
-
-
-def scene_headers(report: BenchReport) -> list[str]:
-    headers = []
-    if _has_scene(report):
-        headers += ["tiles", "scene s", "eff MP/s"]
-    if _has_agreement(report):
-        headers += ["agree %", "mIoU"]
-    return headers
-
-
-def scene_cells(report: BenchReport, cand: Candidate) -> list[str]:
-    cells = []
-    if _has_scene(report):
-        s = cand.scene
-        cells += ["-", "-", "-"] if s is None else [str(s.tiles), f"{s.scene_s:.2f}", f"{s.effective_mp_per_s:.2f}"]
-    if _has_agreement(report):
-        a = cand.agreement
-        cells += ["-", "-"] if a is None else [f"{a.agreement * 100:.2f}", f"{a.miou:.3f}"]
-    return cells
-
-
-def scene_csv(cand: Candidate) -> dict[str, Any]:
-    s, a = cand.scene, cand.agreement
-    return {
-        "scene_tiles": s.tiles if s else None,
-        "scene_batches": s.batches if s else None,
-        "scene_redundancy": s.redundancy if s else None,
-        "scene_host_ms_per_tile": s.host_ms_per_tile if s else None,
-        "scene_s": s.scene_s if s else None,
-        "scene_effective_mp_per_s": s.effective_mp_per_s if s else None,
-        "agreement": a.agreement if a else None,
-        "agreement_miou": a.miou if a else None,
-        "agreement_per_class_iou": " ".join(f"{k}:{v:.4f}" for k, v in a.per_class_iou.items()) if a else None,
-    }
+def has_scene_columns(report: BenchReport) -> bool:
+    """The table has scene or agreement columns (their cells come from the metric registry)."""
+    return has_scene(report) or has_agreement(report)
 
 
 def scene_settings_rows(report: BenchReport) -> list[list[Any]]:
@@ -92,9 +43,9 @@ SCENE_NOTE = (
 
 def write_scene_plots(report: BenchReport, out: Path, plt: Any, cands: list[Candidate]) -> list[Path]:
     paths = []
-    if _has_scene(report):
+    if has_scene(report):
         paths.append(_plot(report, out / "scene.png", plt, cands, "scene"))
-    if _has_agreement(report):
+    if has_agreement(report):
         paths.append(_plot(report, out / "agreement.png", plt, cands, "agreement"))
     return paths
 
@@ -104,7 +55,7 @@ def _plot(report: BenchReport, path: Path, plt: Any, cands: list[Candidate], wha
     try:
         rec = report.recommendation
         if what == "scene":
-            pts = [(c, c.scene.scene_s) for c in cands if c.scene is not None]
+            pts = _points(cands, "scene_s")
             ax.set_ylabel("predicted scene time (s)")
             scene = report.settings.scene
             size = f"{scene.width}x{scene.height}, overlap {scene.overlap}, {scene.merge}" if scene else "scene"
@@ -113,7 +64,7 @@ def _plot(report: BenchReport, path: Path, plt: Any, cands: list[Candidate], wha
                 band = y * c.scene.noise if c.scene else 0.0
                 ax.errorbar([_side(c)], [y], yerr=[band], fmt="o", color="#1f77b4", capsize=4)
                 ax.annotate(
-                    f"{y:.2f} s\n{c.scene.tiles} tiles",
+                    f"{y:.2f} s\n{metric('scene_tiles').value(c)} tiles",
                     (_side(c), y),
                     textcoords="offset points",
                     xytext=(0, 10),
@@ -121,13 +72,13 @@ def _plot(report: BenchReport, path: Path, plt: Any, cands: list[Candidate], wha
                     fontsize=8,
                 )
         else:
-            pts = [(c, c.agreement.agreement * 100) for c in cands if c.agreement is not None]
+            pts = _points(cands, "agreement_pct")
             ax.set_ylabel("label agreement with the native-resolution model (%)")
             ax.set_title(f"Tiling agreement vs tile size: {report.model.name} on {report.backend}")
             ax2 = ax.twinx()
             ax2.plot(
                 [_side(c) for c, _ in pts],
-                [c.agreement.miou for c, _ in pts],
+                [metric("agreement_miou").value(c) for c, _ in pts],
                 "s--",
                 color="#ff7f0e",
                 label="mIoU (right axis)",
@@ -173,6 +124,12 @@ def _plot(report: BenchReport, path: Path, plt: Any, cands: list[Candidate], wha
     finally:
         plt.close(fig)
     return path
+
+
+def _points(cands: list[Candidate], key: str) -> list[tuple[Candidate, float]]:
+    """(candidate, value) of every candidate that has the metric ``key``."""
+    m = metric(key)
+    return [(c, value) for c in cands if (value := m.value(c)) is not None]
 
 
 def _side(c: Candidate) -> float:
