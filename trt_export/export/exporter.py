@@ -32,6 +32,7 @@ from trt_export.model.types import (
     FormatChoice,
     SourceKind,
     detect_model_type,
+    model_type_of,
 )
 
 DEFAULT_FORMAT = FormatChoice.AUTO
@@ -411,7 +412,7 @@ def _write_deploy_files(staging: Path, source: ModelSource, shape: FixedShape, m
     else:
         model_yml = model_yml_for_plain_model(source.name, model_type, shape)
     write_yml(staging / "model.yml", model_yml)
-    write_yml(staging / "pipeline.yml", pipeline_yml(model_type))
+    write_yml(staging / "pipeline.yml", pipeline_yml(model_type_of(model_type).pipeline_name))
     # PaddleRS marks a complete model dir with an empty .success file.
     (staging / ".success").touch()
 

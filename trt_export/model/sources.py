@@ -27,6 +27,7 @@ from trt_export.errors import ModelSourceError
 from trt_export.model.paddlers_files import ModelYml, read_model_yml
 from trt_export.model.paddlers_load import check_model_class, import_paddlers, load_task
 from trt_export.model.types import AUTO_MODEL_TYPE, SourceKind, lookup_model_type, model_type_of
+from trt_export.model.weights import read_state_dict
 
 # squeezenet1_1: fast enough to sweep up to 1024 px on a 2-core CPU in about a minute, and with
 # seeded random weights its logits are O(1..10), so parity numbers mean something (a random-init
@@ -219,15 +220,7 @@ def forward_input_names(layer: Any) -> list[str]:
 
 def load_weights(layer: Any, weights: str | Path) -> None:
     """Load a .pdparams into a layer, refusing partial matches that would silently give a different model."""
-    paddle = import_paddle()
-    try:
-        state = paddle.load(str(weights))
-    except Exception as exc:
-        raise ModelSourceError(
-            f"cannot read weights {str(weights)!r} ({type(exc).__name__}); is it a .pdparams file?"
-        ) from None
-    if not isinstance(state, dict):
-        raise ModelSourceError(f"weights {str(weights)!r} hold a {type(state).__name__}, not a state dict")
+    state = read_state_dict(weights, f"weights {str(weights)!r}", "is it a .pdparams file?")
     expected = layer.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -1,21 +1,22 @@
 """Model types: the one owner of what trt-export knows about each kind of PaddleRS model.
 
 A :class:`ModelType` record per type says which input names PaddleRS gives the exported network,
-which logical outputs a PaddleRS export has, how those outputs are compared, and which
-``pipeline.yml`` pipeline it runs in. Shape rules of model families (YOLO, R-CNN, BIT) and the
-detection of a factory model's type from its outputs live here too, as do the other closed sets
-of the model side: source kinds and export formats. Every enum's values are the strings the CLI,
-the manifests and the reports have always used, so JSON and YAML text is unchanged.
+which logical outputs a PaddleRS export has and which ``pipeline.yml`` pipeline it runs in. The
+shape rules of model families (YOLO, R-CNN, BIT), the detection of a factory model's type from its
+outputs and the class-score axis of an output (how verify compares it) live here too, as do the
+other closed sets of the model side: source kinds and export formats. Every enum's values are
+the strings the CLI, the manifests and the reports have always used, so JSON and YAML text is
+unchanged (the YAML writer turns members into plain strings).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
 
-from trt_export.errors import InputError
+from trt_export.errors import ModelSourceError
 
 
 class ModelKind(StrEnum):
@@ -30,14 +31,6 @@ class ModelKind(StrEnum):
 
 # A factory source without --model-type: the type is detected from the outputs at export.
 AUTO_MODEL_TYPE: Final = "auto"
-
-
-class OutputComparison(StrEnum):
-    """How verify compares a type's outputs (parity.compare applies it per output)."""
-
-    LABELS_AND_SCORES = "labels+scores"  # integer label map: label mismatch; score map: argmax on its class axis
-    ARGMAX = "argmax"  # logits: argmax agreement on the class axis, plus the value tolerance
-    VALUES = "values"  # element-wise tolerance only
 
 
 class SourceKind(StrEnum):
@@ -80,84 +73,52 @@ PADDLERS_IMAGE_INPUTS: Final = ("image",)
 
 @dataclass(frozen=True)
 class ModelType:
-    """What one model type means for export, verify and the deployment files."""
+    """What one model type means for export and the deployment files.
 
-    kind: ModelKind
-    summary: str
+    How outputs are compared follows their layout, the same for every type (:func:`score_axis`;
+    integer outputs such as label maps by label mismatch, parity.compare).
+    """
+
+    name: str  # a ModelKind value, or a PaddleRS type we have no record of (restorer...)
     # The input names PaddleRS's exported network takes (jit.save names them after forward()).
     paddlers_inputs: tuple[str, ...]
     # The logical outputs of a PaddleRS export of this type; None: the program's own names.
-    paddlers_outputs: tuple[str, ...] | None
-    comparison: OutputComparison
+    paddlers_outputs: tuple[str, ...] | None = None
 
     @property
     def pipeline_name(self) -> str:
         """``pipeline_name`` of pipeline.yml: PaddleRS writes the model type there."""
-        return self.kind.value
+        return self.name
 
 
 MODEL_TYPES: Final[dict[ModelKind, ModelType]] = {
-    t.kind: t
-    for t in (
-        ModelType(
-            ModelKind.CLASSIFIER,
-            "image -> class logits (N, K)",
-            PADDLERS_IMAGE_INPUTS,
-            None,
-            OutputComparison.ARGMAX,
-        ),
-        ModelType(
-            ModelKind.SEGMENTER,
-            "image -> label map (N, H, W) and score map (N, H, W, K)",
-            PADDLERS_IMAGE_INPUTS,
-            PADDLERS_DENSE_OUTPUTS,
-            OutputComparison.LABELS_AND_SCORES,
-        ),
-        ModelType(
-            ModelKind.CHANGE_DETECTOR,
-            "image pair -> label map (N, H, W) and score map (N, H, W, K)",
-            ("image", "image2"),
-            PADDLERS_DENSE_OUTPUTS,
-            OutputComparison.LABELS_AND_SCORES,
-        ),
-        ModelType(
-            ModelKind.DETECTOR,
-            "image -> boxes (YOLO and R-CNN families have shape rules)",
-            PADDLERS_IMAGE_INPUTS,
-            None,
-            OutputComparison.VALUES,
-        ),
-        ModelType(
-            ModelKind.GENERIC,
-            "any network: outputs compared by value",
-            PADDLERS_IMAGE_INPUTS,
-            None,
-            OutputComparison.VALUES,
-        ),
-    )
+    ModelKind.CLASSIFIER: ModelType(ModelKind.CLASSIFIER, PADDLERS_IMAGE_INPUTS),
+    ModelKind.SEGMENTER: ModelType(ModelKind.SEGMENTER, PADDLERS_IMAGE_INPUTS, PADDLERS_DENSE_OUTPUTS),
+    ModelKind.CHANGE_DETECTOR: ModelType(ModelKind.CHANGE_DETECTOR, ("image", "image2"), PADDLERS_DENSE_OUTPUTS),
+    ModelKind.DETECTOR: ModelType(ModelKind.DETECTOR, PADDLERS_IMAGE_INPUTS),
+    ModelKind.GENERIC: ModelType(ModelKind.GENERIC, PADDLERS_IMAGE_INPUTS),
 }
 # --model-type's choices, as plain strings (argparse quotes choices with repr()).
 MODEL_TYPE_CHOICES: Final = tuple(kind.value for kind in MODEL_TYPES)
-# PaddleRS's own model types beyond ours (restorer...) read from model.yml behave as GENERIC does.
-_FALLBACK = MODEL_TYPES[ModelKind.GENERIC]
 
 
 def lookup_model_type(name: str) -> ModelType:
-    """The record of a model type the user named; a one-line InputError naming the valid ones."""
+    """The record of a model type the user named; a one-line ModelSourceError naming the valid ones."""
     try:
         return MODEL_TYPES[ModelKind(name)]
     except ValueError:
-        raise InputError(
-            f"unknown model type {name!r}; use one of {', '.join(MODEL_TYPE_CHOICES)} (or leave it out to detect it)"
+        raise ModelSourceError(
+            f"unknown model type {str(name)!r}; use one of {', '.join(MODEL_TYPE_CHOICES)} "
+            "(or leave it out to detect it from the outputs)"
         ) from None
 
 
-def model_type_of(name: str | None) -> ModelType:
-    """The record for a model type recorded in a model.yml or manifest; types we do not know act as generic."""
+def model_type_of(name: str) -> ModelType:
+    """The record of a type read from a model.yml or manifest; one we have no record of acts as generic, by its name."""
     try:
         return MODEL_TYPES[ModelKind(name)]
     except ValueError:
-        return _FALLBACK
+        return replace(MODEL_TYPES[ModelKind.GENERIC], name=str(name))
 
 
 def detect_model_type(input_count: int, first_output_shape: Sequence[int], h: int, w: int) -> ModelKind:
