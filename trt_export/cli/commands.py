@@ -17,6 +17,7 @@ from trt_export.bench.timing import DEFAULT_MIN_RUNS as DEFAULT_ITERS
 from trt_export.bench.timing import DEFAULT_MIN_TIME_S as DEFAULT_MIN_DURATION_S
 from trt_export.env.paddle_import import is_verbose, set_verbose
 from trt_export.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, TrtExportError
+from trt_export.model.types import EXPORT_FORMAT_CHOICES, LOAD_FORMAT_CHOICES, MODEL_TYPE_CHOICES, FormatChoice
 
 SHAPE_HELP = (
     "fixed input shape, required: '[w,h]' (n=1, c=3) or '[n,c,w,h]' as in PaddleRS's export guide; "
@@ -53,7 +54,7 @@ def _add_source_args(parser: argparse.ArgumentParser, required: bool = False) ->
     parser.add_argument("--model-kwargs", help="JSON keyword arguments for the factory, e.g. '{\"num_classes\": 2}'")
     parser.add_argument(
         "--model-type",
-        choices=["classifier", "segmenter", "change_detector", "detector", "generic"],
+        choices=MODEL_TYPE_CHOICES,
         help="override the detected model type (decides pipeline.yml and how outputs are compared)",
     )
 
@@ -71,7 +72,7 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
     parser.add_argument(
         "--format",
         dest="model_format",
-        choices=["auto", "legacy", "pir"],
+        choices=LOAD_FORMAT_CHOICES,
         help="exported format to load (and, for bench, to export): auto = legacy .pdmodel when the network can be "
         "saved that way, else PIR .json (default: auto / the export's default)",
     )
@@ -185,7 +186,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     )
     options = VerifyOptions(
         settings=_backend_settings(args, args.backend),
-        model_format=None if args.model_format in (None, "auto") else args.model_format,
+        model_format=None if args.model_format in (None, FormatChoice.AUTO) else args.model_format,
         seed=args.seed,
         images=args.images,
         npz=args.inputs,
@@ -205,7 +206,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         exported = args.exported
         if exported is None:
             shape = parse_fixed_shape(args.fixed_input_shape)
-            fmt = args.model_format or "auto"
+            fmt = args.model_format or FormatChoice.AUTO.value
             exported = export_model(source, Path(scratch) / "export", shape, model_format=fmt).save_dir
         report = verify_export(source, exported, options)
         report.notes[:0] = source_notes
@@ -408,7 +409,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise TrtExportError("give --backend B or --backends A B ..., not both")
     backends = list(dict.fromkeys(args.backends or [args.backend or best_backend()]))
     backend = backends[0]
-    model_format = args.model_format or "auto"
+    model_format = args.model_format or FormatChoice.AUTO.value
     from trt_export.cli.scale_args import scale_from_args
 
     shard, executor = scale_from_args(args, backend, threads_given)  # --shard, --devices, --ray (docs/scale.md)
@@ -417,7 +418,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             "--backends with --devices/--ray is not supported yet; sweep one backend per run (or drop --devices/--ray)"
         )
     for each in backends:
-        require_backend(each, None if model_format == "auto" else model_format)
+        require_backend(each, None if model_format == FormatChoice.AUTO else model_format)
     options = BenchOptions(
         model=args.model,
         weights=args.weights,
@@ -556,7 +557,7 @@ def _cmd_debug_precision(args: argparse.Namespace) -> int:
     options = DebugPrecisionOptions(
         settings=_backend_settings(args, args.backend),
         mode=args.mode,
-        model_format=None if args.model_format in (None, "auto") else args.model_format,
+        model_format=None if args.model_format in (None, FormatChoice.AUTO) else args.model_format,
         ops=tuple(args.ops or ()),
         seed=args.seed,
         iters=args.iters,
@@ -635,8 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--fixed-input-shape", dest="fixed_input_shape", help=SHAPE_HELP)
     export.add_argument(
         "--format",
-        default="auto",
-        choices=["auto", "legacy", "pir", "both"],
+        default=FormatChoice.AUTO.value,
+        choices=EXPORT_FORMAT_CHOICES,
         help="legacy: model.pdmodel (the seed's format; needed by the TensorRT engine call and by oneDNN with "
         "interpolate), pir: Paddle 3 model.json, both: legacy plus pir/, auto: legacy, or PIR when this Paddle "
         "cannot save the network as .pdmodel (default: auto)",

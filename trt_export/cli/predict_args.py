@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_export.errors import EXIT_OK, TrtExportError
+from trt_export.model.types import ExportFormat
 from trt_export.predict.tiling import DEFAULT_MERGE, DEFAULT_OVERLAP, MERGES
 
 
@@ -139,7 +140,7 @@ def run_predict_command(args: argparse.Namespace, backend_settings: Callable[[ar
 
         backend = best_backend()
         manifest = load_manifest(args.exported)
-        if backend == "paddle-onednn" and (model_format or manifest.default_format) == "pir":
+        if backend == "paddle-onednn" and (model_format or manifest.default_format) == ExportFormat.PIR:
             # oneDNN fails on PIR models with bilinear interpolate (Paddle 3.3.1); bench switches the same way.
             backend = "paddle-cpu"
             print(

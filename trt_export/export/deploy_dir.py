@@ -26,12 +26,13 @@ from trt_export.export.manifest import FormatFiles, Manifest
 from trt_export.infer.inputs import TensorSpec, random_inputs
 from trt_export.model.paddlers_files import MODEL_YML, read_model_yml
 from trt_export.model.shapes import FixedShape
-from trt_export.model.sources import PADDLERS_OUTPUTS, sha256_file
+from trt_export.model.sources import sha256_file
+from trt_export.model.types import ExportFormat, SourceKind, model_type_of
 
 # (format, model file) in the order they are preferred when a dir has both.
-PROGRAM_FILES = (("legacy", "model.pdmodel"), ("pir", "model.json"))
+PROGRAM_FILES = ((ExportFormat.LEGACY, "model.pdmodel"), (ExportFormat.PIR, "model.json"))
 PARAMS_FILE = "model.pdiparams"
-SOURCE_KIND = "deploy-dir"
+SOURCE_KIND = SourceKind.DEPLOY_DIR
 _REEXPORT = (
     "re-export it at a fixed shape: trt-export export --model TRAIN_DIR --save-dir DIR --fixed-input-shape '[w,h]'"
 )
@@ -71,7 +72,7 @@ def manifest_from_deploy_dir(directory: str | Path) -> Manifest:
             f"Paddle cannot load {model_file} ({type(exc).__name__}: {first}); {_REEXPORT}"
         ) from None
     # PIR: the data ops' shape attributes; the predictor's handles report [0] for a dynamic input.
-    declared = (_pir_data_shapes(model_file) if fmt == "pir" else None) or _declared_input_shapes(
+    declared = (_pir_data_shapes(model_file) if fmt == ExportFormat.PIR else None) or _declared_input_shapes(
         model_file, fmt, predictor
     )
     names = list(predictor.get_input_names())
@@ -199,7 +200,7 @@ def _dtype(paddle_dtype: Any) -> str:
 
 
 def _logical_output_names(model_type: str, program: list[str], arrays: list[Any]) -> list[str]:
-    paddlers = PADDLERS_OUTPUTS.get(model_type)
+    paddlers = model_type_of(model_type).paddlers_outputs
     if (
         paddlers is not None
         and len(arrays) == len(paddlers) == 2

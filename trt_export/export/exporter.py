@@ -25,9 +25,18 @@ from trt_export.infer.inputs import TensorSpec, random_inputs
 from trt_export.model.paddlers_files import infer_model_yml, model_yml_for_plain_model, pipeline_yml, write_yml
 from trt_export.model.shapes import FixedShape, check_model_rules
 from trt_export.model.sources import ModelSource, sha256_file
+from trt_export.model.types import (
+    AUTO_MODEL_TYPE,
+    EXPORT_FORMAT_CHOICES,
+    ExportFormat,
+    FormatChoice,
+    SourceKind,
+    detect_model_type,
+    model_type_of,
+)
 
-DEFAULT_FORMAT = "auto"
-FORMAT_CHOICES = ("auto", "legacy", "pir", "both")
+DEFAULT_FORMAT = FormatChoice.AUTO
+FORMAT_CHOICES = EXPORT_FORMAT_CHOICES
 # Paddle 3's old-IR program writer lacks some ops (argmax, log, abs... "must be Value, but got
 # Variable"), so PaddleRS-style nets that end in an argmax label map cannot be saved as .pdmodel.
 # "auto" tries legacy first (the seed's format, needed by the TensorRT engine call and by oneDNN
@@ -40,14 +49,14 @@ LEGACY_FALLBACK_NOTE = (
 # Relative to the export dir. With "both", legacy keeps the seed's top-level layout and PIR
 # goes into pir/: the two formats' params files differ byte-wise and cannot be shared.
 _LAYOUT = {
-    ("auto", "legacy"): "model",
-    ("auto", "pir"): "model",
-    ("legacy", "legacy"): "model",
-    ("pir", "pir"): "model",
-    ("both", "legacy"): "model",
-    ("both", "pir"): "pir/model",
+    (FormatChoice.AUTO, ExportFormat.LEGACY): "model",
+    (FormatChoice.AUTO, ExportFormat.PIR): "model",
+    (FormatChoice.LEGACY, ExportFormat.LEGACY): "model",
+    (FormatChoice.PIR, ExportFormat.PIR): "model",
+    (FormatChoice.BOTH, ExportFormat.LEGACY): "model",
+    (FormatChoice.BOTH, ExportFormat.PIR): "pir/model",
 }
-_MODEL_SUFFIX = {"legacy": ".pdmodel", "pir": ".json"}
+_MODEL_SUFFIX = {ExportFormat.LEGACY: ".pdmodel", ExportFormat.PIR: ".json"}
 
 
 @dataclass
@@ -78,10 +87,15 @@ class ExportResult:
         return "\n".join(lines)
 
 
-def formats_for(choice: str) -> list[str]:
+def formats_for(choice: str) -> list[ExportFormat]:
+    """The formats ``--format`` saves, in order; auto starts with legacy (see LEGACY_FALLBACK_NOTE)."""
     if choice not in FORMAT_CHOICES:
-        raise ExportError(f"unknown export format {choice!r}; use one of {', '.join(FORMAT_CHOICES)}")
-    return {"both": ["legacy", "pir"], "auto": ["legacy"]}.get(choice, [choice])
+        raise ExportError(f"unknown export format {str(choice)!r}; use one of {', '.join(FORMAT_CHOICES)}")
+    if choice == FormatChoice.BOTH:
+        return [ExportFormat.LEGACY, ExportFormat.PIR]
+    if choice == FormatChoice.AUTO:
+        return [ExportFormat.LEGACY]
+    return [ExportFormat(choice)]
 
 
 def export_model(
@@ -123,7 +137,7 @@ def export_model(
 def _source_paths(source: ModelSource) -> list[Path]:
     """Files an export must never delete: the PaddleRS training dir, the weights."""
     paths = [Path(source.weights_path)] if source.weights_path else []
-    if source.kind == "paddlers":
+    if source.kind == SourceKind.PADDLERS:
         paths.append(Path(source.spec))
     return paths
 
@@ -139,7 +153,7 @@ def _param_bytes(layer: Any) -> int:
 
 
 def _export_locked(
-    source: ModelSource, target: Path, shape: FixedShape, model_format: str, formats: list[str]
+    source: ModelSource, target: Path, shape: FixedShape, model_format: str, formats: list[ExportFormat]
 ) -> ExportResult:
     started = time.perf_counter()
     with staging_dir(target) as staging:
@@ -159,14 +173,14 @@ def _export_locked(
         output_specs: list[TensorSpec] = []
         notes: list[str] = []
         for fmt in formats:
-            prefix = staging / _LAYOUT[(model_format, fmt)]
+            prefix = staging / _LAYOUT[(FormatChoice(model_format), fmt)]
             try:
                 _save_program(layer, specs, prefix, fmt, need, target.parent)
             except LegacyExportUnsupported as exc:
-                if model_format != "auto":
+                if model_format != FormatChoice.AUTO:
                     raise
                 _clear(staging)  # "auto" saves one format at the top level: only the failed legacy files are here
-                fmt = "pir"
+                fmt = ExportFormat.PIR
                 notes.append(LEGACY_FALLBACK_NOTE.format(version=import_paddle().__version__, reason=exc.cause))
                 _save_program(layer, specs, prefix, fmt, need, target.parent)
             model_file = prefix.with_name(prefix.name + _MODEL_SUFFIX[fmt])
@@ -240,16 +254,9 @@ def _run_dygraph(layer: Any, specs: list[TensorSpec], source: ModelSource, shape
 
 
 def _resolve_model_type(source: ModelSource, shape: FixedShape, outputs: list[np.ndarray]) -> str:
-    if source.model_type != "auto":
+    if source.model_type != AUTO_MODEL_TYPE:
         return source.model_type
-    first = outputs[0]
-    if len(source.input_names) == 2 and first.ndim == 4 and first.shape[-2:] == (shape.h, shape.w):
-        return "change_detector"
-    if first.ndim == 4 and first.shape[-2:] == (shape.h, shape.w):
-        return "segmenter"
-    if first.ndim == 2:
-        return "classifier"
-    return "generic"
+    return detect_model_type(len(source.input_names), outputs[0].shape, shape.h, shape.w)
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -270,7 +277,7 @@ def _save_program(
     input_spec = [paddle.static.InputSpec(shape=list(s.shape), dtype=s.dtype, name=s.name) for s in specs]
     prefix.parent.mkdir(parents=True, exist_ok=True)
     try:
-        if fmt == "legacy":
+        if fmt == ExportFormat.LEGACY:
             # The legacy program writer is only reachable under the old-IR guard on Paddle 3;
             # the layer must be built outside it (it switches to static mode).
             with paddle.pir_utils.OldIrGuard():
@@ -281,7 +288,7 @@ def _save_program(
         raise
     except Exception as exc:
         cause = _error_summary(exc)
-        if fmt == "legacy" and "must be Value" in cause:
+        if fmt == ExportFormat.LEGACY and "must be Value" in cause:
             raise LegacyExportUnsupported(
                 f"paddle.jit.save (legacy) failed: an op of this network has no old-IR (.pdmodel) support in "
                 f"this Paddle ({cause}); use --format pir or --format auto",
@@ -295,7 +302,7 @@ def _save_program(
             raise OutOfMemory(
                 f"paddle.jit.save ({fmt}) ran out of memory ({cause}); choose a smaller shape or batch"
             ) from None
-        hint = "; some ops lack old-IR support on Paddle 3, try --format pir" if fmt == "legacy" else ""
+        hint = "; some ops lack old-IR support on Paddle 3, try --format pir" if fmt == ExportFormat.LEGACY else ""
         raise ExportError(f"paddle.jit.save ({fmt}) failed: {type(exc).__name__}: {cause}{hint}") from None
 
 
@@ -341,7 +348,7 @@ def _read_back(
             raise disk_full_error(staging.parent) from None
         raise ExportError(
             f"the saved {fmt} program cannot be loaded back by Paddle Inference: {type(exc).__name__}: {_error_summary(exc)}"
-            + ("; try --format pir" if fmt == "legacy" else "")
+            + ("; try --format pir" if fmt == ExportFormat.LEGACY else "")
         ) from None
     declared = _declared_input_shapes(model_file, fmt, predictor)
     for spec in specs:
@@ -383,7 +390,7 @@ def _plain_cpu_predictor(model_file: Path, params_file: Path) -> Any:
 def _declared_input_shapes(model_file: Path, fmt: str, predictor: Any) -> dict[str, list[int]]:
     """Feed shapes as saved: from the legacy program's feed vars, or (PIR) from the predictor's
     input handles, which report the declared shapes until the first reshape."""
-    if fmt == "legacy":
+    if fmt == ExportFormat.LEGACY:
         from paddle.base.proto import framework_pb2
 
         program = framework_pb2.ProgramDesc()
@@ -405,7 +412,7 @@ def _write_deploy_files(staging: Path, source: ModelSource, shape: FixedShape, m
     else:
         model_yml = model_yml_for_plain_model(source.name, model_type, shape)
     write_yml(staging / "model.yml", model_yml)
-    write_yml(staging / "pipeline.yml", pipeline_yml(model_type))
+    write_yml(staging / "pipeline.yml", pipeline_yml(model_type_of(model_type).pipeline_name))
     # PaddleRS marks a complete model dir with an empty .success file.
     (staging / ".success").touch()
 

@@ -15,11 +15,12 @@ from typing import Any
 from trt_export.errors import ModelSourceError
 from trt_export.infer.inputs import TensorSpec
 from trt_export.model.shapes import FixedShape
+from trt_export.model.types import ExportFormat, ModelKind
 
 MANIFEST_NAME = "trt_export_manifest.json"
 SCHEMA = "trt-export/manifest"
 SCHEMA_VERSION = 1
-FORMATS = ("legacy", "pir")
+FORMATS = tuple(fmt.value for fmt in ExportFormat)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Manifest:
 
     @property
     def model_type(self) -> str:
-        return str(self.model.get("model_type", "generic"))
+        return str(self.model.get("model_type", ModelKind.GENERIC))
 
     @property
     def output_names(self) -> list[str]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from trt_export.errors import InputError
 from trt_export.infer.inputs import TensorSpec
+from trt_export.model.types import LABEL_MAP, SCORE_MAP
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,10 @@ class DenseLayout:
 def dense_layout(outputs: Sequence[TensorSpec], height: int, width: int) -> DenseLayout:
     """Which output holds labels/scores for an input of ``height`` x ``width``; InputError if none."""
     by_name = {spec.name: spec for spec in outputs}
-    if "label_map" in by_name:
-        score = by_name.get("score_map")
+    if LABEL_MAP in by_name:
+        score = by_name.get(SCORE_MAP)
         classes = int(score.shape[-1]) if score is not None and len(score.shape) == 4 else None
-        return DenseLayout("paddlers", "label_map", "score_map" if score is not None else None, classes)
+        return DenseLayout("paddlers", LABEL_MAP, SCORE_MAP if score is not None else None, classes)
     labels = [
         s
         for s in outputs

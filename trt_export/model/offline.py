@@ -28,6 +28,7 @@ import numpy as np
 
 from trt_export.env.paddle_import import import_paddle
 from trt_export.errors import ModelSourceError
+from trt_export.model.weights import read_state_dict
 
 # (module, function): the innermost helper each library calls to fetch a URL into a file, looked
 # up through the module's globals at call time (so patching the module attribute reaches every
@@ -117,17 +118,7 @@ def check_weights_from_file(net: Any, params_path: str | Path, what: str) -> int
     Returns the number of tensors checked. A key the file lacks, a key only the file has (another
     architecture) or a tensor of another shape or value is a one-line ModelSourceError.
     """
-    paddle = import_paddle()
-    try:
-        state = paddle.load(str(params_path))
-    except Exception as exc:
-        raise ModelSourceError(
-            f"cannot read {str(params_path)!r} ({type(exc).__name__}); restore the model.pdparams PaddleRS wrote"
-        ) from None
-    if not isinstance(state, dict):
-        raise ModelSourceError(
-            f"{str(params_path)!r} holds a {type(state).__name__}, not a state dict; restore the model.pdparams PaddleRS wrote"
-        )
+    state = read_state_dict(params_path, repr(str(params_path)), "restore the model.pdparams PaddleRS wrote")
     built = net.state_dict()
     missing = [k for k in built if k not in state]
     if missing:

@@ -247,7 +247,7 @@ def pipeline_yml(
     use_gpu: bool = False,
     use_trt: bool = False,
 ) -> dict[str, Any]:
-    """PaddleRS's pipeline.yml: Source -> Decode -> Predict -> Sink."""
+    """PaddleRS's pipeline.yml: Source -> Decode -> Predict -> Sink; PaddleRS names the pipeline after the model type."""
     return {
         "pipeline_name": model_type,
         "pipeline_nodes": [
@@ -290,6 +290,8 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, str):  # a StrEnum member (ModelKind...) as the plain string the safe dumper writes
+        return str(value)
     tolist = getattr(value, "tolist", None)  # numpy arrays and scalars, without importing numpy here
     if callable(tolist) and type(value).__module__ == "numpy":
         return _plain(tolist())

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from trt_export.errors import ShapeError
+from trt_export.model.types import shape_rule_for
 
 ALLOWED_FORMS = "'[w,h]' (batch 1, 3 channels) or '[n,c,w,h]', positive integers, comma-separated, no spaces, e.g. [512,512] or [1,3,512,512]"
 
@@ -106,28 +107,29 @@ def parse_fixed_shape(text: str | None, default_channels: int = 3) -> FixedShape
 
 
 def check_model_rules(shape: FixedShape, model_name: str | None) -> None:
-    """Apply the seed's per-model rules before any export work starts.
+    """Apply the shape rule of the model's family (model.types.SHAPE_RULES) before any export work starts.
 
     - YOLO / PPYOLO: w == h, both multiples of 32.
     - R-CNN (FasterRCNN, MaskRCNN...): w and h multiples of 32.
     - BIT: every dimension positive (always true for a FixedShape, kept explicit for the record).
     """
-    name = (model_name or "").lower()
-    if "yolo" in name:
-        if shape.w != shape.h or shape.w % 32 or shape.h % 32:
-            raise ShapeError(
-                f"{model_name} needs w == h and both multiples of 32, got w={shape.w}, h={shape.h}; "
-                f"try [{_round32(max(shape.w, shape.h))},{_round32(max(shape.w, shape.h))}]"
-            )
-    elif "rcnn" in name:
-        if shape.w % 32 or shape.h % 32:
-            raise ShapeError(
-                f"{model_name} needs w and h to be multiples of 32, got w={shape.w}, h={shape.h}; "
-                f"try [{_round32(shape.w)},{_round32(shape.h)}]"
-            )
-    if name == "bit" and min(shape.nchw) <= 0:
-        raise ShapeError(f"BIT needs a fully positive fixed shape, got {list(shape.nchw)}")
+    rule = shape_rule_for(model_name)
+    if rule is None:
+        return
+    m = rule.multiple
+    if rule.square and (shape.w != shape.h or shape.w % m or shape.h % m):
+        side = _round_up(max(shape.w, shape.h), m)
+        raise ShapeError(
+            f"{model_name} needs w == h and both multiples of {m}, got w={shape.w}, h={shape.h}; try [{side},{side}]"
+        )
+    if not rule.square and (shape.w % m or shape.h % m):
+        raise ShapeError(
+            f"{model_name} needs w and h to be multiples of {m}, got w={shape.w}, h={shape.h}; "
+            f"try [{_round_up(shape.w, m)},{_round_up(shape.h, m)}]"
+        )
+    if min(shape.nchw) <= 0:
+        raise ShapeError(f"{rule.family} needs a fully positive fixed shape, got {list(shape.nchw)}")
 
 
-def _round32(value: int) -> int:
-    return max(32, (value + 31) // 32 * 32)
+def _round_up(value: int, multiple: int) -> int:
+    return max(multiple, (value + multiple - 1) // multiple * multiple)

@@ -26,15 +26,14 @@ from trt_export.env.paddle_import import import_paddle
 from trt_export.errors import ModelSourceError
 from trt_export.model.paddlers_files import ModelYml, read_model_yml
 from trt_export.model.paddlers_load import check_model_class, import_paddlers, load_task
+from trt_export.model.types import AUTO_MODEL_TYPE, SourceKind, lookup_model_type, model_type_of
+from trt_export.model.weights import read_state_dict
 
 # squeezenet1_1: fast enough to sweep up to 1024 px on a 2-core CPU in about a minute, and with
 # seeded random weights its logits are O(1..10), so parity numbers mean something (a random-init
 # MobileNet's logits are ~1e-7: below any atol, and not representable in fp16 on TensorRT).
 DEFAULT_MODEL = "paddle.vision.models:squeezenet1_1"
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-# PaddleRS names the inputs of its exported nets; change detectors take a pair of images.
-PADDLERS_INPUTS = {"change_detector": ["image", "image2"]}
-PADDLERS_OUTPUTS = {"segmenter": ["label_map", "score_map"], "change_detector": ["label_map", "score_map"]}
 # A factory without --weights gets random-initialised parameters; seeding before construction makes
 # every build (export, verify, each bench worker process) produce the very same network.
 INIT_SEED = 0
@@ -43,9 +42,9 @@ INIT_SEED = 0
 @dataclass
 class ModelSource:
     spec: str
-    kind: str  # "factory" | "paddlers"
+    kind: SourceKind
     name: str
-    model_type: str  # classifier | segmenter | change_detector | detector | generic
+    model_type: str  # a ModelKind; "auto" for a factory until export detects it; model.yml's type for PaddleRS
     input_names: list[str]
     output_names: list[str] | None  # None: named output_0.. after the first run
     weights_path: str | None
@@ -62,12 +61,12 @@ class ModelSource:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "kind": self.kind,
+            "kind": str(self.kind),
             "spec": self.spec,
             "kwargs": self.factory_kwargs or None,
             "weights": self.weights_path,
             "weights_sha256": self.weights_sha256,
-            "init_seed": INIT_SEED if self.kind == "factory" and self.weights_path is None else None,
+            "init_seed": INIT_SEED if self.kind == SourceKind.FACTORY and self.weights_path is None else None,
         }
 
 
@@ -92,6 +91,8 @@ def load_source(
             f"or leave --model out for the default {DEFAULT_MODEL}"
         )
     spec = (spec or DEFAULT_MODEL).strip()
+    if model_type is not None:
+        lookup_model_type(model_type)
     factory_kwargs = _parse_kwargs(kwargs)
     if _FACTORY_RE.match(spec) and not Path(spec).exists():
         return _factory_source(spec, weights, factory_kwargs, model_type)
@@ -179,9 +180,9 @@ def _factory_source(spec: str, weights: str | None, kwargs: dict[str, Any], mode
     input_names = forward_input_names(probe)
     return ModelSource(
         spec=spec,
-        kind="factory",
+        kind=SourceKind.FACTORY,
         name=attr,
-        model_type=model_type or "auto",
+        model_type=model_type or AUTO_MODEL_TYPE,
         input_names=input_names,
         output_names=None,
         weights_path=str(Path(weights).resolve()) if weights else None,
@@ -219,15 +220,7 @@ def forward_input_names(layer: Any) -> list[str]:
 
 def load_weights(layer: Any, weights: str | Path) -> None:
     """Load a .pdparams into a layer, refusing partial matches that would silently give a different model."""
-    paddle = import_paddle()
-    try:
-        state = paddle.load(str(weights))
-    except Exception as exc:
-        raise ModelSourceError(
-            f"cannot read weights {str(weights)!r} ({type(exc).__name__}); is it a .pdparams file?"
-        ) from None
-    if not isinstance(state, dict):
-        raise ModelSourceError(f"weights {str(weights)!r} hold a {type(state).__name__}, not a state dict")
+    state = read_state_dict(weights, f"weights {str(weights)!r}", "is it a .pdparams file?")
     expected = layer.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -289,22 +282,24 @@ def _paddlers_source(directory: Path, model_type: str | None) -> ModelSource:
         )
     paddlers = import_paddlers(directory, model_yml)
     check_model_class(paddlers, directory, model_yml)
-    kind = model_type or model_yml.model_type
+    type_name = model_type or model_yml.model_type
+    paddlers_type = model_type_of(type_name)
+    input_names = list(paddlers_type.paddlers_inputs)
 
     def build() -> Any:
         task = load_task(paddlers, directory, model_yml)
         # PaddleRS wraps segmenters / change detectors so the exported net returns label and score maps.
         builder = getattr(task, "_build_inference_net", None)
         net = builder() if callable(builder) else task.net
-        return with_input_names(net, PADDLERS_INPUTS.get(kind, ["image"]))
+        return with_input_names(net, input_names)
 
     return ModelSource(
         spec=str(directory),  # as given: a relative path stays comparable across checkouts (gate)
-        kind="paddlers",
+        kind=SourceKind.PADDLERS,
         name=model_yml.model,
-        model_type=kind,
-        input_names=PADDLERS_INPUTS.get(kind, ["image"]),
-        output_names=PADDLERS_OUTPUTS.get(kind),
+        model_type=type_name,
+        input_names=list(input_names),
+        output_names=list(paddlers_type.paddlers_outputs) if paddlers_type.paddlers_outputs is not None else None,
         weights_path=str(params.resolve()),
         weights_sha256=sha256_file(params),
         model_yml=model_yml,

@@ -23,6 +23,7 @@ from trt_export.infer.inputs import make_inputs, save_npz
 from trt_export.infer.onnx_runner import create_runner
 from trt_export.infer.runners import DygraphRunner
 from trt_export.model.sources import ModelSource, load_source
+from trt_export.model.types import ExportFormat, SourceKind, score_axis
 from trt_export.parity.compare import ComparisonResult, Tolerance, compare_outputs, default_tolerance
 
 SCHEMA = "trt-export/verify"
@@ -36,25 +37,9 @@ def precision_of(backend: str) -> str:
 
 
 def score_axes(manifest: Manifest) -> dict[str, int | None]:
-    """Which axis holds class scores, per output, for argmax agreement (None: not a score output).
-
-    Classifier logits (N, K) -> 1; segmentation logits NCHW (N, K, H, W) -> 1; PaddleRS score maps
-    NHWC (N, H, W, K) -> -1; anything else (label maps, probability maps) -> None.
-    """
+    """Which axis holds class scores, per output, for argmax agreement (None: not a score output; see model.types)."""
     h, w = manifest.fixed_shape.h, manifest.fixed_shape.w
-    axes: dict[str, int | None] = {}
-    for spec in manifest.outputs:
-        shape = tuple(spec.shape)
-        axis: int | None = None
-        if spec.dtype.startswith("float"):
-            if len(shape) == 2 and shape[1] > 1:
-                axis = 1
-            elif len(shape) == 4 and shape[2:] == (h, w) and shape[1] > 1:
-                axis = 1
-            elif len(shape) == 4 and shape[1:3] == (h, w) and shape[3] > 1:
-                axis = -1
-        axes[spec.name] = axis
-    return axes
+    return {spec.name: score_axis(spec.dtype, spec.shape, h, w) for spec in manifest.outputs}
 
 
 def parse_tolerance_overrides(values: list[str] | None, what: str) -> tuple[float | None, dict[str, float]]:
@@ -208,10 +193,10 @@ def check_source_matches(source: ModelSource, manifest: Manifest) -> list[str]:
         notes.append(
             "the export was made from a weights file, but none was given here: the reference is the randomly initialised network (pass --weights)"
         )
-    elif source.weights_sha256 and not exported_sha and source.kind == "factory":
+    elif source.weights_sha256 and not exported_sha and source.kind == SourceKind.FACTORY:
         notes.append("the export was made from randomly initialised weights, but --weights was given here")
     exported_kwargs = manifest.source.get("kwargs") or {}
-    if source.kind == "factory" and exported_kwargs != (source.factory_kwargs or {}):
+    if source.kind == SourceKind.FACTORY and exported_kwargs != (source.factory_kwargs or {}):
         notes.append(
             f"the export was made with --model-kwargs {exported_kwargs}, this model with {source.factory_kwargs or {}}: "
             "a different network, so a parity failure is expected"
@@ -246,7 +231,7 @@ def source_for_verify(
     spec = recorded_source.get("spec")
     if not spec:
         raise InputError(f"the manifest in {str(exported)!r} names no model source; give --model")
-    recorded_weights = recorded_source.get("weights") if recorded_source.get("kind") == "factory" else None
+    recorded_weights = recorded_source.get("weights") if recorded_source.get("kind") == SourceKind.FACTORY else None
     if weights is None and recorded_weights and not Path(recorded_weights).is_file():
         raise InputError(
             f"the export was made from {spec} with weights {recorded_weights}, which no longer exists; give --model and --weights"
@@ -266,7 +251,7 @@ def check_program_shapes(manifest: Manifest, model_format: str) -> None:
     from trt_export.export.exporter import _declared_input_shapes, _plain_cpu_predictor
 
     model_file, params_file = manifest.files(model_format)
-    predictor = None if model_format == "legacy" else _plain_cpu_predictor(model_file, params_file)
+    predictor = None if model_format == ExportFormat.LEGACY else _plain_cpu_predictor(model_file, params_file)
     declared = _declared_input_shapes(model_file, model_format, predictor)
     for spec in manifest.inputs:
         got = declared.get(spec.name)
@@ -311,7 +296,7 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
     manifest.check_files(model_format)  # a damaged program must not reach the parser below
     check_program_shapes(manifest, model_format)
     notes = check_source_matches(source, manifest)
-    if manifest.source.get("kind") == "deploy-dir":  # read without our manifest: say from what
+    if manifest.source.get("kind") == SourceKind.DEPLOY_DIR:  # read without our manifest: say from what
         notes = [*manifest.notes, *notes]
     tolerances = tolerances_for(manifest, options.settings.backend, options.atol, options.rtol)
     feed = make_inputs(
