@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 from fixture_paths import REPO
 
+from trt_export.bench.protocol import IdleJob
 from trt_export.bench.recommend import recommend_report
 from trt_export.bench.report import load_bench_report
 from trt_export.bench.sweep import BenchOptions, WorkerPool, export_cache_key, parse_shapes, run_bench
@@ -254,7 +255,7 @@ def test_crashing_candidate_is_recorded_and_the_sweep_goes_on(faulty):
 def test_worker_timeout_is_a_failure_not_a_hang(tmp_path):
     # An idle worker needs seconds to import Paddle; half a second is a timeout.
     pool = WorkerPool(tmp_path, timeout_s=0.5, shown_log_dir=tmp_path / "shown")
-    outcome = pool.run({"job": "idle"}, "idle", "start-up")
+    outcome = pool.run(IdleJob(), "idle", "start-up")
     assert outcome.result is None
     assert outcome.failure.stage == "timeout"
     assert (
