@@ -35,6 +35,7 @@ from trt_export.bench.guard import (
     stage_path,
     swap_in,
 )
+from trt_export.bench.options import DEFAULT_OUT, DEFAULT_SHAPES, BenchOptions
 from trt_export.bench.protocol import (
     Clock,
     IdleJob,
@@ -57,7 +58,6 @@ from trt_export.bench.ready import prepare_ready, ready_export, ready_export_not
 from trt_export.bench.recommend import recommend_report
 from trt_export.bench.report import (
     BenchReport,
-    BenchSettings,
     Candidate,
     Failure,
     Memory,
@@ -65,9 +65,8 @@ from trt_export.bench.report import (
     ParitySummary,
     save_bench_report,
 )
-from trt_export.bench.roof import DEFAULT_ROOF_N, Roof, gpu_peak
+from trt_export.bench.roof import Roof, gpu_peak
 from trt_export.bench.scene_sweep import (
-    SceneOptions,
     attach_results,
     check_dense_export,
     check_scene_options,
@@ -77,68 +76,18 @@ from trt_export.bench.scene_sweep import (
 from trt_export.bench.stats import NOISY_CV, LatencyStats, throughput
 from trt_export.bench.sweep_cache import export_cache_key, reference_path
 from trt_export.bench.time_accounting import PhaseTimes, SweepTime
-from trt_export.bench.timing import TimingPolicy, policy_from_budget, step_deadline
+from trt_export.bench.timing import step_deadline
 from trt_export.env.paddle_import import is_verbose
 from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.infer.backends import BACKENDS, BackendSettings, backend_availability
 from trt_export.model.shapes import FixedShape, check_model_rules, parse_fixed_shape
 from trt_export.model.sources import ModelSource, load_source
 
-DEFAULT_SHAPES = ("[256,256]", "[512,512]", "[768,768]", "[1024,1024]")
 # Best first; INT8 is never picked by default (it needs calibration data).
 BACKEND_PREFERENCE = ("trt-fp16", "trt-fp32", "paddle-gpu", "paddle-onednn", "paddle-cpu")
-DEFAULT_OUT = "trt-export-out"
 FLOPS_FILE = "flops.json"  # in the cache entry, beside export/
 # The phase a worker's whole step counts as when it left no clock stamps (crash, timeout), by its first stage.
 UNSPLIT_PHASE = {"start-up": "startup", "export": "export"}
-
-
-@dataclass
-class BenchOptions:
-    model: str | None = None
-    weights: str | None = None
-    model_kwargs: str | dict[str, Any] | None = None
-    model_type: str | None = None
-    shapes: list[FixedShape] = field(default_factory=lambda: [parse_fixed_shape(s) for s in DEFAULT_SHAPES])
-    settings: BackendSettings | None = None  # None: best available backend, default settings
-    model_format: str = "auto"
-    warmup: int = 5
-    # The timing policy (trt_export/bench/timing.py). None: built from warmup/iters/duration_s, where
-    # neither iters nor duration_s means the default policy and iters alone exactly that many runs.
-    iters: int | None = None
-    duration_s: float | None = None
-    timing: TimingPolicy | None = None
-    objective: str = "throughput"
-    latency_stat: str = "p99"
-    max_latency_ms: float | None = None
-    max_memory_mb: float | None = None
-    timeout_s: float = 600.0
-    out_dir: Path = Path(DEFAULT_OUT)
-    cache_dir: Path | None = None  # None: the user cache dir; see default_cache_dir()
-    use_cache: bool = True
-    seed: int = 0
-    auto_backend: bool = False  # the backend was picked for the user (best available), not named
-    progress: bool = True
-    # More backends swept side by side with `settings` (same settings, another backend each),
-    # every candidate on each; see sweep_backends().
-    extra_backends: list[str] = field(default_factory=list)
-    roof: bool = True  # measure each CPU backend's matmul roof (roof.py) once per sweep
-    roof_n: int = DEFAULT_ROOF_N
-    shard: Any = None  # trt_export.scale.shards.Shard: measure only this shard's candidates (bench --shard K/N)
-    executor: Any = None  # a trt_export.scale.executors.CandidateExecutor (--devices, --ray); None: one at a time here
-    exported: Path | None = None  # a ready export dir (ours or PaddleRS's): measured as it is, its own shape
-    keep_exports: bool = False  # copy each measured candidate's export to out_dir/exports/<label> (gate --rerun)
-    # Called with (source, backend or None when bench may still switch it, environment, threads)
-    # once the fingerprint is known and before any candidate is swept: the baseline check.
-    before_sweep: Callable[[ModelSource, str | None, dict[str, Any], int], None] | None = None
-    scene: SceneOptions | None = None  # --scene / --scene-image / --agreement-images (bench_scene.py)
-    # Fork every worker from one pre-imported server (trt_export/bench/forkserver.py) instead of starting
-    # a fresh interpreter that imports Paddle for each one. Falls back to exec where fork is missing.
-    fork_workers: bool = True
-    started_at: float | None = None  # time.monotonic() when the caller started (the CLI: its process start)
-
-    def timing_policy(self) -> TimingPolicy:
-        return self.timing or policy_from_budget(self.warmup, self.iters, self.duration_s)
 
 
 def default_cache_dir() -> Path:
@@ -322,6 +271,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     ``announce`` receives one line saying what is about to run, once every input was accepted.
     """
     started = options.started_at if options.started_at is not None else time.monotonic()
+    options.validate()  # before any process is started
     # The pre-imported server imports Paddle while this process loads the source and checks inputs.
     server = None
     if options.fork_workers:
@@ -393,8 +343,6 @@ def _run_bench(
 ) -> BenchReport:
     from tqdm import tqdm
 
-    if not options.shapes:
-        raise TrtExportError("give at least one candidate shape with --shapes")
     source = load_source(
         options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type
     )
@@ -528,19 +476,10 @@ def _run_bench(
                 source=source.spec, name=source.name, model_type=model_type, weights_sha256=source.weights_sha256
             ),
             backend=settings.backend,
-            settings=BenchSettings(
-                warmup=options.warmup,
-                iters=options.iters,
-                duration_s=options.duration_s,
-                threads=settings.cpu_threads,
-                objective=options.objective,
-                latency_stat=options.latency_stat,
-                max_latency_ms=options.max_latency_ms,
-                max_memory_mb=options.max_memory_mb,
-                timeout_s=options.timeout_s,
+            settings=options.report_settings(
+                settings.cpu_threads,
                 scene=scene_plan.scene if scene_plan else None,
                 min_agreement=scene_plan.min_agreement if scene_plan else None,
-                timing_policy=options.timing_policy(),
             ),
             environment=environment,
             idle_rss_mb=round(idle_rss, 1),
@@ -951,6 +890,8 @@ def parse_shapes(texts: list[str], batches: list[int] | None = None) -> list[Fix
 __all__ = [
     "BACKENDS",
     "BenchOptions",
+    "DEFAULT_OUT",
+    "DEFAULT_SHAPES",
     "run_bench",
     "run_candidate",
     "CandidateRun",
