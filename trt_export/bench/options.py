@@ -109,12 +109,12 @@ class BenchOptions:
                 f"--duration {self.duration_s:g} s is not shorter than --timeout {self.timeout_s:g} s: every "
                 "candidate would time out in its timing loop; raise --timeout or lower --duration"
             )
-        for flag, value, choices in (
+        for flag, name, choices in (
             ("--objective", self.objective, OBJECTIVES),
             ("--latency-stat", self.latency_stat, LATENCY_STATS),
         ):
-            if value not in choices:
-                raise TrtExportError(f"{flag} {value!r} is not one of {', '.join(choices)}")
+            if name not in choices:
+                raise TrtExportError(f"{flag} {name!r} is not one of {', '.join(choices)}")
         if not 0 <= self.seed < SEED_LIMIT:
             raise TrtExportError(f"--seed {self.seed} is outside [0, 2**32); give a non-negative seed")
         if self.roof_n < 1:

@@ -31,6 +31,14 @@ DEFAULT_LOCK_WAIT_S = 600.0  # how long a prepare job waits for another process 
 # --- jobs ------------------------------------------------------------------------------------------
 
 
+class _JobKind:
+    """What the parent knows of a job type before it has an answer (class attributes, not fields)."""
+
+    KIND: ClassVar[str]  # the tag in JOB.json
+    FIRST_STAGE: ClassVar[str] = "build"  # the step named when the worker dies before recording one
+    WHOLE_PHASE: ClassVar[str | None] = None  # the phase its whole run counts as (None: its own phases_s)
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """The model source a worker loads (trt_export.model.sources.load_source's arguments)."""
@@ -50,22 +58,21 @@ class RoofRequest:
 
 
 @dataclass(frozen=True)
-class IdleJob:
+class IdleJob(_JobKind):
     """Import Paddle, report the RSS baseline and the environment (and, asked, the CPU roofs)."""
 
-    KIND: ClassVar[str] = "idle"
-    FIRST_STAGE: ClassVar[str] = "start-up"  # the step named when the worker dies before recording one
-    WHOLE_PHASE: ClassVar[str | None] = "idle"  # the phase its whole run counts as (None: its own phases_s)
+    KIND = "idle"
+    FIRST_STAGE = "start-up"
+    WHOLE_PHASE = "idle"
     roofs: list[RoofRequest] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class PrepareJob:
+class PrepareJob(_JobKind):
     """Export at the fixed shape (unless cached) and save the dygraph reference on seeded inputs."""
 
-    KIND: ClassVar[str] = "prepare"
-    FIRST_STAGE: ClassVar[str] = "export"
-    WHOLE_PHASE: ClassVar[str | None] = None
+    KIND = "prepare"
+    FIRST_STAGE = "export"
     source: SourceSpec
     shape_nchw: list[int]
     format: str
@@ -90,12 +97,10 @@ class AgreementJob:
 
 
 @dataclass(frozen=True)
-class MeasureJob:
+class MeasureJob(_JobKind):
     """Build the predictor, check parity against the reference, time it, report its memory."""
 
-    KIND: ClassVar[str] = "measure"
-    FIRST_STAGE: ClassVar[str] = "build"
-    WHOLE_PHASE: ClassVar[str | None] = None
+    KIND = "measure"
     export_dir: Path
     reference: Path
     format: str
@@ -107,12 +112,11 @@ class MeasureJob:
 
 
 @dataclass(frozen=True)
-class SceneReferenceJob:
+class SceneReferenceJob(_JobKind):
     """The dygraph model on each agreement image at native resolution, labels saved to ``out``."""
 
-    KIND: ClassVar[str] = "scene_reference"
-    FIRST_STAGE: ClassVar[str] = "build"
-    WHOLE_PHASE: ClassVar[str | None] = "reference"
+    KIND = "scene_reference"
+    WHOLE_PHASE = "reference"
     source: SourceSpec
     export_dir: Path
     groups: list[list[str]]
@@ -121,12 +125,10 @@ class SceneReferenceJob:
 
 
 @dataclass(frozen=True)
-class InterleaveJob:
+class InterleaveJob(_JobKind):
     """gate --rerun: both exports' predictors in one process, timed blocks alternated (interleave.py)."""
 
-    KIND: ClassVar[str] = "interleave"
-    FIRST_STAGE: ClassVar[str] = "build"
-    WHOLE_PHASE: ClassVar[str | None] = None
+    KIND = "interleave"
     baseline_export: Path
     current_export: Path
     settings: BackendSettings

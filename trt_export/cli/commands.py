@@ -40,6 +40,22 @@ def _seed(text: str) -> int:
     return value
 
 
+def _command(
+    sub: argparse._SubParsersAction,
+    common: argparse.ArgumentParser,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help: str,
+    source: bool = False,
+) -> argparse.ArgumentParser:
+    """One subcommand's parser: the flags every command has, its handler, with ``source`` the model's flags."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help)
+    parser.set_defaults(handler=handler)
+    if source:
+        _add_source_args(parser)
+    return parser
+
+
 def _add_source_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument(
         "--model",
@@ -54,6 +70,13 @@ def _add_source_args(parser: argparse.ArgumentParser, required: bool = False) ->
         choices=["classifier", "segmenter", "change_detector", "detector", "generic"],
         help="override the detected model type (decides pipeline.yml and how outputs are compared)",
     )
+
+
+def _add_defaulted(
+    group: argparse._ActionsContainer, flag: str, default: float, text: str, unit: str = "", kind: type = int
+) -> None:
+    """A numeric flag whose help ends with its default, read from the module that owns it."""
+    group.add_argument(flag, type=kind, default=default, help=f"{text} (default {default:g}{unit})")
 
 
 def _help_percent(fraction: float) -> str:
@@ -92,25 +115,10 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
     )
     parser.add_argument("--no-ir-optim", action="store_true", help="switch Paddle's IR optimisation passes off")
     parser.add_argument("--device-id", type=int, default=0, help="GPU id (default 0)")
-    parser.add_argument(
-        "--gpu-memory-mb",
-        type=int,
-        default=DEFAULT_GPU_MEMORY_MB,
-        help=f"initial GPU memory pool (default {DEFAULT_GPU_MEMORY_MB})",
-    )
+    _add_defaulted(parser, "--gpu-memory-mb", DEFAULT_GPU_MEMORY_MB, "initial GPU memory pool")
     trt = parser.add_argument_group("TensorRT")
-    trt.add_argument(
-        "--trt-workspace-mb",
-        type=int,
-        default=DEFAULT_TRT_WORKSPACE_MB,
-        help=f"TensorRT workspace (default {DEFAULT_TRT_WORKSPACE_MB} MiB)",
-    )
-    trt.add_argument(
-        "--trt-min-subgraph-size",
-        type=int,
-        default=DEFAULT_TRT_MIN_SUBGRAPH_SIZE,
-        help=f"smallest subgraph given to TensorRT (default {DEFAULT_TRT_MIN_SUBGRAPH_SIZE})",
-    )
+    _add_defaulted(trt, "--trt-workspace-mb", DEFAULT_TRT_WORKSPACE_MB, "TensorRT workspace", " MiB")
+    _add_defaulted(trt, "--trt-min-subgraph-size", DEFAULT_TRT_MIN_SUBGRAPH_SIZE, "smallest subgraph given to TensorRT")
     trt.add_argument("--trt-cache-dir", help="keep serialized engines here and reuse them (use_static)")
     trt.add_argument(
         "--trt-path",
@@ -131,12 +139,8 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
         action="store_true",
         help="trt-fp32: let TensorRT use TF32 (on Ampere+; faster, ~1e-3 relative error); default off",
     )
-    trt.add_argument(
-        "--trt-min-coverage",
-        type=float,
-        default=DEFAULT_TRT_MIN_COVERAGE,
-        help=f"warn when less than this share of compute ops runs inside TensorRT (default {DEFAULT_TRT_MIN_COVERAGE:g})",
-    )
+    coverage = "warn when less than this share of compute ops runs inside TensorRT"
+    _add_defaulted(trt, "--trt-min-coverage", DEFAULT_TRT_MIN_COVERAGE, coverage, kind=float)
     trt.add_argument("--calibration", help="INT8 calibration data: a directory of images or an .npz")
     trt.add_argument(
         "--allow-random-calibration",
@@ -293,7 +297,7 @@ def _rerun_options(args: argparse.Namespace):  # -> RerunOptions | None
 def _add_gate_args(group: argparse._ArgumentGroup | argparse.ArgumentParser, stat_flag: str) -> None:
     """The gate's flags (tolerances, statistics, the A/B re-measurement), declared once for ``gate``
     and ``bench --baseline``; the latency statistic is ``stat_flag`` (--stat / --gate-stat)."""
-    from trt_export.bench.interleave import CLOCKS, DEFAULT_BLOCK_MS, DEFAULT_PAIRS, DEFAULT_WARMUP
+    from trt_export.bench.interleave import CLOCKS, DEFAULT_BLOCK_MS, DEFAULT_PAIRS, DEFAULT_WARMUP, MIN_BLOCK_ITERS
     from trt_export.gate.ratio_stats import DEFAULT_CONFIDENCE, DEFAULT_SEED, MIN_PAIRS
     from trt_export.gate.verdict import (
         DEFAULT_GATE_STAT,
@@ -332,18 +336,10 @@ def _add_gate_args(group: argparse._ArgumentGroup | argparse.ArgumentParser, sta
         help="latency test: bootstrap interval of the ratio of medians from raw samples; summary: the "
         "version-1 noise band; auto: bootstrap when the reports have samples (default auto)",
     )
-    group.add_argument(
-        "--confidence",
-        type=float,
-        default=DEFAULT_CONFIDENCE,
-        help=f"confidence level of the latency ratio's interval (default {DEFAULT_CONFIDENCE})",
+    _add_defaulted(
+        group, "--confidence", DEFAULT_CONFIDENCE, "confidence level of the latency ratio's interval", kind=float
     )
-    group.add_argument(
-        "--gate-seed",
-        type=int,
-        default=DEFAULT_SEED,
-        help=f"seed of the bootstrap and the A/B order (default {DEFAULT_SEED}: reproducible)",
-    )
+    _add_defaulted(group, "--gate-seed", DEFAULT_SEED, "seed of the bootstrap and the A/B order", ": reproducible")
     group.add_argument(
         "--rerun",
         action="store_true",
@@ -358,18 +354,9 @@ def _add_gate_args(group: argparse._ArgumentGroup | argparse.ArgumentParser, sta
         "--current-exports",
         help="with --rerun: the current run's exports dir (default: exports/ next to the current bench.json)",
     )
-    group.add_argument(
-        "--pairs",
-        type=int,
-        default=DEFAULT_PAIRS,
-        help=f"with --rerun: A/B pairs of blocks (default {DEFAULT_PAIRS}, at least {MIN_PAIRS})",
-    )
-    group.add_argument(
-        "--block-ms",
-        type=float,
-        default=DEFAULT_BLOCK_MS,
-        help=f"with --rerun: approximate length of one block (default {DEFAULT_BLOCK_MS:g} ms, at least 3 runs)",
-    )
+    _add_defaulted(group, "--pairs", DEFAULT_PAIRS, "with --rerun: A/B pairs of blocks", f", at least {MIN_PAIRS}")
+    block = "with --rerun: approximate length of one block"
+    _add_defaulted(group, "--block-ms", DEFAULT_BLOCK_MS, block, f" ms, at least {MIN_BLOCK_ITERS} runs", kind=float)
     group.add_argument(
         "--ab-clock",
         choices=CLOCKS,
@@ -659,8 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    export = sub.add_parser("export", parents=[common], help="export a model at a fixed input shape")
-    _add_source_args(export)
+    export = _command(sub, common, "export", _cmd_export, "export a model at a fixed input shape", source=True)
     export.add_argument("--save-dir", required=True, help="deployment-format output directory")
     export.add_argument("--fixed-input-shape", dest="fixed_input_shape", help=SHAPE_HELP)
     export.add_argument(
@@ -683,12 +669,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with or without --force: also replace a --save-dir that holds files an export did not write "
         "(they are deleted)",
     )
-    export.set_defaults(handler=_cmd_export)
 
-    verify = sub.add_parser(
-        "verify", parents=[common], help="check an export against the dygraph model on a backend (exit 0 pass, 1 fail)"
+    verify = _command(
+        sub,
+        common,
+        "verify",
+        _cmd_verify,
+        "check an export against the dygraph model on a backend (exit 0 pass, 1 fail)",
+        source=True,
     )
-    _add_source_args(verify)
     verify.add_argument("--exported", help="export dir written by 'trt-export export' or by PaddleRS's export_model.py")
     verify.add_argument(
         "--fixed-input-shape",
@@ -715,7 +704,6 @@ def build_parser() -> argparse.ArgumentParser:
         "for 'polygraphy run <export>/onnx/model.onnx --onnxrt --load-inputs ... --load-outputs ...'",
     )
     verify.add_argument("--report", help="write the JSON report (schema trt-export/verify v1) here")
-    verify.set_defaults(handler=_cmd_verify)
 
     from trt_export.bench.options import DEFAULT_LATENCY_STAT, DEFAULT_OUT, DEFAULT_SHAPES, DEFAULT_TIMEOUT_S
     from trt_export.bench.report import OBJECTIVES
@@ -723,12 +711,14 @@ def build_parser() -> argparse.ArgumentParser:
     from trt_export.bench.timing import DEFAULT_MAX_TIME_S, DEFAULT_MIN_RUNS, DEFAULT_MIN_TIME_S, DEFAULT_TARGET_CI
     from trt_export.bench.timing import DEFAULT_WARMUP as DEFAULT_BENCH_WARMUP
 
-    bench = sub.add_parser(
+    bench = _command(
+        sub,
+        common,
         "bench",
-        parents=[common],
-        help="sweep candidate fixed shapes: latency, memory, parity, and a recommendation (no arguments: built-in default)",
+        _cmd_bench,
+        "sweep candidate fixed shapes: latency, memory, parity, and a recommendation (no arguments: built-in default)",
+        source=True,
     )
-    _add_source_args(bench)
     bench.add_argument(
         "--shapes",
         nargs="+",
@@ -765,12 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the compute roof (a 1024^3 fp32 matmul per CPU backend, about a second)",
     )
     bench.set_defaults(threads=None)
-    bench.add_argument(
-        "--warmup",
-        type=int,
-        default=DEFAULT_BENCH_WARMUP,
-        help=f"untimed runs before timing (default {DEFAULT_BENCH_WARMUP})",
-    )
+    _add_defaulted(bench, "--warmup", DEFAULT_BENCH_WARMUP, "untimed runs before timing")
     bench.add_argument(
         "--iters",
         type=int,
@@ -814,12 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--max-latency-ms", type=float, help="latency budget: candidates above it are excluded")
     bench.add_argument("--max-memory-mb", type=float, help="memory budget (GPU memory on GPU, else peak RSS) in MiB")
-    bench.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"seconds one candidate step may take (default {DEFAULT_TIMEOUT_S:g})",
-    )
+    _add_defaulted(bench, "--timeout", DEFAULT_TIMEOUT_S, "seconds one candidate step may take", kind=float)
     bench.add_argument(
         "--out", default=DEFAULT_OUT, help=f"directory for bench.json/.csv/.md and plots (default {DEFAULT_OUT})"
     )
@@ -848,12 +828,13 @@ def build_parser() -> argparse.ArgumentParser:
     from trt_export.cli.scale_args import add_scale_args
 
     add_scale_args(bench)
-    bench.set_defaults(handler=_cmd_bench)
 
-    merge = sub.add_parser(
+    merge = _command(
+        sub,
+        common,
         "merge",
-        parents=[common],
-        help="combine the bench.json of every shard (bench --shard K/N) into one report and recommendation",
+        _cmd_merge,
+        "combine the bench.json of every shard (bench --shard K/N) into one report and recommendation",
     )
     merge.add_argument(
         "reports", nargs="+", metavar="BENCH_JSON", help="each shard's bench.json (or the directory holding it)"
@@ -864,14 +845,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="merge shards measured on different GPUs/drivers/TensorRT/CUDA/Paddle (the report says so)",
     )
-    merge.set_defaults(handler=_cmd_merge)
 
-    debug = sub.add_parser(
+    debug = _command(
+        sub,
+        common,
         "debug-precision",
-        parents=[common],
-        help="on a TensorRT parity failure, find a smallest set of op types to keep out of TensorRT (or run in fp32)",
+        _cmd_debug_precision,
+        "on a TensorRT parity failure, find a smallest set of op types to keep out of TensorRT (or run in fp32)",
+        source=True,
     )
-    _add_source_args(debug)
     debug.add_argument("--exported", required=True, help="export dir written by 'trt-export export'")
     _add_backend_args(debug, default_backend="trt-fp16")
     debug.add_argument(
@@ -889,26 +871,21 @@ def build_parser() -> argparse.ArgumentParser:
     debug.add_argument("--rtol", action="append", metavar="[OUTPUT=]X", help="relative tolerance (repeatable)")
     debug.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     debug.add_argument("--report", help="write the search (every step, its parity and latency) as JSON here")
-    debug.set_defaults(handler=_cmd_debug_precision)
-    predict = sub.add_parser(
+    predict = _command(
+        sub,
+        common,
         "predict",
-        parents=[common],
-        help="tiled inference of a scene of any size with a fixed-shape export (PaddleRS slider semantics)",
+        _cmd_predict,
+        "tiled inference of a scene of any size with a fixed-shape export (PaddleRS slider semantics)",
     )
     from trt_export.cli.predict_args import add_predict_args
 
     add_predict_args(predict, _add_backend_args)
-    predict.set_defaults(handler=_cmd_predict)
 
-    doctor = sub.add_parser(
-        "doctor", parents=[common], help="what this machine can run: Paddle, CUDA, TensorRT, backends"
-    )
+    doctor = _command(sub, common, "doctor", _cmd_doctor, "what this machine can run: Paddle, CUDA, TensorRT, backends")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
-    doctor.set_defaults(handler=_cmd_doctor)
 
-    gate = sub.add_parser(
-        "gate", parents=[common], help="compare a bench report against a baseline (CI regression gate)"
-    )
+    gate = _command(sub, common, "gate", _cmd_gate, "compare a bench report against a baseline (CI regression gate)")
     gate.add_argument(
         "--baseline",
         required=True,
@@ -920,7 +897,6 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--junit", help="write JUnit XML here (one test case per shape)")
     gate.add_argument("--markdown", help="write a Markdown summary here")
     _add_gate_args(gate, "--stat")
-    gate.set_defaults(handler=_cmd_gate)
     return parser
 
 
