@@ -856,17 +856,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     debug.add_argument("--exported", required=True, help="export dir written by 'trt-export export'")
     _add_backend_args(debug, default_backend="trt-fp16")
+    from trt_export.parity.debug_precision import DEFAULT_ITERS as DEBUG_ITERS
+    from trt_export.parity.debug_precision import DEFAULT_MODE, MODES
+
     debug.add_argument(
         "--mode",
-        choices=["disable", "fp32"],
-        default="disable",
+        choices=MODES,
+        default=DEFAULT_MODE,
         help="disable: keep op types out of TensorRT (legacy exp_disable_tensorrt_ops, PIR disable_ops); "
-        "fp32: build them in fp32 inside the engine (PIR ops_run_float) (default disable)",
+        f"fp32: build them in fp32 inside the engine (PIR ops_run_float) (default {DEFAULT_MODE})",
     )
     debug.add_argument(
         "--ops", nargs="+", metavar="OP", help="candidate op types (default: those inside the engines of a plain run)"
     )
-    debug.add_argument("--iters", type=int, default=10, help="timed runs per configuration (default 10)")
+    _add_defaulted(debug, "--iters", DEBUG_ITERS, "timed runs per configuration")
     debug.add_argument("--atol", action="append", metavar="[OUTPUT=]X", help="absolute tolerance (repeatable)")
     debug.add_argument("--rtol", action="append", metavar="[OUTPUT=]X", help="relative tolerance (repeatable)")
     debug.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
