@@ -23,6 +23,7 @@ from cattrs.strategies import configure_tagged_union
 
 from trt_export.bench.scene import SceneSettings
 from trt_export.bench.timing import TimingPolicy, TimingSummary
+from trt_export.errors import TrtExportError
 from trt_export.infer.backends import BackendSettings
 
 DEFAULT_LOCK_WAIT_S = 600.0  # how long a prepare job waits for another process exporting the same entry
@@ -274,11 +275,27 @@ class ProtocolError(ValueError):
     """A job or result file that is not what this version of the worker protocol writes."""
 
 
+def _describe(exc: BaseException, type_: Any) -> str:
+    """cattrs' wording, but a tagged union's KeyError is the tag that is missing or unknown."""
+    from cattrs.v import format_exception
+
+    if isinstance(exc, KeyError) and type_ in (Job, Outcome):
+        tag = exc.args[0] if exc.args else None
+        return "no 'kind' tag" if tag == "kind" else f"unknown kind {tag!r}"
+    if isinstance(exc, TrtExportError):  # a dataclass's own check (__post_init__), already one line
+        return str(exc)
+    return format_exception(exc, type_)
+
+
 def _decode(text: str, cls: type, what: str) -> Any:
     try:
         return _converter.structure(json.loads(text), cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
-        detail = "; ".join(cattrs.transform_error(exc)) if isinstance(exc, cattrs.BaseValidationError) else str(exc)
+        detail = (
+            "; ".join(cattrs.transform_error(exc, format_exception=_describe))
+            if isinstance(exc, cattrs.BaseValidationError)
+            else str(exc)
+        )
         raise ProtocolError(f"not a {what} of this trt-export version: {detail}") from None
 
 

@@ -42,6 +42,7 @@ from trt_export.bench.protocol import (
     Outcome,
     PrepareJob,
     PrepareResult,
+    ProtocolError,
     ResultFile,
     RoofRequest,
     SceneReferenceJob,
@@ -534,7 +535,11 @@ def main(argv: list[str], forked: dict[str, float] | None = None) -> int:
     if forked is None:
         die_with_parent()  # an exec'd worker; a forked one is the fork server's child
     job_path, result_path = Path(argv[0]), Path(argv[1])
-    request = decode_job(job_path.read_text(encoding="utf-8"))
+    try:
+        request = decode_job(job_path.read_text(encoding="utf-8"))
+    except ProtocolError as exc:  # a parent of another version: its own failure, not a traceback
+        _write_result(result_path, ResultFile(WorkerFailure("start-up", str(exc))))
+        return 0
     if forked_rss_mb is None and not isinstance(request.job, IdleJob):
         # A fresh process imports Paddle here, so that start-up and the job's own phases are told apart.
         from trt_export.env.paddle_import import import_paddle, set_verbose
@@ -548,10 +553,14 @@ def main(argv: list[str], forked: dict[str, float] | None = None) -> int:
     outcome = run_job(
         request.job, result_path.with_name(result_path.name + ".stage"), request.verbose, request.deadline
     )
-    partial = result_path.with_name(result_path.name + ".partial")
-    partial.write_text(encode_result(ResultFile(outcome, Clock(ready, _now()))), encoding="utf-8")
-    os.replace(partial, result_path)
+    _write_result(result_path, ResultFile(outcome, Clock(ready, _now())))
     return 0
+
+
+def _write_result(path: Path, answer: ResultFile) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(encode_result(answer), encoding="utf-8")
+    os.replace(partial, path)
 
 
 if __name__ == "__main__":
