@@ -168,7 +168,7 @@ class PrepareResult:
     """What a prepare job reports about its export (or what a complete cache entry says)."""
 
     KIND: ClassVar[str] = "prepare"
-    export_s: float | None
+    export_s: float
     model_type: str
     default_format: str
     flops: dict[str, Any] | None = None  # flops.FlopCount.to_dict()

@@ -693,7 +693,7 @@ def _measure_candidate(
         f"{shape.label}-{settings.backend}-measure" if tag else f"{shape.label}-measure",
         "build",
     )
-    export_s = float(prepared.summary.export_s or 0.0)
+    export_s = prepared.summary.export_s
     times = PhaseTimes(dict(prepared.times.seconds))
     times.merge(measure.times)
     if measure.failure is not None or not isinstance(measure.result, MeasureResult):
