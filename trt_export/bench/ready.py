@@ -40,7 +40,7 @@ def prepare_ready(pool: Any, source: ModelSource, manifest: Manifest, options: A
     """The reference for the ready export, computed in a worker like any candidate's (a Prepared)."""
     from trt_export.bench.protocol import PrepareJob
     from trt_export.bench.report import Failure
-    from trt_export.bench.sweep import Prepared, _source_job, prepared_or_failure
+    from trt_export.bench.sweep import Prepared, prepared_or_failure, source_spec
 
     shape = manifest.fixed_shape
     export_dir = Path(manifest.export_dir or options.exported)
@@ -50,7 +50,7 @@ def prepare_ready(pool: Any, source: ModelSource, manifest: Manifest, options: A
     outcome = pool.run(
         PrepareJob(
             exported=True,
-            source=_source_job(source, options),
+            source=source_spec(source, options),
             shape_nchw=list(shape.nchw),
             format=options.model_format,
             export_dir=export_dir,

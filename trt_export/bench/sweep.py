@@ -576,7 +576,7 @@ def run_candidate(
         if scene_plan is not None:
             check_dense_export(prepared.export_dir)
             assert scratch is not None, "the scene objective needs the sweep's scratch dir"
-            ensure_reference(scene_plan, pool, _source_job(source, options), prepared.export_dir, scratch)
+            ensure_reference(scene_plan, pool, source_spec(source, options), prepared.export_dir, scratch)
         switched = _backend_for_export(settings, options, prepared.summary, measured=measured)
         if switched is not None:
             settings, note = switched
@@ -797,7 +797,7 @@ def _prepare(
     """Export (unless cached) and save the dygraph reference in a worker; its result or why it failed."""
     prepare = pool.run(
         PrepareJob(
-            source=_source_job(source, options),
+            source=source_spec(source, options),
             shape_nchw=list(shape.nchw),
             format=options.model_format,
             export_dir=export_dir,
@@ -818,7 +818,8 @@ def prepared_or_failure(outcome: WorkerOutcome) -> PrepareResult | Failure:
     return outcome.result
 
 
-def _source_job(source: ModelSource, options: BenchOptions) -> SourceSpec:
+def source_spec(source: ModelSource, options: BenchOptions) -> SourceSpec:
+    """The model source as a worker loads it."""
     # A PaddleRS training dir carries its own model.pdparams: never pass it as --weights.
     weights = source.weights_path if source.kind == "factory" else None
     return SourceSpec(source.spec, weights, source.factory_kwargs or None, options.model_type)
