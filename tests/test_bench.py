@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 from fixture_paths import REPO
 
+from trt_export.bench.protocol import IdleJob
 from trt_export.bench.recommend import recommend_report
 from trt_export.bench.report import load_bench_report
 from trt_export.bench.sweep import BenchOptions, WorkerPool, export_cache_key, parse_shapes, run_bench
@@ -254,7 +255,7 @@ def test_crashing_candidate_is_recorded_and_the_sweep_goes_on(faulty):
 def test_worker_timeout_is_a_failure_not_a_hang(tmp_path):
     # An idle worker needs seconds to import Paddle; half a second is a timeout.
     pool = WorkerPool(tmp_path, timeout_s=0.5, shown_log_dir=tmp_path / "shown")
-    outcome = pool.run({"job": "idle"}, "idle", "start-up")
+    outcome = pool.run(IdleJob(), "idle", "start-up")
     assert outcome.result is None
     assert outcome.failure.stage == "timeout"
     assert (
@@ -495,19 +496,17 @@ def test_timed_loop_with_duration_runs_at_least_iters_and_at_least_the_duration(
     assert len(slow) == 4
 
 
-def test_cli_timing_budget_defaults_and_explicit_values():
-    import argparse
-
-    from trt_export.cli.commands import DEFAULT_ITERS, DEFAULT_MIN_DURATION_S, _timing_budget
+def test_timing_budget_defaults_and_explicit_values():
+    from trt_export.bench.options import timing_budget
+    from trt_export.bench.timing import DEFAULT_MIN_RUNS, DEFAULT_MIN_TIME_S
     from trt_export.errors import TrtExportError
 
-    ns = argparse.Namespace
-    assert _timing_budget(ns(iters=None, duration=None)) == (DEFAULT_ITERS, DEFAULT_MIN_DURATION_S)
-    assert _timing_budget(ns(iters=5, duration=None)) == (5, None)
-    assert _timing_budget(ns(iters=None, duration=2.0)) == (1, 2.0)
-    for bad in (ns(iters=0, duration=None), ns(iters=None, duration=0.0)):
+    assert timing_budget(None, None) == (DEFAULT_MIN_RUNS, DEFAULT_MIN_TIME_S)
+    assert timing_budget(5, None) == (5, None)
+    assert timing_budget(None, 2.0) == (1, 2.0)
+    for iters, duration in ((0, None), (None, 0.0)):
         with pytest.raises(TrtExportError):
-            _timing_budget(bad)
+            timing_budget(iters, duration)
 
 
 def test_auto_chosen_onednn_gives_way_to_paddle_cpu_for_a_pir_only_export(tmp_path):

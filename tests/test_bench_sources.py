@@ -8,27 +8,20 @@ from __future__ import annotations
 
 import pytest
 
+from trt_export.bench.protocol import PrepareJob, SourceSpec, WorkerFailure
 from trt_export.bench.sweep import WorkerPool
 from trt_export.bench.worker import run_job
 from trt_export.errors import ExportError, InputError, ModelSourceError, TrtExportError
 
 
-def _prepare_job(tmp_path, spec: str) -> dict:
-    return {
-        "job": "prepare",
-        "source": {"spec": spec, "weights": None, "kwargs": None, "model_type": None},
-        "shape_nchw": [1, 3, 32, 32],
-        "format": "auto",
-        "export_dir": str(tmp_path / "export"),
-        "reference": str(tmp_path / "reference.npz"),
-        "seed": 0,
-    }
+def _prepare_job(tmp_path, spec: str) -> PrepareJob:
+    return PrepareJob(SourceSpec(spec), [1, 3, 32, 32], "auto", tmp_path / "export", tmp_path / "reference.npz")
 
 
 def test_a_source_error_in_a_worker_is_fatal(tmp_path):
     result = run_job(_prepare_job(tmp_path, str(tmp_path / "no-such-training-dir")))
-    assert result["error"]["fatal"] is True
-    assert "no-such-training-dir" in result["error"]["reason"]
+    assert isinstance(result, WorkerFailure) and result.fatal is True
+    assert "no-such-training-dir" in result.reason
     assert not (tmp_path / "export").exists()
 
 

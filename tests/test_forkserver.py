@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 from trt_export.bench.forkserver import ForkServer, fork_supported, proc_status_mb, shared_file_mb
+from trt_export.bench.protocol import IdleJob, MeasureJob, PrepareJob, SourceSpec
 from trt_export.bench.sweep import WorkerPool
 from trt_export.bench.timing import TimingPolicy
 from trt_export.infer.backends import BackendSettings
@@ -30,15 +30,10 @@ STEP_TIMEOUT_S = 180.0  # generous for a loaded 2-core box; a deadlock never end
 SLOW_TIMEOUT_S = 8.0
 
 
-def _measure_job(export_dir: Path, reference: Path, backend: str) -> dict:
-    return {
-        "job": "measure",
-        "export_dir": str(export_dir),
-        "reference": str(reference),
-        "format": "legacy",
-        "settings": asdict(BackendSettings(backend, cpu_threads=2)),
-        "policy": TimingPolicy.exact(5, warmup=1).to_dict(),
-    }
+def _measure_job(export_dir: Path, reference: Path, backend: str) -> MeasureJob:
+    return MeasureJob(
+        export_dir, reference, "legacy", BackendSettings(backend, cpu_threads=2), TimingPolicy.exact(5, warmup=1)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +45,11 @@ def served(tmp_path_factory):
     pool.log_dir.mkdir()
     pool.start_server(["trt_export.zoo", "fixture_models"])
     try:
-        idle = pool.run({"job": "idle"}, "idle", "start-up")
+        idle = pool.run(IdleJob(), "idle", "start-up")
         prepare = pool.run(
-            {
-                "job": "prepare",
-                "source": {"spec": MODEL, "weights": None, "kwargs": None, "model_type": None},
-                "shape_nchw": [1, 3, 32, 48],
-                "format": "legacy",
-                "export_dir": str(root / "cache" / "export"),
-                "reference": str(root / "cache" / "reference.npz"),
-                "seed": 0,
-            },
+            PrepareJob(
+                SourceSpec(MODEL), [1, 3, 32, 48], "legacy", root / "cache" / "export", root / "cache" / "reference.npz"
+            ),
             "prepare",
             "export",
         )
@@ -75,25 +64,18 @@ def served(tmp_path_factory):
         # a step that overruns its timeout (forward sleeps 120 s) is killed; the server serves on
         pool.timeout_s = SLOW_TIMEOUT_S
         slow = pool.run(
-            {
-                "job": "prepare",
-                "source": {
-                    "spec": "fixture_models:sleepy",
-                    "weights": None,
-                    "kwargs": {"seconds": 120},
-                    "model_type": None,
-                },
-                "shape_nchw": [1, 3, 16, 16],
-                "format": "legacy",
-                "export_dir": str(root / "cache" / "slow"),
-                "reference": str(root / "cache" / "slow.npz"),
-                "seed": 0,
-            },
+            PrepareJob(
+                SourceSpec("fixture_models:sleepy", kwargs={"seconds": 120}),
+                [1, 3, 16, 16],
+                "legacy",
+                root / "cache" / "slow",
+                root / "cache" / "slow.npz",
+            ),
             "slow",
             "export",
         )
         alive = pool.server is not None and pool.server.proc.poll() is None
-        after_slow = pool.run({"job": "idle"}, "idle-again", "start-up")
+        after_slow = pool.run(IdleJob(), "idle-again", "start-up")
         server = pool.server
     finally:
         pool.close()
@@ -113,15 +95,15 @@ def served(tmp_path_factory):
 def test_forked_workers_export_build_and_pass_parity_without_deadlock(served):
     for outcome in (served.idle, served.prepare, *served.measures):
         assert outcome.failure is None, outcome.failure
-    assert served.prepare.result["cached"] is False and served.prepare.result["phases_s"]["export"] > 0
+    assert served.prepare.result.phases_s["export"] > 0  # exported afresh, not found cached
     for outcome in served.measures:
         result = outcome.result
-        assert result["parity"]["passed"], result["parity_reasons"]
-        assert result["parity"]["max_abs_error"] < 1e-3
-        assert len(result["samples_s"]) == 5 and result["timing"]["stop"] == "max_runs"
+        assert result.parity["passed"], result.parity
+        assert result.parity["max_abs_error"] < 1e-3
+        assert len(result.samples_s) == 5 and result.timing.stop == "max_runs"
     # the measure job carries its step deadline: the timing loop ends before the timeout
     job = json.loads((served.root / "logs" / "measure-0.job.json").read_text())
-    assert job["deadline"] is not None and job["policy"]["max_runs"] == 5
+    assert job["deadline"] is not None and job["job"]["policy"]["max_runs"] == 5
     # every worker was a child of the one server, and the phases were accounted
     assert served.times.get("timed") > 0 and served.times.get("build") > 0 and served.times.get("export") > 0
 
@@ -145,14 +127,14 @@ def test_the_reference_is_the_exports_own_dygraph_run(served):
 
 def test_forked_worker_memory_is_its_own(served):
     """A forked child starts with the server's pages in its VmHWM; bench reports what it added."""
-    server_rss = served.idle.result["rss_mb"]
+    server_rss = served.idle.result.rss_mb
     assert server_rss > 150  # the server imported Paddle: that is the idle baseline
     for outcome in served.measures:
-        memory = outcome.result["memory"]
-        inherited = memory["rss_at_start_mb"]
+        memory = outcome.result.memory
+        inherited = memory.rss_at_start_mb
         assert inherited is not None and inherited > 50  # fork keeps the anonymous pages mapped
-        assert memory["rss_refaulted_mb"] is not None and memory["rss_refaulted_mb"] >= 0
-        own = memory["peak_rss_mb"] - inherited - memory["rss_refaulted_mb"]
+        assert memory.rss_refaulted_mb is not None and memory.rss_refaulted_mb >= 0
+        own = memory.peak_rss_mb - inherited - memory.rss_refaulted_mb
         assert 0 <= own < 400  # a 32x48 tiny net: tens of MiB, not the server's hundreds
 
 
@@ -195,7 +177,7 @@ def test_an_overrunning_step_is_killed_and_the_server_serves_the_next(served):
         slow.failure.reason
         == f"export took longer than --timeout {SLOW_TIMEOUT_S:g} s; log: {served.root / 'logs' / 'slow.log'}"
     )
-    assert after.failure is None and after.result["environment"]["paddle_version"]  # the same server serves on
+    assert after.failure is None and after.result.environment["paddle_version"]  # the same server serves on
     assert served.server_alive_after_slow and served.server_exit is not None  # closing the pool ends it
 
 

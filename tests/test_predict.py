@@ -388,6 +388,7 @@ def test_geotiff_without_rasterio_names_the_extra(exports, tmp_path, monkeypatch
 def test_agreement_of_a_change_pair_against_the_dygraph_reference(exports, tmp_path):
     """The scene worker's two halves in-process: dygraph reference on a pair at native resolution,
     then the tiled export compared with it (a pair model, so both images go to both runs)."""
+    from trt_export.bench.protocol import AgreementJob, SceneReferenceJob, SourceSpec
     from trt_export.bench.scene_worker import job_scene_reference, measure_agreement
     from trt_export.export.manifest import load_manifest
     from trt_export.infer.backends import BackendSettings
@@ -398,20 +399,15 @@ def test_agreement_of_a_change_pair_against_the_dygraph_reference(exports, tmp_p
     after = before.copy()
     after[30:60, 40:90] = 255 - after[30:60, 40:90]
     group = [str(write_tif(tmp_path / "a.tif", before)), str(write_tif(tmp_path / "b.tif", after))]
+    spec_of_source = SourceSpec("trt_export.zoo:tiny_change_detector")
     ref = job_scene_reference(
-        {"export_dir": str(exports["cd"]), "groups": [group], "max_pixels": 10**9, "out": str(tmp_path / "ref.npz")},
-        load_source("trt_export.zoo:tiny_change_detector"),
+        SceneReferenceJob(spec_of_source, exports["cd"], [group], 10**9, tmp_path / "ref.npz"),
+        load_source(spec_of_source.spec),
     )
-    assert ref["images"][0]["window"] == [1, 2, 128, 96]  # sides cut to multiples of 32, centred
+    assert ref.images[0].window == [1, 2, 128, 96]  # sides cut to multiples of 32, centred
     manifest = load_manifest(exports["cd"])
     geometry = ExportGeometry.of(manifest)
-    spec = {
-        "reference": str(tmp_path / "ref.npz"),
-        "groups": [group],
-        "images": ref["images"],
-        "overlap": 8,
-        "merge": "keep_last",
-    }
+    spec = AgreementJob(tmp_path / "ref.npz", [group], ref.images, overlap=8, merge="keep_last")
     with PaddleInferenceRunner(exports["cd"], manifest, BackendSettings(backend="paddle-cpu")) as runner:
         result = measure_agreement(
             spec, geometry, tile_preprocess(model_transforms(exports["cd"])), make_infer(runner, geometry)

@@ -22,6 +22,7 @@ import pytest
 
 from trt_export.bench import guard as bench_guard
 from trt_export.bench import sweep as bench_mod
+from trt_export.bench.protocol import MeasureJob, PrepareJob, PrepareResult, SourceSpec, WorkerFailure
 from trt_export.bench.sweep import BenchOptions, WorkerPool, parse_shapes, run_bench, write_outputs
 from trt_export.cli.commands import main
 from trt_export.errors import TrtExportError
@@ -329,34 +330,14 @@ def test_damaged_cached_export_is_made_again(sweep, tmp_path):
     (params,) = cache.glob("*/export/model.pdiparams")
     export_dir, reference = params.parent, params.parent.parent / "reference-seed0.npz"
     if not reference.is_file():  # this sweep kept its reference elsewhere: make the entry complete first
-        made = run_job(
-            {
-                "job": "prepare",
-                "source": {"spec": MODEL},
-                "shape_nchw": [1, 3, 32, 32],
-                "format": "auto",
-                "export_dir": str(export_dir),
-                "reference": str(reference),
-                "seed": 0,
-            }
-        )
-        assert "error" not in made and reference.is_file(), made
+        made = run_job(PrepareJob(SourceSpec(MODEL), [1, 3, 32, 32], "auto", export_dir, reference))
+        assert not isinstance(made, WorkerFailure) and reference.is_file(), made
     good = params.read_bytes()
     params.write_bytes(good[:100])
     assert bench_mod._cached_entry(export_dir, reference) is None
     assert not export_dir.exists() and not reference.exists()
-    result = run_job(
-        {
-            "job": "prepare",
-            "source": {"spec": MODEL},
-            "shape_nchw": [1, 3, 32, 32],
-            "format": "auto",
-            "export_dir": str(export_dir),
-            "reference": str(reference),
-            "seed": 0,
-        }
-    )
-    assert "error" not in result, result
+    result = run_job(PrepareJob(SourceSpec(MODEL), [1, 3, 32, 32], "auto", export_dir, reference))
+    assert not isinstance(result, WorkerFailure), result
     assert bench_mod._cached_entry(export_dir, reference) is not None
     assert len(params.read_bytes()) == len(good)
 
@@ -370,18 +351,8 @@ def test_damaged_export_found_by_the_prepare_job_itself(sweep, tmp_path):
     (model,) = cache.glob("*/export/model.pdmodel")
     model.write_bytes(b"garbage")
     reference = model.parent.parent / "reference-seed0.npz"
-    result = run_job(
-        {
-            "job": "prepare",
-            "source": {"spec": MODEL},
-            "shape_nchw": [1, 3, 32, 32],
-            "format": "auto",
-            "export_dir": str(model.parent),
-            "reference": str(reference),
-            "seed": 0,
-        }
-    )
-    assert "error" not in result and result["cached"] is False, result
+    result = run_job(PrepareJob(SourceSpec(MODEL), [1, 3, 32, 32], "auto", model.parent, reference))
+    assert isinstance(result, PrepareResult) and result.phases_s["export"] > 0, result  # exported again
 
 
 # ------------------------------------------------------------------ 11, 16, 17: refused up front, named steps
@@ -443,15 +414,7 @@ def test_timeout_names_the_step_that_ran_out(tmp_path):
     pool = WorkerPool(tmp_path, timeout_s=10)
     pool.env.update(_env(TRT_TEST_SLOW_S="60"))
     outcome = pool.run(
-        {
-            "job": "prepare",
-            "source": {"spec": "fixture_slow:worker_hang"},
-            "shape_nchw": [1, 3, 32, 32],
-            "format": "auto",
-            "export_dir": str(tmp_path / "e"),
-            "reference": str(tmp_path / "r.npz"),
-            "seed": 0,
-        },
+        PrepareJob(SourceSpec("fixture_slow:worker_hang"), [1, 3, 32, 32], "auto", tmp_path / "e", tmp_path / "r.npz"),
         "p",
         "build",
     )
@@ -460,9 +423,8 @@ def test_timeout_names_the_step_that_ran_out(tmp_path):
 
 
 def test_measure_job_records_the_timing_step(sweep, tmp_path, monkeypatch):
-    from dataclasses import asdict
-
     from trt_export.bench import worker as bench_worker
+    from trt_export.bench.timing import TimingPolicy
     from trt_export.infer.backends import BackendSettings
 
     _, options, _ = sweep
@@ -470,25 +432,16 @@ def test_measure_job_records_the_timing_step(sweep, tmp_path, monkeypatch):
     (reference,) = (options.cache_dir / "references").glob("*-seed0.npz")  # keyed apart from the export (sweep_cache)
     stage_file = tmp_path / "m.stage"
     seen = []
-    real_loop = bench_worker.timed_loop
+    real_loop = bench_worker.run_policy
 
     def spying_loop(*args, **kwargs):
         seen.append(stage_file.read_text())
         return real_loop(*args, **kwargs)
 
-    monkeypatch.setattr(bench_worker, "timed_loop", spying_loop)
-    result = bench_worker.run_job(
-        {
-            "job": "measure",
-            "export_dir": str(entry / "export"),
-            "reference": str(reference),
-            "format": "auto",
-            "settings": asdict(BackendSettings(backend="paddle-cpu")),
-            "warmup": 0,
-            "iters": 1,
-            "duration_s": None,
-        },
-        stage_file,
+    monkeypatch.setattr(bench_worker, "run_policy", spying_loop)
+    job = MeasureJob(
+        entry / "export", reference, "auto", BackendSettings(backend="paddle-cpu"), TimingPolicy.exact(1, warmup=0)
     )
-    assert "error" not in result, result
+    result = bench_worker.run_job(job, stage_file)
+    assert not isinstance(result, WorkerFailure), result
     assert seen == ["timing"]

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from trt_export.errors import TrtExportError
 
 if TYPE_CHECKING:
+    from trt_export.bench.options import BenchOptions
     from trt_export.bench.report import BenchReport
-    from trt_export.bench.sweep import BenchOptions
     from trt_export.model.sources import ModelSource
 
 # The bench parent's PID, given to every worker so it can die with it.

@@ -24,15 +24,18 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from trt_export.bench.report import BenchReport
 from trt_export.errors import ReportError, TrtExportError
+
+if TYPE_CHECKING:
+    from trt_export.bench.protocol import InterleaveJob, InterleaveResult
 
 EXPORTS_DIRNAME = "exports"
 """``bench --keep-exports`` puts each candidate's export in ``OUT/exports/<label>/``."""
@@ -190,8 +193,7 @@ def _measure(
     options: RerunOptions,
     progress: Callable[[str], None] | None,
 ) -> PairedRun:
-    from dataclasses import asdict
-
+    from trt_export.bench.protocol import InterleaveJob, InterleaveResult
     from trt_export.bench.sweep import WorkerPool
 
     scratch = Path(tempfile.mkdtemp(prefix="trt-export-ab-"))
@@ -199,30 +201,24 @@ def _measure(
         pool = WorkerPool(scratch, options.timeout_s)
         if progress is not None:
             progress(f"A/B {label}: {options.pairs} pairs of ~{options.block_ms:g} ms blocks on {settings.backend}")
-        job = {
-            "job": "interleave",
-            "baseline_export": str(base_dir),
-            "current_export": str(cur_dir),
-            "settings": asdict(settings),
-            "pairs": options.pairs,
-            "block_ms": options.block_ms,
-            "warmup": options.warmup,
-            "seed": options.seed,
-            "clock": options.clock,
-        }
+        job = InterleaveJob(
+            baseline_export=base_dir,
+            current_export=cur_dir,
+            settings=settings,
+            pairs=options.pairs,
+            block_ms=options.block_ms,
+            warmup=options.warmup,
+            seed=options.seed,
+            clock=options.clock,
+        )
         outcome = pool.run(job, f"{label}-ab", "build")
-        if outcome.failure is not None or outcome.result is None:
+        if outcome.failure is not None or not isinstance(outcome.result, InterleaveResult):
             log = (scratch / f"{label}-ab.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
             tail = f" ({log[-1][:200]})" if log else ""
             raise TrtExportError(f"A/B re-measurement of {label} failed: {outcome.failure}{tail}")
         result = outcome.result
         return PairedRun(
-            label,
-            result["base_blocks"],
-            result["cur_blocks"],
-            result["base_first"],
-            int(result["block_iters"]),
-            options.clock,
+            label, result.base_blocks, result.cur_blocks, result.base_first, result.block_iters, options.clock
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -273,27 +269,25 @@ def interleave_blocks(
     return {"base_blocks": base_blocks, "cur_blocks": cur_blocks, "base_first": base_first, "block_iters": iters}
 
 
-def job_interleave(job: Mapping[str, Any], stage: list[str]) -> dict[str, Any]:
+def job_interleave(job: InterleaveJob, stage: list[str]) -> InterleaveResult:
     """The ``interleave`` worker job: both predictors in this process, blocks alternated."""
+    from trt_export.bench.protocol import InterleaveResult
     from trt_export.bench.worker import timed_loop
     from trt_export.export.manifest import load_manifest
-    from trt_export.infer.backends import BackendSettings
     from trt_export.infer.inputs import random_inputs
     from trt_export.infer.runners import PaddleInferenceRunner
 
-    settings_data = dict(job["settings"])
-    settings_data["disable_ops"] = tuple(settings_data.get("disable_ops") or ())
-    settings = BackendSettings(**settings_data)
+    settings = job.settings
     runners = []
-    for key in ("baseline_export", "current_export"):
-        manifest = load_manifest(job[key])
+    for export_dir in (job.baseline_export, job.current_export):
+        manifest = load_manifest(export_dir)
         runners.append(PaddleInferenceRunner(manifest.export_dir, manifest, settings))
     stage[0] = "build"
     base, cur = runners
     with base, cur:
         stage[0] = "run"
         for runner in runners:
-            runner.infer(random_inputs(runner.manifest.inputs, seed=int(job.get("seed", 0))))
+            runner.infer(random_inputs(runner.manifest.inputs, seed=job.seed))
 
         def steps(runner: PaddleInferenceRunner) -> Callable[[], None]:
             def step() -> None:
@@ -303,9 +297,8 @@ def job_interleave(job: Mapping[str, Any], stage: list[str]) -> dict[str, Any]:
             return step
 
         step_base, step_cur = steps(base), steps(cur)
-        warmup = int(job["warmup"])
-        probe = [float(np.median(timed_loop(step, warmup, MIN_BLOCK_ITERS, None))) for step in (step_base, step_cur)]
-        iters = block_iterations(max(probe), float(job["block_ms"]))
-        return interleave_blocks(
-            step_base, step_cur, int(job["pairs"]), iters, int(job.get("seed", 0)), str(job.get("clock", "wall"))
-        )
+        probe = [
+            float(np.median(timed_loop(step, job.warmup, MIN_BLOCK_ITERS, None))) for step in (step_base, step_cur)
+        ]
+        iters = block_iterations(max(probe), job.block_ms)
+        return InterleaveResult(**interleave_blocks(step_base, step_cur, job.pairs, iters, job.seed, job.clock))

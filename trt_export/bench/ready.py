@@ -38,8 +38,9 @@ def ready_export_notes(manifest: Manifest) -> list[str]:
 
 def prepare_ready(pool: Any, source: ModelSource, manifest: Manifest, options: Any, scratch: Path) -> Any:
     """The reference for the ready export, computed in a worker like any candidate's (a Prepared)."""
+    from trt_export.bench.protocol import PrepareJob
     from trt_export.bench.report import Failure
-    from trt_export.bench.sweep import Prepared, _source_job
+    from trt_export.bench.sweep import Prepared, prepared_or_failure, source_spec
 
     shape = manifest.fixed_shape
     export_dir = Path(manifest.export_dir or options.exported)
@@ -47,24 +48,23 @@ def prepare_ready(pool: Any, source: ModelSource, manifest: Manifest, options: A
     manifest_file = scratch / "ready-manifest.json"
     manifest_file.write_text(json.dumps(manifest.to_dict()), encoding="utf-8")
     outcome = pool.run(
-        {
-            "job": "prepare",
-            "exported": True,
-            "source": _source_job(source, options),
-            "shape_nchw": list(shape.nchw),
-            "format": options.model_format,
-            "export_dir": str(export_dir),
-            "manifest_file": str(manifest_file),
-            "reference": str(reference),
-            "seed": options.seed,
-        },
+        PrepareJob(
+            exported=True,
+            source=source_spec(source, options),
+            shape_nchw=list(shape.nchw),
+            format=options.model_format,
+            export_dir=export_dir,
+            manifest_file=manifest_file,
+            reference=reference,
+            seed=options.seed,
+        ),
         f"{shape.label}-prepare",
         "reference",
     )
-    if outcome.failure is not None or outcome.result is None:
-        failure = outcome.failure or Failure("crash", "prepare worker returned no result")
-        return Prepared(shape, export_dir, reference, None, failure, manifest_file=manifest_file)
-    return Prepared(shape, export_dir, reference, outcome.result, None, manifest_file=manifest_file)
+    prepared = prepared_or_failure(outcome)
+    if isinstance(prepared, Failure):
+        return Prepared(shape, export_dir, reference, None, prepared, manifest_file=manifest_file)
+    return Prepared(shape, export_dir, reference, prepared, None, manifest_file=manifest_file)
 
 
 def check_ready_args(args: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trt_export.bench.scene import (
     DEFAULT_AGREEMENT_MAX_PIXELS,
@@ -21,6 +21,9 @@ from trt_export.bench.scene import (
 from trt_export.errors import InputError, TrtExportError
 from trt_export.model.shapes import FixedShape
 from trt_export.predict.tiling import DEFAULT_MERGE, DEFAULT_OVERLAP, check_overlap, plan_tiles
+
+if TYPE_CHECKING:
+    from trt_export.bench.protocol import MeasureResult, ReferenceImage, SourceSpec
 
 
 @dataclass
@@ -51,7 +54,7 @@ class ScenePlan:
     overlap: int
     merge: str
     reference: Path | None = None  # the dygraph labels' .npz, once made
-    reference_images: list[dict[str, Any]] = field(default_factory=list)
+    reference_images: list[ReferenceImage] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -123,30 +126,25 @@ def check_scene_options(
     return ScenePlan(scene, groups, options.min_agreement, options.agreement_max_pixels, options.overlap, options.merge)
 
 
-def ensure_reference(plan: ScenePlan, pool: Any, source_job: dict[str, Any], export_dir: Path, scratch: Path) -> None:
+def ensure_reference(plan: ScenePlan, pool: Any, source_job: SourceSpec, export_dir: Path, scratch: Path) -> None:
     """Run the dygraph reference job once (after the first export exists)."""
+    from trt_export.bench.protocol import SceneReferenceJob, SceneReferenceResult
+
     if not plan.agreement_groups or plan.reference is not None:
         return
     out = scratch / "agreement-reference.npz"
     outcome = pool.run(
-        {
-            "job": "scene_reference",
-            "source": source_job,
-            "export_dir": str(export_dir),
-            "groups": plan.agreement_groups,
-            "max_pixels": plan.max_pixels,
-            "out": str(out),
-        },
+        SceneReferenceJob(source_job, export_dir, plan.agreement_groups, plan.max_pixels, out),
         "agreement-reference",
         "run",
     )
-    if outcome.failure is not None or outcome.result is None:
+    if outcome.failure is not None or not isinstance(outcome.result, SceneReferenceResult):
         raise TrtExportError(f"the dygraph reference for --agreement-images failed: {outcome.failure}")
     plan.reference = out
-    plan.reference_images = list(outcome.result["images"])
+    plan.reference_images = list(outcome.result.images)
     for image in plan.reference_images:
-        if image.get("note"):
-            plan.notes.append(f"agreement on {image['image']}: {image['note']}")
+        if image.note:
+            plan.notes.append(f"agreement on {image.image}: {image.note}")
 
 
 def check_dense_export(export_dir: Path) -> None:
@@ -158,27 +156,26 @@ def check_dense_export(export_dir: Path) -> None:
 
 
 def measure_job_fields(plan: ScenePlan | None) -> dict[str, Any]:
+    """The measure job's ``scene`` and ``agreement`` (protocol.MeasureJob), where the plan has them."""
+    from trt_export.bench.protocol import AgreementJob
+
     if plan is None:
         return {}
     fields: dict[str, Any] = {}
     if plan.scene is not None:
-        fields["scene"] = plan.scene.to_dict()
+        fields["scene"] = plan.scene
     if plan.reference is not None:
-        fields["agreement"] = {
-            "reference": str(plan.reference),
-            "groups": plan.agreement_groups,
-            "images": plan.reference_images,
-            "overlap": plan.overlap,
-            "merge": plan.merge,
-        }
+        fields["agreement"] = AgreementJob(
+            plan.reference, plan.agreement_groups, plan.reference_images, plan.overlap, plan.merge
+        )
     return fields
 
 
-def attach_results(candidate: Any, result: dict[str, Any], plan: ScenePlan | None, shape: FixedShape) -> None:
+def attach_results(candidate: Any, result: MeasureResult, plan: ScenePlan | None, shape: FixedShape) -> None:
     """Set ``candidate.scene`` / ``candidate.agreement`` from a measure job's result."""
     if plan is None or candidate.latency_ms is None:
         return
-    probe = result.get("scene_probe")
+    probe = result.scene_probe
     if plan.scene is not None and probe is not None:
         tiles = plan_tiles(
             plan.scene.width, plan.scene.height, (shape.w, shape.h), plan.scene.overlap, plan.scene.merge
@@ -197,5 +194,5 @@ def attach_results(candidate: Any, result: dict[str, Any], plan: ScenePlan | Non
             int(probe["tiles"]),
             lat.iqr / lat.median if lat.median > 0 else 0.0,
         )
-    if result.get("agreement") is not None:
-        candidate.agreement = AgreementSummary.from_dict(result["agreement"])
+    if result.agreement is not None:
+        candidate.agreement = AgreementSummary.from_dict(result.agreement)

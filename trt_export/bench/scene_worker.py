@@ -17,6 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from trt_export.bench.protocol import (
+    AgreementJob,
+    MeasureJob,
+    ReferenceImage,
+    SceneReferenceJob,
+    SceneReferenceResult,
+)
 from trt_export.bench.scene import AgreementImage, SceneSettings, centred_window, confusion, summarize_agreement
 from trt_export.predict.rasters import ArrayReader, OutputCanvas, RasterInfo, rasterio_module
 from trt_export.predict.tiled import (
@@ -57,14 +64,14 @@ def reference_window(width: int, height: int, max_pixels: int) -> tuple[tuple[in
     return window, f"compared on the centred {w}x{h} window at +{x}+{y} of {width}x{height} ({why})"
 
 
-def job_scene_reference(job: dict[str, Any], source: Any) -> dict[str, Any]:
-    """Dygraph labels at native resolution for every agreement image (group), saved to job['out']."""
+def job_scene_reference(job: SceneReferenceJob, source: Any) -> SceneReferenceResult:
+    """Dygraph labels at native resolution for every agreement image (group), saved to ``job.out``."""
     from trt_export.export.manifest import load_manifest
     from trt_export.infer.dense import dense_layout, dense_maps
     from trt_export.infer.inputs import TensorSpec
     from trt_export.infer.runners import DygraphRunner
 
-    export_dir = Path(job["export_dir"])
+    export_dir = job.export_dir
     manifest = load_manifest(export_dir)
     geometry = ExportGeometry.of(manifest)
     preprocess = tile_preprocess(model_transforms(export_dir))
@@ -72,10 +79,10 @@ def job_scene_reference(job: dict[str, Any], source: Any) -> dict[str, Any]:
     images = []
     runner = DygraphRunner(source.build, [], manifest.output_names)
     with runner:
-        for i, group in enumerate(job["groups"]):
+        for i, group in enumerate(job.groups):
             readers, info = open_scene(group, geometry.channels, geometry.images_per_sample)
             try:
-                (x, y, w, h), note = reference_window(info.width, info.height, int(job["max_pixels"]))
+                (x, y, w, h), note = reference_window(info.width, info.height, job.max_pixels)
                 pixels = [reader.read(Window(x, y, w, h)) for reader in readers]
             finally:
                 for reader in readers:
@@ -93,35 +100,35 @@ def job_scene_reference(job: dict[str, Any], source: Any) -> dict[str, Any]:
             if info.nodata is not None:
                 labels[nodata_mask(pixels[0], info.nodata)] = INVALID_VALUE
             arrays[f"ref_{i}"] = labels
-            images.append({"image": group_name(group), "window": [x, y, w, h], "note": note})
-    out = Path(job["out"])
+            images.append(ReferenceImage(group_name(group), [x, y, w, h], note))
+    out = job.out
     partial = out.with_name(out.name + ".partial")
     with partial.open("wb") as handle:
         np.savez(handle, **arrays)  # type: ignore[arg-type]
     partial.rename(out)
-    return {"images": images}
+    return SceneReferenceResult(images)
 
 
-def measure_scene(job: dict[str, Any], runner: Any, manifest: Any) -> dict[str, Any]:
-    """The scene probe and the agreement check for one candidate (keys absent when not asked)."""
-    result: dict[str, Any] = {}
-    export_dir = Path(manifest.export_dir) if getattr(manifest, "export_dir", None) else Path(job["export_dir"])
+def measure_scene(job: MeasureJob, runner: Any, manifest: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The scene probe and the agreement check for one candidate (None where not asked)."""
+    probe = agreement = None
+    export_dir = Path(manifest.export_dir) if getattr(manifest, "export_dir", None) else job.export_dir
     geometry = ExportGeometry.of(manifest)
     preprocess = tile_preprocess(model_transforms(export_dir))
-    if job.get("scene"):
-        scene = SceneSettings.from_dict(job["scene"])
+    if job.scene is not None:
+        scene = job.scene
         # as predict runs it without --score-out: class scores only for accum
-        result["scene_probe"] = probe_host_cost(
+        probe = probe_host_cost(
             scene, geometry, preprocess, make_infer(runner, geometry, need_scores=scene.merge == "accum"), runner
         )
-    if job.get("agreement"):
-        result["agreement"] = measure_agreement(
-            job["agreement"],
+    if job.agreement is not None:
+        agreement = measure_agreement(
+            job.agreement,
             geometry,
             preprocess,
-            make_infer(runner, geometry, need_scores=job["agreement"]["merge"] == "accum"),
+            make_infer(runner, geometry, need_scores=job.agreement.merge == "accum"),
         )
-    return result
+    return probe, agreement
 
 
 def probe_host_cost(
@@ -191,19 +198,19 @@ def probe_host_cost(
     }
 
 
-def measure_agreement(spec: dict[str, Any], geometry: ExportGeometry, preprocess: Any, infer: Any) -> dict[str, Any]:
+def measure_agreement(spec: AgreementJob, geometry: ExportGeometry, preprocess: Any, infer: Any) -> dict[str, Any]:
     matrix = np.zeros((_CONFUSION_SIZE, _CONFUSION_SIZE), dtype=np.int64)
     images = []
-    with np.load(spec["reference"]) as refs:
-        for i, (group, ref) in enumerate(zip(spec["groups"], spec["images"], strict=True)):
-            x, y, w, h = ref["window"]
+    with np.load(spec.reference) as refs:
+        for i, (group, ref) in enumerate(zip(spec.groups, spec.images, strict=True)):
+            x, y, w, h = ref.window
             readers, _ = open_scene(group, geometry.channels, geometry.images_per_sample)
             try:
                 pixels = [reader.read(Window(x, y, w, h)) for reader in readers]
             finally:
                 for reader in readers:
                     reader.close()
-            plan = plan_tiles(w, h, (geometry.tile_width, geometry.tile_height), spec["overlap"], spec["merge"])
+            plan = plan_tiles(w, h, (geometry.tile_width, geometry.tile_height), spec.overlap, spec.merge)
             labels, _ = tiled_labels(pixels, plan, geometry, preprocess, infer)
             reference = refs[f"ref_{i}"]
             labels = np.where(reference == INVALID_VALUE, INVALID_VALUE, labels).astype(np.uint8)
@@ -212,7 +219,7 @@ def measure_agreement(spec: dict[str, Any], geometry: ExportGeometry, preprocess
             total = int(m.sum())
             images.append(
                 AgreementImage(
-                    ref["image"], [x, y, w, h], round(float(np.trace(m) / total), 6) if total else 0.0, ref.get("note")
+                    ref.image, [x, y, w, h], round(float(np.trace(m) / total), 6) if total else 0.0, ref.note
                 )
             )
     return summarize_agreement(matrix, images).to_dict()

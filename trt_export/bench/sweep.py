@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +35,38 @@ from trt_export.bench.guard import (
     stage_path,
     swap_in,
 )
+from trt_export.bench.options import DEFAULT_OUT, DEFAULT_SHAPES, BenchOptions
+from trt_export.bench.protocol import (
+    Clock,
+    IdleJob,
+    IdleResult,
+    Job,
+    JobFile,
+    MeasureJob,
+    MeasureResult,
+    PrepareJob,
+    PrepareResult,
+    ProtocolError,
+    Result,
+    RoofRequest,
+    SourceSpec,
+    WorkerFailure,
+    decode_result,
+    encode_job,
+)
 from trt_export.bench.ready import prepare_ready, ready_export, ready_export_notes
 from trt_export.bench.recommend import recommend_report
 from trt_export.bench.report import (
     BenchReport,
-    BenchSettings,
     Candidate,
     Failure,
     Memory,
     ModelInfo,
     ParitySummary,
-    TimingSummary,
     save_bench_report,
 )
-from trt_export.bench.roof import DEFAULT_ROOF_N, Roof, gpu_peak
+from trt_export.bench.roof import Roof, gpu_peak
 from trt_export.bench.scene_sweep import (
-    SceneOptions,
     attach_results,
     check_dense_export,
     check_scene_options,
@@ -60,66 +76,18 @@ from trt_export.bench.scene_sweep import (
 from trt_export.bench.stats import NOISY_CV, LatencyStats, throughput
 from trt_export.bench.sweep_cache import export_cache_key, reference_path
 from trt_export.bench.time_accounting import PhaseTimes, SweepTime
-from trt_export.bench.timing import TimingPolicy, policy_from_budget, step_deadline
+from trt_export.bench.timing import step_deadline
 from trt_export.env.paddle_import import is_verbose
 from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.infer.backends import BACKENDS, BackendSettings, backend_availability
 from trt_export.model.shapes import FixedShape, check_model_rules, parse_fixed_shape
 from trt_export.model.sources import ModelSource, load_source
 
-DEFAULT_SHAPES = ("[256,256]", "[512,512]", "[768,768]", "[1024,1024]")
 # Best first; INT8 is never picked by default (it needs calibration data).
 BACKEND_PREFERENCE = ("trt-fp16", "trt-fp32", "paddle-gpu", "paddle-onednn", "paddle-cpu")
-DEFAULT_OUT = "trt-export-out"
 FLOPS_FILE = "flops.json"  # in the cache entry, beside export/
-
-
-@dataclass
-class BenchOptions:
-    model: str | None = None
-    weights: str | None = None
-    model_kwargs: str | dict[str, Any] | None = None
-    model_type: str | None = None
-    shapes: list[FixedShape] = field(default_factory=lambda: [parse_fixed_shape(s) for s in DEFAULT_SHAPES])
-    settings: BackendSettings | None = None  # None: best available backend, default settings
-    model_format: str = "auto"
-    warmup: int = 5
-    # The timing policy (trt_export/bench/timing.py). None: built from warmup/iters/duration_s, where
-    # neither iters nor duration_s means the default policy and iters alone exactly that many runs.
-    iters: int | None = None
-    duration_s: float | None = None
-    timing: TimingPolicy | None = None
-    objective: str = "throughput"
-    latency_stat: str = "p99"
-    max_latency_ms: float | None = None
-    max_memory_mb: float | None = None
-    timeout_s: float = 600.0
-    out_dir: Path = Path(DEFAULT_OUT)
-    cache_dir: Path | None = None  # None: the user cache dir; see default_cache_dir()
-    use_cache: bool = True
-    seed: int = 0
-    auto_backend: bool = False  # the backend was picked for the user (best available), not named
-    progress: bool = True
-    # More backends swept side by side with `settings` (same settings, another backend each),
-    # every candidate on each; see sweep_backends().
-    extra_backends: list[str] = field(default_factory=list)
-    roof: bool = True  # measure each CPU backend's matmul roof (roof.py) once per sweep
-    roof_n: int = DEFAULT_ROOF_N
-    shard: Any = None  # trt_export.scale.shards.Shard: measure only this shard's candidates (bench --shard K/N)
-    executor: Any = None  # a trt_export.scale.executors.CandidateExecutor (--devices, --ray); None: one at a time here
-    exported: Path | None = None  # a ready export dir (ours or PaddleRS's): measured as it is, its own shape
-    keep_exports: bool = False  # copy each measured candidate's export to out_dir/exports/<label> (gate --rerun)
-    # Called with (source, backend or None when bench may still switch it, environment, threads)
-    # once the fingerprint is known and before any candidate is swept: the baseline check.
-    before_sweep: Callable[[ModelSource, str | None, dict[str, Any], int], None] | None = None
-    scene: SceneOptions | None = None  # --scene / --scene-image / --agreement-images (bench_scene.py)
-    # Fork every worker from one pre-imported server (trt_export/bench/forkserver.py) instead of starting
-    # a fresh interpreter that imports Paddle for each one. Falls back to exec where fork is missing.
-    fork_workers: bool = True
-    started_at: float | None = None  # time.monotonic() when the caller started (the CLI: its process start)
-
-    def timing_policy(self) -> TimingPolicy:
-        return self.timing or policy_from_budget(self.warmup, self.iters, self.duration_s)
+# The phase a worker's whole step counts as when it left no clock stamps (crash, timeout), by its first stage.
+UNSPLIT_PHASE = {"start-up": "startup", "export": "export"}
 
 
 def default_cache_dir() -> Path:
@@ -136,7 +104,7 @@ def best_backend() -> str:
 
 @dataclass
 class WorkerOutcome:
-    result: dict[str, Any] | None
+    result: Result | None
     failure: Failure | None
     times: PhaseTimes = field(default_factory=PhaseTimes)
 
@@ -172,10 +140,9 @@ class WorkerPool:
             self.server.close()
             self.server = None
 
-    def run(self, job: dict[str, Any], name: str, default_stage: str, show_log: bool = True) -> WorkerOutcome:
+    def run(self, job: Job, name: str, default_stage: str, show_log: bool = True) -> WorkerOutcome:
         """``show_log`` False: the log will not be kept (a failure before any result), so a timeout
         quotes its last line instead of naming a file that will not exist."""
-        job = {**job, "verbose": is_verbose()}
         job_file = self.log_dir / f"{name}.job.json"
         result_file = self.log_dir / f"{name}.result.json"
         log_file = self.log_dir / f"{name}.log"
@@ -194,23 +161,19 @@ class WorkerPool:
                     self.notes.append(CUDA_NOTE)
             times.add("startup", time.monotonic() - waited)
         requested = time.monotonic()
-        job["deadline"] = step_deadline(self.timeout_s, requested)
-        job_file.write_text(json.dumps(job), encoding="utf-8")
-        outcome = self._run(job_file, result_file, log_file, default_stage, show_log)
+        request = JobFile(job, verbose=is_verbose(), deadline=step_deadline(self.timeout_s, requested))
+        job_file.write_text(encode_job(request), encoding="utf-8")
+        outcome, clock = self._run(job_file, result_file, log_file, default_stage, show_log)
         finished = time.monotonic()
-        clock = (outcome.result or {}).get("clock") or {}
-        if "ready" in clock and "end" in clock:
-            times.add("startup", float(clock["ready"]) - requested)
-            times.add("teardown", finished - float(clock["end"]))
-            for phase, seconds in ((outcome.result or {}).get("phases_s") or {}).items():
+        if clock is not None:
+            times.add("startup", clock.ready - requested)
+            times.add("teardown", finished - clock.end)
+            for phase, seconds in getattr(outcome.result, "phases_s", {}).items():
                 times.add(phase, seconds)
-            if job["job"] in ("idle", "scene_reference"):  # jobs without phases of their own
-                times.add("idle" if job["job"] == "idle" else "reference", float(clock["end"]) - float(clock["ready"]))
+            if job.WHOLE_PHASE is not None:  # jobs without phases of their own
+                times.add(job.WHOLE_PHASE, clock.end - clock.ready)
         else:  # no stamps (crash, timeout): the step's time is not split
-            times.add(
-                "startup" if job["job"] == "idle" else ("export" if job["job"] == "prepare" else "build"),
-                finished - requested,
-            )
+            times.add(UNSPLIT_PHASE.get(job.FIRST_STAGE, "build"), finished - requested)
         outcome.times = times
         self.times.merge(times)
         return outcome
@@ -229,7 +192,8 @@ class WorkerPool:
 
     def _run(
         self, job_file: Path, result_file: Path, log_file: Path, default_stage: str, show_log: bool = True
-    ) -> WorkerOutcome:
+    ) -> tuple[WorkerOutcome, Clock | None]:
+        """The job's outcome and the worker's clock stamps (None when it left no result)."""
         if self.server is not None:
             from trt_export.bench.forkserver import ForkServerError
 
@@ -239,7 +203,7 @@ class WorkerPool:
                 self.close()  # the rest of the sweep starts fresh workers
             else:
                 if status is None:
-                    return self._timed_out(result_file, log_file, default_stage, show_log)
+                    return self._timed_out(result_file, log_file, default_stage, show_log), None
                 return self._outcome(status, result_file, log_file, default_stage)
         with log_file.open("w", encoding="utf-8") as log:
             try:
@@ -252,21 +216,26 @@ class WorkerPool:
                     stdin=subprocess.DEVNULL,
                 )
             except subprocess.TimeoutExpired:
-                return self._timed_out(result_file, log_file, default_stage, show_log)
+                return self._timed_out(result_file, log_file, default_stage, show_log), None
         return self._outcome(proc.returncode, result_file, log_file, default_stage)
 
-    def _outcome(self, returncode: int, result_file: Path, log_file: Path, default_stage: str) -> WorkerOutcome:
+    def _outcome(
+        self, returncode: int, result_file: Path, log_file: Path, default_stage: str
+    ) -> tuple[WorkerOutcome, Clock | None]:
+        shown_log = self.shown_log_dir / log_file.name
         if returncode != 0 or not result_file.is_file():
-            return WorkerOutcome(
-                None, self._crash(returncode, log_file, default_stage, self.shown_log_dir / log_file.name)
-            )
-        result = json.loads(result_file.read_text(encoding="utf-8"))
-        if "error" in result and result["error"].get("fatal"):
-            # The model source, the inputs or the backend, not this candidate: every one would fail alike.
-            raise TrtExportError(result["error"]["reason"])
-        if "error" in result:
-            return WorkerOutcome(result, Failure(result["error"]["stage"], result["error"]["reason"]))
-        return WorkerOutcome(result, None)
+            return WorkerOutcome(None, self._crash(returncode, log_file, default_stage, shown_log)), None
+        try:
+            answer = decode_result(result_file.read_text(encoding="utf-8"))
+        except ProtocolError as exc:
+            return WorkerOutcome(None, Failure("crash", f"{exc}; log: {shown_log}")), None
+        outcome = answer.outcome
+        if isinstance(outcome, WorkerFailure):
+            if outcome.fatal:
+                # The model source, the inputs or the backend, not this candidate: every one would fail alike.
+                raise TrtExportError(outcome.reason)
+            return WorkerOutcome(None, Failure(outcome.stage, outcome.reason)), answer.clock
+        return WorkerOutcome(outcome, None), answer.clock
 
     @staticmethod
     def _crash(
@@ -302,6 +271,7 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     ``announce`` receives one line saying what is about to run, once every input was accepted.
     """
     started = options.started_at if options.started_at is not None else time.monotonic()
+    options.validate()  # before any process is started
     # The pre-imported server imports Paddle while this process loads the source and checks inputs.
     server = None
     if options.fork_workers:
@@ -373,8 +343,6 @@ def _run_bench(
 ) -> BenchReport:
     from tqdm import tqdm
 
-    if not options.shapes:
-        raise TrtExportError("give at least one candidate shape with --shapes")
     source = load_source(
         options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type
     )
@@ -434,13 +402,9 @@ def _run_bench(
     pool.log_dir.mkdir(parents=True)
     pool.server = server
     try:
-        cpu_roofs = (
-            [{"settings": asdict(each), "n": options.roof_n} for each in swept if not each.uses_gpu]
-            if options.roof
-            else []
-        )
-        idle = pool.run({"job": "idle", "roofs": cpu_roofs}, "idle", "start-up", show_log=False)
-        if idle.failure is not None or idle.result is None:
+        cpu_roofs = [RoofRequest(each, options.roof_n) for each in swept if not each.uses_gpu] if options.roof else []
+        idle = pool.run(IdleJob(cpu_roofs), "idle", "start-up", show_log=False)
+        if idle.failure is not None or not isinstance(idle.result, IdleResult):
             hint = (
                 "; raise --timeout (importing Paddle in a fresh process takes seconds)"
                 if idle.failure and idle.failure.stage == "timeout"
@@ -448,8 +412,8 @@ def _run_bench(
             )
             reason = idle.failure.reason if idle.failure else "no result"
             raise TrtExportError(f"a worker process cannot start Paddle: {reason}{hint}")
-        environment = idle.result["environment"]
-        idle_rss = float(idle.result["rss_mb"])
+        environment = idle.result.environment
+        idle_rss = idle.result.rss_mb
         if options.before_sweep is not None:
             options.before_sweep(
                 source, None if options.auto_backend else settings.backend, environment, settings.cpu_threads
@@ -457,7 +421,7 @@ def _run_bench(
         kept: dict[str, Path] = {}
         candidates: list[Candidate] = []
         notes: list[str] = list(pool.notes) + ([] if ready is None else ready_export_notes(ready))
-        roofs = _roofs(swept, idle.result.get("roofs") or {}, environment, notes) if options.roof else {}
+        roofs = _roofs(swept, idle.result.roofs, environment, notes) if options.roof else {}
         requested = settings  # before an automatic backend switch
         # The exported model's type (auto-detected at export) names the report's model_type.
         model_type = source.model_type if source.model_type != "auto" else "generic"
@@ -512,19 +476,10 @@ def _run_bench(
                 source=source.spec, name=source.name, model_type=model_type, weights_sha256=source.weights_sha256
             ),
             backend=settings.backend,
-            settings=BenchSettings(
-                warmup=options.warmup,
-                iters=options.iters,
-                duration_s=options.duration_s,
-                threads=settings.cpu_threads,
-                objective=options.objective,
-                latency_stat=options.latency_stat,
-                max_latency_ms=options.max_latency_ms,
-                max_memory_mb=options.max_memory_mb,
-                timeout_s=options.timeout_s,
+            settings=options.report_settings(
+                settings.cpu_threads,
                 scene=scene_plan.scene if scene_plan else None,
                 min_agreement=scene_plan.min_agreement if scene_plan else None,
-                timing_policy=options.timing_policy(),
             ),
             environment=environment,
             idle_rss_mb=round(idle_rss, 1),
@@ -617,11 +572,11 @@ def run_candidate(
     note = None
     model_type = None
     if prepared.summary is not None:
-        model_type = prepared.summary.get("model_type")
+        model_type = prepared.summary.model_type
         if scene_plan is not None:
             check_dense_export(prepared.export_dir)
             assert scratch is not None, "the scene objective needs the sweep's scratch dir"
-            ensure_reference(scene_plan, pool, _source_job(source, options), prepared.export_dir, scratch)
+            ensure_reference(scene_plan, pool, source_spec(source, options), prepared.export_dir, scratch)
         switched = _backend_for_export(settings, options, prepared.summary, measured=measured)
         if switched is not None:
             settings, note = switched
@@ -629,7 +584,7 @@ def run_candidate(
     for each in [settings, *(extra or [])]:
         candidate = _measure_candidate(pool, prepared, each, options, idle_rss, scene_plan, tag=bool(extra))
         candidate.backend = each.backend
-        flops = (prepared.summary or {}).get("flops") or {}
+        flops = (prepared.summary.flops if prepared.summary is not None else None) or {}
         if flops.get("flops"):
             candidate.flops = int(flops["flops"])
             if candidate.latency_ms is not None:
@@ -647,7 +602,7 @@ class Prepared:
     shape: FixedShape
     export_dir: Path
     reference: Path
-    summary: dict[str, Any] | None
+    summary: PrepareResult | None
     failure: Failure | None
     times: PhaseTimes = field(default_factory=PhaseTimes)  # this run's export/reference work
     manifest_file: Path | None = None  # bench --exported: the ready export's manifest, written by the parent
@@ -668,7 +623,7 @@ def _prepare_candidate(
     # keyed apart from the export: it does not depend on the format, but on the seed and the device
     reference = reference_path(cache_dir, source, shape, options.seed, environment)
     times = PhaseTimes()
-    prepared: dict[str, Any] | Failure | None = _cached_entry(export_dir, reference)
+    prepared: PrepareResult | Failure | None = _cached_entry(export_dir, reference)
     if prepared is None:
         prepared, times = _prepare(pool, source, shape, options, export_dir, reference)
         if isinstance(prepared, Failure):  # a killed or crashed worker's staging dir goes now, not next run
@@ -726,60 +681,59 @@ def _measure_candidate(
         failed.time_s = prepared.times
         return failed
     measure = pool.run(
-        {
-            "job": "measure",
-            "export_dir": str(prepared.export_dir),
-            "manifest_file": str(prepared.manifest_file) if prepared.manifest_file else None,
-            "reference": str(prepared.reference),
-            "format": options.model_format,
-            "settings": asdict(settings),
-            "policy": options.timing_policy().to_dict(),
+        MeasureJob(
+            export_dir=prepared.export_dir,
+            manifest_file=prepared.manifest_file,
+            reference=prepared.reference,
+            format=options.model_format,
+            settings=settings,
+            policy=options.timing_policy(),
             **measure_job_fields(scene_plan),
-        },
+        ),
         f"{shape.label}-{settings.backend}-measure" if tag else f"{shape.label}-measure",
         "build",
     )
-    export_s = float(prepared.summary["export_s"])
+    export_s = prepared.summary.export_s
     times = PhaseTimes(dict(prepared.times.seconds))
     times.merge(measure.times)
-    if measure.failure is not None or measure.result is None:
+    if measure.failure is not None or not isinstance(measure.result, MeasureResult):
         failed = _failed(shape, measure.failure)
         failed.export_s = export_s
         failed.time_s = times
         return failed
     result = measure.result
-    stats = LatencyStats.from_samples(result["samples_s"])
-    memory = result["memory"]
-    peak = float(memory["peak_rss_mb"])
+    stats = LatencyStats.from_samples(result.samples_s)
+    memory = result.memory
+    peak = memory.peak_rss_mb
     increase = max(peak - idle_rss, 0.0)
-    if memory.get("rss_at_start_mb") is not None:
+    if memory.rss_at_start_mb is not None:
         # A forked worker's VmHWM starts at the RSS it inherited from the server (forkserver.py):
         # its own memory is what it added; a process that loaded Paddle and ran it holds idle + that.
-        increase = max(peak - float(memory["rss_at_start_mb"]) - float(memory.get("rss_refaulted_mb") or 0.0), 0.0)
+        increase = max(peak - memory.rss_at_start_mb - (memory.rss_refaulted_mb or 0.0), 0.0)
         peak = idle_rss + increase
-    parity = ParitySummary.from_dict(result["parity"])
+    parity = ParitySummary.from_dict(result.parity)
     candidate = Candidate(
         label=shape.label,
         shape_nchw=list(shape.nchw),
         status="ok",
         export_s=round(export_s, 4),
-        build_s=round(float(result["build_s"]), 4) if result.get("build_s") is not None else None,
+        build_s=round(result.build_s, 4) if result.build_s is not None else None,
         latency_ms=stats,
         noisy=stats.cv > NOISY_CV,
         throughput=throughput(shape.n, shape.h, shape.w, stats.median),
         memory=Memory(
             peak_rss_mb=round(peak, 1),
             rss_increase_mb=round(increase, 1),
-            gpu_peak_mb=memory.get("gpu_peak_mb"),
-            paddle_allocator_peak_mb=memory.get("paddle_allocator_peak_mb"),
+            gpu_peak_mb=memory.gpu_peak_mb,
+            paddle_allocator_peak_mb=memory.paddle_allocator_peak_mb,
         ),
         parity=parity,
-        timing=TimingSummary.from_dict(result["timing"]) if result.get("timing") else None,
+        timing=result.timing,
         time_s=times,
         # raw samples (schema v2) for the gate's statistics; 0.1 us resolution keeps the file small
-        samples_ms=[round(float(s) * 1000.0, 4) for s in result["samples_s"]],
-        trt_coverage=result.get("trt_coverage"),
-        warnings=list(result.get("warnings") or []) + _cache_hit_warning(result.get("trt_coverage")),
+        samples_ms=[round(s * 1000.0, 4) for s in result.samples_s],
+        trt_coverage=result.trt_coverage,
+        warnings=list(result.warnings) + _cache_hit_warning(result.trt_coverage),
     )
     attach_results(candidate, result, scene_plan, shape)
     return candidate
@@ -791,7 +745,7 @@ def _cache_hit_warning(coverage: dict[str, Any] | None) -> list[str]:
     return []
 
 
-def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
+def _cached_entry(export_dir: Path, reference: Path) -> PrepareResult | None:
     """What the prepare job would report, read from a complete cache entry (export + reference).
 
     A hit needs no prepare worker: starting one only to import Paddle and read the manifest costs
@@ -812,15 +766,13 @@ def _cached_entry(export_dir: Path, reference: Path) -> dict[str, Any] | None:
         reference.unlink(missing_ok=True)
         return None
     try:
-        return prepared_summary(
-            load_manifest(export_dir), cached=True, flops=json.loads(flops.read_text(encoding="utf-8"))
-        )
+        return prepared_summary(load_manifest(export_dir), flops=json.loads(flops.read_text(encoding="utf-8")))
     except (TrtExportError, ValueError):
         return None
 
 
 def _backend_for_export(
-    settings: BackendSettings, options: BenchOptions, summary: dict[str, Any], measured: bool
+    settings: BackendSettings, options: BenchOptions, summary: PrepareResult, measured: bool
 ) -> tuple[BackendSettings, str] | None:
     """paddle-cpu instead of an automatically chosen paddle-onednn when the export is PIR.
 
@@ -829,12 +781,7 @@ def _backend_for_export(
     did not choose would fail every candidate. Only before anything was measured, so one report
     never mixes backends; a backend the user named is never changed.
     """
-    if (
-        not options.auto_backend
-        or measured
-        or settings.backend != "paddle-onednn"
-        or summary.get("default_format") != "pir"
-    ):
+    if not options.auto_backend or measured or settings.backend != "paddle-onednn" or summary.default_format != "pir":
         return None
     note = (
         "the export is a PIR .json model (this Paddle cannot save the network as .pdmodel), and oneDNN "
@@ -846,36 +793,36 @@ def _backend_for_export(
 
 def _prepare(
     pool: WorkerPool, source: ModelSource, shape: FixedShape, options: BenchOptions, export_dir: Path, reference: Path
-) -> tuple[dict[str, Any] | Failure, PhaseTimes]:
+) -> tuple[PrepareResult | Failure, PhaseTimes]:
     """Export (unless cached) and save the dygraph reference in a worker; its result or why it failed."""
     prepare = pool.run(
-        {
-            "job": "prepare",
-            "source": _source_job(source, options),
-            "shape_nchw": list(shape.nchw),
-            "format": options.model_format,
-            "export_dir": str(export_dir),
-            "reference": str(reference),
-            "seed": options.seed,
-            "flops": str(export_dir.parent / FLOPS_FILE),
-        },
+        PrepareJob(
+            source=source_spec(source, options),
+            shape_nchw=list(shape.nchw),
+            format=options.model_format,
+            export_dir=export_dir,
+            reference=reference,
+            seed=options.seed,
+            flops=export_dir.parent / FLOPS_FILE,
+        ),
         f"{shape.label}-prepare",
         "export",
     )
-    if prepare.failure is not None or prepare.result is None:
-        return prepare.failure or Failure("crash", "prepare worker returned no result"), prepare.times
-    return prepare.result, prepare.times
+    return prepared_or_failure(prepare), prepare.times
 
 
-def _source_job(source: ModelSource, options: BenchOptions) -> dict[str, Any]:
+def prepared_or_failure(outcome: WorkerOutcome) -> PrepareResult | Failure:
+    """A prepare job's result, or why there is none."""
+    if outcome.failure is not None or not isinstance(outcome.result, PrepareResult):
+        return outcome.failure or Failure("crash", "prepare worker returned no result")
+    return outcome.result
+
+
+def source_spec(source: ModelSource, options: BenchOptions) -> SourceSpec:
+    """The model source as a worker loads it."""
     # A PaddleRS training dir carries its own model.pdparams: never pass it as --weights.
     weights = source.weights_path if source.kind == "factory" else None
-    return {
-        "spec": source.spec,
-        "weights": weights,
-        "kwargs": source.factory_kwargs or None,
-        "model_type": options.model_type,
-    }
+    return SourceSpec(source.spec, weights, source.factory_kwargs or None, options.model_type)
 
 
 def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:
@@ -944,6 +891,8 @@ def parse_shapes(texts: list[str], batches: list[int] | None = None) -> list[Fix
 __all__ = [
     "BACKENDS",
     "BenchOptions",
+    "DEFAULT_OUT",
+    "DEFAULT_SHAPES",
     "run_bench",
     "run_candidate",
     "CandidateRun",

@@ -31,7 +31,28 @@ from typing import Any
 import numpy as np
 
 from trt_export.bench.guard import StageRecord, die_with_parent
-from trt_export.bench.timing import TimingOutcome, TimingPolicy, run_policy
+from trt_export.bench.protocol import (
+    Clock,
+    IdleJob,
+    IdleResult,
+    InterleaveJob,
+    Job,
+    MeasureJob,
+    MeasureResult,
+    Outcome,
+    PrepareJob,
+    PrepareResult,
+    ProtocolError,
+    ResultFile,
+    RoofRequest,
+    SceneReferenceJob,
+    SourceSpec,
+    WorkerFailure,
+    WorkerMemory,
+    decode_job,
+    encode_result,
+)
+from trt_export.bench.timing import TimingSummary, run_policy
 from trt_export.errors import OutOfMemory, TrtExportError
 
 REFERENCE_INPUT = "input/"
@@ -90,7 +111,7 @@ def _now() -> float:
     return time.monotonic()
 
 
-def _job_idle(job: dict[str, Any]) -> dict[str, Any]:
+def _job_idle(job: IdleJob) -> IdleResult:
     from trt_export.env.fingerprint import environment_fingerprint
     from trt_export.env.paddle_import import import_paddle
 
@@ -101,72 +122,65 @@ def _job_idle(job: dict[str, Any]) -> dict[str, Any]:
         from trt_export.bench.forkserver import vm_hwm_mb
 
         rss = vm_hwm_mb(os.getppid()) or rss
-    result: dict[str, Any] = {"rss_mb": rss, "environment": environment_fingerprint()}
-    if job.get("roofs"):
-        # After the RSS baseline was read: the matmuls must not inflate it.
-        result["roofs"] = {entry["settings"]["backend"]: _roof(entry) for entry in job["roofs"]}
-    return result
+    environment = environment_fingerprint()
+    # After the RSS baseline was read: the matmuls must not inflate it.
+    roofs = {entry.settings.backend: _roof(entry) for entry in job.roofs}
+    return IdleResult(rss, environment, roofs)
 
 
-def _roof(entry: dict[str, Any]) -> dict[str, Any]:
+def _roof(entry: RoofRequest) -> dict[str, Any]:
     """One CPU backend's matmul roof, or why it could not be measured (never fails the job)."""
     from trt_export.bench.roof import measure_cpu_roof
-    from trt_export.infer.backends import BackendSettings
 
-    settings_data = dict(entry["settings"])
-    settings_data["disable_ops"] = tuple(settings_data.get("disable_ops") or ())
     try:
-        return measure_cpu_roof(BackendSettings(**settings_data), n=int(entry["n"])).to_dict()
+        return measure_cpu_roof(entry.settings, n=entry.n).to_dict()
     except Exception as exc:  # noqa: BLE001 - a missing roof is a note, not a failed sweep
         return {"error": f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"}
 
 
-def _source(job: dict[str, Any]):  # -> ModelSource
+def _source(spec: SourceSpec) -> Any:  # -> ModelSource
     from trt_export.model.sources import load_source
 
-    spec = job["source"]
-    return load_source(
-        spec["spec"], weights=spec.get("weights"), kwargs=spec.get("kwargs"), model_type=spec.get("model_type")
-    )
+    return load_source(spec.spec, weights=spec.weights, kwargs=spec.kwargs, model_type=spec.model_type)
 
 
-def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
+def _job_prepare(job: PrepareJob) -> PrepareResult:
     from trt_export.export.exporter import export_model
     from trt_export.export.manifest import MANIFEST_NAME
     from trt_export.infer.inputs import random_inputs, save_npz
     from trt_export.infer.runners import DygraphRunner
     from trt_export.model.shapes import FixedShape
 
-    export_dir = Path(job["export_dir"])
-    reference = Path(job["reference"])
-    seed = int(job["seed"])
+    export_dir = job.export_dir
+    reference = job.reference
+    seed = job.seed
     source = None
-    cached = bool(job.get("exported")) or (export_dir / MANIFEST_NAME).is_file()  # a ready export is never rewritten
+    cached = job.exported or (export_dir / MANIFEST_NAME).is_file()  # a ready export is never rewritten
     phases = {"export": 0.0, "reference": 0.0}
     export_outputs = None
     from trt_export.bench.export_cache import discard, export_problem
 
-    if cached and not job.get("exported") and export_problem(export_dir) is not None:  # damaged: made again, not reused
+    if cached and not job.exported and export_problem(export_dir) is not None:  # damaged: made again, not reused
         discard(export_dir, reference)
         cached = False
     if not cached:
         started = _now()
-        source = _source(job)
+        source = _source(job.source)
         result = export_model(
             source,
             export_dir,
-            FixedShape.from_nchw(job["shape_nchw"]),
-            model_format=job["format"],
+            FixedShape.from_nchw(job.shape_nchw),
+            model_format=job.format,
             force=True,
             replace_non_export=True,
-            lock_wait_s=float(job.get("lock_wait_s", 600.0)),
+            lock_wait_s=job.lock_wait_s,
         )
         export_outputs = result.dygraph_outputs
         phases["export"] = _now() - started
-    manifest = job_manifest(job)
+    manifest = job_manifest(job.export_dir, job.manifest_file)
     if not reference.is_file():
         started = _now()
-        source = source or _source(job)
+        source = source or _source(job.source)
         feed = random_inputs(manifest.inputs, seed=seed, model_yml=source.model_yml)
         if export_outputs is not None and seed == 0 and len(export_outputs) == len(manifest.output_names):
             # The export ran the dygraph model on exactly these inputs (seed 0): no second build and run.
@@ -185,19 +199,19 @@ def _job_prepare(job: dict[str, Any]) -> dict[str, Any]:
         )
         os.replace(partial, reference)
         phases["reference"] = _now() - started
-    flops = _count_flops(manifest, Path(job["flops"]), job.get("format")) if job.get("flops") else None
-    return {**prepared_summary(manifest, cached, flops), "phases_s": phases}
+    flops = _count_flops(manifest, job.flops, job.format) if job.flops is not None else None
+    return prepared_summary(manifest, flops, phases)
 
 
-def job_manifest(job: dict[str, Any]) -> Any:
+def job_manifest(export_dir: Path, manifest_file: Path | None) -> Any:
     """The export's manifest; a ready PaddleRS deploy dir's comes as a file the parent wrote
     (building it runs a predictor, which would count in this worker's peak memory)."""
     from trt_export.export.manifest import Manifest, load_manifest
 
-    if job.get("manifest_file"):
-        data = json.loads(Path(job["manifest_file"]).read_text(encoding="utf-8"))
-        return Manifest.from_dict(data, export_dir=Path(job["export_dir"]))
-    return load_manifest(job["export_dir"])
+    if manifest_file is not None:
+        data = json.loads(manifest_file.read_text(encoding="utf-8"))
+        return Manifest.from_dict(data, export_dir=export_dir)
+    return load_manifest(export_dir)
 
 
 def _count_flops(manifest: Any, path: Path, requested: str | None) -> dict[str, Any] | None:
@@ -219,16 +233,17 @@ def _count_flops(manifest: Any, path: Path, requested: str | None) -> dict[str, 
     return count
 
 
-def prepared_summary(manifest: Any, cached: bool, flops: dict[str, Any] | None = None) -> dict[str, Any]:
+def prepared_summary(
+    manifest: Any, flops: dict[str, Any] | None = None, phases_s: dict[str, float] | None = None
+) -> PrepareResult:
     """What a prepare job reports about its export (the parent reads it for a complete cache entry)."""
-    return {
-        "export_s": manifest.export_seconds,
-        "cached": cached,
-        "model_type": manifest.model_type,
-        "model_name": manifest.model_name,
-        "default_format": manifest.default_format,
-        "flops": flops,
-    }
+    return PrepareResult(
+        export_s=manifest.export_seconds,
+        model_type=manifest.model_type,
+        default_format=manifest.default_format,
+        flops=flops,
+        phases_s=phases_s or {},
+    )
 
 
 def _load_reference(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -350,20 +365,17 @@ def paddle_allocator_peak_mb(device_id: int = 0) -> float | None:
         return None
 
 
-def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
-    from trt_export.infer.backends import BackendSettings
+def _job_measure(job: MeasureJob, stage: list[str], deadline: float | None) -> MeasureResult:
     from trt_export.infer.onnx_runner import create_runner
     from trt_export.parity.compare import compare_outputs
     from trt_export.parity.verify import score_axes, tolerances_for
 
-    manifest = job_manifest(job)
-    settings_data = dict(job["settings"])
-    settings_data["disable_ops"] = tuple(settings_data.get("disable_ops") or ())
-    settings = BackendSettings(**settings_data)
-    feed, reference = _load_reference(Path(job["reference"]))
+    manifest = job_manifest(job.export_dir, job.manifest_file)
+    settings = job.settings
+    feed, reference = _load_reference(job.reference)
     stage[0] = "build"
     # The export's own default format unless one was asked for ("auto" may have fallen back to PIR).
-    requested = job.get("format")
+    requested = job.format
     runner = create_runner(
         manifest.export_dir, manifest, settings, model_format=None if requested in (None, "auto") else requested
     )
@@ -393,15 +405,7 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
         with GpuMemoryPeak(
             enabled=not settings.is_onnx or settings.uses_gpu, check_paddle=not settings.is_onnx
         ) as gpu_peak:
-            if job.get("policy") is not None:
-                outcome = run_policy(step, TimingPolicy.from_dict(job["policy"]), deadline=job.get("deadline"))
-            else:  # a job from before the timing policy: the old count/duration loop
-                loop_started = time.perf_counter()
-                old = timed_loop(step, int(job["warmup"]), job.get("iters"), job.get("duration_s"))
-                total = time.perf_counter() - loop_started
-                outcome = TimingOutcome(
-                    old, int(job["warmup"]), max(total - math.fsum(old), 0.0), math.fsum(old), "min"
-                )
+            outcome = run_policy(step, job.policy, deadline=deadline)
             samples = outcome.samples_s
         gpu_mb = gpu_peak.peak_mb
         allocator_mb = (
@@ -414,46 +418,47 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
         warnings = list(getattr(runner, "trt_warnings", None) or [])
         peak_rss = rss_peak_mb()  # before the scene probe and agreement runs, which are not the predictor's
         refaulted = _refaulted_mb()  # at the same point: library pages the scene runs touch are not counted
-        scene: dict[str, Any] = {}
+        scene_probe = agreement = None
         scene_s = 0.0
-        if job.get("scene") or job.get("agreement"):  # bench --scene / --agreement-images (scene_worker.py)
+        if job.scene is not None or job.agreement is not None:  # bench --scene / --agreement-images
             from trt_export.bench.scene_worker import measure_scene
 
             scene_started = _now()
-            scene = measure_scene(job, runner, manifest)
+            scene_probe, agreement = measure_scene(job, runner, manifest)
             scene_s = _now() - scene_started
     summary = comparison.parity_summary(settings.backend)
-    return {
-        "build_s": build_s,
-        "convert_s": getattr(runner, "convert_seconds", None),
-        "trt_coverage": coverage,
-        "warnings": warnings,
-        "samples_s": samples,
-        "parity": summary.to_dict(),
-        "parity_reasons": comparison.reasons[:5],
-        "memory": {
-            "peak_rss_mb": peak_rss,
-            "rss_at_start_mb": _FORKED_RSS_MB,
-            "rss_refaulted_mb": refaulted,
-            "gpu_peak_mb": gpu_mb,
-            "paddle_allocator_peak_mb": allocator_mb,
-        },
-        "timing": {
-            "runs": outcome.runs,
-            "warmup_runs": outcome.warmup_runs,
-            "stop": outcome.stop,
-            "ci_halfwidth": outcome.ci_halfwidth,
-            "notes": outcome.notes,
-        },
-        "phases_s": {
+    ci = outcome.ci_halfwidth
+    return MeasureResult(
+        build_s=build_s,
+        convert_s=getattr(runner, "convert_seconds", None),
+        trt_coverage=coverage,
+        warnings=warnings,
+        samples_s=samples,
+        parity=summary.to_dict(),
+        memory=WorkerMemory(
+            peak_rss_mb=peak_rss,
+            rss_at_start_mb=_FORKED_RSS_MB,
+            rss_refaulted_mb=refaulted,
+            gpu_peak_mb=gpu_mb,
+            paddle_allocator_peak_mb=allocator_mb,
+        ),
+        timing=TimingSummary(
+            runs=outcome.runs,
+            warmup_runs=outcome.warmup_runs,
+            stop=outcome.stop,
+            ci_halfwidth=None if ci is None or not math.isfinite(ci) else ci,
+            notes=list(outcome.notes),
+        ),
+        phases_s={
             "build": build_s or 0.0,
             "parity": parity_s,
             "warmup": outcome.warmup_s,
             "timed": outcome.timed_s,
             "scene": scene_s,
         },
-        **scene,
-    }
+        scene_probe=scene_probe,
+        agreement=agreement,
+    )
 
 
 def _refaulted_mb() -> float | None:
@@ -478,41 +483,42 @@ def is_fatal(exc: TrtExportError) -> bool:
     return isinstance(exc, (ModelSourceError, InputError, BackendUnavailable))
 
 
-def run_job(job: dict[str, Any], stage_file: Path | None = None) -> dict[str, Any]:
-    """Run one job; failures become ``{"error": {"stage", "reason"}}`` rather than exceptions."""
+def run_job(job: Job, stage_file: Path | None = None, verbose: bool = False, deadline: float | None = None) -> Outcome:
+    """Run one job; failures become a :class:`WorkerFailure` rather than exceptions.
+
+    ``deadline``: time.monotonic() by which a measure job's timing loop stops (the step's timeout)."""
     from trt_export.env.paddle_import import set_verbose
 
-    set_verbose(bool(job.get("verbose")))
-    kind = job["job"]
-    stage = StageRecord("export" if kind == "prepare" else ("start-up" if kind == "idle" else "build"), stage_file)
+    set_verbose(verbose)
+    stage = StageRecord(job.FIRST_STAGE, stage_file)
     try:
-        if kind == "idle":
+        if isinstance(job, IdleJob):
             return _job_idle(job)
-        if kind == "prepare":
+        if isinstance(job, PrepareJob):
             return _job_prepare(job)
-        if kind == "measure":
-            return _job_measure(job, stage)
-        if kind == "interleave":  # A/B re-measurement for the gate (trt_export/bench/interleave.py)
+        if isinstance(job, MeasureJob):
+            return _job_measure(job, stage, deadline)
+        if isinstance(job, InterleaveJob):  # A/B re-measurement for the gate (trt_export/bench/interleave.py)
             from trt_export.bench.interleave import job_interleave
 
             return job_interleave(job, stage)
-        if kind == "scene_reference":
+        if isinstance(job, SceneReferenceJob):
             from trt_export.bench.scene_worker import job_scene_reference
 
             stage[0] = "run"
-            return job_scene_reference(job, _source(job))
-        return {"error": {"stage": stage[0], "reason": f"unknown worker job {kind!r}"}}
+            return job_scene_reference(job, _source(job.source))
+        return WorkerFailure(stage[0], f"unknown worker job {type(job).__name__}")
     except MemoryError:
-        return {"error": {"stage": "oom", "reason": f"out of memory during {stage[0]}"}}
+        return WorkerFailure("oom", f"out of memory during {stage[0]}")
     except OutOfMemory as exc:
-        return {"error": {"stage": "oom", "reason": str(exc)}}
+        return WorkerFailure("oom", str(exc))
     except TrtExportError as exc:
-        return {"error": {"stage": stage[0], "reason": str(exc), "fatal": is_fatal(exc)}}
+        return WorkerFailure(stage[0], str(exc), fatal=is_fatal(exc))
     except Exception as exc:  # anything else still fails only this candidate, with its reason
-        if job.get("verbose"):
+        if verbose:
             traceback.print_exc()
         first = (str(exc).strip().splitlines() or [""])[0][:300]
-        return {"error": {"stage": stage[0], "reason": f"{type(exc).__name__}: {first}"}}
+        return WorkerFailure(stage[0], f"{type(exc).__name__}: {first}")
 
 
 def main(argv: list[str], forked: dict[str, float] | None = None) -> int:
@@ -529,24 +535,32 @@ def main(argv: list[str], forked: dict[str, float] | None = None) -> int:
     if forked is None:
         die_with_parent()  # an exec'd worker; a forked one is the fork server's child
     job_path, result_path = Path(argv[0]), Path(argv[1])
-    job = json.loads(job_path.read_text(encoding="utf-8"))
-    if forked_rss_mb is None and job.get("job") != "idle":
+    try:
+        request = decode_job(job_path.read_text(encoding="utf-8"))
+    except ProtocolError as exc:  # a parent of another version: its own failure, not a traceback
+        _write_result(result_path, ResultFile(WorkerFailure("start-up", str(exc))))
+        return 0
+    if forked_rss_mb is None and not isinstance(request.job, IdleJob):
         # A fresh process imports Paddle here, so that start-up and the job's own phases are told apart.
         from trt_export.env.paddle_import import import_paddle, set_verbose
 
-        set_verbose(bool(job.get("verbose")))
+        set_verbose(request.verbose)
         try:
             import_paddle()
         except TrtExportError:
             pass  # the job reports it
     ready = _now()
-    result = run_job(job, result_path.with_name(result_path.name + ".stage"))
-    result["peak_rss_mb"] = rss_peak_mb()
-    result["clock"] = {"ready": ready, "end": _now()}
-    partial = result_path.with_name(result_path.name + ".partial")
-    partial.write_text(json.dumps(result), encoding="utf-8")
-    os.replace(partial, result_path)
+    outcome = run_job(
+        request.job, result_path.with_name(result_path.name + ".stage"), request.verbose, request.deadline
+    )
+    _write_result(result_path, ResultFile(outcome, Clock(ready, _now())))
     return 0
+
+
+def _write_result(path: Path, answer: ResultFile) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(encode_result(answer), encoding="utf-8")
+    os.replace(partial, path)
 
 
 if __name__ == "__main__":

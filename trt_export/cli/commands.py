@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from trt_export import __version__
-from trt_export.bench.timing import DEFAULT_MIN_RUNS as DEFAULT_ITERS
-from trt_export.bench.timing import DEFAULT_MIN_TIME_S as DEFAULT_MIN_DURATION_S
 from trt_export.env.paddle_import import is_verbose, set_verbose
 from trt_export.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, TrtExportError
 from trt_export.model.types import EXPORT_FORMAT_CHOICES, LOAD_FORMAT_CHOICES, MODEL_TYPE_CHOICES, FormatChoice
@@ -43,6 +41,22 @@ def _seed(text: str) -> int:
     return value
 
 
+def _command(
+    sub: argparse._SubParsersAction,
+    common: argparse.ArgumentParser,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help: str,
+    source: bool = False,
+) -> argparse.ArgumentParser:
+    """One subcommand's parser: the flags every command has, its handler, with ``source`` the model's flags."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help)
+    parser.set_defaults(handler=handler)
+    if source:
+        _add_source_args(parser)
+    return parser
+
+
 def _add_source_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument(
         "--model",
@@ -59,8 +73,28 @@ def _add_source_args(parser: argparse.ArgumentParser, required: bool = False) ->
     )
 
 
+def _add_defaulted(
+    group: argparse._ActionsContainer, flag: str, default: float, text: str, unit: str = "", kind: type = int
+) -> None:
+    """A numeric flag whose help ends with its default, read from the module that owns it."""
+    group.add_argument(flag, type=kind, default=default, help=f"{text} (default {default:g}{unit})")
+
+
+def _help_percent(fraction: float) -> str:
+    """0.1 -> '10%%': a percentage as argparse's help text must spell it."""
+    return f"{fraction:.0%}".replace("%", "%%")
+
+
 def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | None) -> None:
-    from trt_export.infer.backends import ALL_BACKENDS
+    from trt_export.infer.backends import (
+        ALL_BACKENDS,
+        DEFAULT_GPU_MEMORY_MB,
+        DEFAULT_TRT_MIN_COVERAGE,
+        DEFAULT_TRT_MIN_SUBGRAPH_SIZE,
+        DEFAULT_TRT_PATH,
+        DEFAULT_TRT_WORKSPACE_MB,
+        TRT_PATHS,
+    )
 
     parser.add_argument(
         "--backend",
@@ -81,17 +115,15 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
     )
     parser.add_argument("--no-ir-optim", action="store_true", help="switch Paddle's IR optimisation passes off")
     parser.add_argument("--device-id", type=int, default=0, help="GPU id (default 0)")
-    parser.add_argument("--gpu-memory-mb", type=int, default=256, help="initial GPU memory pool (default 256)")
+    _add_defaulted(parser, "--gpu-memory-mb", DEFAULT_GPU_MEMORY_MB, "initial GPU memory pool")
     trt = parser.add_argument_group("TensorRT")
-    trt.add_argument("--trt-workspace-mb", type=int, default=1024, help="TensorRT workspace (default 1024 MiB)")
-    trt.add_argument(
-        "--trt-min-subgraph-size", type=int, default=3, help="smallest subgraph given to TensorRT (default 3)"
-    )
+    _add_defaulted(trt, "--trt-workspace-mb", DEFAULT_TRT_WORKSPACE_MB, "TensorRT workspace", " MiB")
+    _add_defaulted(trt, "--trt-min-subgraph-size", DEFAULT_TRT_MIN_SUBGRAPH_SIZE, "smallest subgraph given to TensorRT")
     trt.add_argument("--trt-cache-dir", help="keep serialized engines here and reuse them (use_static)")
     trt.add_argument(
         "--trt-path",
-        choices=["auto", "legacy", "pir"],
-        default="auto",
+        choices=TRT_PATHS,
+        default=DEFAULT_TRT_PATH,
         help="legacy enable_tensorrt_engine (.pdmodel) or paddle.tensorrt.convert (.json); auto follows the format",
     )
     trt.add_argument("--trt-disable-ops", nargs="+", default=(), metavar="OP", help="ops kept out of TensorRT")
@@ -107,12 +139,8 @@ def _add_backend_args(parser: argparse.ArgumentParser, default_backend: str | No
         action="store_true",
         help="trt-fp32: let TensorRT use TF32 (on Ampere+; faster, ~1e-3 relative error); default off",
     )
-    trt.add_argument(
-        "--trt-min-coverage",
-        type=float,
-        default=0.8,
-        help="warn when less than this share of compute ops runs inside TensorRT (default 0.8)",
-    )
+    coverage = "warn when less than this share of compute ops runs inside TensorRT"
+    _add_defaulted(trt, "--trt-min-coverage", DEFAULT_TRT_MIN_COVERAGE, coverage, kind=float)
     trt.add_argument("--calibration", help="INT8 calibration data: a directory of images or an .npz")
     trt.add_argument(
         "--allow-random-calibration",
@@ -219,19 +247,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
 
 
-def _timing_budget(args: argparse.Namespace) -> tuple[int, float | None]:
-    """(minimum runs, minimum seconds). By default at least 20 runs and 0.5 s, then the timing
-    policy (trt_export/bench/timing.py) stops at a tight median CI or the time cap; an explicit --iters
-    alone means exactly that many runs."""
-    if args.iters is not None and args.iters < 1:
-        raise TrtExportError(f"--iters must be at least 1, got {args.iters}")
-    if args.duration is not None and not args.duration > 0:
-        raise TrtExportError(f"--duration must be a positive number of seconds, got {args.duration}")
-    if args.iters is None and args.duration is None:
-        return DEFAULT_ITERS, DEFAULT_MIN_DURATION_S
-    return (args.iters if args.iters is not None else 1), args.duration
-
-
 def _process_started_at() -> float | None:
     """This process's start on the time.monotonic() clock, so bench.json accounts the CLI's own start-up."""
     import time
@@ -279,27 +294,52 @@ def _rerun_options(args: argparse.Namespace):  # -> RerunOptions | None
     )
 
 
-def _add_gate_stat_args(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
-    """Flags of the gate's statistics and of the A/B re-measurement, shared by gate and bench."""
-    from trt_export.bench.interleave import DEFAULT_BLOCK_MS, DEFAULT_PAIRS, DEFAULT_WARMUP
-    from trt_export.gate.ratio_stats import DEFAULT_CONFIDENCE, MIN_PAIRS
+def _add_gate_args(group: argparse._ArgumentGroup | argparse.ArgumentParser, stat_flag: str) -> None:
+    """The gate's flags (tolerances, statistics, the A/B re-measurement), declared once for ``gate``
+    and ``bench --baseline``; the latency statistic is ``stat_flag`` (--stat / --gate-stat)."""
+    from trt_export.bench.interleave import CLOCKS, DEFAULT_BLOCK_MS, DEFAULT_PAIRS, DEFAULT_WARMUP, MIN_BLOCK_ITERS
+    from trt_export.gate.ratio_stats import DEFAULT_CONFIDENCE, DEFAULT_SEED, MIN_PAIRS
+    from trt_export.gate.verdict import (
+        DEFAULT_GATE_STAT,
+        DEFAULT_GATE_TEST,
+        DEFAULT_LATENCY_TOLERANCE,
+        DEFAULT_MEMORY_TOLERANCE,
+        GATE_STATS,
+        GATE_TESTS,
+    )
 
     group.add_argument(
+        "--latency-tolerance",
+        default=f"{DEFAULT_LATENCY_TOLERANCE:.0%}",
+        help=f"allowed latency growth beyond the measured noise (default {_help_percent(DEFAULT_LATENCY_TOLERANCE)})",
+    )
+    group.add_argument(
+        "--memory-tolerance",
+        default=f"{DEFAULT_MEMORY_TOLERANCE:.0%}",
+        help=f"allowed memory growth (default {_help_percent(DEFAULT_MEMORY_TOLERANCE)})",
+    )
+    group.add_argument(
+        stat_flag,
+        default=DEFAULT_GATE_STAT,
+        choices=GATE_STATS,
+        help=f"latency statistic gated on (default {DEFAULT_GATE_STAT})",
+    )
+    group.add_argument(
+        "--allow-env-mismatch",
+        action="store_true",
+        help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle/CPU",
+    )
+    group.add_argument(
         "--test",
-        choices=["auto", "bootstrap", "summary"],
-        default="auto",
+        choices=GATE_TESTS,
+        default=DEFAULT_GATE_TEST,
         help="latency test: bootstrap interval of the ratio of medians from raw samples; summary: the "
         "version-1 noise band; auto: bootstrap when the reports have samples (default auto)",
     )
-    group.add_argument(
-        "--confidence",
-        type=float,
-        default=DEFAULT_CONFIDENCE,
-        help=f"confidence level of the latency ratio's interval (default {DEFAULT_CONFIDENCE})",
+    _add_defaulted(
+        group, "--confidence", DEFAULT_CONFIDENCE, "confidence level of the latency ratio's interval", kind=float
     )
-    group.add_argument(
-        "--gate-seed", type=int, default=0, help="seed of the bootstrap and the A/B order (default 0: reproducible)"
-    )
+    _add_defaulted(group, "--gate-seed", DEFAULT_SEED, "seed of the bootstrap and the A/B order", ": reproducible")
     group.add_argument(
         "--rerun",
         action="store_true",
@@ -314,22 +354,13 @@ def _add_gate_stat_args(group: argparse._ArgumentGroup | argparse.ArgumentParser
         "--current-exports",
         help="with --rerun: the current run's exports dir (default: exports/ next to the current bench.json)",
     )
-    group.add_argument(
-        "--pairs",
-        type=int,
-        default=DEFAULT_PAIRS,
-        help=f"with --rerun: A/B pairs of blocks (default {DEFAULT_PAIRS}, at least {MIN_PAIRS})",
-    )
-    group.add_argument(
-        "--block-ms",
-        type=float,
-        default=DEFAULT_BLOCK_MS,
-        help=f"with --rerun: approximate length of one block (default {DEFAULT_BLOCK_MS:g} ms, at least 3 runs)",
-    )
+    _add_defaulted(group, "--pairs", DEFAULT_PAIRS, "with --rerun: A/B pairs of blocks", f", at least {MIN_PAIRS}")
+    block = "with --rerun: approximate length of one block"
+    _add_defaulted(group, "--block-ms", DEFAULT_BLOCK_MS, block, f" ms, at least {MIN_BLOCK_ITERS} runs", kind=float)
     group.add_argument(
         "--ab-clock",
-        choices=["wall", "cpu"],
-        default="wall",
+        choices=CLOCKS,
+        default=CLOCKS[0],
         help="with --rerun: time blocks on the wall clock (default), or in this process's CPU time (CPU "
         "backends: immune to time slices lost to other jobs on an oversubscribed runner)",
     )
@@ -343,40 +374,35 @@ def _add_gate_stat_args(group: argparse._ArgumentGroup | argparse.ArgumentParser
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     import os
+    from dataclasses import replace
 
+    from trt_export.bench.options import DEFAULT_OBJECTIVE, timing_budget
     from trt_export.bench.sweep import DEFAULT_SHAPES, BenchOptions, best_backend, parse_shapes, run_bench
+    from trt_export.bench.timing import policy_from_flags
     from trt_export.cli.predict_args import scene_options
     from trt_export.errors import EXIT_CHECK_FAILED
     from trt_export.infer.backends import require_backend
     from trt_export.report.render import render_bench_table
 
-    iters, duration = _timing_budget(args)
-    if args.warmup < 0:
-        raise TrtExportError(f"--warmup must be >= 0, got {args.warmup}")
-    from trt_export.bench.timing import policy_from_flags
-
+    # Everything that can be refused is refused before minutes of sweeping: the budget first
+    # (BenchOptions checks it), the rest of the options once the backend is known.
+    iters, duration = timing_budget(args.iters, args.duration)
+    budget = BenchOptions(
+        warmup=args.warmup,
+        iters=iters,
+        duration_s=duration,
+        objective=args.objective or ("scene" if args.scene or args.scene_image else DEFAULT_OBJECTIVE),
+        latency_stat=args.latency_stat,
+        max_latency_ms=args.max_latency_ms,
+        max_memory_mb=args.max_memory_mb,
+        timeout_s=args.timeout,
+        seed=args.seed,
+    )
     try:
         timing = policy_from_flags(args.warmup, args.iters, args.duration, args.max_duration, args.target_ci)
     except ValueError as exc:
         raise TrtExportError(str(exc)) from None
-    import math
-
-    # A negative, NaN or infinite figure would be swept against (minutes), then excluded every
-    # candidate or broke writing bench.json; refuse it first.
-    for flag, value in (
-        ("--max-latency-ms", args.max_latency_ms),
-        ("--max-memory-mb", args.max_memory_mb),
-        ("--timeout", args.timeout),
-    ):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise TrtExportError(f"{flag} must be a positive finite number, got {value}")
-    # Everything that can be refused is refused before minutes of sweeping.
     gate_settings = _gate_settings(args, args.gate_stat) if args.baseline else None
-    if args.duration is not None and args.duration >= args.timeout:
-        raise TrtExportError(
-            f"--duration {args.duration:g} s is not shorter than --timeout {args.timeout:g} s: every candidate would time out "
-            "in its timing loop; raise --timeout or lower --duration"
-        )
     rerun = _rerun_options(args) if args.baseline else None
     if args.rerun and not args.baseline:
         raise TrtExportError(
@@ -419,7 +445,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
     for each in backends:
         require_backend(each, None if model_format == FormatChoice.AUTO else model_format)
-    options = BenchOptions(
+    options = replace(
+        budget,
         model=args.model,
         weights=args.weights,
         model_kwargs=args.model_kwargs,
@@ -427,21 +454,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         shapes=shapes,
         settings=_backend_settings(args, backend),
         model_format=model_format,
-        warmup=args.warmup,
-        iters=iters,
-        duration_s=duration,
         timing=timing,
         fork_workers=args.workers == "fork",
         started_at=_process_started_at(),
-        objective=args.objective or ("scene" if args.scene or args.scene_image else "throughput"),
-        latency_stat=args.latency_stat,
-        max_latency_ms=args.max_latency_ms,
-        max_memory_mb=args.max_memory_mb,
-        timeout_s=args.timeout,
         out_dir=Path(args.out),
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         use_cache=not args.no_cache,
-        seed=args.seed,
         progress=not args.no_progress,
         auto_backend=args.backend is None and not args.backends,
         extra_backends=backends[1:],
@@ -630,8 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    export = sub.add_parser("export", parents=[common], help="export a model at a fixed input shape")
-    _add_source_args(export)
+    export = _command(sub, common, "export", _cmd_export, "export a model at a fixed input shape", source=True)
     export.add_argument("--save-dir", required=True, help="deployment-format output directory")
     export.add_argument("--fixed-input-shape", dest="fixed_input_shape", help=SHAPE_HELP)
     export.add_argument(
@@ -654,12 +671,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with or without --force: also replace a --save-dir that holds files an export did not write "
         "(they are deleted)",
     )
-    export.set_defaults(handler=_cmd_export)
 
-    verify = sub.add_parser(
-        "verify", parents=[common], help="check an export against the dygraph model on a backend (exit 0 pass, 1 fail)"
+    verify = _command(
+        sub,
+        common,
+        "verify",
+        _cmd_verify,
+        "check an export against the dygraph model on a backend (exit 0 pass, 1 fail)",
+        source=True,
     )
-    _add_source_args(verify)
     verify.add_argument("--exported", help="export dir written by 'trt-export export' or by PaddleRS's export_model.py")
     verify.add_argument(
         "--fixed-input-shape",
@@ -686,19 +706,26 @@ def build_parser() -> argparse.ArgumentParser:
         "for 'polygraphy run <export>/onnx/model.onnx --onnxrt --load-inputs ... --load-outputs ...'",
     )
     verify.add_argument("--report", help="write the JSON report (schema trt-export/verify v1) here")
-    verify.set_defaults(handler=_cmd_verify)
 
-    bench = sub.add_parser(
+    from trt_export.bench.options import DEFAULT_LATENCY_STAT, DEFAULT_OUT, DEFAULT_SHAPES, DEFAULT_TIMEOUT_S
+    from trt_export.bench.report import OBJECTIVES
+    from trt_export.bench.stats import LATENCY_STATS
+    from trt_export.bench.timing import DEFAULT_MAX_TIME_S, DEFAULT_MIN_RUNS, DEFAULT_MIN_TIME_S, DEFAULT_TARGET_CI
+    from trt_export.bench.timing import DEFAULT_WARMUP as DEFAULT_BENCH_WARMUP
+
+    bench = _command(
+        sub,
+        common,
         "bench",
-        parents=[common],
-        help="sweep candidate fixed shapes: latency, memory, parity, and a recommendation (no arguments: built-in default)",
+        _cmd_bench,
+        "sweep candidate fixed shapes: latency, memory, parity, and a recommendation (no arguments: built-in default)",
+        source=True,
     )
-    _add_source_args(bench)
     bench.add_argument(
         "--shapes",
         nargs="+",
         metavar="SHAPE",
-        help="candidate shapes, each '[w,h]' or '[n,c,w,h]' (default: [256,256] [512,512] [768,768] [1024,1024])",
+        help=f"candidate shapes, each '[w,h]' or '[n,c,w,h]' (default: {' '.join(DEFAULT_SHAPES)})",
     )
     bench.add_argument(
         "--batches",
@@ -730,12 +757,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the compute roof (a 1024^3 fp32 matmul per CPU backend, about a second)",
     )
     bench.set_defaults(threads=None)
-    bench.add_argument("--warmup", type=int, default=5, help="untimed runs before timing (default 5)")
+    _add_defaulted(bench, "--warmup", DEFAULT_BENCH_WARMUP, "untimed runs before timing")
     bench.add_argument(
         "--iters",
         type=int,
-        help="minimum timed runs (default 10, with at least 0.5 s of runs, then until the median's CI is tight "
-        "or --max-duration; given alone: exactly this many)",
+        help=f"minimum timed runs (default {DEFAULT_MIN_RUNS}, with at least {DEFAULT_MIN_TIME_S:g} s of runs, then "
+        "until the median's CI is tight or --max-duration; given alone: exactly this many)",
     )
     bench.add_argument(
         "--duration", type=float, help="time each candidate for at least this many seconds (and at least --iters runs)"
@@ -743,14 +770,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--max-duration",
         type=float,
-        help="time each candidate for at most this many seconds (default 5; --iters alone: no cap); "
+        help=f"time each candidate for at most this many seconds (default {DEFAULT_MAX_TIME_S:g}; --iters alone: no cap); "
         "a step always ends before --timeout, with a note of the runs it got",
     )
     bench.add_argument(
         "--target-ci",
         metavar="PCT",
         help="stop timing a candidate early once the 95%% CI of its median is within this of the median "
-        "(default 2.5%%; 'off' disables; with --iters N, N becomes the minimum)",
+        f"(default {DEFAULT_TARGET_CI:.1%}%; 'off' disables; with --iters N, N becomes the minimum)",
     )
     bench.add_argument(
         "--workers",
@@ -761,22 +788,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--objective",
-        choices=["throughput", "latency", "scene"],
+        choices=OBJECTIVES,
         default=None,
         help="throughput: most input megapixels/s; latency: lowest --latency-stat; scene: lowest predicted "
         "time for the --scene (default: scene when a scene is given, else throughput)",
     )
     bench.add_argument(
         "--latency-stat",
-        choices=["p50", "p90", "p95", "p99", "mean", "max"],
-        default="p99",
-        help="statistic the latency budget and objective use (default p99)",
+        choices=[stat for stat in LATENCY_STATS if stat != "median"],  # "median" is p50 by its other name
+        default=DEFAULT_LATENCY_STAT,
+        help=f"statistic the latency budget and objective use (default {DEFAULT_LATENCY_STAT})",
     )
     bench.add_argument("--max-latency-ms", type=float, help="latency budget: candidates above it are excluded")
     bench.add_argument("--max-memory-mb", type=float, help="memory budget (GPU memory on GPU, else peak RSS) in MiB")
-    bench.add_argument("--timeout", type=float, default=600.0, help="seconds one candidate step may take (default 600)")
+    _add_defaulted(bench, "--timeout", DEFAULT_TIMEOUT_S, "seconds one candidate step may take", kind=float)
     bench.add_argument(
-        "--out", default="trt-export-out", help="directory for bench.json/.csv/.md and plots (default trt-export-out)"
+        "--out", default=DEFAULT_OUT, help=f"directory for bench.json/.csv/.md and plots (default {DEFAULT_OUT})"
     )
     bench.add_argument("--cache-dir", help="export cache (default ~/.cache/trt-export/exports)")
     bench.add_argument("--no-cache", action="store_true", help="export every candidate afresh")
@@ -793,19 +820,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="gate this sweep against an earlier bench.json; exit 1 on regression. Several: the first is "
         "the baseline, their spread the between-run noise (history)",
     )
-    gate_group.add_argument(
-        "--latency-tolerance", default="10%", help="allowed latency growth beyond the measured noise (default 10%%)"
-    )
-    gate_group.add_argument("--memory-tolerance", default="5%", help="allowed memory growth (default 5%%)")
-    gate_group.add_argument(
-        "--gate-stat", default="p50", choices=["p50", "p90", "p99"], help="latency statistic gated on (default p50)"
-    )
-    gate_group.add_argument(
-        "--allow-env-mismatch",
-        action="store_true",
-        help="compare against a baseline from another GPU/driver/TensorRT/CUDA/Paddle/CPU",
-    )
-    _add_gate_stat_args(gate_group)
+    _add_gate_args(gate_group, "--gate-stat")
     bench.add_argument(
         "--keep-exports",
         action="store_true",
@@ -815,12 +830,13 @@ def build_parser() -> argparse.ArgumentParser:
     from trt_export.cli.scale_args import add_scale_args
 
     add_scale_args(bench)
-    bench.set_defaults(handler=_cmd_bench)
 
-    merge = sub.add_parser(
+    merge = _command(
+        sub,
+        common,
         "merge",
-        parents=[common],
-        help="combine the bench.json of every shard (bench --shard K/N) into one report and recommendation",
+        _cmd_merge,
+        "combine the bench.json of every shard (bench --shard K/N) into one report and recommendation",
     )
     merge.add_argument(
         "reports", nargs="+", metavar="BENCH_JSON", help="each shard's bench.json (or the directory holding it)"
@@ -831,51 +847,50 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="merge shards measured on different GPUs/drivers/TensorRT/CUDA/Paddle (the report says so)",
     )
-    merge.set_defaults(handler=_cmd_merge)
 
-    debug = sub.add_parser(
+    debug = _command(
+        sub,
+        common,
         "debug-precision",
-        parents=[common],
-        help="on a TensorRT parity failure, find a smallest set of op types to keep out of TensorRT (or run in fp32)",
+        _cmd_debug_precision,
+        "on a TensorRT parity failure, find a smallest set of op types to keep out of TensorRT (or run in fp32)",
+        source=True,
     )
-    _add_source_args(debug)
     debug.add_argument("--exported", required=True, help="export dir written by 'trt-export export'")
     _add_backend_args(debug, default_backend="trt-fp16")
+    from trt_export.parity.debug_precision import DEFAULT_ITERS as DEBUG_ITERS
+    from trt_export.parity.debug_precision import DEFAULT_MODE, MODES
+
     debug.add_argument(
         "--mode",
-        choices=["disable", "fp32"],
-        default="disable",
+        choices=MODES,
+        default=DEFAULT_MODE,
         help="disable: keep op types out of TensorRT (legacy exp_disable_tensorrt_ops, PIR disable_ops); "
-        "fp32: build them in fp32 inside the engine (PIR ops_run_float) (default disable)",
+        f"fp32: build them in fp32 inside the engine (PIR ops_run_float) (default {DEFAULT_MODE})",
     )
     debug.add_argument(
         "--ops", nargs="+", metavar="OP", help="candidate op types (default: those inside the engines of a plain run)"
     )
-    debug.add_argument("--iters", type=int, default=10, help="timed runs per configuration (default 10)")
+    _add_defaulted(debug, "--iters", DEBUG_ITERS, "timed runs per configuration")
     debug.add_argument("--atol", action="append", metavar="[OUTPUT=]X", help="absolute tolerance (repeatable)")
     debug.add_argument("--rtol", action="append", metavar="[OUTPUT=]X", help="relative tolerance (repeatable)")
     debug.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     debug.add_argument("--report", help="write the search (every step, its parity and latency) as JSON here")
-    debug.set_defaults(handler=_cmd_debug_precision)
-    predict = sub.add_parser(
+    predict = _command(
+        sub,
+        common,
         "predict",
-        parents=[common],
-        help="tiled inference of a scene of any size with a fixed-shape export (PaddleRS slider semantics)",
+        _cmd_predict,
+        "tiled inference of a scene of any size with a fixed-shape export (PaddleRS slider semantics)",
     )
     from trt_export.cli.predict_args import add_predict_args
 
     add_predict_args(predict, _add_backend_args)
-    predict.set_defaults(handler=_cmd_predict)
 
-    doctor = sub.add_parser(
-        "doctor", parents=[common], help="what this machine can run: Paddle, CUDA, TensorRT, backends"
-    )
+    doctor = _command(sub, common, "doctor", _cmd_doctor, "what this machine can run: Paddle, CUDA, TensorRT, backends")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
-    doctor.set_defaults(handler=_cmd_doctor)
 
-    gate = sub.add_parser(
-        "gate", parents=[common], help="compare a bench report against a baseline (CI regression gate)"
-    )
+    gate = _command(sub, common, "gate", _cmd_gate, "compare a bench report against a baseline (CI regression gate)")
     gate.add_argument(
         "--baseline",
         required=True,
@@ -884,14 +899,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="baseline bench.json; several: the first is the baseline, their spread the between-run noise (history)",
     )
     gate.add_argument("--current", required=True, help="current bench.json")
-    gate.add_argument("--latency-tolerance", default="10%", help="allowed latency growth beyond noise (default 10%%)")
-    gate.add_argument("--memory-tolerance", default="5%", help="allowed memory growth (default 5%%)")
-    gate.add_argument("--stat", default="p50", choices=["p50", "p90", "p99"], help="latency statistic to gate on")
-    gate.add_argument("--allow-env-mismatch", action="store_true", help="compare runs from different environments")
     gate.add_argument("--junit", help="write JUnit XML here (one test case per shape)")
     gate.add_argument("--markdown", help="write a Markdown summary here")
-    _add_gate_stat_args(gate)
-    gate.set_defaults(handler=_cmd_gate)
+    _add_gate_args(gate, "--stat")
     return parser
 
 

@@ -38,6 +38,16 @@ def is_cpu_backend(backend: str) -> bool:
     return not any(word in backend for word in ("gpu", "trt", "cuda", "tensorrt"))
 
 
+def fingerprint_diffs(base: Mapping[str, Any], other: Mapping[str, Any], cpu: bool) -> list[str]:
+    """``field 'a' vs 'b'`` for each fingerprint field that differs (with ``cpu``, the CPU's too)."""
+    keys = ENV_FIELDS + (CPU_ENV_FIELDS if cpu else ())
+    return [
+        f"{key} {base.get(key)!r} vs {other.get(key)!r}"
+        for key in keys
+        if base.get(key) != other.get(key) and not (key == "cpu_cores" and (key not in base or key not in other))
+    ]
+
+
 def environment_diffs(
     baseline: BenchReport, backend: str | None, environment: Mapping[str, Any], threads: int | None
 ) -> list[str]:
@@ -45,16 +55,9 @@ def environment_diffs(
     diffs: list[str] = []
     if backend is not None and baseline.backend != backend:
         diffs.append(f"backend {baseline.backend!r} vs {backend!r}")
-    base_env = baseline.environment
-    for key in ENV_FIELDS:
-        if base_env.get(key) != environment.get(key):
-            diffs.append(f"{key} {base_env.get(key)!r} vs {environment.get(key)!r}")
-    if is_cpu_backend(backend or baseline.backend):
-        for key in CPU_ENV_FIELDS:
-            if key == "cpu_cores" and (key not in base_env or key not in environment):
-                continue
-            if base_env.get(key) != environment.get(key):
-                diffs.append(f"{key} {base_env.get(key)!r} vs {environment.get(key)!r}")
+    cpu = is_cpu_backend(backend or baseline.backend)
+    diffs.extend(fingerprint_diffs(baseline.environment, environment, cpu))
+    if cpu:
         if threads is not None and baseline.settings.threads is not None and baseline.settings.threads != threads:
             diffs.append(f"threads {baseline.settings.threads!r} vs {threads!r}")
     return diffs

@@ -73,17 +73,23 @@ class Verdict(StrEnum):
     IMPROVED = "IMPROVED"
 
 
+DEFAULT_LATENCY_TOLERANCE = 0.10
+DEFAULT_MEMORY_TOLERANCE = 0.05
+DEFAULT_GATE_STAT = "p50"
+DEFAULT_GATE_TEST = "auto"
+
+
 @dataclass(frozen=True)
 class GateSettings:
     """Tolerances are fractions (0.10 = 10 %); ``noise_k`` scales the combined spread of two runs."""
 
-    latency_tolerance: float = 0.10
-    memory_tolerance: float = 0.05
-    stat: str = "p50"
+    latency_tolerance: float = DEFAULT_LATENCY_TOLERANCE
+    memory_tolerance: float = DEFAULT_MEMORY_TOLERANCE
+    stat: str = DEFAULT_GATE_STAT
     allow_env_mismatch: bool = False
     # 2 x the combined spread: about a 95 % band for a difference of two normal-ish measurements.
     noise_k: float = 2.0
-    test: str = "auto"
+    test: str = DEFAULT_GATE_TEST
     confidence: float = DEFAULT_CONFIDENCE
     seed: int = DEFAULT_SEED
 

@@ -53,6 +53,14 @@ ONEDNN_PIR_WARNING = (
 )
 
 
+# Defaults of BackendSettings, read by the CLI's flags.
+DEFAULT_GPU_MEMORY_MB = 256
+DEFAULT_TRT_WORKSPACE_MB = 1024
+DEFAULT_TRT_MIN_SUBGRAPH_SIZE = 3
+DEFAULT_TRT_MIN_COVERAGE = 0.8
+DEFAULT_TRT_PATH = "auto"
+
+
 @dataclass(frozen=True)
 class BackendSettings:
     """Everything that decides how a predictor is configured; plain, hashable data."""
@@ -61,20 +69,20 @@ class BackendSettings:
     cpu_threads: int = 1
     ir_optim: bool = True
     memory_optim: bool = False
-    gpu_memory_mb: int = 256
+    gpu_memory_mb: int = DEFAULT_GPU_MEMORY_MB
     device_id: int = 0
-    trt_workspace_bytes: int = 1 << 30
-    trt_min_subgraph_size: int = 3
+    trt_workspace_bytes: int = DEFAULT_TRT_WORKSPACE_MB << 20
+    trt_min_subgraph_size: int = DEFAULT_TRT_MIN_SUBGRAPH_SIZE
     trt_use_static: bool = False
     trt_cache_dir: str | None = None
-    trt_path: str = "auto"
+    trt_path: str = DEFAULT_TRT_PATH
     calibration: str | None = None
     allow_random_calibration: bool = False
     disable_ops: tuple[str, ...] = ()
     # PIR only: op types TensorRT builds in fp32 inside an fp16/int8 engine (TensorRTConfig.ops_run_float).
     ops_run_float: tuple[str, ...] = ()
     # A trt-* run with less of its compute ops inside engines than this warns (trt_coverage).
-    trt_min_coverage: float = 0.8
+    trt_min_coverage: float = DEFAULT_TRT_MIN_COVERAGE
     # trt-fp32: TensorRT enables TF32 by default on Ampere and later, whose 10-bit mantissas miss
     # fp32 tolerances; unless allowed, NVIDIA_TF32_OVERRIDE=0 is set for the engine build.
     trt_allow_tf32: bool = False

@@ -20,17 +20,19 @@ from trt_export.infer.backends import BackendSettings, require_backend
 from trt_export.parity.precision_search import SearchResult, Trial, search_precision
 
 MODES = ("disable", "fp32")
+DEFAULT_MODE = MODES[0]
+DEFAULT_ITERS = 10  # timed runs per configuration
 SCHEMA = "trt-export/debug-precision"
 
 
 @dataclass
 class DebugPrecisionOptions:
     settings: BackendSettings
-    mode: str = "disable"
+    mode: str = DEFAULT_MODE
     model_format: str | None = None
     ops: tuple[str, ...] = ()  # candidates; empty: the op types inside the engines of a plain run
     seed: int = 0
-    iters: int = 10
+    iters: int = DEFAULT_ITERS
     atol: list[str] | None = None
     rtol: list[str] | None = None
 

@@ -21,9 +21,6 @@ from trt_export.errors import ReportError, TrtExportError
 from trt_export.scale.report import ExecutionInfo, Placement
 from trt_export.scale.shards import plan_shards
 
-# CPU backends time on the CPU, so its model and count matter there as the GPU's do on GPU.
-CPU_ENV_FIELDS = ("cpu_model", "cpu_count")
-
 
 def resolve_inputs(paths: Sequence[str | Path]) -> list[Path]:
     """Each argument as a bench.json path (a directory means the bench.json in it); no repeats."""
@@ -41,7 +38,7 @@ def resolve_inputs(paths: Sequence[str | Path]) -> list[Path]:
 def merge_reports(reports: Sequence[tuple[Path, BenchReport]], allow_env_mismatch: bool = False) -> BenchReport:
     """One report from shard reports ``(path, report)``; ReportError when they are not one sweep."""
     from trt_export.bench.recommend import recommend_report
-    from trt_export.gate.comparable import ENV_FIELDS
+    from trt_export.gate.comparable import fingerprint_diffs, is_cpu_backend
 
     if not reports:
         raise TrtExportError("give the bench.json of every shard to merge")
@@ -73,12 +70,8 @@ def merge_reports(reports: Sequence[tuple[Path, BenchReport]], allow_env_mismatc
         _same(first_path, path, "trt-export version", first.tool_version, report.tool_version)
         for key in sorted(set(shard0.config) | set(shard.config)):
             _same(first_path, path, f"run setting {key}", shard0.config.get(key), shard.config.get(key))
-        keys = ENV_FIELDS + (CPU_ENV_FIELDS if first.backend in ("paddle-cpu", "paddle-onednn") else ())
-        diffs = [
-            f"{key} {first.environment.get(key)!r} vs {report.environment.get(key)!r}"
-            for key in keys
-            if first.environment.get(key) != report.environment.get(key)
-        ]
+        # CPU backends time on the CPU, so its fields matter there as the GPU's do on GPU (the gate's rule).
+        diffs = fingerprint_diffs(first.environment, report.environment, is_cpu_backend(first.backend))
         if diffs:
             if not allow_env_mismatch:
                 raise ReportError(

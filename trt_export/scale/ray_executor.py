@@ -272,6 +272,7 @@ def run_candidate_task(payload: dict[str, Any]) -> dict[str, Any]:
     for entry in reversed(payload.get("pythonpath") or []):
         if entry not in sys.path and os.path.isdir(entry):
             sys.path.insert(0, entry)
+    from trt_export.bench.protocol import IdleJob, IdleResult
     from trt_export.bench.sweep import WorkerPool, default_cache_dir, run_candidate
     from trt_export.errors import TrtExportError as _Err
     from trt_export.model.sources import load_source
@@ -283,10 +284,10 @@ def run_candidate_task(payload: dict[str, Any]) -> dict[str, Any]:
         pool = WorkerPool(scratch / "logs", float(payload["timeout_s"]), shown_log_dir=Path(payload["shown_log_dir"]))
         pool.log_dir.mkdir(parents=True)
         if "environment" not in _NODE:
-            idle = pool.run({"job": "idle"}, "idle", "start-up")
-            if idle.failure is not None or idle.result is None:
+            idle = pool.run(IdleJob(), "idle", "start-up")
+            if idle.failure is not None or not isinstance(idle.result, IdleResult):
                 raise _Err(f"a worker process on this Ray node cannot start Paddle: {idle.failure}")
-            _NODE.update(environment=idle.result["environment"], idle_rss=float(idle.result["rss_mb"]))
+            _NODE.update(environment=idle.result.environment, idle_rss=idle.result.rss_mb)
         cache_dir = (
             Path(payload["cache_dir"])
             if payload.get("cache_dir")
