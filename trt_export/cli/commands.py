@@ -278,6 +278,17 @@ def _rerun_options(args: argparse.Namespace):  # -> RerunOptions | None
     )
 
 
+def _ab_rerun(options):  # (RerunOptions | None) -> gate.verdict.Rerun | None
+    """The gate's A/B re-measurement: bench.interleave's, bound here so the gate never imports Paddle's side."""
+    if options is None:
+        return None
+    from functools import partial
+
+    from trt_export.bench.interleave import rerun_ab
+
+    return partial(rerun_ab, options=options)
+
+
 def _add_gate_stat_args(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
     """Flags of the gate's statistics and of the A/B re-measurement, shared by gate and bench."""
     from trt_export.bench.interleave import DEFAULT_BLOCK_MS, DEFAULT_PAIRS, DEFAULT_WARMUP
@@ -499,7 +510,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             gate_settings,
             junit_path=options.out_dir / JUNIT_FILENAME,
             markdown_path=options.out_dir / MARKDOWN_FILENAME,
-            rerun=rerun,
+            rerun=_ab_rerun(rerun),
             progress=lambda line: print(line, flush=True),
         )
         print(render_gate_table(result))
@@ -600,7 +611,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         _gate_settings(args, args.stat),
         junit_path=args.junit,
         markdown_path=args.markdown,
-        rerun=_rerun_options(args),
+        rerun=_ab_rerun(_rerun_options(args)),
         progress=lambda line: print(line, flush=True),
     )
     print(render_gate_table(result))

@@ -27,11 +27,11 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tabulate import tabulate
 
@@ -654,6 +654,23 @@ def write_junit_xml(result: GateResult, path: str | os.PathLike[str]) -> Path:
 PathArg = str | os.PathLike[str]
 
 
+class Rerun(Protocol):
+    """An interleaved A/B re-measurement from two runs' kept exports: label -> PairedRun.
+
+    The CLI passes :func:`trt_export.bench.interleave.rerun_ab` bound to its options; the gate
+    package itself never imports the measuring side (it needs Paddle)."""
+
+    def __call__(
+        self,
+        baseline: BenchReport,
+        current: BenchReport,
+        baseline_path: PathArg,
+        current_path: PathArg,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> Mapping[str, Any]: ...
+
+
 def check_baselines(baselines: Sequence[BenchReport], settings: GateSettings) -> None:
     """Refuse, before any measuring, baselines the chosen test cannot use (ReportError, exit 2).
 
@@ -689,14 +706,14 @@ def gate_files(
     junit_path: PathArg | None = None,
     markdown_path: PathArg | None = None,
     *,
-    rerun: Any = None,
-    progress: Any = None,
+    rerun: Rerun | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> GateResult:
     """Load the reports, gate, write JUnit/Markdown when asked, append the CI step summary.
 
     ``baseline_path``: one bench.json, or several (the first is the baseline, all of them the
-    history). ``rerun``: :class:`trt_export.bench.interleave.RerunOptions` to re-measure latency A/B
-    interleaved from the two runs' kept exports. Raises ReportError (exit 2) for an unusable or
+    history). ``rerun``: a :class:`Rerun` (the CLI binds :func:`trt_export.bench.interleave.rerun_ab`
+    to its options) to re-measure latency A/B interleaved from the two runs' kept exports. Raises ReportError (exit 2) for an unusable or
     incomparable report, before any measuring; a regression is not an exception but
     ``result.exit_code == 1``, so callers can still print and upload everything.
     """
@@ -715,9 +732,7 @@ def gate_files(
             check_reports_comparable(
                 report, current, allow_env_mismatch=True, role="baseline" if i == 0 else f"baseline {i + 1}"
             )
-        from trt_export.bench.interleave import rerun_ab
-
-        paired = rerun_ab(baselines[0], current, paths[0], current_path, rerun, progress)
+        paired = rerun(baselines[0], current, paths[0], current_path, progress=progress)
         history: list[BenchReport] = []  # the A/B run decides latency; older baselines add nothing to it
     else:
         check_baselines(baselines, settings)
