@@ -15,9 +15,12 @@ from pathlib import Path
 from trt_export import __version__
 from trt_export.bench.timing import DEFAULT_MIN_RUNS as DEFAULT_ITERS
 from trt_export.bench.timing import DEFAULT_MIN_TIME_S as DEFAULT_MIN_DURATION_S
+from trt_export.cli.logs import BOTH_FLAGS_ERROR, configure_logging
 from trt_export.env.paddle_import import is_verbose, set_verbose
 from trt_export.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, TrtExportError
 
+VERBOSE_HELP = "show Paddle's own logs, trt-export's info messages and full tracebacks"
+QUIET_HELP = "log errors only (no warning lines on stderr; the reports keep their warnings)"
 SHAPE_HELP = (
     "fixed input shape, required: '[w,h]' (n=1, c=3) or '[n,c,w,h]' as in PaddleRS's export guide; "
     "width before height, the tensor is NCHW = [n,c,h,w]"
@@ -625,17 +628,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(CPU, oneDNN, GPU, TensorRT) and benchmark candidate sizes.",
     )
     parser.add_argument("--version", action="version", version=f"trt-export {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show Paddle's own logs and full tracebacks")
-    # --verbose is accepted before or after the command; SUPPRESS keeps the sub-parser's
-    # absent flag from overwriting a global one.
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    # --verbose and --quiet are accepted before or after the command; SUPPRESS keeps the
+    # sub-parser's absent flag from overwriting a global one.
     common = _Parser(add_help=False)
-    common.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show Paddle's own logs and full tracebacks",
-    )
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     export = sub.add_parser("export", parents=[common], help="export a model at a fixed input shape")
@@ -906,7 +905,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose and args.quiet:
+        parser.error(BOTH_FLAGS_ERROR)
     set_verbose(args.verbose)
+    configure_logging(args.verbose, args.quiet)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
