@@ -288,6 +288,7 @@ def job_interleave(job: Mapping[str, Any], stage: list[str]) -> dict[str, Any]:
     runners = []
     for key in ("baseline_export", "current_export"):
         manifest = load_manifest(job[key])
+        assert manifest.export_dir is not None  # load_manifest records where it read the manifest
         runners.append(PaddleInferenceRunner(manifest.export_dir, manifest, settings))
     stage[0] = "build"
     base, cur = runners

@@ -405,6 +405,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         # not JSON, another schema or version, too few samples: refused now, not after the sweep
         baselines = [_load(path, "baseline") for path in args.baseline]
         if rerun is None:
+            assert gate_settings is not None  # set above whenever --baseline is given
             check_baselines(baselines, gate_settings)
     if args.exported is not None:
         from trt_export.bench.ready import check_ready_args

@@ -76,7 +76,7 @@ class RatioInterval:
         return f"ratio {self.ratio:.3f} [{self.low:.3f}, {self.high:.3f}] ({self.confidence:.0%} {what})"
 
 
-def _as_samples(values: Sequence[float], what: str, minimum: int) -> np.ndarray:
+def _as_samples(values: Sequence[float] | np.ndarray, what: str, minimum: int) -> np.ndarray:
     data = np.asarray(values, dtype=np.float64)
     if data.ndim != 1:
         raise ReportError(f"{what}: samples must be a flat list of numbers")
@@ -96,8 +96,8 @@ def _check_confidence(confidence: float) -> None:
 
 
 def ratio_of_medians(
-    base: Sequence[float],
-    current: Sequence[float],
+    base: Sequence[float] | np.ndarray,
+    current: Sequence[float] | np.ndarray,
     *,
     confidence: float = DEFAULT_CONFIDENCE,
     n_resamples: int = DEFAULT_RESAMPLES,

@@ -240,8 +240,8 @@ def run_gate(
     # for the stored (memory) figures: a mismatch is then a warning, not a refusal.
     allow = settings.allow_env_mismatch or paired is not None
     warnings = check_reports_comparable(baseline, current, allow)
-    for i, older in enumerate(history):
-        warnings += check_reports_comparable(older, current, allow, role=f"baseline {i + 2}")
+    for i, other in enumerate(history):
+        warnings += check_reports_comparable(other, current, allow, role=f"baseline {i + 2}")
     if paired is not None and warnings and not settings.allow_env_mismatch:
         warnings = [
             w.replace(

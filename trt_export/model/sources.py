@@ -256,7 +256,9 @@ def with_input_names(net: Any, names: list[str]) -> Any:
         return net
     paddle = import_paddle()
 
-    class _One(paddle.nn.Layer):
+    layer: Any = paddle.nn.Layer  # a base class known only at run time
+
+    class _One(layer):
         def __init__(self, inner: Any) -> None:
             super().__init__()
             self.inner = inner
