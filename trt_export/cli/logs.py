@@ -34,7 +34,7 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]  # a settable attribute in the base class, read live here
+    @property  # the base class stores the stream; this handler reads the current one
     def stream(self) -> TextIO:
         return sys.stderr
 
