@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (once) and install trt-export (numpy, scipy for the gate's statistics, ...) with its test and segmentation extras.
+# Create .venv (once) and install trt-export (numpy, scipy for the gate's statistics, ...) with its test, dev (ruff, mypy,
+# import-linter: the checks of .ci/run) and segmentation extras.
 # Idempotent: re-installs only when pyproject.toml changed.
 # On a GPU machine, create the venv with paddlepaddle-gpu already in it (or --system-site-packages)
 # and set TRT_EXPORT_KEEP_PADDLE=1, so the CPU wheel is not installed over it.
@@ -16,7 +17,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip -q --disable-pip-version-check)
-extras="test,seg,geo,ray"   # ray: tests/test_ray_executor.py runs bench --ray on a local Ray instance
+extras="test,dev,seg,geo,ray"   # ray: tests/test_ray_executor.py runs bench --ray on a local Ray instance
 if [ "${TRT_EXPORT_KEEP_PADDLE:-0}" = "1" ]; then
   extras="$extras,gpu,onnx-gpu"   # NVML for per-process device memory; ONNX Runtime with CUDA/TensorRT
 else

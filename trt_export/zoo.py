@@ -14,13 +14,14 @@ from trt_export.env.paddle_import import import_paddle
 paddle = import_paddle()
 nn = paddle.nn
 F = paddle.nn.functional
+Layer: Any = nn.Layer  # a base class known only at run time (mypy sees Paddle as Any)
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> Any:
     return nn.Sequential(nn.Conv2D(cin, cout, 3, stride=stride, padding=1), nn.BatchNorm2D(cout), nn.ReLU())
 
 
-class TinySegNet(nn.Layer):
+class TinySegNet(Layer):
     """Encoder (stride 4) + bilinear upsampling: logits (N, num_classes, H, W)."""
 
     def __init__(self, num_classes: int = 2, in_channels: int = 3, width: int = 16) -> None:
@@ -37,7 +38,7 @@ class TinySegNet(nn.Layer):
         return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
 
 
-class TinyChangeDetector(nn.Layer):
+class TinyChangeDetector(Layer):
     """Siamese encoder on ``image`` and ``image2``, difference features, bilinear upsampling.
 
     Returns change logits (N, num_classes, H, W) and the per-pixel change probability (N, H, W),

@@ -21,6 +21,7 @@ what a CI job keeps as an artifact of the baseline run (see docs/ci-gate.md). Th
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -108,7 +109,7 @@ class PairedRun:
 # --- the parent: checks, then one worker per shape ----------------------------------------------------
 
 
-def exports_root(report_path: str | Path, given: Path | None) -> Path:
+def exports_root(report_path: str | os.PathLike[str], given: Path | None) -> Path:
     return Path(given) if given is not None else Path(report_path).resolve().parent / EXPORTS_DIRNAME
 
 
@@ -146,8 +147,8 @@ def comparable_labels(baseline: BenchReport, current: BenchReport) -> list[str]:
 def rerun_ab(
     baseline: BenchReport,
     current: BenchReport,
-    baseline_path: str | Path,
-    current_path: str | Path,
+    baseline_path: str | os.PathLike[str],
+    current_path: str | os.PathLike[str],
     options: RerunOptions,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, PairedRun]:
@@ -281,6 +282,7 @@ def job_interleave(job: InterleaveJob, stage: list[str]) -> InterleaveResult:
     runners = []
     for export_dir in (job.baseline_export, job.current_export):
         manifest = load_manifest(export_dir)
+        assert manifest.export_dir is not None  # load_manifest records where it read the manifest
         runners.append(PaddleInferenceRunner(manifest.export_dir, manifest, settings))
     stage[0] = "build"
     base, cur = runners

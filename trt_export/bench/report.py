@@ -190,7 +190,7 @@ class Candidate:
         return memory_mb(self.memory)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "label": self.label,
             "shape_nchw": list(self.shape_nchw),
             "status": self.status,

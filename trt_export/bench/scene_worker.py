@@ -25,7 +25,7 @@ from trt_export.bench.protocol import (
     SceneReferenceResult,
 )
 from trt_export.bench.scene import AgreementImage, SceneSettings, centred_window, confusion, summarize_agreement
-from trt_export.predict.rasters import ArrayReader, OutputCanvas, RasterInfo, rasterio_module
+from trt_export.predict.rasters import ArrayReader, OutputCanvas, RasterInfo, RasterReader, rasterio_module
 from trt_export.predict.tiled import (
     ExportGeometry,
     make_infer,
@@ -151,7 +151,7 @@ def probe_host_cost(
     pw, ph = min(scene.width, 3 * tw), min(scene.height, 2 * th)
     plan = plan_tiles(pw, ph, (tw, th), scene.overlap, scene.merge)
     scratch = Path(tempfile.mkdtemp(prefix="trt-export-scene-probe-"))
-    readers = []
+    readers: list[RasterReader] = []
     try:
         if scene.images:
             readers, info = open_scene(scene.images, geometry.channels, geometry.images_per_sample)

@@ -13,10 +13,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from trt_export import __version__
+from trt_export.cli.logs import BOTH_FLAGS_ERROR, configure_logging
 from trt_export.env.paddle_import import is_verbose, set_verbose
 from trt_export.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, TrtExportError
 from trt_export.model.types import EXPORT_FORMAT_CHOICES, LOAD_FORMAT_CHOICES, MODEL_TYPE_CHOICES, FormatChoice
 
+VERBOSE_HELP = "show Paddle's own logs, trt-export's info messages and full tracebacks"
+QUIET_HELP = "log errors only (no warning lines on stderr; the reports keep their warnings)"
 SHAPE_HELP = (
     "fixed input shape, required: '[w,h]' (n=1, c=3) or '[n,c,w,h]' as in PaddleRS's export guide; "
     "width before height, the tensor is NCHW = [n,c,h,w]"
@@ -294,6 +297,17 @@ def _rerun_options(args: argparse.Namespace):  # -> RerunOptions | None
     )
 
 
+def _ab_rerun(options):  # (RerunOptions | None) -> gate.verdict.Rerun | None
+    """The gate's A/B re-measurement: bench.interleave's, bound here so the gate never imports Paddle's side."""
+    if options is None:
+        return None
+    from functools import partial
+
+    from trt_export.bench.interleave import rerun_ab
+
+    return partial(rerun_ab, options=options)
+
+
 def _add_gate_args(group: argparse._ArgumentGroup | argparse.ArgumentParser, stat_flag: str) -> None:
     """The gate's flags (tolerances, statistics, the A/B re-measurement), declared once for ``gate``
     and ``bench --baseline``; the latency statistic is ``stat_flag`` (--stat / --gate-stat)."""
@@ -418,6 +432,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         # not JSON, another schema or version, too few samples: refused now, not after the sweep
         baselines = [_load(path, "baseline") for path in args.baseline]
         if rerun is None:
+            assert gate_settings is not None  # set above whenever --baseline is given
             check_baselines(baselines, gate_settings)
     if args.exported is not None:
         from trt_export.bench.ready import check_ready_args
@@ -519,7 +534,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             gate_settings,
             junit_path=options.out_dir / JUNIT_FILENAME,
             markdown_path=options.out_dir / MARKDOWN_FILENAME,
-            rerun=rerun,
+            rerun=_ab_rerun(rerun),
             progress=lambda line: print(line, flush=True),
         )
         print(render_gate_table(result))
@@ -621,7 +636,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         _gate_settings(args, args.stat),
         junit_path=args.junit,
         markdown_path=args.markdown,
-        rerun=_rerun_options(args),
+        rerun=_ab_rerun(_rerun_options(args)),
         progress=lambda line: print(line, flush=True),
     )
     print(render_gate_table(result))
@@ -635,17 +650,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(CPU, oneDNN, GPU, TensorRT) and benchmark candidate sizes.",
     )
     parser.add_argument("--version", action="version", version=f"trt-export {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show Paddle's own logs and full tracebacks")
-    # --verbose is accepted before or after the command; SUPPRESS keeps the sub-parser's
-    # absent flag from overwriting a global one.
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    # --verbose and --quiet are accepted before or after the command; SUPPRESS keeps the
+    # sub-parser's absent flag from overwriting a global one.
     common = _Parser(add_help=False)
-    common.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show Paddle's own logs and full tracebacks",
-    )
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     export = _command(sub, common, "export", _cmd_export, "export a model at a fixed input shape", source=True)
@@ -908,7 +919,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose and args.quiet:
+        parser.error(BOTH_FLAGS_ERROR)
     set_verbose(args.verbose)
+    configure_logging(args.verbose, args.quiet)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trt_export.errors import TrtExportError
 from trt_export.scale.devices import ALLOW_CPU_FLAG
+
+if TYPE_CHECKING:
+    from trt_export.scale.executors import CandidateExecutor
 
 
 def add_scale_args(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +63,7 @@ def scale_from_args(args: argparse.Namespace, backend: str, threads_given: bool)
         raise TrtExportError(f"{ALLOW_CPU_FLAG} only applies with --devices; add --devices 0,1 (two slots) or drop it")
     if args.devices is not None and args.ray is not None:
         raise TrtExportError("give --devices or --ray, not both: Ray assigns each task its GPU itself")
-    executor = None
+    executor: CandidateExecutor | None = None
     if args.devices is not None:
         from trt_export.infer.backends import probe_environment
         from trt_export.scale.devices import check_devices, parse_devices

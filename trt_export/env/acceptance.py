@@ -57,9 +57,9 @@ def pytest_summary(junit: Path) -> dict[str, Any] | None:
     ]
     skipped = sorted(
         {
-            (case.find("skipped").get("message") or "")[:200]
+            (skip.get("message") or "")[:200]
             for case in root.iter("testcase")
-            if case.find("skipped") is not None
+            if (skip := case.find("skipped")) is not None
         }
     )
     return {**counts, "failed": failed, "skip_reasons": skipped}

@@ -141,8 +141,8 @@ def _pir_data_shapes(model_file: Path) -> dict[str, list[int]]:
         elif isinstance(node, dict):
             if str(node.get("#", "")).endswith(".data") and isinstance(node.get("A"), list):
                 attrs = {a.get("N"): (a.get("AT") or {}).get("D") for a in node["A"] if isinstance(a, dict)}
-                if isinstance(attrs.get("name"), str) and isinstance(attrs.get("shape"), list):
-                    shapes[attrs["name"]] = [int(d) for d in attrs["shape"]]
+                if isinstance(name := attrs.get("name"), str) and isinstance(shape := attrs.get("shape"), list):
+                    shapes[name] = [int(d) for d in shape]
             stack.extend(node.values())
     return shapes
 

@@ -185,6 +185,7 @@ def _convert_in_child(model_file: Path, params_file: Path, out_dir: Path, opset:
             raise OnnxConversionError(
                 f"paddle2onnx aborted converting {model_file.name} (exit {proc.returncode}): {last}"
             )
+        assert result is not None  # converted above implies it
         moved = out_dir / f".{ONNX_FILE}.{os.getpid()}.partial"
         os.replace(target, moved)
         return {**result, "path": str(moved)}

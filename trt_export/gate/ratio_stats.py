@@ -76,7 +76,7 @@ class RatioInterval:
         return f"ratio {self.ratio:.3f} [{self.low:.3f}, {self.high:.3f}] ({self.confidence:.0%} {what})"
 
 
-def _as_samples(values: Sequence[float], what: str, minimum: int) -> np.ndarray:
+def _as_samples(values: Sequence[float] | np.ndarray, what: str, minimum: int) -> np.ndarray:
     data = np.asarray(values, dtype=np.float64)
     if data.ndim != 1:
         raise ReportError(f"{what}: samples must be a flat list of numbers")
@@ -108,8 +108,8 @@ class IntervalSpec:
 
 
 def ratio_of_medians(
-    base: Sequence[float],
-    current: Sequence[float],
+    base: Sequence[float] | np.ndarray,
+    current: Sequence[float] | np.ndarray,
     *,
     confidence: float = DEFAULT_CONFIDENCE,
     n_resamples: int = DEFAULT_RESAMPLES,
@@ -123,7 +123,9 @@ def ratio_of_medians(
     return bootstrap_ratio(base, current, IntervalSpec(confidence, n_resamples, seed, what, q))
 
 
-def bootstrap_ratio(base: Sequence[float], current: Sequence[float], spec: IntervalSpec) -> RatioInterval:
+def bootstrap_ratio(
+    base: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray, spec: IntervalSpec
+) -> RatioInterval:
     """:func:`ratio_of_medians` with its options in one :class:`IntervalSpec`."""
     from scipy import stats
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from trt_export.bench.metrics import gate_status_text, parity_regression, shared_memory_figure
 from trt_export.bench.report import BenchReport, Candidate, load_bench_report
@@ -246,8 +246,8 @@ def run_gate(
     # for the stored (memory) figures: a mismatch is then a warning, not a refusal.
     allow = settings.allow_env_mismatch or paired is not None
     warnings = check_reports_comparable(baseline, current, allow)
-    for i, older in enumerate(history):
-        warnings += check_reports_comparable(older, current, allow, role=f"baseline {i + 2}")
+    for i, other in enumerate(history):
+        warnings += check_reports_comparable(other, current, allow, role=f"baseline {i + 2}")
     if paired is not None and warnings and not settings.allow_env_mismatch:
         warnings = [
             w.replace(
@@ -506,6 +506,23 @@ def _pct(base: float, cur: float) -> float | None:
 PathArg = str | os.PathLike[str]
 
 
+class Rerun(Protocol):
+    """An interleaved A/B re-measurement from two runs' kept exports: label -> PairedRun.
+
+    The CLI passes :func:`trt_export.bench.interleave.rerun_ab` bound to its options; the gate
+    package itself never imports the measuring side (it needs Paddle)."""
+
+    def __call__(
+        self,
+        baseline: BenchReport,
+        current: BenchReport,
+        baseline_path: PathArg,
+        current_path: PathArg,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> Mapping[str, Any]: ...
+
+
 def check_baselines(baselines: Sequence[BenchReport], settings: GateSettings) -> None:
     """Refuse, before any measuring, baselines the chosen test cannot use (ReportError, exit 2).
 
@@ -541,14 +558,14 @@ def gate_files(
     junit_path: PathArg | None = None,
     markdown_path: PathArg | None = None,
     *,
-    rerun: Any = None,
-    progress: Any = None,
+    rerun: Rerun | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> GateResult:
     """Load the reports, gate, write JUnit/Markdown when asked, append the CI step summary.
 
     ``baseline_path``: one bench.json, or several (the first is the baseline, all of them the
-    history). ``rerun``: :class:`trt_export.bench.interleave.RerunOptions` to re-measure latency A/B
-    interleaved from the two runs' kept exports. Raises ReportError (exit 2) for an unusable or
+    history). ``rerun``: a :class:`Rerun` (the CLI binds :func:`trt_export.bench.interleave.rerun_ab`
+    to its options) to re-measure latency A/B interleaved from the two runs' kept exports. Raises ReportError (exit 2) for an unusable or
     incomparable report, before any measuring; a regression is not an exception but
     ``result.exit_code == 1``, so callers can still print and upload everything.
     """
@@ -567,9 +584,7 @@ def gate_files(
             check_reports_comparable(
                 report, current, allow_env_mismatch=True, role="baseline" if i == 0 else f"baseline {i + 1}"
             )
-        from trt_export.bench.interleave import rerun_ab
-
-        paired = rerun_ab(baselines[0], current, paths[0], current_path, rerun, progress)
+        paired = rerun(baselines[0], current, paths[0], current_path, progress=progress)
         history: list[BenchReport] = []  # the A/B run decides latency; older baselines add nothing to it
     else:
         check_baselines(baselines, settings)

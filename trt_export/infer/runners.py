@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from trt_export.infer.backends import (
 )
 from trt_export.infer.inputs import TensorSpec, check_feed, image_inputs, npz_inputs, random_inputs
 from trt_export.model.paddlers_files import ModelYml, read_model_yml
+
+if TYPE_CHECKING:
+    from trt_export.infer.trt_coverage import TrtCoverage
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +296,7 @@ class PaddleInferenceRunner(Runner):
             # at deactivate; nothing is ever written into the export dir.
             self._tmp_dir = tempfile.mkdtemp(prefix="trt-export-")
             settings = replace(settings, trt_cache_dir=self._tmp_dir)
-        elif settings.is_trt:
+        elif settings.is_trt and settings.trt_cache_dir is not None:
             # Paddle's engine keys name tensors, not weights ("models with the same structure but
             # different parameters" share a key, tensorrt_subgraph_pass.cc), nor the TensorRT
             # version, GPU or workspace: a kept cache is scoped by all of them.
@@ -313,8 +316,8 @@ class PaddleInferenceRunner(Runner):
         self._saved_env = {name: os.environ.get(name) for name, _ in self.plan.env}
         for name, value in self.plan.env:
             os.environ[name] = value
-        self.trt_coverage = None
-        self.trt_warnings = []
+        self.trt_coverage: TrtCoverage | None = None
+        self.trt_warnings: list[str] = []
         try:
             start = time.perf_counter()
             model_file, params_file = self.manifest.files(self.model_format)
@@ -502,7 +505,7 @@ class PaddleInferenceRunner(Runner):
         # Paddle writes the calibration table when the calibrating predictor is destroyed.
         del predictor
         gc.collect()
-        assert self.plan.optim_cache_dir is not None
+        assert self.plan is not None and self.plan.optim_cache_dir is not None
         tables = [p for p in Path(self.plan.optim_cache_dir).glob("trt_calib_*") if p.stat().st_size > 0]
         if not tables:
             from trt_export.infer.trt_coverage import NoTensorRTEngine
@@ -628,7 +631,7 @@ def _accepted_kwargs(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Drop keyword arguments an older TensorRTConfig does not take (its signature varies by release)."""
     import inspect
 
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # cls is a class, not an instance
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return kwargs
     dropped = sorted(k for k in kwargs if k not in params)

@@ -249,7 +249,9 @@ def with_input_names(net: Any, names: list[str]) -> Any:
         return net
     paddle = import_paddle()
 
-    class _One(paddle.nn.Layer):
+    base: Any = paddle.nn.Layer  # a base class known only at run time (mypy sees Paddle as Any)
+
+    class _One(base):
         def __init__(self, inner: Any) -> None:
             super().__init__()
             self.inner = inner

@@ -116,7 +116,7 @@ def debug_precision(source: Any, export_dir: str | Path, options: DebugPrecision
                 "no op type runs inside a TensorRT engine, so none can be kept out: the parity failure is not TensorRT's; "
                 "give --ops to search anyway"
             )
-        cached = {frozenset(): baseline}
+        cached: dict[frozenset[str], Trial] = {frozenset(): baseline}
         return search_precision(candidates, lambda kept: cached.pop(kept) if kept in cached else evaluate(kept))
     return search_precision(candidates, evaluate)
 

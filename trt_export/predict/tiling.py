@@ -385,7 +385,7 @@ def run_tiles(
     infer: InferFn,
     merger: Merger,
     nodata: float | None = None,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], object] | None = None,  # its return value is ignored (tqdm.update)
     max_tiles: int | None = None,
 ) -> TileTimings:
     """Read, preprocess, infer and merge every tile of ``plan`` (or the first ``max_tiles``).

@@ -61,6 +61,7 @@ def _plot(report: BenchReport, path: Path, plt: Any, cands: list[Candidate], wha
             size = f"{scene.width}x{scene.height}, overlap {scene.overlap}, {scene.merge}" if scene else "scene"
             ax.set_title(f"Scene time vs tile size ({size}): {report.model.name} on {report.backend}")
             for c, y in pts:
+                assert c.scene is not None  # pts holds only candidates with a scene estimate
                 band = y * c.scene.noise if c.scene else 0.0
                 ax.errorbar([_side(c)], [y], yerr=[band], fmt="o", color="#1f77b4", capsize=4)
                 ax.annotate(
