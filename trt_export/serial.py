@@ -1,0 +1,386 @@
+"""JSON (de)serialisation of the project's files: one configured cattrs converter.
+
+Every file trt-export writes or reads (``bench.json``, ``trt_export_manifest.json``, the verify
+report, the worker protocol's messages) goes through :data:`converter`, so the rules are the same
+everywhere and written once:
+
+- floats are finite numbers (an int is accepted, ``NaN``/``Infinity`` and ``true`` are refused);
+  ``float | None`` accepts null, and a field may declare ``load=finite_or_none`` to read a
+  non-finite number as None;
+- ints are JSON integers (no ``true``, no ``1.5`` rounded to 1, no ``"3"``); bools are ``true`` or
+  ``false``; strs are strings; lists and tuples are JSON arrays; dicts are JSON objects;
+- ``Path`` is a string; enums (``StrEnum``) are their value; tuples are written as arrays;
+- unknown keys are ignored (adding a key is not a schema version bump).
+
+A dataclass is (de)serialised key for key in field order; :func:`json_field` declares a field's
+JSON key, whether it is omitted when it has its default, whether it must be present although it
+has a default (:func:`required`), and per-field ``dump``/``load`` functions.
+
+:func:`structure` turns every structuring problem into one line naming the file and the JSON path
+(``bench report out/bench.json: candidates[2] (1x3x512x512) has a bad value at
+$.candidates[2].latency_ms.p50: expected a finite number, got 'fast'``), raised as the error type
+the caller names (a :class:`~trt_export.errors.TrtExportError`: exit code 2).
+
+Paddle-free: no import of Paddle or of the project's Paddle-side modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Mapping
+from enum import Enum, IntEnum, StrEnum
+from pathlib import Path
+from typing import Any, TypeVar, get_args, get_origin
+
+import cattrs
+from cattrs.cols import is_mapping, is_sequence, list_structure_factory
+from cattrs.errors import AttributeValidationNote, ClassValidationError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from trt_export.errors import ReportError, TrtExportError
+
+T = TypeVar("T")
+
+# field metadata keys (set through json_field)
+_KEY = "trt_export.json_key"
+_OMIT_IF_DEFAULT = "trt_export.omit_if_default"
+_REQUIRED = "trt_export.required"
+_DUMP = "trt_export.dump"
+_LOAD = "trt_export.load"
+
+
+class ValueProblem(ValueError):
+    """A JSON value of the wrong kind; its message is shown as it is."""
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def json_field(
+    *,
+    default: Any = dataclasses.MISSING,
+    default_factory: Any = dataclasses.MISSING,
+    key: str | None = None,
+    omit_if_default: bool = False,
+    required: bool = False,
+    dump: Callable[[Any], Any] | None = None,
+    load: Callable[[Any], Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A dataclass field with its JSON layout.
+
+    ``key``: the JSON key when it differs from the field name. ``omit_if_default``: left out of the
+    JSON when equal to its default (an optional key added after the first files were written).
+    ``required``: the key must be present although the field has a default (a key every file of
+    this schema version has). ``dump(value)``/``load(json_value)``: this field's own conversion
+    (``load`` gets the raw JSON value and may raise ValueError with the problem).
+    """
+    metadata = dict(kwargs.pop("metadata", None) or {})
+    metadata.update({_KEY: key, _OMIT_IF_DEFAULT: omit_if_default, _REQUIRED: required, _DUMP: dump, _LOAD: load})
+    return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata, **kwargs)
+
+
+def required(default: Any = None, **kwargs: Any) -> Any:
+    """A field whose key must be in the file although the constructor has a default for it."""
+    if "default_factory" in kwargs:
+        return json_field(required=True, **kwargs)
+    return json_field(default=default, required=True, **kwargs)
+
+
+def optional(default: Any = None, **kwargs: Any) -> Any:
+    """An optional key: absent in older files, and written only when it differs from its default."""
+    if "default_factory" in kwargs:
+        return json_field(omit_if_default=True, **kwargs)
+    return json_field(default=default, omit_if_default=True, **kwargs)
+
+
+# --------------------------------------------------------------------------- value hooks
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def finite_float(value: Any, _: Any = float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueProblem(f"expected a finite number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueProblem(f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def finite_or_none(value: Any) -> float | None:
+    """For ``load=``: a number, with null and a non-finite number read as None."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return finite_float(value)
+
+
+def strict_int(value: Any, _: Any = int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueProblem(f"expected an integer, got {value!r}")
+    return value
+
+
+def _strict_bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueProblem(f"expected true or false, got {value!r}")
+    return value
+
+
+def _strict_str(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueProblem(f"expected a string, got {value!r}")
+    return value
+
+
+def _path(value: Any, _: Any) -> Path:
+    return Path(_strict_str(value, str))
+
+
+def _enum(value: Any, cls: type[Enum]) -> Enum:
+    try:
+        return cls(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in cls)
+        raise ValueProblem(f"expected one of {choices}, got {value!r}") from None
+
+
+def _array_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    inner = list_structure_factory(type_, conv)
+
+    def structure_array(value: Any, cl: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise ValueProblem(f"must be a list (a JSON array), got {_kind(value)}")
+        return inner(value, cl)
+
+    return structure_array
+
+
+def _tuple_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    args = get_args(type_)
+    if len(args) == 2 and args[1] is Ellipsis:
+        item = conv.get_structure_hook(args[0])
+
+        def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
+            if not isinstance(value, (list, tuple)):
+                raise ValueProblem(f"must be a list (a JSON array), got {_kind(value)}")
+            return tuple(_items(value, [item] * len(value), [args[0]] * len(value), type_))
+
+        return structure_tuple
+
+    def structure_fixed(value: Any, _: Any) -> tuple[Any, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise ValueProblem(f"must be a list (a JSON array), got {_kind(value)}")
+        if args and len(value) != len(args):
+            raise ValueProblem(f"must hold {len(args)} items, got {len(value)}")
+        hooks = [conv.get_structure_hook(a) for a in args] if args else [lambda v, _: v] * len(value)
+        return tuple(_items(value, hooks, list(args) or [Any] * len(value), type_))
+
+    return structure_fixed
+
+
+def _items(value: Any, hooks: list[Any], types: list[Any], type_: Any) -> list[Any]:
+    """Structure each item, collecting the failures with their index (as cattrs' own lists do)."""
+    from cattrs.errors import IterableValidationNote
+
+    out, errors = [], []
+    for i, (item, hook, cl) in enumerate(zip(value, hooks, types, strict=True)):
+        try:
+            out.append(hook(item, cl))
+        except Exception as exc:  # noqa: BLE001 - collected, re-raised as one group
+            exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(f"@ index {i}", i, cl)]
+            errors.append(exc)
+    if errors:
+        raise IterableValidationError(f"While structuring {type_!r}", errors, type_)
+    return out
+
+
+def _mapping_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    inner = conv.gen_structure_mapping(type_)
+
+    def structure_object(value: Any, cl: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValueProblem(f"must be an object (a JSON mapping), got {_kind(value)}")
+        return inner(value, cl)
+
+    return structure_object
+
+
+def _is_array(type_: Any) -> bool:
+    return get_origin(type_) is not tuple and type_ is not tuple and is_sequence(type_)
+
+
+def _is_tuple(type_: Any) -> bool:
+    return type_ is tuple or get_origin(type_) is tuple
+
+
+# --------------------------------------------------------------------------- dataclasses
+
+
+def _overrides(cls: type, *, structuring: bool) -> dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        load = meta.get(_LOAD)
+        dump = meta.get(_DUMP)
+        out[f.name] = override(
+            rename=meta.get(_KEY),
+            omit_if_default=meta.get(_OMIT_IF_DEFAULT) or None,
+            struct_hook=(lambda v, _, load=load: load(v)) if structuring and load else None,
+            unstruct_hook=dump if not structuring and dump else None,
+        )
+    return out
+
+
+def _dataclass_structure(cls: type, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    inner = make_dict_structure_fn(cls, conv, **_overrides(cls, structuring=True))
+    needed = [(f.name, f.metadata.get(_KEY) or f.name) for f in dataclasses.fields(cls) if f.metadata.get(_REQUIRED)]
+
+    def structure_dataclass(value: Any, cl: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValueProblem(f"must be an object (a JSON mapping), got {_kind(value)}")
+        missing = [(name, key) for name, key in needed if key not in value]
+        if missing:
+            errors = []
+            for name, key in missing:
+                error = KeyError(key)
+                error.__notes__ = [
+                    AttributeValidationNote(f"Structuring class {cls.__name__} @ attribute {name}", name, cls)
+                ]
+                errors.append(error)
+            raise ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
+        return inner(value, cl)
+
+    return structure_dataclass
+
+
+def _dataclass_unstructure(cls: type, conv: cattrs.Converter) -> Callable[[Any], Any]:
+    return make_dict_unstructure_fn(cls, conv, **_overrides(cls, structuring=False))
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=False, detailed_validation=True)
+    conv.register_structure_hook(float, finite_float)
+    conv.register_structure_hook(int, strict_int)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(Path, _path)
+    conv.register_unstructure_hook(Path, str)
+    for enum_base in (Enum, StrEnum, IntEnum):  # before str/int: a StrEnum is a str too
+        conv.register_structure_hook(enum_base, _enum)
+        conv.register_unstructure_hook(enum_base, lambda e: e.value)
+    conv.register_structure_hook_factory(_is_tuple, _tuple_factory)
+    conv.register_unstructure_hook_factory(_is_tuple, lambda t, c: lambda v: [c.unstructure(x) for x in v])
+    conv.register_structure_hook_factory(_is_array, _array_factory)
+    conv.register_structure_hook_factory(is_mapping, _mapping_factory)
+    conv.register_structure_hook_factory(dataclasses.is_dataclass, _dataclass_structure)
+    conv.register_unstructure_hook_factory(dataclasses.is_dataclass, _dataclass_unstructure)
+    return conv
+
+
+converter = _make_converter()
+"""The project's one converter; register a class's own hooks on it next to the class."""
+
+
+# --------------------------------------------------------------------------- API
+
+
+def unstructure(obj: Any) -> Any:
+    """``obj`` as plain JSON values (dicts, lists, str, numbers, bools, None)."""
+    return converter.unstructure(obj)
+
+
+def dumps(obj: Any, *, indent: int | None = 2, allow_nan: bool = False) -> str:
+    """``obj`` as the JSON text the project writes: indented, NaN refused, one trailing newline."""
+    return json.dumps(unstructure(obj), indent=indent, allow_nan=allow_nan) + "\n"
+
+
+def structure(
+    data: Any,
+    cls: type[T],
+    *,
+    source: str,
+    error: type[TrtExportError] = ReportError,
+    hint: str = "",
+) -> T:
+    """``data`` (parsed JSON) as ``cls``; any problem is one ``error`` line naming ``source`` and the path.
+
+    ``hint`` (the fix) is appended after the problems.
+    """
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        problems = "; ".join(describe(exc, data))
+        raise error(f"{source}: {problems}" + (f"; {hint}" if hint else "")) from exc
+
+
+def describe(exc: BaseException, data: Any) -> list[str]:
+    """One text per problem in ``exc`` (raised structuring ``data``), each naming its JSON path."""
+    return [_problem(path, leaf, data) for path, leaf in _leaves(exc, [])]
+
+
+def _leaves(exc: BaseException, path: list[str | int]) -> list[tuple[list[str | int], BaseException]]:
+    if isinstance(exc, ClassValidationError):
+        with_notes, without = exc.group_exceptions()
+        out = []
+        for sub, note in with_notes:
+            out += _leaves(sub, [*path, _json_key(exc.cl, note.name)])
+        return out + [(path, sub) for sub in without]
+    if isinstance(exc, IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        out = []
+        for sub, note in with_notes:
+            out += _leaves(sub, [*path, note.index])
+        return out + [(path, sub) for sub in without]
+    return [(path, exc)]
+
+
+def _json_key(cls: Any, name: str) -> str:
+    if dataclasses.is_dataclass(cls):
+        for f in dataclasses.fields(cls):
+            if f.name == name:
+                return str(f.metadata.get(_KEY) or name)
+    return name
+
+
+def json_path(path: list[str | int]) -> str:
+    """``['candidates', 2, 'latency_ms']`` -> ``$.candidates[2].latency_ms``."""
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def _problem(path: list[str | int], exc: BaseException, data: Any) -> str:
+    """``candidates[1] (1x3x1024x1024) is missing required key 'status' ($.candidates[1].status)``.
+
+    The text starts at the top-level record the problem is in (a key, and its index when the
+    key holds a list), labelled by its ``label`` when it has one; the rest is relative to it.
+    """
+    head = 2 if len(path) > 1 and isinstance(path[1], int) else 1
+    if isinstance(exc, KeyError) and len(path) <= head:
+        head = len(path) - 1  # a key missing from the record itself: name the record above it
+    record, rest = path[:head], path[head:]
+    where = json_path(record)[2:] if record else "the top level"
+    node = _walk(data, record)
+    if isinstance(node, Mapping) and isinstance(node.get("label"), str):
+        where += f" ({node['label']})"
+    if isinstance(exc, KeyError):
+        key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in rest).replace(".[", "[")
+        return f"{where} is missing required key {key or exc.args[0]!r} ({json_path(path)})"
+    return f"{where} has a bad value at {json_path(path)}: {_message(exc)}"
+
+
+def _walk(data: Any, path: list[str | int]) -> Any:
+    for p in path:
+        try:
+            data = data[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)  # ours (ValueProblem) or a class's own validation (__post_init__)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
