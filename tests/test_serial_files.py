@@ -1,0 +1,79 @@
+"""The files themselves: today's writers give the golden bytes, and every file 0.1.0 wrote still loads.
+
+tests/data/serial/*.json: written from tests/serial_builders.py by the hand-written to_dict code
+that serial.py replaced (key order, float formatting and omitted keys are the contract).
+tests/data/serial/v0.1.0/: files written by 0.1.0's own code at the commits in their names (each
+module's first commit, the last schema-v1 bench and the first v2 one; see its README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from serial_builders import EXPORT_DIR, full_bench_report, manifest, plain_bench_report, verify_report
+
+from trt_export.bench.report import BenchReport, load_bench_report, save_bench_report
+from trt_export.export.manifest import MANIFEST_NAME, Manifest, load_manifest, save_manifest
+from trt_export.parity.verify import write_verify_report
+
+DATA = Path(__file__).resolve().parent / "data" / "serial"
+OLD = DATA / "v0.1.0"
+BENCH_GOLDEN = {"bench_full.json": full_bench_report, "bench_plain.json": plain_bench_report}
+
+
+@pytest.mark.parametrize("name", sorted(BENCH_GOLDEN))
+def test_bench_report_bytes_are_the_golden_ones(tmp_path: Path, name: str) -> None:
+    written = save_bench_report(BENCH_GOLDEN[name](), tmp_path / name)
+    assert written.read_text(encoding="utf-8") == (DATA / name).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(BENCH_GOLDEN))
+def test_bench_report_golden_loads_to_the_same_object(tmp_path: Path, name: str) -> None:
+    loaded = load_bench_report(DATA / name)
+    assert loaded == BENCH_GOLDEN[name]()
+    again = save_bench_report(loaded, tmp_path / name)
+    assert again.read_text(encoding="utf-8") == (DATA / name).read_text(encoding="utf-8")
+
+
+def test_manifest_bytes_are_the_golden_ones(tmp_path: Path) -> None:
+    path = save_manifest(manifest(), tmp_path)
+    assert path.read_text(encoding="utf-8") == (DATA / MANIFEST_NAME).read_text(encoding="utf-8")
+
+
+def test_manifest_golden_loads_to_the_same_object() -> None:
+    data = json.loads((DATA / MANIFEST_NAME).read_text(encoding="utf-8"))
+    assert Manifest.from_dict(data) == manifest()
+
+
+def test_verify_report_bytes_are_the_golden_ones(tmp_path: Path) -> None:
+    path = write_verify_report(verify_report(EXPORT_DIR), tmp_path / "verify.json")
+    assert path.read_text(encoding="utf-8") == (DATA / "verify.json").read_text(encoding="utf-8")
+
+
+# --- files written by 0.1.0 ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [("bench_v1_4142207.json", 1), ("bench_v1_9c5d737.json", 1), ("bench_v2_73b991f.json", 2)],
+)
+def test_old_bench_reports_load(name: str, version: int) -> None:
+    report = load_bench_report(OLD / name)
+    assert isinstance(report, BenchReport) and report.schema_version == version
+    ok, failed = report.candidates
+    assert ok.ok and ok.latency_ms is not None and ok.latency_ms.samples == 4 and ok.samples_ms is None
+    assert failed.failure is not None and failed.failure.stage == "oom"
+    assert report.recommendation is not None and report.recommendation.label == "1x3x256x256"
+    assert report.model.weights_sha256 is None and report.notes == [] and report.shard is None
+
+
+def test_old_manifest_loads(tmp_path: Path) -> None:
+    shutil.copy(OLD / "manifest_c0c0537.json", tmp_path / MANIFEST_NAME)
+    for name in ("model.pdmodel", "model.pdiparams"):
+        (tmp_path / name).write_bytes(b"")
+    loaded = load_manifest(tmp_path)
+    assert loaded.fixed_shape.nchw == (1, 3, 224, 320) and loaded.output_names == ["logits"]
+    assert loaded.notes == [] and loaded.formats["legacy"].model_sha256 is None
