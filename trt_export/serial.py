@@ -14,12 +14,16 @@ everywhere and written once:
 
 A dataclass is (de)serialised key for key in field order; :func:`json_field` declares a field's
 JSON key, whether it is omitted when it has its default, whether it must be present although it
-has a default (:func:`required`), and per-field ``dump``/``load`` functions.
+has a default (:func:`required`), and per-field ``dump``/``load`` functions. A class may add
+derived keys (a method ``json_derived(self) -> dict``, written, ignored on reading) and fix the
+order of keys (a class attribute ``json_keys``: those keys first, in that order). A class whose
+JSON is shaped unlike its fields registers its own pair with :func:`register_layout`.
 
 :func:`structure` turns every structuring problem into one line naming the file and the JSON path
 (``bench report out/bench.json: candidates[2] (1x3x512x512) has a bad value at
 $.candidates[2].latency_ms.p50: expected a finite number, got 'fast'``), raised as the error type
-the caller names (a :class:`~trt_export.errors.TrtExportError`: exit code 2).
+the caller names (a :class:`~trt_export.errors.TrtExportError`: exit code 2); ``from_dict`` of a
+:class:`JsonRecord` raises the same line as a ValueError.
 
 Paddle-free: no import of Paddle or of the project's Paddle-side modules.
 """
@@ -32,14 +36,14 @@ import math
 from collections.abc import Callable, Mapping
 from enum import Enum, IntEnum, StrEnum
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, Self, TypeVar, get_args, get_origin
 
 import cattrs
 from cattrs.cols import is_mapping, is_sequence, list_structure_factory
 from cattrs.errors import AttributeValidationNote, ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from trt_export.errors import ReportError, TrtExportError
+from trt_export.errors import ReportError
 
 T = TypeVar("T")
 
@@ -116,6 +120,18 @@ def finite_or_none(value: Any) -> float | None:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
     return finite_float(value)
+
+
+def rounded(places: int, *, nonfinite_as_none: bool = False) -> Callable[[float | None], float | None]:
+    """For ``dump=``: the number rounded to ``places`` decimals as the file keeps it (None stays None;
+    with ``nonfinite_as_none``, so does NaN/Inf)."""
+
+    def dump(value: float | None) -> float | None:
+        if value is None or (nonfinite_as_none and not math.isfinite(value)):
+            return None
+        return round(value, places)
+
+    return dump
 
 
 def strict_int(value: Any, _: Any = int) -> int:
@@ -220,23 +236,26 @@ def _is_tuple(type_: Any) -> bool:
 # --------------------------------------------------------------------------- dataclasses
 
 
+def _load_hook(load: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    return lambda value, _: load(value)
+
+
 def _overrides(cls: type, *, structuring: bool) -> dict[str, Any]:
     out = {}
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        load = meta.get(_LOAD)
-        dump = meta.get(_DUMP)
+        load, dump = meta.get(_LOAD), meta.get(_DUMP)
         out[f.name] = override(
             rename=meta.get(_KEY),
             omit_if_default=meta.get(_OMIT_IF_DEFAULT) or None,
-            struct_hook=(lambda v, _, load=load: load(v)) if structuring and load else None,
+            struct_hook=_load_hook(load) if structuring and load else None,
             unstruct_hook=dump if not structuring and dump else None,
         )
     return out
 
 
 def _dataclass_structure(cls: type, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
-    inner = make_dict_structure_fn(cls, conv, **_overrides(cls, structuring=True))
+    inner: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, conv, **_overrides(cls, structuring=True))
     needed = [(f.name, f.metadata.get(_KEY) or f.name) for f in dataclasses.fields(cls) if f.metadata.get(_REQUIRED)]
 
     def structure_dataclass(value: Any, cl: Any) -> Any:
@@ -258,7 +277,21 @@ def _dataclass_structure(cls: type, conv: cattrs.Converter) -> Callable[[Any, An
 
 
 def _dataclass_unstructure(cls: type, conv: cattrs.Converter) -> Callable[[Any], Any]:
-    return make_dict_unstructure_fn(cls, conv, **_overrides(cls, structuring=False))
+    fields_fn = make_dict_unstructure_fn(cls, conv, **_overrides(cls, structuring=False))
+    derived: Callable[[Any], dict[str, Any]] | None = getattr(cls, "json_derived", None)
+    order: tuple[str, ...] | None = getattr(cls, "json_keys", None)
+    if derived is None and order is None:
+        return fields_fn
+
+    def unstructure_dataclass(obj: Any) -> dict[str, Any]:
+        data: dict[str, Any] = fields_fn(obj)
+        if derived is not None:
+            data.update(conv.unstructure(derived(obj)))
+        if order is not None:
+            data = {**{key: data[key] for key in order if key in data}, **data}
+        return data
+
+    return unstructure_dataclass
 
 
 def _make_converter() -> cattrs.Converter:
@@ -288,6 +321,46 @@ converter = _make_converter()
 # --------------------------------------------------------------------------- API
 
 
+class JsonRecord:
+    """Mixin for a dataclass kept in JSON: ``to_dict()`` and ``from_dict()`` through :data:`converter`.
+
+    ``from_dict`` raises one ValueError line naming the class and the JSON path (a file's loader
+    uses :func:`structure` instead, to name the file and raise the file's error type).
+    """
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = converter.unstructure(self)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        return structure(data, cls, source=cls.__name__, error=ValueError)
+
+
+def required_keys(cls: type) -> list[str]:
+    """The JSON keys a file must have for ``cls``: fields without a default, and :func:`required` ones."""
+    return [
+        str(f.metadata.get(_KEY) or f.name)
+        for f in dataclasses.fields(cls)
+        if f.metadata.get(_REQUIRED) or (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+    ]
+
+
+def register_layout(cls: type[T], dump: Callable[[T], Any], load: Callable[[Mapping[str, Any]], T]) -> None:
+    """A class whose JSON is not its fields key for key (derived keys, a flattened dict): its own
+    ``dump(obj)`` and ``load(mapping)`` (``load`` may raise ValueError/KeyError naming the problem)."""
+
+    def structure_object(value: Any, _: Any) -> T:
+        if not isinstance(value, Mapping):
+            raise ValueProblem(f"must be an object (a JSON mapping), got {_kind(value)}")
+        return load(value)
+
+    converter.register_unstructure_hook(cls, dump)
+    converter.register_structure_hook(cls, structure_object)
+
+
 def unstructure(obj: Any) -> Any:
     """``obj`` as plain JSON values (dicts, lists, str, numbers, bools, None)."""
     return converter.unstructure(obj)
@@ -303,7 +376,7 @@ def structure(
     cls: type[T],
     *,
     source: str,
-    error: type[TrtExportError] = ReportError,
+    error: type[Exception] = ReportError,
     hint: str = "",
 ) -> T:
     """``data`` (parsed JSON) as ``cls``; any problem is one ``error`` line naming ``source`` and the path.
@@ -323,17 +396,16 @@ def describe(exc: BaseException, data: Any) -> list[str]:
 
 
 def _leaves(exc: BaseException, path: list[str | int]) -> list[tuple[list[str | int], BaseException]]:
+    out: list[tuple[list[str | int], BaseException]] = []
     if isinstance(exc, ClassValidationError):
-        with_notes, without = exc.group_exceptions()
-        out = []
-        for sub, note in with_notes:
-            out += _leaves(sub, [*path, _json_key(exc.cl, note.name)])
+        attributes, without = exc.group_exceptions()
+        for sub, attribute in attributes:
+            out += _leaves(sub, [*path, _json_key(exc.cl, attribute.name)])
         return out + [(path, sub) for sub in without]
     if isinstance(exc, IterableValidationError):
-        with_notes, without = exc.group_exceptions()
-        out = []
-        for sub, note in with_notes:
-            out += _leaves(sub, [*path, note.index])
+        items, without = exc.group_exceptions()
+        for sub, item in items:
+            out += _leaves(sub, [*path, item.index])
         return out + [(path, sub) for sub in without]
     return [(path, exc)]
 

@@ -20,32 +20,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import cattrs
 import numpy as np
 
 from trt_export.errors import InputError
 from trt_export.predict.tiling import DEFAULT_MERGE, DEFAULT_OVERLAP, INVALID_VALUE
+from trt_export.serial import JsonRecord
 
 DEFAULT_AGREEMENT_MAX_PIXELS = 4 * 2**20  # 4 MP: a dygraph reference of that size fits a CPU worker
 _SCENE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-# bench.json's scene entries are (de)serialised by cattrs; unknown keys are ignored (newer files)
-_converter = cattrs.Converter(forbid_extra_keys=False)
-
-
-def _structure(cls: type, data: Mapping[str, Any]) -> Any:
-    """``cls`` from a JSON object; a missing or bad key is one ValueError naming it."""
-    try:
-        return _converter.structure(dict(data), cls)
-    except cattrs.BaseValidationError as exc:
-        raise ValueError(f"{cls.__name__}: " + "; ".join(cattrs.transform_error(exc))) from None
-
-
-def _unstructure(obj: Any) -> dict[str, Any]:
-    return _converter.unstructure(obj)  # type: ignore[no-any-return]
 
 
 def parse_scene(text: str) -> tuple[int, int]:
@@ -68,7 +53,7 @@ def parse_min_agreement(value: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
-class SceneSettings:
+class SceneSettings(JsonRecord):
     """The scene a sweep is judged on (``bench.json`` settings.scene)."""
 
     width: int
@@ -81,16 +66,9 @@ class SceneSettings:
     def pixels(self) -> int:
         return self.width * self.height
 
-    def to_dict(self) -> dict[str, Any]:
-        return _unstructure(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SceneSettings:
-        return _structure(cls, data)  # type: ignore[no-any-return]
-
 
 @dataclass(frozen=True)
-class SceneEstimate:
+class SceneEstimate(JsonRecord):
     """One candidate's predicted time for the scene (``bench.json`` candidates[].scene)."""
 
     tiles: int
@@ -104,13 +82,6 @@ class SceneEstimate:
     scene_s: float
     effective_mp_per_s: float
     noise: float = 0.0  # IQR / median of the batch latency: the relative uncertainty of scene_s
-
-    def to_dict(self) -> dict[str, Any]:
-        return _unstructure(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SceneEstimate:
-        return _structure(cls, data)  # type: ignore[no-any-return]
 
 
 def estimate_scene(
@@ -165,22 +136,15 @@ def confusion(reference: np.ndarray, candidate: np.ndarray, classes: int) -> np.
 
 
 @dataclass(frozen=True)
-class AgreementImage:
+class AgreementImage(JsonRecord):
     image: str  # the file (or "a + b" for a pair)
     window: list[int]  # x, y, width, height compared (the whole image unless it was too large)
     agreement: float
     note: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return _unstructure(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AgreementImage:
-        return _structure(cls, data)  # type: ignore[no-any-return]
-
 
 @dataclass(frozen=True)
-class AgreementSummary:
+class AgreementSummary(JsonRecord):
     """Tiled export vs native-resolution dygraph, over every agreement image (``candidates[].agreement``)."""
 
     agreement: float  # fraction of compared pixels with the same label
@@ -188,13 +152,6 @@ class AgreementSummary:
     per_class_iou: dict[str, float]
     pixels: int
     images: list[AgreementImage] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _unstructure(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AgreementSummary:
-        return _structure(cls, data)  # type: ignore[no-any-return]
 
 
 def summarize_agreement(matrix: np.ndarray, images: Sequence[AgreementImage]) -> AgreementSummary:
