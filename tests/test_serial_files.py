@@ -9,6 +9,7 @@ module's first commit, the last schema-v1 bench and the first v2 one; see its RE
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -16,8 +17,10 @@ import pytest
 from serial_builders import EXPORT_DIR, full_bench_report, manifest, plain_bench_report, verify_report
 
 from trt_export.bench.report import BenchReport, load_bench_report, save_bench_report
+from trt_export.errors import EXIT_USAGE, ReportError
 from trt_export.export.manifest import MANIFEST_NAME, Manifest, load_manifest, save_manifest
 from trt_export.parity.verify import write_verify_report
+from trt_export.parity.verify_report import load_verify_report, save_verify_record
 
 DATA = Path(__file__).resolve().parent / "data" / "serial"
 OLD = DATA / "v0.1.0"
@@ -77,3 +80,35 @@ def test_old_manifest_loads(tmp_path: Path) -> None:
     loaded = load_manifest(tmp_path)
     assert loaded.fixed_shape.nchw == (1, 3, 224, 320) and loaded.output_names == ["logits"]
     assert loaded.notes == [] and loaded.formats["legacy"].model_sha256 is None
+
+
+def test_verify_report_golden_loads_and_writes_the_same_bytes(tmp_path: Path) -> None:
+    record = load_verify_report(DATA / "verify.json")
+    expected = verify_report(EXPORT_DIR).record()
+    assert record.comparison.outputs[1] == expected.comparison.outputs[1] and record.model == expected.model
+    assert json.dumps(record.to_dict()) == json.dumps(expected.to_dict())  # NaN is never equal to itself
+    written = save_verify_record(record, tmp_path / "verify.json")
+    assert written.read_text(encoding="utf-8") == (DATA / "verify.json").read_text(encoding="utf-8")
+    logits = record.comparison.outputs[0]
+    assert math.isinf(logits.max_rel_error or 0) and math.isnan(logits.mean_rel_error or 0)
+    assert record.trt_coverage is not None and record.trt_coverage.engines == 2
+
+
+def test_old_verify_report_loads() -> None:
+    record = load_verify_report(OLD / "verify_3eece6c.json")
+    assert record.passed and record.backend == "paddle-cpu" and record.fixed_input_shape == [1, 3, 224, 320]
+    assert record.polygraphy is None and record.trt_coverage is None
+    (out,) = record.comparison.outputs
+    assert out.name == "logits" and out.reference_shape == (1, 10) and out.max_rel_error == math.inf
+
+
+def test_bad_verify_report_is_one_line_naming_the_path(tmp_path: Path) -> None:
+    data = json.loads((OLD / "verify_3eece6c.json").read_text(encoding="utf-8"))
+    data["comparison"]["outputs"][0]["candidate_nan"] = 1.5
+    path = tmp_path / "verify.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ReportError) as info:
+        load_verify_report(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and info.value.exit_code == EXIT_USAGE
+    assert "$.comparison.outputs[0].candidate_nan: expected an integer, got 1.5" in message

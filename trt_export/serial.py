@@ -134,6 +134,31 @@ def rounded(places: int, *, nonfinite_as_none: bool = False) -> Callable[[float 
     return dump
 
 
+_NONFINITE_TEXT = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def nonfinite_as_text(value: float | None) -> float | str | None:
+    """For ``dump=``: a number, with NaN/Inf written as the strings "nan", "inf", "-inf" (never null,
+    so they cannot be mistaken for "not computed")."""
+    if value is None:
+        return None
+    number = float(value)
+    if math.isnan(number):
+        return "nan"
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    return number
+
+
+def nonfinite_from_text(value: Any) -> float | None:
+    """For ``load=``: what :func:`nonfinite_as_text` wrote."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value in _NONFINITE_TEXT:
+        return _NONFINITE_TEXT[value]
+    return finite_float(value)
+
+
 def strict_int(value: Any, _: Any = int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueProblem(f"expected an integer, got {value!r}")
