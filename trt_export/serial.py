@@ -43,7 +43,7 @@ from cattrs.cols import is_mapping, is_sequence, list_structure_factory
 from cattrs.errors import AttributeValidationNote, ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from trt_export.errors import ReportError
+from trt_export.errors import ReportError, TrtExportError
 
 T = TypeVar("T")
 
@@ -53,6 +53,7 @@ _OMIT_IF_DEFAULT = "trt_export.omit_if_default"
 _REQUIRED = "trt_export.required"
 _DUMP = "trt_export.dump"
 _LOAD = "trt_export.load"
+_OMIT = "trt_export.omit"
 
 
 class ValueProblem(ValueError):
@@ -71,6 +72,7 @@ def json_field(
     required: bool = False,
     dump: Callable[[Any], Any] | None = None,
     load: Callable[[Any], Any] | None = None,
+    omit: bool = False,
     **kwargs: Any,
 ) -> Any:
     """A dataclass field with its JSON layout.
@@ -79,10 +81,13 @@ def json_field(
     JSON when equal to its default (an optional key added after the first files were written).
     ``required``: the key must be present although the field has a default (a key every file of
     this schema version has). ``dump(value)``/``load(json_value)``: this field's own conversion
-    (``load`` gets the raw JSON value and may raise ValueError with the problem).
+    (``load`` gets the raw JSON value and may raise ValueError with the problem). ``omit``: not in
+    the JSON at all (run-time state such as the directory a file was read from).
     """
     metadata = dict(kwargs.pop("metadata", None) or {})
-    metadata.update({_KEY: key, _OMIT_IF_DEFAULT: omit_if_default, _REQUIRED: required, _DUMP: dump, _LOAD: load})
+    metadata.update(
+        {_KEY: key, _OMIT_IF_DEFAULT: omit_if_default, _REQUIRED: required, _DUMP: dump, _LOAD: load, _OMIT: omit}
+    )
     return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata, **kwargs)
 
 
@@ -272,6 +277,7 @@ def _overrides(cls: type, *, structuring: bool) -> dict[str, Any]:
         load, dump = meta.get(_LOAD), meta.get(_DUMP)
         out[f.name] = override(
             rename=meta.get(_KEY),
+            omit=meta.get(_OMIT) or None,
             omit_if_default=meta.get(_OMIT_IF_DEFAULT) or None,
             struct_hook=_load_hook(load) if structuring and load else None,
             unstruct_hook=dump if not structuring and dump else None,
@@ -478,6 +484,6 @@ def _walk(data: Any, path: list[str | int]) -> Any:
 
 
 def _message(exc: BaseException) -> str:
-    if isinstance(exc, ValueError) and str(exc):
-        return str(exc)  # ours (ValueProblem) or a class's own validation (__post_init__)
+    if isinstance(exc, (ValueError, TrtExportError)) and str(exc):
+        return str(exc)  # ours (ValueProblem), a class's own validation (__post_init__), or a project error
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
