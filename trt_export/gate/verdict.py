@@ -28,10 +28,10 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tabulate import tabulate
 
@@ -48,6 +48,7 @@ from trt_export.gate.ratio_stats import (
     paired_ratio,
     ratio_of_medians,
 )
+from trt_export.serial import JsonRecord
 
 GATE_STATS = ("p50", "p90", "p99")
 GATE_TESTS = ("auto", "bootstrap", "summary")
@@ -147,7 +148,9 @@ class GateRow:
 
 
 @dataclass
-class GateResult:
+class GateResult(JsonRecord):
+    json_keys: ClassVar[tuple[str, ...]] = ("passed", "exit_code", "model", "backend", "settings")
+
     rows: list[GateRow]
     warnings: list[str] = field(default_factory=list)
     settings: GateSettings = field(default_factory=GateSettings)
@@ -203,17 +206,8 @@ class GateResult:
             )
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "exit_code": self.exit_code,
-            "model": self.model,
-            "backend": self.backend,
-            "settings": asdict(self.settings),
-            "warnings": list(self.warnings),
-            "notes": list(self.notes),
-            "rows": [{**asdict(row), "verdict": str(row.verdict)} for row in self.rows],
-        }
+    def json_derived(self) -> dict[str, Any]:
+        return {"passed": self.passed, "exit_code": self.exit_code}
 
 
 # --- comparing -----------------------------------------------------------------------------------
