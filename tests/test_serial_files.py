@@ -12,12 +12,13 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from serial_builders import EXPORT_DIR, full_bench_report, manifest, plain_bench_report, verify_report
 
 from trt_export.bench.report import BenchReport, load_bench_report, save_bench_report
-from trt_export.errors import EXIT_USAGE, ReportError
+from trt_export.errors import EXIT_USAGE, ModelSourceError, ReportError
 from trt_export.export.manifest import MANIFEST_NAME, Manifest, load_manifest, save_manifest
 from trt_export.parity.verify import write_verify_report
 from trt_export.parity.verify_report import load_verify_report, save_verify_record
@@ -112,3 +113,23 @@ def test_bad_verify_report_is_one_line_naming_the_path(tmp_path: Path) -> None:
     message = str(info.value)
     assert "\n" not in message and str(path) in message and info.value.exit_code == EXIT_USAGE
     assert "$.comparison.outputs[0].candidate_nan: expected an integer, got 1.5" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "load", "error"),
+    [("bench.json", load_bench_report, ReportError), ("verify.json", load_verify_report, ReportError)],
+)
+def test_invalid_json_is_one_line_with_the_position(tmp_path: Path, name: str, load: Any, error: type) -> None:
+    path = tmp_path / name
+    path.write_text('{"schema": \n  oops', encoding="utf-8")
+    with pytest.raises(error) as info:
+        load(path)
+    assert f"{path} is not valid JSON (line 2, column 3: " in str(info.value) and "\n" not in str(info.value)
+
+
+def test_invalid_manifest_json_names_the_fix(tmp_path: Path) -> None:
+    (tmp_path / MANIFEST_NAME).write_text("{", encoding="utf-8")
+    with pytest.raises(
+        ModelSourceError, match=r"export manifest .* is not valid JSON \(line 1, .*; re-export the model$"
+    ):
+        load_manifest(tmp_path)

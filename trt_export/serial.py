@@ -402,6 +402,23 @@ def dumps(obj: Any, *, indent: int | None = 2, allow_nan: bool = False) -> str:
     return json.dumps(unstructure(obj), indent=indent, allow_nan=allow_nan) + "\n"
 
 
+def read_json(path: Path, *, what: str, error: type[Exception] = ReportError, hint: str = "") -> Any:
+    """``path`` parsed; unreadable or invalid text is one ``error`` line: ``{what} {path} is not valid JSON
+    (line 3, column 5: ...)``, then ``hint`` (the fix). NaN/Infinity tokens parse: :func:`structure`
+    refuses them where a number must be finite."""
+    tail = f"; {hint}" if hint else ""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{what} {path} cannot be read: {exc}{tail}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{what} {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}){tail}"
+        ) from exc
+
+
 def structure(
     data: Any,
     cls: type[T],

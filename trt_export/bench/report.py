@@ -16,7 +16,6 @@ readers can say what a verdict rests on).
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -30,7 +29,7 @@ from trt_export.bench.time_accounting import PhaseTimes, SweepTime
 from trt_export.bench.timing import TimingPolicy, TimingSummary
 from trt_export.errors import ReportError
 from trt_export.scale.report import ExecutionInfo, ShardInfo
-from trt_export.serial import JsonRecord, converter, dumps, optional, required, required_keys, structure
+from trt_export.serial import JsonRecord, converter, dumps, optional, read_json, required, required_keys, structure
 
 SCHEMA = "trt-export/bench"
 SCHEMA_VERSION = 2
@@ -284,16 +283,7 @@ def load_bench_report(path: str | os.PathLike[str]) -> BenchReport:
     if not source.is_file():
         what = "is a directory, not a bench.json file" if source.is_dir() else "does not exist"
         raise ReportError(f"bench report {source} {what}; run 'trt-export bench --out DIR' and pass DIR/bench.json")
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"bench report {source} cannot be read: {exc}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportError(
-            f"bench report {source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from exc
+    data = read_json(source, what="bench report")
     return BenchReport.from_dict(data, source=f"bench report {source}")
 
 

@@ -7,7 +7,6 @@ read an export directory only through this file, so they never guess file names 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, ClassVar
 from trt_export.errors import ModelSourceError
 from trt_export.infer.inputs import TensorSpec
 from trt_export.model.shapes import FixedShape
-from trt_export.serial import JsonRecord, dumps, json_field, rounded, structure
+from trt_export.serial import JsonRecord, dumps, json_field, read_json, rounded, structure
 
 MANIFEST_NAME = "trt_export_manifest.json"
 SCHEMA = "trt-export/manifest"
@@ -158,10 +157,7 @@ def load_manifest(export_dir: str | Path) -> Manifest:
             f"{str(directory)!r} has no {MANIFEST_NAME} and no model.yml with model.pdmodel or model.json: it is "
             "neither a 'trt-export export' dir nor a PaddleRS export; export it with trt-export"
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelSourceError(f"{path} is not valid JSON ({exc}); re-export the model") from None
+    data = read_json(path, what="export manifest", error=ModelSourceError, hint="re-export the model")
     if not isinstance(data, dict):
         raise ModelSourceError(f"{path} is not a JSON object; re-export the model")
     manifest = Manifest.from_dict(data, export_dir=directory.resolve())

@@ -9,7 +9,6 @@ when set).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,7 +16,7 @@ from typing import Any, ClassVar
 from trt_export.errors import ReportError, TrtExportError
 from trt_export.infer.trt_coverage import TrtCoverage
 from trt_export.parity.compare import ComparisonResult
-from trt_export.serial import JsonRecord, dumps, optional, structure
+from trt_export.serial import JsonRecord, dumps, optional, read_json, structure
 
 SCHEMA = "trt-export/verify"
 SCHEMA_VERSION = 1
@@ -81,14 +80,9 @@ def load_verify_report(path: str | Path) -> VerifyRecord:
     """Read a verify report; every problem is one ReportError line naming the file (and the JSON path)."""
     source = Path(path)
     where = f"verify report {source}"
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(f"{where} does not exist; write one with 'trt-export verify --report FILE'") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{where} cannot be read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not source.is_file():
+        raise ReportError(f"{where} is not a file; write one with 'trt-export verify --report FILE'")
+    data = read_json(source, what="verify report")
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = repr(data.get("schema")) if isinstance(data, dict) else f"a JSON {type(data).__name__}"
         raise ReportError(f"{where} has schema {found}, expected {SCHEMA!r}; pass a file written by 'verify --report'")
