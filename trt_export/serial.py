@@ -83,12 +83,28 @@ def json_field(
     this schema version has). ``dump(value)``/``load(json_value)``: this field's own conversion
     (``load`` gets the raw JSON value and may raise ValueError with the problem). ``omit``: not in
     the JSON at all (run-time state such as the directory a file was read from).
+
+    A field without a default is declared ``field(metadata=layout(...))`` instead: type checkers
+    read any other call as a default.
     """
-    metadata = dict(kwargs.pop("metadata", None) or {})
-    metadata.update(
-        {_KEY: key, _OMIT_IF_DEFAULT: omit_if_default, _REQUIRED: required, _DUMP: dump, _LOAD: load, _OMIT: omit}
-    )
+    metadata = {
+        **(kwargs.pop("metadata", None) or {}),
+        **layout(key=key, omit_if_default=omit_if_default, required=required, dump=dump, load=load, omit=omit),
+    }
     return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata, **kwargs)
+
+
+def layout(
+    *,
+    key: str | None = None,
+    omit_if_default: bool = False,
+    required: bool = False,
+    dump: Callable[[Any], Any] | None = None,
+    load: Callable[[Any], Any] | None = None,
+    omit: bool = False,
+) -> dict[str, Any]:
+    """A field's JSON layout as ``dataclasses.field`` metadata (the arguments of :func:`json_field`)."""
+    return {_KEY: key, _OMIT_IF_DEFAULT: omit_if_default, _REQUIRED: required, _DUMP: dump, _LOAD: load, _OMIT: omit}
 
 
 def required(default: Any = None, **kwargs: Any) -> Any:
@@ -308,7 +324,9 @@ def _dataclass_structure(cls: type, conv: cattrs.Converter) -> Callable[[Any, An
 
 
 def _dataclass_unstructure(cls: type, conv: cattrs.Converter) -> Callable[[Any], Any]:
-    fields_fn = make_dict_unstructure_fn(cls, conv, **_overrides(cls, structuring=False))
+    fields_fn: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+        cls, conv, **_overrides(cls, structuring=False)
+    )
     derived: Callable[[Any], dict[str, Any]] | None = getattr(cls, "json_derived", None)
     order: tuple[str, ...] | None = getattr(cls, "json_keys", None)
     if derived is None and order is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from trt_export.errors import TrtExportError
 from trt_export.infer.backends import BackendSettings
-from trt_export.serial import JsonRecord, json_field, rounded
+from trt_export.serial import JsonRecord, layout, rounded
 
 DEFAULT_ROOF_N = 1024  # 2 GFLOP per run: large enough for the GEMM kernels' peak, ~0.1 s on 2 cores
 ROOF_REPEATS = 5
@@ -54,7 +54,7 @@ GPU_PEAK_TFLOPS: dict[str, tuple[float, float]] = {
 
 @dataclass(frozen=True)
 class Roof(JsonRecord):
-    gflops: float = json_field(dump=rounded(2))
+    gflops: float = field(metadata=layout(dump=rounded(2)))
     source: str  # "measured" | "peak table"
     method: str
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from trt_export.errors import ModelSourceError
 from trt_export.infer.inputs import TensorSpec
 from trt_export.model.shapes import FixedShape
-from trt_export.serial import JsonRecord, dumps, json_field, read_json, rounded, structure
+from trt_export.serial import JsonRecord, dumps, json_field, layout, read_json, rounded, structure
 
 MANIFEST_NAME = "trt_export_manifest.json"
 SCHEMA = "trt-export/manifest"
@@ -55,10 +55,12 @@ class Manifest(JsonRecord):
     paddle_version: str
     paddle_commit: str
     created_utc: str
-    export_seconds: float = json_field(dump=rounded(4))
+    export_seconds: float = field(metadata=layout(dump=rounded(4)))
     source: dict[str, Any]
     model: dict[str, Any]
-    fixed_shape: FixedShape = json_field(key="fixed_input_shape", dump=_shape_to_json, load=_shape_from_json)
+    fixed_shape: FixedShape = field(
+        metadata=layout(key="fixed_input_shape", dump=_shape_to_json, load=_shape_from_json)
+    )
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     formats: dict[str, FormatFiles]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from trt_export.serial import JsonRecord, json_field
+from trt_export.serial import JsonRecord, layout
 
 ALREADY_PASSING = "already-passing"
 FOUND = "found"
@@ -29,7 +29,7 @@ NOTHING_HELPS = "nothing-helps"
 class Trial(JsonRecord):
     """One evaluated configuration: these op types kept out of TensorRT (or in fp32)."""
 
-    kept_out: frozenset[str] = json_field(dump=sorted)
+    kept_out: frozenset[str] = field(metadata=layout(dump=sorted))
     passed: bool
     latency_ms: float | None = None
     max_abs_error: float | None = None
