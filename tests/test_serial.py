@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from trt_export.errors import EXIT_USAGE, ModelSourceError, ReportError
-from trt_export.serial import dumps, finite_or_none, json_field, optional, required, structure, unstructure
+from trt_export.serial import (
+    JsonRecord,
+    dumps,
+    finite_or_none,
+    json_field,
+    nonfinite_as_text,
+    nonfinite_from_text,
+    optional,
+    read_json,
+    register_layout,
+    required,
+    rounded,
+    structure,
+    unstructure,
+)
 
 
 class Kind(StrEnum):
@@ -166,3 +181,75 @@ def test_error_type_and_hint() -> None:
     with pytest.raises(ModelSourceError, match=r"^m\.json: .*; re-export the model$"):
         structure({"p50_ms": 1.0}, Stats, source="m.json", error=ModelSourceError, hint="re-export the model")
     assert "the top level has a bad value at $: must be an object" in _error([1, 2])
+
+
+@dataclass(frozen=True)
+class Record(JsonRecord):
+    json_keys: ClassVar[tuple[str, ...]] = ("total", "ratio")
+
+    ratio: float | None = json_field(default=None, dump=rounded(2, nonfinite_as_none=True), load=finite_or_none)
+    error: float | None = json_field(default=None, dump=nonfinite_as_text, load=nonfinite_from_text)
+    hidden: str = json_field(default="x", omit=True)
+
+    def json_derived(self) -> dict[str, Any]:
+        return {"total": 3}
+
+
+def test_record_layout_derived_keys_and_order() -> None:
+    data = Record(ratio=1.23456, error=float("-inf"), hidden="y").to_dict()
+    assert list(data.items()) == [("total", 3), ("ratio", 1.23), ("error", "-inf")]
+    assert Record(ratio=float("nan")).to_dict()["ratio"] is None
+    back = Record.from_dict({"total": 99, "ratio": 1.23, "error": "nan", "hidden": "z"})
+    assert back.ratio == 1.23 and back.error is not None and math.isnan(back.error) and back.hidden == "x"
+
+
+def test_record_from_dict_is_one_value_error_line() -> None:
+    with pytest.raises(
+        ValueError, match=r"^Record: error has a bad value at \$\.error: expected a finite number, got 'lots'$"
+    ):
+        Record.from_dict({"error": "lots"})
+
+
+class Span:
+    def __init__(self, start: int, stop: int) -> None:
+        self.start, self.stop = start, stop
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Span) and (self.start, self.stop) == (other.start, other.stop)
+
+
+def _span_from_json(data: Any) -> Span:
+    start, stop = data["range"]
+    if stop < start:
+        raise ValueError(f"range ends before it starts: {start}..{stop}")
+    return Span(start, stop)
+
+
+register_layout(Span, lambda span: {"range": [span.start, span.stop]}, _span_from_json)
+
+
+@dataclass
+class Spans:
+    spans: list[Span]
+
+
+def test_register_layout_nests_with_paths() -> None:
+    assert unstructure(Spans([Span(1, 2)])) == {"spans": [{"range": [1, 2]}]}
+    assert structure({"spans": [{"range": [1, 2]}]}, Spans, source="x") == Spans([Span(1, 2)])
+    message = _error({"spans": [{"range": [1, 2]}, {"range": [5, 3]}, 7]}, Spans)
+    assert "spans[1] has a bad value at $.spans[1]: range ends before it starts: 5..3" in message
+    assert "spans[2] has a bad value at $.spans[2]: must be an object" in message
+    assert "spans[0]" not in message
+
+
+def test_read_json(tmp_path: Path) -> None:
+    path = tmp_path / "f.json"
+    path.write_text('{"a": NaN}', encoding="utf-8")
+    assert math.isnan(read_json(path, what="test file")["a"])  # structure() refuses it where a number must be finite
+    path.write_text("[1,", encoding="utf-8")
+    with pytest.raises(
+        ModelSourceError, match=r"^test file .*f\.json is not valid JSON \(line 1, column 4: .*; fix it$"
+    ):
+        read_json(path, what="test file", error=ModelSourceError, hint="fix it")
+    with pytest.raises(ReportError, match="cannot be read"):
+        read_json(tmp_path / "missing.json", what="test file")
