@@ -36,7 +36,7 @@ import math
 from collections.abc import Callable, Mapping
 from enum import Enum, IntEnum, StrEnum
 from pathlib import Path
-from typing import Any, Self, TypeVar, get_args, get_origin
+from typing import Any, Self, TypedDict, TypeVar, Unpack, get_args, get_origin
 
 import cattrs
 from cattrs.cols import is_mapping, is_sequence, list_structure_factory
@@ -63,19 +63,38 @@ class ValueProblem(ValueError):
 # --------------------------------------------------------------------------- fields
 
 
+class Layout(TypedDict, total=False):
+    """A field's JSON layout (see :func:`json_field`)."""
+
+    key: str | None
+    omit_if_default: bool
+    required: bool
+    dump: Callable[[Any], Any] | None
+    load: Callable[[Any], Any] | None
+    omit: bool
+
+
+def layout(**spec: Unpack[Layout]) -> dict[str, Any]:
+    """A field's JSON layout as ``dataclasses.field`` metadata, for a field without a default:
+    ``field(metadata=layout(dump=...))`` (type checkers read any other call as a default)."""
+    return {
+        _KEY: spec.get("key"),
+        _OMIT_IF_DEFAULT: spec.get("omit_if_default", False),
+        _REQUIRED: spec.get("required", False),
+        _DUMP: spec.get("dump"),
+        _LOAD: spec.get("load"),
+        _OMIT: spec.get("omit", False),
+    }
+
+
 def json_field(
     *,
     default: Any = dataclasses.MISSING,
     default_factory: Any = dataclasses.MISSING,
-    key: str | None = None,
-    omit_if_default: bool = False,
-    required: bool = False,
-    dump: Callable[[Any], Any] | None = None,
-    load: Callable[[Any], Any] | None = None,
-    omit: bool = False,
-    **kwargs: Any,
+    compare: bool = True,
+    **spec: Unpack[Layout],
 ) -> Any:
-    """A dataclass field with its JSON layout.
+    """A dataclass field with a default and its JSON layout.
 
     ``key``: the JSON key when it differs from the field name. ``omit_if_default``: left out of the
     JSON when equal to its default (an optional key added after the first files were written).
@@ -83,28 +102,8 @@ def json_field(
     this schema version has). ``dump(value)``/``load(json_value)``: this field's own conversion
     (``load`` gets the raw JSON value and may raise ValueError with the problem). ``omit``: not in
     the JSON at all (run-time state such as the directory a file was read from).
-
-    A field without a default is declared ``field(metadata=layout(...))`` instead: type checkers
-    read any other call as a default.
     """
-    metadata = {
-        **(kwargs.pop("metadata", None) or {}),
-        **layout(key=key, omit_if_default=omit_if_default, required=required, dump=dump, load=load, omit=omit),
-    }
-    return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata, **kwargs)
-
-
-def layout(
-    *,
-    key: str | None = None,
-    omit_if_default: bool = False,
-    required: bool = False,
-    dump: Callable[[Any], Any] | None = None,
-    load: Callable[[Any], Any] | None = None,
-    omit: bool = False,
-) -> dict[str, Any]:
-    """A field's JSON layout as ``dataclasses.field`` metadata (the arguments of :func:`json_field`)."""
-    return {_KEY: key, _OMIT_IF_DEFAULT: omit_if_default, _REQUIRED: required, _DUMP: dump, _LOAD: load, _OMIT: omit}
+    return dataclasses.field(default=default, default_factory=default_factory, compare=compare, metadata=layout(**spec))
 
 
 def required(default: Any = None, **kwargs: Any) -> Any:
