@@ -133,3 +133,40 @@ def test_invalid_manifest_json_names_the_fix(tmp_path: Path) -> None:
         ModelSourceError, match=r"export manifest .* is not valid JSON \(line 1, .*; re-export the model$"
     ):
         load_manifest(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        (
+            lambda d: d["candidates"][0]["latency_ms"].update(p99="slow"),
+            "candidates[0] (1x3x256x256) has a bad value at $.candidates[0].latency_ms.p99: expected a finite number, got 'slow'",
+        ),
+        (
+            lambda d: d["settings"].update(warmup=2.5),
+            "settings has a bad value at $.settings.warmup: expected an integer, got 2.5",
+        ),
+        (
+            lambda d: d["candidates"][0]["memory"].update(peak_rss_mb=True),
+            "candidates[0] (1x3x256x256) has a bad value at $.candidates[0].memory.peak_rss_mb: expected a finite number, got True",
+        ),
+        (
+            lambda d: d["candidates"][0]["scene"].pop("tiles"),
+            "candidates[0] (1x3x256x256) is missing required key 'scene.tiles' ($.candidates[0].scene.tiles)",
+        ),
+        (
+            lambda d: d["candidates"][0]["trt_coverage"].update(engines="two"),
+            "$.candidates[0].trt_coverage.engines: expected an integer, got 'two'",
+        ),
+    ],
+)
+def test_bench_report_errors_name_the_file_and_json_path(tmp_path: Path, change: Any, text: str) -> None:
+    data = json.loads((DATA / "bench_full.json").read_text(encoding="utf-8"))
+    change(data)
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ReportError) as info:
+        load_bench_report(path)
+    message = str(info.value)
+    assert message.startswith(f"bench report {path}: ") and text in message and "\n" not in message
+    assert info.value.exit_code == EXIT_USAGE

@@ -239,7 +239,7 @@ class BenchReport(JsonRecord):
         raise KeyError(label if backend is None else f"{label} on {backend}")
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "bench report") -> BenchReport:  # type: ignore[override]
+    def from_dict(cls, data: Any, source: str = "bench report") -> BenchReport:
         """Build a report from parsed JSON, raising ReportError naming ``source`` and the bad key."""
         if not isinstance(data, Mapping):
             raise ReportError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")

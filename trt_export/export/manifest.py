@@ -112,7 +112,7 @@ class Manifest(JsonRecord):
                 )
 
     @classmethod
-    def from_dict(cls, data: Any, export_dir: Path | None = None) -> Manifest:  # type: ignore[override]
+    def from_dict(cls, data: Any, export_dir: Path | None = None) -> Manifest:
         where = f"{export_dir / MANIFEST_NAME}" if export_dir else "manifest"
         if data.get("schema") != SCHEMA:
             raise ModelSourceError(
