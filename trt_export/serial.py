@@ -1,8 +1,8 @@
 """JSON (de)serialisation of the project's files: one configured cattrs converter.
 
 Every file trt-export writes or reads (``bench.json``, ``trt_export_manifest.json``, the verify
-report, the worker protocol's messages) goes through :data:`converter`, so the rules are the same
-everywhere and written once:
+report) and the dataclasses its processes send each other (worker results, the convert job) go
+through :data:`converter`, so the rules are the same everywhere and written once:
 
 - floats are finite numbers (an int is accepted, ``NaN``/``Infinity`` and ``true`` are refused);
   ``float | None`` accepts null, and a field may declare ``load=finite_or_none`` to read a
@@ -40,7 +40,12 @@ from typing import Any, Self, TypedDict, TypeVar, Unpack, get_args, get_origin
 
 import cattrs
 from cattrs.cols import is_mapping, is_sequence, list_structure_factory
-from cattrs.errors import AttributeValidationNote, ClassValidationError, IterableValidationError
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from trt_export.errors import ReportError, TrtExportError
@@ -128,9 +133,7 @@ def _kind(value: Any) -> str:
 
 
 def finite_float(value: Any, _: Any = float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueProblem(f"expected a finite number, got {value!r}")
-    if not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueProblem(f"expected a finite number, got {value!r}")
     return float(value)
 
@@ -209,12 +212,21 @@ def _enum(value: Any, cls: type[Enum]) -> Enum:
         raise ValueProblem(f"expected one of {choices}, got {value!r}") from None
 
 
+def _require_array(value: Any) -> None:
+    if not isinstance(value, (list, tuple)):
+        raise ValueProblem(f"must be a list (a JSON array), got {_kind(value)}")
+
+
+def _require_object(value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise ValueProblem(f"must be an object (a JSON mapping), got {_kind(value)}")
+
+
 def _array_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
     inner = list_structure_factory(type_, conv)
 
     def structure_array(value: Any, cl: Any) -> Any:
-        if not isinstance(value, (list, tuple)):
-            raise ValueProblem(f"must be a list (a JSON array), got {_kind(value)}")
+        _require_array(value)
         return inner(value, cl)
 
     return structure_array
@@ -226,15 +238,13 @@ def _tuple_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, Any], A
         item = conv.get_structure_hook(args[0])
 
         def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
-            if not isinstance(value, (list, tuple)):
-                raise ValueProblem(f"must be a list (a JSON array), got {_kind(value)}")
+            _require_array(value)
             return tuple(_items(value, [item] * len(value), [args[0]] * len(value), type_))
 
         return structure_tuple
 
     def structure_fixed(value: Any, _: Any) -> tuple[Any, ...]:
-        if not isinstance(value, (list, tuple)):
-            raise ValueProblem(f"must be a list (a JSON array), got {_kind(value)}")
+        _require_array(value)
         if args and len(value) != len(args):
             raise ValueProblem(f"must hold {len(args)} items, got {len(value)}")
         hooks = [conv.get_structure_hook(a) for a in args] if args else [lambda v, _: v] * len(value)
@@ -245,8 +255,6 @@ def _tuple_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, Any], A
 
 def _items(value: Any, hooks: list[Any], types: list[Any], type_: Any) -> list[Any]:
     """Structure each item, collecting the failures with their index (as cattrs' own lists do)."""
-    from cattrs.errors import IterableValidationNote
-
     out, errors = [], []
     for i, (item, hook, cl) in enumerate(zip(value, hooks, types, strict=True)):
         try:
@@ -263,8 +271,7 @@ def _mapping_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, Any],
     inner = conv.gen_structure_mapping(type_)
 
     def structure_object(value: Any, cl: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise ValueProblem(f"must be an object (a JSON mapping), got {_kind(value)}")
+        _require_object(value)
         return inner(value, cl)
 
     return structure_object
@@ -305,8 +312,7 @@ def _dataclass_structure(cls: type, conv: cattrs.Converter) -> Callable[[Any, An
     needed = [(f.name, f.metadata.get(_KEY) or f.name) for f in dataclasses.fields(cls) if f.metadata.get(_REQUIRED)]
 
     def structure_dataclass(value: Any, cl: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise ValueProblem(f"must be an object (a JSON mapping), got {_kind(value)}")
+        _require_object(value)
         missing = [(name, key) for name, key in needed if key not in value]
         if missing:
             errors = []
@@ -401,8 +407,7 @@ def register_layout(cls: type[T], dump: Callable[[T], Any], load: Callable[[Mapp
     ``dump(obj)`` and ``load(mapping)`` (``load`` may raise ValueError/KeyError naming the problem)."""
 
     def structure_object(value: Any, _: Any) -> T:
-        if not isinstance(value, Mapping):
-            raise ValueProblem(f"must be an object (a JSON mapping), got {_kind(value)}")
+        _require_object(value)
         return load(value)
 
     converter.register_unstructure_hook(cls, dump)
