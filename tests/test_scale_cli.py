@@ -64,10 +64,13 @@ def test_shard_and_execution_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "shard, message",
     [
-        ({"index": "two", "count": 3, "candidates": []}, r"bad shard: .*shard\.index"),
-        ({"index": 4, "count": 3, "candidates": []}, r"bad shard: .*shard index must be 1\.\.count, got 4/3"),
-        ({"count": 3, "candidates": []}, r"bad shard: .*required field missing @ shard\.index"),
-        ([1, 3], r"shard must be an object or null, got list"),
+        ({"index": "two", "count": 3, "candidates": []}, r"shard has a bad value at \$\.shard\.index: .*'two'"),
+        (
+            {"index": 4, "count": 3, "candidates": []},
+            r"shard has a bad value at \$\.shard: shard index must be 1\.\.count, got 4/3",
+        ),
+        ({"count": 3, "candidates": []}, r"shard is missing required key 'index' \(\$\.shard\.index\)"),
+        ([1, 3], r"shard has a bad value at \$\.shard: must be an object .*got list"),
     ],
 )
 def test_bad_shard_fields_are_refused_in_one_line(tmp_path: Path, shard, message: str) -> None:

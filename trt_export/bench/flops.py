@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from trt_export.export.program_ops import OpInfo
+from trt_export.serial import JsonRecord
 
 METHOD = "2 x multiply-adds of conv/conv-transpose/matmul ops in the exported program (elementwise, norm, pooling not counted)"
 
@@ -32,7 +33,9 @@ _UNCOUNTABLE = {"einsum", "fused_multi_transformer", "flash_attn", "multihead_ma
 
 
 @dataclass(frozen=True)
-class FlopCount:
+class FlopCount(JsonRecord):
+    json_keys: ClassVar[tuple[str, ...]] = ("flops", "gflop")
+
     flops: int
     by_op: dict[str, int] = field(default_factory=dict)
     uncounted: tuple[str, ...] = ()
@@ -42,23 +45,8 @@ class FlopCount:
     def gflop(self) -> float:
         return self.flops / 1e9
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "flops": self.flops,
-            "gflop": self.gflop,
-            "by_op": dict(self.by_op),
-            "uncounted": list(self.uncounted),
-            "method": self.method,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FlopCount:
-        return cls(
-            int(data["flops"]),
-            {str(k): int(v) for k, v in data.get("by_op", {}).items()},
-            tuple(str(u) for u in data.get("uncounted", ())),
-            str(data.get("method", METHOD)),
-        )
+    def json_derived(self) -> dict[str, Any]:
+        return {"gflop": self.gflop}
 
 
 def _base_name(name: str) -> str:

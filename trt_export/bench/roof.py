@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from trt_export.errors import TrtExportError
 from trt_export.infer.backends import BackendSettings
+from trt_export.serial import JsonRecord, layout, rounded
 
 DEFAULT_ROOF_N = 1024  # 2 GFLOP per run: large enough for the GEMM kernels' peak, ~0.1 s on 2 cores
 ROOF_REPEATS = 5
@@ -52,17 +53,10 @@ GPU_PEAK_TFLOPS: dict[str, tuple[float, float]] = {
 
 
 @dataclass(frozen=True)
-class Roof:
-    gflops: float
+class Roof(JsonRecord):
+    gflops: float = field(metadata=layout(dump=rounded(2)))
     source: str  # "measured" | "peak table"
     method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"gflops": round(self.gflops, 2), "source": self.source, "method": self.method}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Roof:
-        return cls(float(data["gflops"]), str(data["source"]), str(data["method"]))
 
 
 def gpu_peak(gpu_name: str | None, precision: str) -> Roof | None:

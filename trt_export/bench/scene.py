@@ -20,43 +20,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
 
-import cattrs
 import numpy as np
 
 from trt_export.errors import InputError
 from trt_export.predict.tiling import DEFAULT_MERGE, DEFAULT_OVERLAP, INVALID_VALUE
+from trt_export.serial import JsonRecord
 
 DEFAULT_AGREEMENT_MAX_PIXELS = 4 * 2**20  # 4 MP: a dygraph reference of that size fits a CPU worker
 _SCENE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-# bench.json's scene entries are (de)serialised by cattrs; unknown keys are ignored (newer files)
-_converter = cattrs.Converter(forbid_extra_keys=False)
-
-
-def _structure(cls: type, data: Mapping[str, Any]) -> Any:
-    """``cls`` from a JSON object; a missing or bad key is one ValueError naming it."""
-    try:
-        return _converter.structure(dict(data), cls)
-    except cattrs.BaseValidationError as exc:
-        raise ValueError(f"{cls.__name__}: " + "; ".join(cattrs.transform_error(exc))) from None
-
-
-def _unstructure(obj: Any) -> dict[str, Any]:
-    return _converter.unstructure(obj)  # type: ignore[no-any-return]
-
-
-class _JsonObject:
-    """``to_dict``/``from_dict`` through the cattrs converter, for this module's bench.json entries."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return _unstructure(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        return _structure(cls, data)  # type: ignore[no-any-return]
 
 
 def parse_scene(text: str) -> tuple[int, int]:
@@ -79,7 +53,7 @@ def parse_min_agreement(value: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
-class SceneSettings(_JsonObject):
+class SceneSettings(JsonRecord):
     """The scene a sweep is judged on (``bench.json`` settings.scene)."""
 
     width: int
@@ -94,7 +68,7 @@ class SceneSettings(_JsonObject):
 
 
 @dataclass(frozen=True)
-class SceneEstimate(_JsonObject):
+class SceneEstimate(JsonRecord):
     """One candidate's predicted time for the scene (``bench.json`` candidates[].scene)."""
 
     tiles: int
@@ -162,7 +136,7 @@ def confusion(reference: np.ndarray, candidate: np.ndarray, classes: int) -> np.
 
 
 @dataclass(frozen=True)
-class AgreementImage(_JsonObject):
+class AgreementImage(JsonRecord):
     image: str  # the file (or "a + b" for a pair)
     window: list[int]  # x, y, width, height compared (the whole image unless it was too large)
     agreement: float
@@ -170,7 +144,7 @@ class AgreementImage(_JsonObject):
 
 
 @dataclass(frozen=True)
-class AgreementSummary(_JsonObject):
+class AgreementSummary(JsonRecord):
     """Tiled export vs native-resolution dygraph, over every agreement image (``candidates[].agreement``)."""
 
     agreement: float  # fraction of compared pixels with the same label

@@ -13,11 +13,12 @@ keeps only the summary, in milliseconds. Conventions, fixed here so every report
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from trt_export.serial import JsonRecord
 
 MIN_SAMPLES_FOR_INTERVAL = 20
 """Fewest timed samples per run for a bootstrap interval of its median (below it the interval's
@@ -33,7 +34,7 @@ LATENCY_STATS = ("p50", "median", "p90", "p95", "p99", "mean", "max")
 
 
 @dataclass(frozen=True)
-class LatencyStats:
+class LatencyStats(JsonRecord):
     """Summary of one candidate's timing loop; times in milliseconds."""
 
     samples: int
@@ -83,23 +84,9 @@ class LatencyStats:
             raise ValueError(f"unknown latency statistic {name!r}; use one of {', '.join(LATENCY_STATS)}")
         return float(getattr(self, "median" if name == "p50" else name))
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LatencyStats:
-        values = {key: data[key] for key in _LATENCY_KEYS}
-        for key, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"latency_ms.{key} must be a finite number, got {value!r}")
-        return cls(samples=int(values.pop("samples")), **{k: float(v) for k, v in values.items()})
-
-
-_LATENCY_KEYS = ("samples", "min", "mean", "median", "p90", "p95", "p99", "max", "std", "cv", "iqr")
-
 
 @dataclass(frozen=True)
-class Throughput:
+class Throughput(JsonRecord):
     """Work per second at the median latency: batch items and input megapixels."""
 
     samples_per_s: float
@@ -109,13 +96,6 @@ class Throughput:
     def ms_per_sample(self) -> float:
         """Median latency per batch item: what one image costs when it rides in a batch of n."""
         return 1000.0 / self.samples_per_s
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Throughput:
-        return cls(samples_per_s=float(data["samples_per_s"]), megapixels_per_s=float(data["megapixels_per_s"]))
 
 
 def throughput(n: int, h: int, w: int, median_ms: float) -> Throughput:

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from trt_export.serial import finite_float, register_layout
+
 WORKER_PHASES = ("startup", "idle", "export", "reference", "build", "parity", "warmup", "timed", "scene", "teardown")
 PHASES = (*WORKER_PHASES, "parent")
 IRREDUCIBLE = ("export", "reference", "build", "parity", "warmup", "timed", "scene")
@@ -72,7 +74,7 @@ class PhaseTimes:
         times = cls()
         for phase, value in data.items():
             if phase in PHASES and value is not None:
-                times.add(str(phase), float(value))
+                times.add(str(phase), finite_float(value))
         return times
 
 
@@ -112,7 +114,8 @@ class SweepTime:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SweepTime:
         return cls(
-            wall_s=float(data["wall"]), phases=PhaseTimes.from_dict({k: v for k, v in data.items() if k in PHASES})
+            wall_s=finite_float(data["wall"]),
+            phases=PhaseTimes.from_dict({k: v for k, v in data.items() if k in PHASES}),
         )
 
     def summary(self) -> str:
@@ -120,3 +123,8 @@ class SweepTime:
         ratio = self.overhead_ratio
         tail = f"; {ratio:.2f}x the irreducible {self.irreducible_s:.1f} s" if ratio is not None else ""
         return f"sweep took {self.wall_s:.1f} s ({parts}){tail}"
+
+
+# bench.json keeps both flattened: phase -> seconds (rounded); the wall time, every phase and derived figures
+register_layout(PhaseTimes, PhaseTimes.to_dict, PhaseTimes.from_dict)
+register_layout(SweepTime, SweepTime.to_dict, SweepTime.from_dict)

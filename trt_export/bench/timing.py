@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from trt_export.bench.stats import MIN_SAMPLES_FOR_INTERVAL
+from trt_export.serial import JsonRecord, finite_or_none, json_field, rounded
 
 DEFAULT_WARMUP = 5
 DEFAULT_WARMUP_MAX_S = 0.5
@@ -48,7 +49,7 @@ DEADLINE_MARGIN_FRACTION = 0.05
 
 
 @dataclass(frozen=True)
-class TimingPolicy:
+class TimingPolicy(JsonRecord):
     """How a candidate is timed. ``None`` switches a bound off."""
 
     warmup: int = DEFAULT_WARMUP  # at most this many untimed runs first ...
@@ -97,23 +98,6 @@ class TimingPolicy:
         if self.target_ci:
             parts.append(f"stopping when the median's 95% CI is within +-{self.target_ci:.1%}")
         return ", ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TimingPolicy:
-        return _structure(data, cls)
-
-
-def _structure(data: Mapping[str, Any], cls: type) -> Any:
-    """``cls`` from JSON data through cattrs (unknown keys ignored); one ValueError naming the problem."""
-    import cattrs
-
-    try:
-        return cattrs.structure(dict(data), cls)
-    except cattrs.BaseValidationError as exc:
-        raise ValueError("; ".join(cattrs.transform_error(exc))) from None
 
 
 def policy_from_budget(warmup: int, iters: int | None, duration_s: float | None) -> TimingPolicy:
@@ -248,30 +232,19 @@ class TimingOutcome:
 
 
 @dataclass(frozen=True)
-class TimingSummary:
+class TimingSummary(JsonRecord):
     """How a candidate's timing loop went, as bench.json keeps it (``candidates[].timing``)."""
 
     runs: int
     warmup_runs: int
     stop: str
-    ci_halfwidth: float | None = None
+    # written to 6 places; a non-finite one (no interval) is written and read as null
+    ci_halfwidth: float | None = json_field(default=None, dump=rounded(6, nonfinite_as_none=True), load=finite_or_none)
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.stop not in STOP_REASONS:
             raise ValueError(f"timing.stop {self.stop!r} is not one of {', '.join(STOP_REASONS)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        if data["ci_halfwidth"] is not None:
-            data["ci_halfwidth"] = round(data["ci_halfwidth"], 6) if math.isfinite(data["ci_halfwidth"]) else None
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TimingSummary:
-        ci = data.get("ci_halfwidth")
-        clean = {**data, "ci_halfwidth": None if ci is None or not math.isfinite(float(ci)) else float(ci)}
-        return _structure(clean, cls)
 
 
 def run_policy(

@@ -7,15 +7,16 @@ read an export directory only through this file, so they never guess file names 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from trt_export.errors import ModelSourceError
 from trt_export.infer.inputs import TensorSpec
 from trt_export.model.shapes import FixedShape
 from trt_export.model.types import ExportFormat, ModelKind
+from trt_export.serial import JsonRecord, dumps, json_field, layout, read_json, rounded, structure
 
 MANIFEST_NAME = "trt_export_manifest.json"
 SCHEMA = "trt-export/manifest"
@@ -33,22 +34,43 @@ class FormatFiles:
     model_sha256: str | None = None
 
 
+def _shape_to_json(shape: FixedShape) -> dict[str, Any]:
+    return {"nchw": list(shape.nchw), "seed_notation": shape.seed_notation}
+
+
+def _shape_from_json(data: Any) -> FixedShape:
+    if not isinstance(data, Mapping) or "nchw" not in data:
+        raise ValueError(f"fixed_input_shape must be an object with 'nchw', got {data!r}")
+    return FixedShape.from_nchw(data["nchw"])
+
+
+# keys older manifests lack (optional keys, not a schema change), with the value they mean
+_OLDER_DEFAULTS = {"paddle_commit": "", "export_seconds": 0.0, "notes": []}
+
+
 @dataclass
-class Manifest:
+class Manifest(JsonRecord):
+    json_keys: ClassVar[tuple[str, ...]] = ("schema", "schema_version")  # first in the file
+
     tool_version: str
     paddle_version: str
     paddle_commit: str
     created_utc: str
-    export_seconds: float
+    export_seconds: float = field(metadata=layout(dump=rounded(4)))
     source: dict[str, Any]
     model: dict[str, Any]
-    fixed_shape: FixedShape
+    fixed_shape: FixedShape = field(
+        metadata=layout(key="fixed_input_shape", dump=_shape_to_json, load=_shape_from_json)
+    )
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     formats: dict[str, FormatFiles]
     default_format: str
     notes: list[str] = field(default_factory=list)
-    export_dir: Path | None = field(default=None, compare=False)
+    export_dir: Path | None = json_field(default=None, compare=False, omit=True)  # where it was read from
+
+    def json_derived(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION}
 
     @property
     def model_name(self) -> str:
@@ -90,30 +112,8 @@ class Manifest:
                     "corrupt, truncated or was replaced; re-export the model"
                 )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "schema_version": SCHEMA_VERSION,
-            "tool_version": self.tool_version,
-            "paddle_version": self.paddle_version,
-            "paddle_commit": self.paddle_commit,
-            "created_utc": self.created_utc,
-            "export_seconds": round(self.export_seconds, 4),
-            "source": self.source,
-            "model": self.model,
-            "fixed_input_shape": {
-                "nchw": list(self.fixed_shape.nchw),
-                "seed_notation": self.fixed_shape.seed_notation,
-            },
-            "inputs": [_spec_to_dict(s) for s in self.inputs],
-            "outputs": [_spec_to_dict(s) for s in self.outputs],
-            "formats": {name: asdict(files) for name, files in self.formats.items()},
-            "default_format": self.default_format,
-            "notes": list(self.notes),
-        }
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any], export_dir: Path | None = None) -> Manifest:
+    def from_dict(cls, data: Any, export_dir: Path | None = None) -> Manifest:
         where = f"{export_dir / MANIFEST_NAME}" if export_dir else "manifest"
         if data.get("schema") != SCHEMA:
             raise ModelSourceError(
@@ -124,25 +124,11 @@ class Manifest:
                 f"{where} has schema version {data.get('schema_version')!r}, this trt-export reads "
                 f"version {SCHEMA_VERSION}; re-export the model with this version"
             )
-        try:
-            return cls(
-                tool_version=data["tool_version"],
-                paddle_version=data["paddle_version"],
-                paddle_commit=data.get("paddle_commit", ""),
-                created_utc=data["created_utc"],
-                export_seconds=float(data.get("export_seconds", 0.0)),
-                source=dict(data["source"]),
-                model=dict(data["model"]),
-                fixed_shape=FixedShape.from_nchw(list(data["fixed_input_shape"]["nchw"])),
-                inputs=[_spec_from_dict(s) for s in data["inputs"]],
-                outputs=[_spec_from_dict(s) for s in data["outputs"]],
-                formats={name: FormatFiles(**files) for name, files in data["formats"].items()},
-                default_format=data["default_format"],
-                notes=[str(n) for n in data.get("notes", [])],
-                export_dir=export_dir,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelSourceError(f"{where} is incomplete or corrupt ({exc!r}); re-export the model") from None
+        manifest = structure(
+            {**_OLDER_DEFAULTS, **data}, cls, source=where, error=ModelSourceError, hint="re-export the model"
+        )
+        manifest.export_dir = export_dir
+        return manifest
 
 
 def _sha256(path: Path) -> str:
@@ -153,17 +139,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _spec_to_dict(spec: TensorSpec) -> dict[str, Any]:
-    return {"name": spec.name, "dtype": spec.dtype, "shape": list(spec.shape)}
-
-
-def _spec_from_dict(data: dict[str, Any]) -> TensorSpec:
-    return TensorSpec(name=str(data["name"]), dtype=str(data["dtype"]), shape=tuple(int(d) for d in data["shape"]))
-
-
 def save_manifest(manifest: Manifest, export_dir: Path) -> Path:
     path = Path(export_dir) / MANIFEST_NAME
-    path.write_text(json.dumps(manifest.to_dict(), indent=2) + "\n", encoding="utf-8")
+    path.write_text(dumps(manifest, allow_nan=True), encoding="utf-8")
     return path
 
 
@@ -182,10 +160,7 @@ def load_manifest(export_dir: str | Path) -> Manifest:
             f"{str(directory)!r} has no {MANIFEST_NAME} and no model.yml with model.pdmodel or model.json: it is "
             "neither a 'trt-export export' dir nor a PaddleRS export; export it with trt-export"
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelSourceError(f"{path} is not valid JSON ({exc}); re-export the model") from None
+    data = read_json(path, what="export manifest", error=ModelSourceError, hint="re-export the model")
     if not isinstance(data, dict):
         raise ModelSourceError(f"{path} is not a JSON object; re-export the model")
     manifest = Manifest.from_dict(data, export_dir=directory.resolve())

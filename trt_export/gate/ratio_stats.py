@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from trt_export.bench.stats import MIN_SAMPLES_FOR_INTERVAL
 from trt_export.errors import ReportError
+from trt_export.serial import JsonRecord
 
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_RESAMPLES = 2000
@@ -45,7 +45,7 @@ METHODS = ("bootstrap", "paired", "history", "summary")
 
 
 @dataclass(frozen=True)
-class RatioInterval:
+class RatioInterval(JsonRecord):
     """current / baseline latency ratio with a confidence interval.
 
     ``method``: ``bootstrap`` (two independent runs), ``paired`` (interleaved A/B), ``history``
@@ -62,9 +62,6 @@ class RatioInterval:
     n_current: int
     between_run_cv: float | None = None
     stat: str = "p50"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def describe(self) -> str:
         """``ratio 1.31 [1.27, 1.35] (95% paired bootstrap, 30 pairs)``."""

@@ -27,10 +27,10 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from trt_export.bench.metrics import gate_status_text, parity_regression, shared_memory_figure
 from trt_export.bench.report import BenchReport, Candidate, load_bench_report
@@ -48,6 +48,7 @@ from trt_export.gate.ratio_stats import (
     paired_ratio,
 )
 from trt_export.report.gate_output import append_github_step_summary, format_pct, gate_markdown, write_junit_xml
+from trt_export.serial import JsonRecord
 
 GATE_STATS = ("p50", "p90", "p99")
 GATE_TESTS = ("auto", "bootstrap", "summary")
@@ -153,7 +154,9 @@ class GateRow:
 
 
 @dataclass
-class GateResult:
+class GateResult(JsonRecord):
+    json_keys: ClassVar[tuple[str, ...]] = ("passed", "exit_code", "model", "backend", "settings")
+
     rows: list[GateRow]
     warnings: list[str] = field(default_factory=list)
     settings: GateSettings = field(default_factory=GateSettings)
@@ -209,17 +212,8 @@ class GateResult:
             )
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "exit_code": self.exit_code,
-            "model": self.model,
-            "backend": self.backend,
-            "settings": asdict(self.settings),
-            "warnings": list(self.warnings),
-            "notes": list(self.notes),
-            "rows": [{**asdict(row), "verdict": str(row.verdict)} for row in self.rows],
-        }
+    def json_derived(self) -> dict[str, Any]:
+        return {"passed": self.passed, "exit_code": self.exit_code}
 
 
 # --- comparing -----------------------------------------------------------------------------------

@@ -18,12 +18,12 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from trt_export.errors import BackendUnavailable, TrtExportError
-from trt_export.infer.backends import TrtConvertPlan, TrtInputPlan
+from trt_export.infer.backends import TrtConvertPlan
+from trt_export.serial import converter
 
 DONE_MARKER = "convert_done.json"
 
@@ -123,7 +123,7 @@ def convert_in_subprocess(
         job.write_text(
             json.dumps(
                 {
-                    "plan": asdict(plan),
+                    "plan": converter.unstructure(plan),
                     "model_file": str(model_file),
                     "params_file": str(params_file),
                     "save_prefix": str(save_prefix),
@@ -159,19 +159,6 @@ def convert_in_subprocess(
     return Path(data["model_file"]), Path(data["params_file"])
 
 
-def _plan_from_dict(data: dict[str, Any]) -> TrtConvertPlan:
-    inputs = tuple(TrtInputPlan(name=i["name"], shape=tuple(i["shape"]), dtype=i["dtype"]) for i in data["inputs"])
-    return TrtConvertPlan(
-        inputs=inputs,
-        precision=data["precision"],
-        workspace_size=int(data["workspace_size"]),
-        min_subgraph_size=int(data["min_subgraph_size"]),
-        save_model_prefix=data.get("save_model_prefix"),
-        disable_ops=tuple(data.get("disable_ops") or ()),
-        ops_run_float=tuple(data.get("ops_run_float") or ()),
-    )
-
-
 def main(argv: list[str]) -> int:
     from trt_export.env.paddle_import import set_verbose
 
@@ -179,7 +166,10 @@ def main(argv: list[str]) -> int:
     set_verbose(bool(os.environ.get("TRT_EXPORT_VERBOSE")))
     try:
         model, params = convert_in_process(
-            _plan_from_dict(job["plan"]), Path(job["model_file"]), Path(job["params_file"]), Path(job["save_prefix"])
+            converter.structure(job["plan"], TrtConvertPlan),
+            Path(job["model_file"]),
+            Path(job["params_file"]),
+            Path(job["save_prefix"]),
         )
         result: dict[str, Any] = {"model_file": str(model), "params_file": str(params)}
     except BackendUnavailable as exc:

@@ -29,13 +29,12 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cattrs
-
 from trt_export.errors import CheckFailed, TrtExportError
+from trt_export.serial import JsonRecord
 
 LEGACY_ENGINE_OP = "tensorrt_engine"
 PIR_ENGINE_OP = "pd_op.tensorrt_engine"
@@ -59,7 +58,7 @@ _PIR_OP_IN_TEXT = re.compile(r'"((?:pd_op|custom_op|onednn_op|pd_dist)\.[A-Za-z0
 
 
 @dataclass(frozen=True)
-class TrtCoverage:
+class TrtCoverage(JsonRecord):
     """What ran inside TensorRT. Counts are compute ops (see the module doc)."""
 
     trt_path: str  # "legacy" or "pir"
@@ -95,19 +94,9 @@ class TrtCoverage:
         cached = "; engines from cache" if self.engine_cache_hit else ""
         return f"TensorRT: {self.engines} engine(s), {share}{outside}{cached}"
 
-    def to_dict(self) -> dict[str, Any]:
-        data = cattrs.unstructure(self)
-        data["fraction"] = None if self.fraction is None else round(self.fraction, 4)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrtCoverage:
-        """Parse (and type-check) a dict written by to_dict; derived and unknown keys are ignored."""
-        names = {f.name for f in fields(cls)}
-        try:
-            return cattrs.structure({k: v for k, v in data.items() if k in names}, cls)
-        except Exception as exc:  # noqa: BLE001 - cattrs' ClassValidationError and friends
-            raise ValueError(f"trt_coverage is malformed: {exc}") from None
+    def json_derived(self) -> dict[str, Any]:
+        """Written after the fields (and ignored when read back)."""
+        return {"fraction": None if self.fraction is None else round(self.fraction, 4)}
 
 
 def format_op_types(counts: Mapping[str, int], limit: int = 8) -> str:

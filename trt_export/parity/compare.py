@@ -45,7 +45,7 @@ Default tolerances per precision (:data:`DEFAULT_TOLERANCES`), see also docs/par
 Relative error statistics divide by ``max(|reference|, eps)`` with eps the reference dtype's
 machine epsilon, so a zero reference gives a large but finite number instead of a division error.
 
-JSON (``to_dict``): plain Python numbers; ``null`` means "not applicable / not computed" (e.g. no
+JSON (``to_dict``, through serial.py): plain Python numbers; ``null`` means "not applicable / not computed" (e.g. no
 error statistics when shapes differ); non-finite values are the strings ``"nan"``, ``"inf"``,
 ``"-inf"``, never null, so they cannot be mistaken for "not computed".
 """
@@ -55,16 +55,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tabulate import tabulate
 
 from trt_export.bench.report import ParitySummary
+from trt_export.serial import JsonRecord, json_field, nonfinite_as_text, nonfinite_from_text
 
 
 @dataclass(frozen=True)
-class Tolerance:
+class Tolerance(JsonRecord):
     """What counts as equal. ``atol``/``rtol`` both ``None`` = no elementwise bound (int8)."""
 
     atol: float | None
@@ -103,15 +104,6 @@ class Tolerance:
             parts.append(f"cosine>={self.min_cosine:g}")
         return ", ".join(parts)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "atol": self.atol,
-            "rtol": self.rtol,
-            "min_argmax_agreement": self.min_argmax_agreement,
-            "max_label_mismatch": self.max_label_mismatch,
-            "min_cosine": self.min_cosine,
-        }
-
 
 DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(atol=1e-4, rtol=1e-3, min_argmax_agreement=0.999, max_label_mismatch=1e-3, min_cosine=0.9999),
@@ -129,9 +121,24 @@ def default_tolerance(precision: str) -> Tolerance:
         ) from None
 
 
+def _statistic() -> Any:
+    """A figure that may be not computed (None) or non-finite (written as "nan", "inf", "-inf")."""
+    return json_field(default=None, dump=nonfinite_as_text, load=nonfinite_from_text)
+
+
 @dataclass
-class OutputComparison:
+class OutputComparison(JsonRecord):
     """One output's verdict and the numbers behind it; truthy when it passed."""
+
+    json_keys: ClassVar[tuple[str, ...]] = (
+        *("name", "passed", "reasons", "notes", "tolerance", "reference_shape", "candidate_shape"),
+        *("reference_dtype", "candidate_dtype", "shape_match", "dtype_match"),
+        *("reference_nan", "reference_inf", "candidate_nan", "candidate_inf"),
+        *("max_abs_error", "mean_abs_error", "median_abs_error", "p99_abs_error"),
+        *("max_rel_error", "mean_rel_error", "median_rel_error", "p99_rel_error"),
+        *("mismatch_fraction", "cosine_similarity", "argmax_agreement", "label_mismatch"),
+        *("required_atol", "required_rtol", "score_axis"),
+    )
 
     name: str
     passed: bool
@@ -148,21 +155,21 @@ class OutputComparison:
     candidate_nan: int = 0
     candidate_inf: int = 0
     # None below = not computed (shape mismatch, empty output, or not applicable to the dtype)
-    max_abs_error: float | None = None
-    mean_abs_error: float | None = None
-    median_abs_error: float | None = None
-    p99_abs_error: float | None = None
-    max_rel_error: float | None = None
-    mean_rel_error: float | None = None
-    median_rel_error: float | None = None
-    p99_rel_error: float | None = None
-    mismatch_fraction: float | None = None
-    cosine_similarity: float | None = None
+    max_abs_error: float | None = _statistic()
+    mean_abs_error: float | None = _statistic()
+    median_abs_error: float | None = _statistic()
+    p99_abs_error: float | None = _statistic()
+    max_rel_error: float | None = _statistic()
+    mean_rel_error: float | None = _statistic()
+    median_rel_error: float | None = _statistic()
+    p99_rel_error: float | None = _statistic()
+    mismatch_fraction: float | None = _statistic()
+    cosine_similarity: float | None = _statistic()
     score_axis: int | None = None
-    argmax_agreement: float | None = None
-    label_mismatch: float | None = None
-    required_atol: float | None = None
-    required_rtol: float | None = None
+    argmax_agreement: float | None = _statistic()
+    label_mismatch: float | None = _statistic()
+    required_atol: float | None = _statistic()
+    required_rtol: float | None = _statistic()
 
     @property
     def shape_match(self) -> bool:
@@ -188,49 +195,15 @@ class OutputComparison:
             text += "; " + "; ".join(self.reasons)
         return text
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "passed": self.passed,
-            "reasons": list(self.reasons),
-            "notes": list(self.notes),
-            "tolerance": self.tolerance.to_dict(),
-            "reference_shape": list(self.reference_shape),
-            "candidate_shape": list(self.candidate_shape),
-            "reference_dtype": self.reference_dtype,
-            "candidate_dtype": self.candidate_dtype,
-            "shape_match": self.shape_match,
-            "dtype_match": self.dtype_match,
-            "reference_nan": self.reference_nan,
-            "reference_inf": self.reference_inf,
-            "candidate_nan": self.candidate_nan,
-            "candidate_inf": self.candidate_inf,
-            **{key: _json_float(getattr(self, key)) for key in _FLOAT_FIELDS},
-            "score_axis": self.score_axis,
-        }
-
-
-_FLOAT_FIELDS = (
-    "max_abs_error",
-    "mean_abs_error",
-    "median_abs_error",
-    "p99_abs_error",
-    "max_rel_error",
-    "mean_rel_error",
-    "median_rel_error",
-    "p99_rel_error",
-    "mismatch_fraction",
-    "cosine_similarity",
-    "argmax_agreement",
-    "label_mismatch",
-    "required_atol",
-    "required_rtol",
-)
+    def json_derived(self) -> dict[str, Any]:
+        return {"shape_match": self.shape_match, "dtype_match": self.dtype_match}
 
 
 @dataclass
-class ComparisonResult:
+class ComparisonResult(JsonRecord):
     """All outputs' verdicts; truthy when every output passed and the name sets agree."""
+
+    json_keys: ClassVar[tuple[str, ...]] = ("passed", "max_abs_error", "failed_outputs", "missing", "extra")
 
     outputs: list[OutputComparison]
     missing: list[str] = field(default_factory=list)
@@ -262,14 +235,12 @@ class ComparisonResult:
     def __str__(self) -> str:
         return render_comparison(self)
 
-    def to_dict(self) -> dict[str, Any]:
+    def json_derived(self) -> dict[str, Any]:
+        """Written with the fields (and ignored when read back: they follow from the outputs)."""
         return {
             "passed": self.passed,
-            "max_abs_error": _json_float(self.max_abs_error),
+            "max_abs_error": nonfinite_as_text(self.max_abs_error),
             "failed_outputs": self.failed_outputs,
-            "missing": list(self.missing),
-            "extra": list(self.extra),
-            "outputs": [out.to_dict() for out in self.outputs],
         }
 
     def parity_summary(self, backend: str) -> ParitySummary:
@@ -488,17 +459,6 @@ def _kind(array: np.ndarray) -> str:
     if np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
         return "int"
     return "other"
-
-
-def _json_float(value: float | None) -> float | str | None:
-    if value is None:
-        return None
-    value = float(value)
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
 
 
 def _fmt(value: float | None, spec: str = ".3g") -> str:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from trt_export.serial import JsonRecord, layout
 
 ALREADY_PASSING = "already-passing"
 FOUND = "found"
@@ -24,27 +26,20 @@ NOTHING_HELPS = "nothing-helps"
 
 
 @dataclass(frozen=True)
-class Trial:
+class Trial(JsonRecord):
     """One evaluated configuration: these op types kept out of TensorRT (or in fp32)."""
 
-    kept_out: frozenset[str]
+    kept_out: frozenset[str] = field(metadata=layout(dump=sorted))
     passed: bool
     latency_ms: float | None = None
     max_abs_error: float | None = None
     error: str | None = None  # the configuration did not build or run
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kept_out": sorted(self.kept_out),
-            "passed": self.passed,
-            "latency_ms": self.latency_ms,
-            "max_abs_error": self.max_abs_error,
-            "error": self.error,
-        }
-
 
 @dataclass
-class SearchResult:
+class SearchResult(JsonRecord):
+    json_keys: ClassVar[tuple[str, ...]] = ("status", "culprits", "candidates", "baseline", "final", "latency_cost")
+
     status: str
     culprits: tuple[str, ...]
     baseline: Trial
@@ -59,16 +54,8 @@ class SearchResult:
             return None
         return self.final.latency_ms / self.baseline.latency_ms
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "culprits": list(self.culprits),
-            "candidates": list(self.candidates),
-            "baseline": self.baseline.to_dict(),
-            "final": self.final.to_dict() if self.final else None,
-            "latency_cost": None if self.latency_cost is None else round(self.latency_cost, 4),
-            "steps": [t.to_dict() for t in self.steps],
-        }
+    def json_derived(self) -> dict[str, Any]:
+        return {"latency_cost": None if self.latency_cost is None else round(self.latency_cost, 4)}
 
 
 def search_precision(candidates: Sequence[str], evaluate: Callable[[frozenset[str]], Trial]) -> SearchResult:

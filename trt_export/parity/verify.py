@@ -1,13 +1,12 @@
 """Export, then prove it: the same inputs through the dygraph model and the exported predictor.
 
-The report is schema `trt-export/verify` version 1 (docs/verify.md). Exit code of
+The report is schema `trt-export/verify` version 1 (docs/verify.md; its layout: parity/verify_report.py). Exit code of
 the CLI: 0 every output within tolerance, 1 a parity failure, 2 usage or environment error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +24,13 @@ from trt_export.infer.runners import DygraphRunner
 from trt_export.model.sources import ModelSource, load_source
 from trt_export.model.types import ExportFormat, SourceKind, score_axis
 from trt_export.parity.compare import ComparisonResult, Tolerance, compare_outputs, default_tolerance
+from trt_export.parity.verify_report import (
+    VerifiedModel,
+    VerifyRecord,
+    VerifyTiming,
+    save_verify_record,
+)
 
-SCHEMA = "trt-export/verify"
-SCHEMA_VERSION = 1
 _PRECISION = {"trt-fp16": "fp16", "trt-int8": "int8", "onnx-trt-fp16": "fp16"}
 
 
@@ -130,29 +133,29 @@ class VerifyReport:
     def passed(self) -> bool:
         return self.comparison.passed
 
-    def to_dict(self) -> dict[str, Any]:
+    def record(self) -> VerifyRecord:
+        """The report file's content (parity/verify_report.py)."""
         m = self.manifest
-        data = {
-            "schema": SCHEMA,
-            "schema_version": SCHEMA_VERSION,
-            "tool_version": __version__,
-            "created_utc": self.created_utc,
-            "model": {"name": m.model_name, "model_type": m.model_type, "source": m.source.get("spec")},
-            "export_dir": str(m.export_dir) if m.export_dir else None,
-            "fixed_input_shape": list(m.fixed_shape.nchw),
-            "backend": self.backend,
-            "precision": precision_of(self.backend),
-            "format": self.model_format,
-            "inputs": self.inputs_from,
-            "passed": self.passed,
-            "timing": {"dygraph_ms": self.dygraph_ms, "predictor_ms": self.predictor_ms, "build_s": self.build_s},
-            "notes": self.notes,
-            "comparison": self.comparison.to_dict(),
-            **({"polygraphy": dict(self.polygraphy)} if self.polygraphy else {}),
-        }
-        if self.trt_coverage is not None:  # optional: trt-* backends only
-            data["trt_coverage"] = self.trt_coverage.to_dict()
-        return data
+        return VerifyRecord(
+            tool_version=__version__,
+            created_utc=self.created_utc,
+            model=VerifiedModel(name=m.model_name, model_type=m.model_type, source=m.source.get("spec")),
+            export_dir=str(m.export_dir) if m.export_dir else None,
+            fixed_input_shape=list(m.fixed_shape.nchw),
+            backend=self.backend,
+            precision=precision_of(self.backend),
+            format=self.model_format,
+            inputs=self.inputs_from,
+            passed=self.passed,
+            timing=VerifyTiming(dygraph_ms=self.dygraph_ms, predictor_ms=self.predictor_ms, build_s=self.build_s),
+            notes=self.notes,
+            comparison=self.comparison,
+            polygraphy=dict(self.polygraphy) if self.polygraphy else None,
+            trt_coverage=self.trt_coverage,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.record().to_dict()
 
     def summary(self) -> str:
         from trt_export.parity.compare import render_comparison
@@ -391,15 +394,4 @@ def _write_polygraphy_data(
 
 
 def write_verify_report(report: VerifyReport, path: str | Path) -> Path:
-    target = Path(path)
-    if target.is_dir():
-        raise TrtExportError(
-            f"--report {str(target)!r} is a directory; give a file path such as {str(target / 'verify.json')!r}"
-        )
-    if target.parent and not target.parent.exists():
-        raise TrtExportError(f"cannot write the report: directory {str(target.parent)!r} does not exist")
-    try:
-        target.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise TrtExportError(f"cannot write --report {str(target)!r}: {exc.strerror or exc}") from None
-    return target
+    return save_verify_record(report.record(), path)

@@ -3,22 +3,14 @@
 ``shard`` (written by ``bench --shard K/N``) says which part of which sweep a report holds, so
 ``trt-export merge`` can refuse overlapping, missing or foreign shards. ``execution`` (written by
 ``--devices``, ``--ray`` and ``merge``) says where each candidate was measured. Both are absent in a plain
-sweep, and a report without them loads as before. (De)serialised with
-cattrs; a bad value is one :class:`~trt_export.errors.ReportError` line naming the key.
+sweep, and a report without them loads as before. (De)serialised by serial.py's converter as part of
+the report; a bad value is one :class:`~trt_export.errors.ReportError` line naming its JSON path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import cattrs
-
-from trt_export.errors import ReportError
-
-_converter = cattrs.Converter(forbid_extra_keys=False)
-T = TypeVar("T")
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -63,33 +55,3 @@ class ExecutionInfo:
     placements: dict[str, Placement] = field(default_factory=dict)
     address: str | None = None
     shards: list[str] = field(default_factory=list)
-
-
-def to_json(value: Any) -> Any:
-    return None if value is None else _converter.unstructure(value)
-
-
-def from_json(data: Any, cls: type[T], where: str, source: str) -> T | None:
-    """``data`` (a parsed JSON value, possibly absent/None) as ``cls``, or a one-line ReportError."""
-    if data is None:
-        return None
-    if not isinstance(data, Mapping):
-        raise ReportError(f"{source}: {where} must be an object or null, got {type(data).__name__}")
-    try:
-        return _converter.structure(data, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        problems = (
-            cattrs.transform_error(exc, path=where, format_exception=_describe)
-            if isinstance(exc, cattrs.BaseValidationError)
-            else [f"{exc} @ {where}"]
-        )
-        raise ReportError(f"{source}: bad {where}: {'; '.join(problems)}") from exc
-
-
-def _describe(exc: BaseException, type_: Any) -> str:
-    """cattrs' wording, but with our own validation messages (``__post_init__``) kept."""
-    from cattrs.v import format_exception
-
-    if type(exc) is ValueError and str(exc) and not str(exc).startswith("invalid literal"):
-        return f"invalid value ({exc})"
-    return format_exception(exc, type_)
