@@ -10,14 +10,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from trt_export.infer.backends import (
-    ALL_BACKENDS,
-    MODEL_FORMATS,
-    EnvironmentProbe,
-    decide_availability,
-    probe_environment,
-    version_or_none,
-)
+from trt_export.env.probes import EnvironmentProbe, probe_environment, version_or_none
+from trt_export.infer.backends import ALL_BACKENDS, MODEL_FORMATS, decide_availability
 
 _FORMAT_LABELS = {"legacy": "legacy .pdmodel", "pir": "pir .json"}
 # Long reasons would make the table wider than a terminal.

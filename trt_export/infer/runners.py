@@ -283,7 +283,7 @@ class PaddleInferenceRunner(Runner):
         self.manifest.check_files(self.model_format)
         settings = self.settings
         if settings.is_trt:
-            from trt_export.infer.backends import probe_environment
+            from trt_export.env.probes import probe_environment
             from trt_export.infer.trt_preflight import preflight
 
             # Everything that would fail only after minutes of engine building is refused now.
@@ -407,7 +407,7 @@ class PaddleInferenceRunner(Runner):
 
     def _export_key(self) -> str:
         """Short hash of this format's program and weights and of what else changes an engine."""
-        from trt_export.infer.backends import probe_environment
+        from trt_export.env.probes import probe_environment
 
         model_file, _ = self.manifest.files(self.model_format)
         digest = hashlib.sha256(model_file.read_bytes())

@@ -67,7 +67,7 @@ def debug_precision(source: Any, export_dir: str | Path, options: DebugPrecision
     model_format = options.model_format or manifest.default_format
     check_options(options, model_format)
     require_backend(options.settings.backend, model_format)
-    from trt_export.infer.backends import probe_environment
+    from trt_export.env.probes import probe_environment
     from trt_export.infer.trt_preflight import preflight
 
     preflight(options.settings, model_format, probe_environment())

@@ -304,7 +304,7 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
     model_format = options.model_format or manifest.default_format
     require_backend(options.settings.backend, model_format)
     if options.settings.is_trt:
-        from trt_export.infer.backends import probe_environment
+        from trt_export.env.probes import probe_environment
         from trt_export.infer.trt_preflight import preflight
 
         preflight(options.settings, model_format, probe_environment())
