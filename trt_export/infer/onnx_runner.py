@@ -24,12 +24,12 @@ from trt_export.export.manifest import Manifest, load_manifest
 from trt_export.export.onnx_convert import DEFAULT_OPSET, OnnxModel, ensure_onnx
 from trt_export.infer.backends import BackendSettings, require_backend
 from trt_export.infer.onnx_plan import SessionPlan, check_providers, plan_session, providers_arg, session_options
-from trt_export.infer.runners import Feed, Runner
+from trt_export.infer.runners import Feed, TimedRunner
 
 log = logging.getLogger(__name__)
 
 
-class OnnxRuntimeRunner(Runner):
+class OnnxRuntimeRunner(TimedRunner):
     """`build_seconds`: session creation (with TensorRT engine builds); `convert_seconds`: paddle2onnx, None when cached."""
 
     def __init__(
@@ -114,13 +114,8 @@ class OnnxRuntimeRunner(Runner):
         self._last_time = time.perf_counter() - start
         return outputs
 
-    def run_raw(self) -> None:
-        """One session.run on the inputs of the last infer (the bench's timed step)."""
-        if not self.is_active:
-            raise TrtExportError(f"runner {self.name} is not active")
-        if self._last_feed is None:
-            raise TrtExportError(f"runner {self.name}: call infer() once before run_raw() so inputs are set")
-        self._run()
+    def _inputs_set(self) -> bool:
+        return self._last_feed is not None
 
     def fetch_outputs(self) -> list[np.ndarray]:
         """The last run's outputs, already on the host (session.run copies them back)."""

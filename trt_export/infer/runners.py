@@ -31,12 +31,11 @@ from trt_export.infer.backends import (
     BackendSettings,
     ConfigPlan,
     TrtConvertPlan,
-    apply_plan,
-    check_applied,
     plan_config,
     require_backend,
 )
 from trt_export.infer.inputs import TensorSpec, check_feed, image_inputs, npz_inputs, random_inputs
+from trt_export.infer.predictor import create_predictor, feed, fetch, input_handles, output_handles
 from trt_export.model.paddlers_files import ModelYml, read_model_yml
 
 log = logging.getLogger(__name__)
@@ -110,6 +109,31 @@ class Runner(ABC):
     @abstractmethod
     def _infer(self, feed: Feed) -> list[np.ndarray]:
         """Outputs in logical order; must set self._last_time."""
+
+
+class TimedRunner(Runner):
+    """A runner whose bench step splits in two: `run_raw` (run on the inputs the last `infer` set)
+    and `fetch_outputs` (copy the outputs to host)."""
+
+    def run_raw(self) -> None:
+        """A bare run on the inputs already set by the last infer (the bench's timed step)."""
+        if not self.is_active:
+            raise TrtExportError(f"runner {self.name} is not active")
+        if not self._inputs_set():
+            raise TrtExportError(f"runner {self.name}: call infer() once before run_raw() so inputs are set")
+        self._run()
+
+    @abstractmethod
+    def fetch_outputs(self) -> list[np.ndarray]:
+        """The last run's outputs on the host; a timed step ends here."""
+
+    @abstractmethod
+    def _inputs_set(self) -> bool:
+        """Whether an infer has set the inputs run_raw runs on."""
+
+    @abstractmethod
+    def _run(self) -> None:
+        """One run of the model on the inputs already set."""
 
 
 # --------------------------------------------------------------------------- dygraph
@@ -239,7 +263,7 @@ def translate_paddle_error(exc: BaseException, doing: str) -> TrtExportError:
     return TrtExportError(f"Paddle Inference failed while {doing}: {type(exc).__name__}: {_paddle_error_line(text)}")
 
 
-class PaddleInferenceRunner(Runner):
+class PaddleInferenceRunner(TimedRunner):
     """An exported model on a Paddle Inference predictor configured by `plan_config`.
 
     `build_seconds` is the wall time from the start of activation to a ready predictor: it
@@ -427,13 +451,9 @@ class PaddleInferenceRunner(Runner):
         return f"model_{digest.hexdigest()[:16]}"
 
     def _create_predictor(self, model_file: Path, params_file: Path) -> Any:
-        paddle = import_paddle()
         assert self.plan is not None
         try:
-            config = paddle.inference.Config(str(model_file), str(params_file))
-            apply_plan(config, self.plan)
-            check_applied(config, self.plan)
-            return paddle.inference.create_predictor(config)
+            return create_predictor(model_file, params_file, self.plan)
         except TrtExportError:
             raise
         except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
@@ -441,28 +461,21 @@ class PaddleInferenceRunner(Runner):
 
     def _collect_shapes(self, model_file: Path, params_file: Path) -> None:
         """Legacy TensorRT: one run of a shape-collecting predictor writes the tensors' shape ranges."""
-        paddle = import_paddle()
         assert self.plan is not None and self.plan.shape_range_info_path is not None
         path = Path(self.plan.shape_range_info_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
-        feed = random_inputs(self.input_specs, seed=0, model_yml=_export_model_yml(self.export_dir))
+        arrays = random_inputs(self.input_specs, seed=0, model_yml=_export_model_yml(self.export_dir))
         try:
-            config = paddle.inference.Config(str(model_file), str(params_file))
-            apply_plan(config, self.plan, self.plan.shape_collection)
-            predictor = paddle.inference.create_predictor(config)
-            for spec in self.input_specs:
-                handle = predictor.get_input_handle(spec.name)
-                array = np.ascontiguousarray(feed[spec.name])
-                handle.reshape(list(array.shape))
-                handle.copy_from_cpu(array)
+            predictor = create_predictor(model_file, params_file, self.plan, self.plan.shape_collection)
+            feed(input_handles(predictor, [spec.name for spec in self.input_specs]), arrays)
             predictor.run()
         except TrtExportError:
             raise
         except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
             raise translate_paddle_error(exc, f"collecting tensor shapes for {self.name}") from exc
         # The shape file is written when the collecting predictor is destroyed.
-        del handle, predictor
+        del predictor
         gc.collect()
         if not path.is_file() or path.stat().st_size == 0:
             raise TrtExportError(f"{self.name}: the shape-collection run wrote no {path.name} in {path.parent}")
@@ -488,13 +501,9 @@ class PaddleInferenceRunner(Runner):
         if not feeds:
             raise TrtExportError("trt-int8 calibration got no inputs; check --calibration")
         predictor = self._create_predictor(model_file, params_file)
-        for feed in feeds:
-            check_feed(self.input_specs, feed)
-            for spec in self.input_specs:
-                handle = predictor.get_input_handle(spec.name)
-                array = np.ascontiguousarray(feed[spec.name])
-                handle.reshape(list(array.shape))
-                handle.copy_from_cpu(array)
+        for batch in feeds:
+            check_feed(self.input_specs, batch)
+            feed(input_handles(predictor, [spec.name for spec in self.input_specs]), batch)
             try:
                 predictor.run()
             except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
@@ -546,7 +555,7 @@ class PaddleInferenceRunner(Runner):
             raise TrtExportError(
                 f"{self.name}: the predictor has inputs {have_inputs}, the manifest expects {missing}; re-export the model"
             )
-        self._input_handles = {s.name: predictor.get_input_handle(s.name) for s in self.input_specs}
+        self._input_handles = input_handles(predictor, [s.name for s in self.input_specs])
         have_outputs = list(predictor.get_output_names())
         expected = self.manifest.formats[self.model_format].output_names
         if all(name in have_outputs for name in expected):
@@ -559,7 +568,7 @@ class PaddleInferenceRunner(Runner):
             raise TrtExportError(
                 f"{self.name}: the predictor has outputs {have_outputs}, the manifest expects {expected}; re-export the model"
             )
-        self._output_handles = [predictor.get_output_handle(n) for n in names]
+        self._output_handles = output_handles(predictor, names)
 
     def _deactivate(self) -> None:
         self._cleanup()
@@ -581,30 +590,21 @@ class PaddleInferenceRunner(Runner):
 
     # -- inference
 
-    def _infer(self, feed: Feed) -> list[np.ndarray]:
+    def _infer(self, arrays: Feed) -> list[np.ndarray]:
         start = time.perf_counter()
-        for spec in self.input_specs:
-            array = np.ascontiguousarray(feed[spec.name])
-            handle = self._input_handles[spec.name]
-            handle.reshape(list(array.shape))
-            handle.copy_from_cpu(array)
+        feed(self._input_handles, arrays)
         self._run()
         # copy_to_cpu waits for the GPU, so the time covers the whole inference.
-        outputs = [handle.copy_to_cpu() for handle in self._output_handles]
+        outputs = fetch(self._output_handles)
         self._last_time = time.perf_counter() - start
         return outputs
 
-    def run_raw(self) -> None:
-        """A bare predictor.run() on the inputs already copied by the last infer (bench overhead)."""
-        if not self.is_active:
-            raise TrtExportError(f"runner {self.name} is not active")
-        if self._last_time is None:
-            raise TrtExportError(f"runner {self.name}: call infer() once before run_raw() so inputs are set")
-        self._run()
+    def _inputs_set(self) -> bool:
+        return self._last_time is not None
 
     def fetch_outputs(self) -> list[np.ndarray]:
         """Copy the last run's outputs to host; this waits for GPU work, so a timed step ends here."""
-        return [handle.copy_to_cpu() for handle in self._output_handles]
+        return fetch(self._output_handles)
 
     def _run(self) -> None:
         try:

@@ -263,11 +263,12 @@ def source_for_verify(
 def check_program_shapes(manifest: Manifest, model_format: str) -> None:
     """Refuse a manifest whose fixed shape is not the one the saved program declares (an edited
     manifest would otherwise "pass" at a shape the program was never exported at)."""
-    from trt_export.export.exporter import _declared_input_shapes, _plain_cpu_predictor
+    from trt_export.export.exporter import declared_input_shapes
+    from trt_export.infer.predictor import plain_cpu_predictor
 
     model_file, params_file = manifest.files(model_format)
-    predictor = None if model_format == "legacy" else _plain_cpu_predictor(model_file, params_file)
-    declared = _declared_input_shapes(model_file, model_format, predictor)
+    predictor = None if model_format == "legacy" else plain_cpu_predictor(model_file, params_file)
+    declared = declared_input_shapes(model_file, model_format, predictor)
     for spec in manifest.inputs:
         got = declared.get(spec.name)
         if got is None or tuple(got) != tuple(spec.shape):
