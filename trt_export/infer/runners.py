@@ -111,9 +111,21 @@ class Runner(ABC):
         """Outputs in logical order; must set self._last_time."""
 
 
-class TimedRunner(Runner):
-    """A runner whose bench step splits in two: `run_raw` (run on the inputs the last `infer` set)
-    and `fetch_outputs` (copy the outputs to host)."""
+class ExportRunner(Runner):
+    """An export (dir + manifest, one of its formats) under a backend's settings, whose bench step
+    splits in two: `run_raw` (run on the inputs the last `infer` set) and `fetch_outputs`."""
+
+    def __init__(
+        self, export_dir: str | Path, manifest: Manifest | None, settings: BackendSettings, model_format: str | None
+    ) -> None:
+        self.export_dir = Path(export_dir)
+        self.manifest = manifest if manifest is not None else load_manifest(export_dir)
+        self.model_format = model_format or self.manifest.default_format
+        if self.model_format not in self.manifest.formats:
+            # manifest.files raises the one-line error naming the formats that exist.
+            self.manifest.files(self.model_format)
+        super().__init__(f"{settings.backend}[{self.model_format}]", self.manifest.inputs, self.manifest.output_names)
+        self.settings = settings
 
     def run_raw(self) -> None:
         """A bare run on the inputs already set by the last infer (the bench's timed step)."""
@@ -263,7 +275,7 @@ def translate_paddle_error(exc: BaseException, doing: str) -> TrtExportError:
     return TrtExportError(f"Paddle Inference failed while {doing}: {type(exc).__name__}: {_paddle_error_line(text)}")
 
 
-class PaddleInferenceRunner(TimedRunner):
+class PaddleInferenceRunner(ExportRunner):
     """An exported model on a Paddle Inference predictor configured by `plan_config`.
 
     `build_seconds` is the wall time from the start of activation to a ready predictor: it
@@ -280,17 +292,10 @@ class PaddleInferenceRunner(TimedRunner):
         calibration_feeds: Sequence[Feed] | None = None,
         allow_no_engine: bool = False,
     ) -> None:
-        self.export_dir = Path(export_dir)
+        super().__init__(export_dir, manifest, settings, model_format)
         # debug-precision keeps op types out until possibly nothing is left for TensorRT: a
         # predictor without engines is then a valid answer, not a mislabelled measurement.
         self.allow_no_engine = allow_no_engine
-        self.manifest = manifest if manifest is not None else load_manifest(export_dir)
-        self.model_format = model_format or self.manifest.default_format
-        if self.model_format not in self.manifest.formats:
-            # manifest.files raises the one-line error naming the formats that exist.
-            self.manifest.files(self.model_format)
-        super().__init__(f"{settings.backend}[{self.model_format}]", self.manifest.inputs, self.manifest.output_names)
-        self.settings = settings
         self.calibration_feeds = calibration_feeds
         self.plan: ConfigPlan | None = None
         self.build_seconds: float | None = None
