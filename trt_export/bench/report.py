@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trt_export.bench.scene import AgreementSummary, SceneEstimate, SceneSettings
 from trt_export.bench.stats import LatencyStats, Throughput
@@ -31,6 +31,9 @@ from trt_export.bench.time_accounting import PhaseTimes, SweepTime
 from trt_export.bench.timing import TimingPolicy, TimingSummary
 from trt_export.errors import ReportError
 from trt_export.scale.report import ExecutionInfo, ShardInfo, from_json, to_json
+
+if TYPE_CHECKING:
+    from trt_export.parity.compare import ComparisonResult
 
 SCHEMA = "trt-export/bench"
 SCHEMA_VERSION = 2
@@ -107,6 +110,16 @@ class ParitySummary:
             "max_abs_error": self.max_abs_error,
             "failed_outputs": list(self.failed_outputs),
         }
+
+    @classmethod
+    def of(cls, comparison: ComparisonResult, backend: str) -> ParitySummary:
+        """The one-line form of a comparison that a bench candidate carries."""
+        return cls(
+            passed=comparison.passed,
+            backend=backend,
+            max_abs_error=comparison.max_abs_error,
+            failed_outputs=comparison.failed_outputs,
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ParitySummary:

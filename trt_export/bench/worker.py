@@ -351,6 +351,7 @@ def paddle_allocator_peak_mb(device_id: int = 0) -> float | None:
 
 
 def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
+    from trt_export.bench.report import ParitySummary
     from trt_export.infer.backends import BackendSettings
     from trt_export.infer.onnx_runner import create_runner
     from trt_export.parity.compare import compare_outputs
@@ -422,7 +423,7 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
             scene_started = _now()
             scene = measure_scene(job, runner, manifest)
             scene_s = _now() - scene_started
-    summary = comparison.parity_summary(settings.backend)
+    summary = ParitySummary.of(comparison, settings.backend)
     return {
         "build_s": build_s,
         "convert_s": getattr(runner, "convert_seconds", None),

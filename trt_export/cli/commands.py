@@ -162,6 +162,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from trt_export.export.exporter import export_model
     from trt_export.model.shapes import parse_fixed_shape
     from trt_export.parity.verify import VerifyOptions, source_for_verify, verify_export, write_verify_report
+    from trt_export.report.parity_text import render_verify
 
     if args.exported is not None and args.fixed_input_shape is not None:
         raise TrtExportError(
@@ -211,7 +212,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         report.notes[:0] = source_notes
         if args.exported is None:
             report.manifest.export_dir = None  # the temporary export is gone once this block ends
-    print(report.summary())
+    print(render_verify(report))
     if args.report:
         write_verify_report(report, args.report)
         print(f"report: {args.report}")
@@ -579,7 +580,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from trt_export.env.doctor import render_doctor, safe_doctor_report
+    from trt_export.env.doctor import safe_doctor_report
+    from trt_export.report.doctor_text import render_doctor
 
     report = safe_doctor_report()  # Paddle broken or crashing on import: still a report, exit 0
     if args.json:

@@ -169,28 +169,6 @@ class VerifyReport:
             data["trt_coverage"] = self.trt_coverage.to_dict()
         return data
 
-    def summary(self) -> str:
-        from trt_export.parity.compare import render_comparison
-
-        m = self.manifest
-        head = (
-            f"verify {m.model_name} at {m.fixed_shape.describe()} on {self.backend} ({self.model_format} format), "
-            f"inputs: {self.inputs_from['kind']}"
-        )
-        verdict = "PASSED" if self.passed else "FAILED"
-        coverage = [self.trt_coverage.describe()] if self.trt_coverage is not None else []
-        lines = [
-            head,
-            *coverage,
-            *[f"note: {n}" for n in self.notes],
-            render_comparison(self.comparison),
-            f"verify: {verdict}",
-        ]
-        if self.polygraphy:
-            lines.append(f"polygraphy data: {self.polygraphy['inputs']}, {self.polygraphy['reference']}; check with:")
-            lines.append(f"  {self.polygraphy['command']}")
-        return "\n".join(lines)
-
 
 def check_source_matches(source: ModelSource, manifest: Manifest) -> list[str]:
     """Refuse a source that cannot be the exported model; note weights that differ from the export's."""
