@@ -387,10 +387,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise TrtExportError(f"baseline {path!r} does not exist; give the bench.json of an earlier run")
     if args.baseline:
-        from trt_export.gate.verdict import _load, check_baselines
+        from trt_export.gate.verdict import check_baselines, load_report
 
         # not JSON, another schema or version, too few samples: refused now, not after the sweep
-        baselines = [_load(path, "baseline") for path in args.baseline]
+        baselines = [load_report(path, "baseline") for path in args.baseline]
         if rerun is None:
             check_baselines(baselines, gate_settings)
     if args.exported is not None:
@@ -492,7 +492,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(f"{shard} of the sweep: combine every shard's bench.json with 'trt-export merge' for the recommendation")
         code = EXIT_OK
     if gate_settings is not None:
-        from trt_export.gate.verdict import JUNIT_FILENAME, MARKDOWN_FILENAME, gate_files, render_gate_table
+        from trt_export.gate.files import JUNIT_FILENAME, MARKDOWN_FILENAME
+        from trt_export.gate.verdict import gate_files, render_gate_table
 
         result = gate_files(
             args.baseline,
