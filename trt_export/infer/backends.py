@@ -13,26 +13,51 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from trt_export.env.probes import EnvironmentProbe, onnx_probe, probe_environment, version_text
 from trt_export.errors import BackendUnavailable, TrtExportError
 
-BACKENDS = ("paddle-cpu", "paddle-onednn", "paddle-gpu", "trt-fp32", "trt-fp16", "trt-int8")
-CPU_BACKENDS = ("paddle-cpu", "paddle-onednn")
-# The ONNX route: the same export converted by paddle2onnx, run by ONNX Runtime (onnx_plan.py plans
-# the session, onnx_runner.py runs it). BACKENDS stays the Paddle Inference list.
-ONNX_BACKENDS = ("onnx-cpu", "onnx-cuda", "onnx-trt-fp32", "onnx-trt-fp16")
-ONNX_CPU_BACKENDS = ("onnx-cpu",)
-ALL_BACKENDS = BACKENDS + ONNX_BACKENDS
-TRT_BACKENDS = ("trt-fp32", "trt-fp16", "trt-int8")
+
+class Backend(StrEnum):
+    """Every backend, by the name the CLI takes and the reports record."""
+
+    PADDLE_CPU = "paddle-cpu"
+    PADDLE_ONEDNN = "paddle-onednn"
+    PADDLE_GPU = "paddle-gpu"
+    TRT_FP32 = "trt-fp32"
+    TRT_FP16 = "trt-fp16"
+    TRT_INT8 = "trt-int8"
+    # The ONNX route: the same export converted by paddle2onnx, run by ONNX Runtime (onnx_plan.py
+    # plans the session, onnx_runner.py runs it).
+    ONNX_CPU = "onnx-cpu"
+    ONNX_CUDA = "onnx-cuda"
+    ONNX_TRT_FP32 = "onnx-trt-fp32"
+    ONNX_TRT_FP16 = "onnx-trt-fp16"
+
+
+def _names(*backends: Backend) -> tuple[str, ...]:
+    """Plain strings, so argparse's choices and its error message print the names as before."""
+    return tuple(backend.value for backend in backends)
+
+
+# BACKENDS is the Paddle Inference list; ONNX_BACKENDS the ONNX Runtime one.
+BACKENDS = _names(
+    Backend.PADDLE_CPU, Backend.PADDLE_ONEDNN, Backend.PADDLE_GPU, Backend.TRT_FP32, Backend.TRT_FP16, Backend.TRT_INT8
+)
+CPU_BACKENDS = _names(Backend.PADDLE_CPU, Backend.PADDLE_ONEDNN)
+ONNX_BACKENDS = _names(Backend.ONNX_CPU, Backend.ONNX_CUDA, Backend.ONNX_TRT_FP32, Backend.ONNX_TRT_FP16)
+ONNX_CPU_BACKENDS = _names(Backend.ONNX_CPU)
+ALL_BACKENDS = _names(*Backend)
+TRT_BACKENDS = _names(Backend.TRT_FP32, Backend.TRT_FP16, Backend.TRT_INT8)
 TRT_PATHS = ("auto", "legacy", "pir")
 MODEL_FORMATS = ("legacy", "pir")
 
 # Names of members of paddle.inference.PrecisionType (legacy engine) ...
-_LEGACY_PRECISION = {"trt-fp32": "Float32", "trt-fp16": "Half", "trt-int8": "Int8"}
+_LEGACY_PRECISION = {Backend.TRT_FP32: "Float32", Backend.TRT_FP16: "Half", Backend.TRT_INT8: "Int8"}
 # ... and of paddle.tensorrt.PrecisionMode (PIR convert). Kept as strings so a plan is plain data.
-_PIR_PRECISION = {"trt-fp32": "FP32", "trt-fp16": "FP16", "trt-int8": "INT8"}
+_PIR_PRECISION = {Backend.TRT_FP32: "FP32", Backend.TRT_FP16: "FP16", Backend.TRT_INT8: "INT8"}
 
 RANDOM_CALIBRATION_WARNING = "random calibration: timing only, accuracy meaningless"
 
@@ -286,11 +311,11 @@ def plan_config(
 
     if settings.is_trt:
         trt_path = resolve_trt_path(settings.trt_path, model_format, paddle_version)
-        if backend == "trt-int8" and trt_path == "legacy":
+        if backend == Backend.TRT_INT8 and trt_path == "legacy":
             calibration_source = _int8_calibration_source(settings)
             if calibration_source == "random":
                 warnings.append(RANDOM_CALIBRATION_WARNING)
-        elif backend == "trt-int8":
+        elif backend == Backend.TRT_INT8:
             # python/paddle/tensorrt/converter.py: INT8 sets BuilderFlag.INT8 and set_dynamic_range
             # from the ops' quantization attributes; there is no IInt8Calibrator, and Input warmup
             # data only feeds the shape-collection runs (util.warmup_shape_infer).
@@ -309,8 +334,8 @@ def plan_config(
         calls.append(ConfigCall("disable_gpu"))
         calls.append(ConfigCall("set_cpu_math_library_num_threads", (settings.cpu_threads,)))
         # oneDNN is on by default on CPU builds, so plain CPU must switch it off explicitly.
-        calls.append(ConfigCall("enable_mkldnn" if backend == "paddle-onednn" else "disable_mkldnn"))
-        if backend == "paddle-onednn" and model_format == "pir":
+        calls.append(ConfigCall("enable_mkldnn" if backend == Backend.PADDLE_ONEDNN else "disable_mkldnn"))
+        if backend == Backend.PADDLE_ONEDNN and model_format == "pir":
             warnings.append(ONEDNN_PIR_WARNING)
     else:
         calls.append(ConfigCall("enable_use_gpu", (settings.gpu_memory_mb, settings.device_id)))
@@ -359,7 +384,7 @@ def plan_config(
         calls.append(ConfigCall("disable_glog_info"))
 
     env: tuple[tuple[str, str], ...] = ()
-    if backend == "trt-fp32" and not settings.trt_allow_tf32:
+    if backend == Backend.TRT_FP32 and not settings.trt_allow_tf32:
         # TensorRT honours NVIDIA_TF32_OVERRIDE=0 over BuilderFlag::kTF32 (on by default).
         env = (("NVIDIA_TF32_OVERRIDE", "0"),)
         notes.append(
@@ -555,7 +580,7 @@ def check_applied(config: Any, plan: ConfigPlan) -> None:
     checks: list[tuple[str, bool, str]] = []
     if plan.backend in CPU_BACKENDS:
         checks.append(("use_gpu", False, "disable_gpu() did not take effect"))
-        if plan.backend == "paddle-onednn":
+        if plan.backend == Backend.PADDLE_ONEDNN:
             checks.append(
                 (
                     "mkldnn_enabled",
@@ -593,9 +618,9 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
         return decide_onnx_availability(backend, probe)
     if backend not in BACKENDS:
         return Availability(False, f"unknown backend {backend!r}; choose one of: {', '.join(ALL_BACKENDS)}")
-    if backend == "paddle-cpu":
+    if backend == Backend.PADDLE_CPU:
         return Availability(True, "CPU, oneDNN off")
-    if backend == "paddle-onednn":
+    if backend == Backend.PADDLE_ONEDNN:
         if not probe.onednn_compiled:
             return Availability(False, "this Paddle build has no oneDNN (MKLDNN); use paddle-cpu")
         if model_format == "pir":
@@ -615,7 +640,7 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
             "Paddle is built with CUDA but sees no GPU (device_count 0); check the driver and CUDA_VISIBLE_DEVICES",
         )
     gpu = probe.gpu_names[0] if probe.gpu_names else f"{probe.gpu_count} GPU(s)"
-    if backend == "paddle-gpu":
+    if backend == Backend.PADDLE_GPU:
         return Availability(True, f"CUDA {probe.cuda_version or '?'} on {gpu}")
 
     compiled = probe.trt_compile_version
@@ -648,7 +673,7 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
             f"{version_text(runtime)}; install TensorRT {compiled[0]}.x",
         )
     runtime_text = version_text(runtime)
-    if backend == "trt-int8":
+    if backend == Backend.TRT_INT8:
         runtime_text += (
             " (PIR INT8: scales only from a quantized model, no calibration)"
             if model_format == "pir"
@@ -672,10 +697,10 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
 
 # ONNX Runtime's provider for each ONNX backend (onnxruntime.get_available_providers() names).
 ONNX_PROVIDERS = {
-    "onnx-cpu": "CPUExecutionProvider",
-    "onnx-cuda": "CUDAExecutionProvider",
-    "onnx-trt-fp32": "TensorrtExecutionProvider",
-    "onnx-trt-fp16": "TensorrtExecutionProvider",
+    Backend.ONNX_CPU: "CPUExecutionProvider",
+    Backend.ONNX_CUDA: "CUDAExecutionProvider",
+    Backend.ONNX_TRT_FP32: "TensorrtExecutionProvider",
+    Backend.ONNX_TRT_FP16: "TensorrtExecutionProvider",
 }
 
 
@@ -693,12 +718,12 @@ def decide_onnx_availability(backend: str, probe: EnvironmentProbe) -> Availabil
     provider = ONNX_PROVIDERS[backend]
     versions = f"paddle2onnx {probe.paddle2onnx_version}, onnxruntime {probe.onnxruntime_version}"
     if provider not in probe.onnxruntime_providers:
-        hint = "" if backend == "onnx-cpu" else "; install onnxruntime-gpu instead of onnxruntime"
+        hint = "" if backend == Backend.ONNX_CPU else "; install onnxruntime-gpu instead of onnxruntime"
         return Availability(
             False,
             f"this onnxruntime has no {provider} (it offers {', '.join(probe.onnxruntime_providers) or 'none'}){hint}",
         )
-    if backend == "onnx-cpu":
+    if backend == Backend.ONNX_CPU:
         return Availability(True, f"ONNX Runtime CPU ({versions})")
     # onnxruntime-gpu lists its CUDA/TensorRT providers whether or not a GPU is there.
     if probe.nvidia_gpu_count < 1:
