@@ -2,9 +2,10 @@
 
 `create_predictor` builds `Config(model, params)`, applies a `ConfigPlan` (backends.py) or, with no
 plan, the plain CPU setup the export read-back and the deploy-dir reader use, and creates the
-predictor. `feed` copies host arrays into input handles and `fetch` copies outputs back; every
-caller (the runners' activation chain, export's read-back, the deploy-dir reader) goes through
-them. Nothing here imports Paddle at module level.
+predictor. `feed` copies host arrays into input handles and `fetch` copies outputs back. Every
+Paddle Inference predictor of the package is made and fed here: the runners' activation chain
+(shape collection, INT8 calibration, the measured predictor), export's read-back, verify's shape
+check, the deploy-dir reader and the bench's CPU roof. Nothing here imports Paddle at module level.
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ def plain_cpu_setup(config: Any) -> None:
 
 
 def create_predictor(
-    model_file: Path, params_file: Path, plan: ConfigPlan | None = None, calls: tuple[ConfigCall, ...] | None = None
+    model_file: Path,
+    params_file: Path,
+    plan: ConfigPlan | None = None,
+    calls: tuple[ConfigCall, ...] | None = None,
+    check: bool = True,
 ) -> Any:
     """A predictor for the saved program: the plan's Config calls (or `calls`, e.g. the shape
-    collection's), checked when the whole plan is applied; the plain CPU setup without a plan.
+    collection's), read back against the plan when `check`; the plain CPU setup without a plan.
     Paddle's exceptions pass through: callers translate them into their own one-line errors."""
     paddle = import_paddle()
     config = paddle.inference.Config(str(model_file), str(params_file))
@@ -39,7 +44,7 @@ def create_predictor(
         plain_cpu_setup(config)
     else:
         apply_plan(config, plan, calls)
-        if calls is None:
+        if check:
             check_applied(config, plan)
     return paddle.inference.create_predictor(config)
 
