@@ -12,7 +12,6 @@ import gc
 import hashlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from trt_export.env.paddle_import import import_paddle, is_verbose
-from trt_export.errors import BackendUnavailable, TrtExportError
+from trt_export.errors import TrtExportError
 from trt_export.export.manifest import Manifest, load_manifest
 from trt_export.infer.backends import (
     BackendSettings,
@@ -35,6 +34,7 @@ from trt_export.infer.backends import (
     require_backend,
 )
 from trt_export.infer.inputs import TensorSpec, check_feed, image_inputs, npz_inputs, random_inputs
+from trt_export.infer.paddle_errors import advice_for_export, translate_paddle_error
 from trt_export.infer.predictor import create_predictor, feed, fetch, input_handles, output_handles
 from trt_export.model.paddlers_files import ModelYml, read_model_yml
 
@@ -203,76 +203,6 @@ class DygraphRunner(Runner):
 
 
 # --------------------------------------------------------------------------- Paddle Inference
-
-# Paddle's C++ errors surface as RuntimeError, ValueError, NotImplementedError ("(Unimplemented)"),
-# OSError...; runners catch Exception around Paddle calls and translate it here.
-# Known Paddle failures -> (exception class, one-line message with the fix).
-_KNOWN_FAILURES: tuple[tuple[str, type[TrtExportError], str], ...] = (
-    (
-        "ConvertPirAttribute2RuntimeAttribute",
-        TrtExportError,
-        "oneDNN cannot run this PIR .json model: Paddle 3.x fails on bilinear interpolate attributes "
-        "(Paddle issue 79749); use --format legacy or --backend paddle-cpu",
-    ),
-    (
-        "please compile with TENSORRT first",
-        BackendUnavailable,
-        'this Paddle build has no TensorRT ("To use Paddle-TensorRT, please compile with TENSORRT first"); '
-        "install a TensorRT-enabled paddlepaddle-gpu or use --backend paddle-gpu",
-    ),
-    (
-        "memory_optimize_pass",
-        TrtExportError,
-        "enable_memory_optim fails with PIR .json models in Paddle 3.x; drop --memory-optim or use --format legacy",
-    ),
-    (
-        "libnvinfer",
-        BackendUnavailable,
-        "libnvinfer (TensorRT) cannot be loaded; set FLAGS_tensorrt_dir or LD_LIBRARY_PATH to TensorRT's lib dir",
-    ),
-    (
-        "Cannot load cudnn",
-        BackendUnavailable,
-        "cuDNN cannot be loaded; install the cuDNN this Paddle was built with or fix LD_LIBRARY_PATH",
-    ),
-)
-
-_PADDLE_ERROR_LINE = re.compile(r"\((?:[A-Z][A-Za-z]+)\)\s+\S.*")
-
-
-def _paddle_error_line(text: str) -> str:
-    """The informative line of a multi-line Paddle error ('(InvalidArgument) ...'), shortened."""
-    match = _PADDLE_ERROR_LINE.search(text)
-    line = match.group(0) if match else next((ln.strip() for ln in text.splitlines() if ln.strip()), text)
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
-ONEDNN_PIR_ONLY = (
-    "oneDNN cannot run this PIR .json model: Paddle 3.x fails on bilinear interpolate attributes "
-    "(Paddle issue 79749), and this export has no legacy format (this Paddle cannot save the network as "
-    ".pdmodel); use --backend paddle-cpu"
-)
-
-
-def _advice_for_export(error: TrtExportError, manifest: Any) -> TrtExportError:
-    """Known failures whose generic fix does not apply to this export (--format legacy for a PIR-only one)."""
-    pir_only = any(
-        str(note).startswith("legacy .pdmodel export is not possible") for note in getattr(manifest, "notes", [])
-    )
-    if str(error) == _KNOWN_FAILURES[0][2] and pir_only:
-        return TrtExportError(ONEDNN_PIR_ONLY)
-    return error
-
-
-def translate_paddle_error(exc: BaseException, doing: str) -> TrtExportError:
-    """Turn a Paddle exception into a one-line TrtExportError naming the cause and the fix."""
-    if isinstance(exc, TrtExportError):
-        return exc
-    text = str(exc)
-    for needle, cls, message in _KNOWN_FAILURES:
-        if needle in text:
-            return cls(message)
-    return TrtExportError(f"Paddle Inference failed while {doing}: {type(exc).__name__}: {_paddle_error_line(text)}")
 
 
 class PaddleInferenceRunner(ExportRunner):
@@ -615,7 +545,7 @@ class PaddleInferenceRunner(ExportRunner):
         try:
             self._predictor.run()
         except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
-            raise _advice_for_export(translate_paddle_error(exc, f"running {self.name}"), self.manifest) from exc
+            raise advice_for_export(translate_paddle_error(exc, f"running {self.name}"), self.manifest) from exc
 
 
 def _release_gpu_cache() -> None:
@@ -627,19 +557,6 @@ def _release_gpu_cache() -> None:
             paddle.device.cuda.empty_cache()
         except Exception:  # noqa: BLE001 - a cache that cannot be emptied only costs accuracy
             pass
-
-
-def _accepted_kwargs(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Drop keyword arguments an older TensorRTConfig does not take (its signature varies by release)."""
-    import inspect
-
-    params = inspect.signature(cls.__init__).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    dropped = sorted(k for k in kwargs if k not in params)
-    if dropped:
-        log.warning("this Paddle's TensorRTConfig ignores %s", ", ".join(dropped))
-    return {k: v for k, v in kwargs.items() if k in params}
 
 
 def _export_model_yml(export_dir: Path) -> ModelYml | None:
