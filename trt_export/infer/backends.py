@@ -55,9 +55,9 @@ TRT_PATHS = ("auto", "legacy", "pir")
 MODEL_FORMATS = ("legacy", "pir")
 
 # Names of members of paddle.inference.PrecisionType (legacy engine) ...
-_LEGACY_PRECISION = {Backend.TRT_FP32: "Float32", Backend.TRT_FP16: "Half", Backend.TRT_INT8: "Int8"}
+_LEGACY_PRECISION: dict[str, str] = {Backend.TRT_FP32: "Float32", Backend.TRT_FP16: "Half", Backend.TRT_INT8: "Int8"}
 # ... and of paddle.tensorrt.PrecisionMode (PIR convert). Kept as strings so a plan is plain data.
-_PIR_PRECISION = {Backend.TRT_FP32: "FP32", Backend.TRT_FP16: "FP16", Backend.TRT_INT8: "INT8"}
+_PIR_PRECISION: dict[str, str] = {Backend.TRT_FP32: "FP32", Backend.TRT_FP16: "FP16", Backend.TRT_INT8: "INT8"}
 
 RANDOM_CALIBRATION_WARNING = "random calibration: timing only, accuracy meaningless"
 
@@ -696,7 +696,7 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
 
 
 # ONNX Runtime's provider for each ONNX backend (onnxruntime.get_available_providers() names).
-ONNX_PROVIDERS = {
+ONNX_PROVIDERS: dict[str, str] = {
     Backend.ONNX_CPU: "CPUExecutionProvider",
     Backend.ONNX_CUDA: "CUDAExecutionProvider",
     Backend.ONNX_TRT_FP32: "TensorrtExecutionProvider",
