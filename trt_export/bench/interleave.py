@@ -294,15 +294,7 @@ def job_interleave(job: Mapping[str, Any], stage: list[str]) -> dict[str, Any]:
         stage[0] = "run"
         for runner in runners:
             runner.infer(random_inputs(runner.manifest.inputs, seed=int(job.get("seed", 0))))
-
-        def steps(runner: PaddleInferenceRunner) -> Callable[[], None]:
-            def step() -> None:
-                runner.run_raw()
-                runner.fetch_outputs()
-
-            return step
-
-        step_base, step_cur = steps(base), steps(cur)
+        step_base, step_cur = base.timed_step, cur.timed_step
         warmup = int(job["warmup"])
         probe = [float(np.median(timed_loop(step, warmup, MIN_BLOCK_ITERS, None))) for step in (step_base, step_cur)]
         iters = block_iterations(max(probe), float(job["block_ms"]))

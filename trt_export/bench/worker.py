@@ -382,10 +382,7 @@ def _job_measure(job: dict[str, Any], stage: list[str]) -> dict[str, Any]:
 
         parity_s = _now() - parity_started
 
-        def step() -> None:
-            runner.run_raw()
-            runner.fetch_outputs()
-
+        step = runner.timed_step
         if settings.uses_gpu and not settings.is_onnx:
             # The allocator's peak so far is the shape-collection run's or the calibration's; only
             # the measured predictor's timed loop counts.

@@ -135,6 +135,11 @@ class ExportRunner(Runner):
             raise TrtExportError(f"runner {self.name}: call infer() once before run_raw() so inputs are set")
         self._run()
 
+    def timed_step(self) -> None:
+        """One bench step: run on the inputs the last infer set, then copy the outputs to host."""
+        self.run_raw()
+        self.fetch_outputs()
+
     @abstractmethod
     def fetch_outputs(self) -> list[np.ndarray]:
         """The last run's outputs on the host; a timed step ends here."""
