@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from trt_export.env.probes import EnvironmentProbe, libnvinfer_candidates
 from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.infer.backends import (
     BACKENDS,
@@ -15,13 +16,11 @@ from trt_export.infer.backends import (
     Availability,
     BackendSettings,
     ConfigCall,
-    EnvironmentProbe,
     Precision,
     TrtInputPlan,
     apply_plan,
     check_applied,
     decide_availability,
-    libnvinfer_candidates,
     paddle_major,
     plan_config,
     resolve_trt_path,
@@ -610,7 +609,7 @@ def test_libnvinfer_candidates_start_with_flags_dir(tmp_path):
 
 
 def test_probe_of_this_machine_is_consistent():
-    from trt_export.infer.backends import probe_environment
+    from trt_export.env.probes import probe_environment
 
     probe = probe_environment()
     assert probe.paddle_version

@@ -8,14 +8,15 @@ import math
 import numpy as np
 import pytest
 
+from trt_export.bench.report import ParitySummary
 from trt_export.parity.compare import (
     DEFAULT_TOLERANCES,
     Tolerance,
     compare_output,
     compare_outputs,
     default_tolerance,
-    render_comparison,
 )
+from trt_export.report.parity_text import render_comparison, render_output
 
 FP32 = DEFAULT_TOLERANCES["fp32"]
 
@@ -214,13 +215,13 @@ def test_json_round_trip_has_only_python_types() -> None:
 def test_printing_and_summary() -> None:
     ref = {"logits": np.array([[1.0, 2.0, 3.0]])}
     bad = compare_outputs(ref, {"logits": np.array([[1.0, 2.0, 3.5]])}, FP32, {"logits": 1})
-    text = str(bad)
+    text = render_comparison(bad)
     assert "FAILED" in text and "logits" in text and "would pass with" in text
     assert "atol 0.497" in text  # |diff| 0.5 minus rtol 1e-3 * |ref| 3.0
     good = compare_outputs(ref, {"logits": ref["logits"].copy()}, FP32)
-    assert "PASSED: 1/1" in str(good)
-    assert "PASSED" in str(good.outputs[0])
-    summary = bad.parity_summary("paddle-onednn")
+    assert "PASSED: 1/1" in render_comparison(good)
+    assert "PASSED" in render_output(good.outputs[0])
+    summary = ParitySummary.of(bad, "paddle-onednn")
     assert summary.passed is False and summary.failed_outputs == ["logits"]
     assert summary.max_abs_error == pytest.approx(0.5)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from trt_export.env.doctor import doctor_report, render_doctor
+from trt_export.env.doctor import doctor_report
 from trt_export.infer.backends import ALL_BACKENDS, ONNX_BACKENDS, EnvironmentProbe
+from trt_export.report.doctor_text import render_doctor
 
 CPU = EnvironmentProbe(
     paddle_version="3.3.1",

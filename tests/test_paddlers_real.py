@@ -38,6 +38,7 @@ from trt_export.model.offline import offline
 from trt_export.model.shapes import parse_fixed_shape
 from trt_export.model.sources import load_source
 from trt_export.parity.verify import VerifyOptions, verify_export
+from trt_export.report.parity_text import render_verify
 
 pytestmark = [pytest.mark.paddlers, needs_paddlers]
 
@@ -145,7 +146,7 @@ def test_verify_our_export_and_paddlers_own_export(trained, name, capsys):
     t = trained[name]
     source = load_source(str(t.train))
     report = verify_export(source, t.ours.export_dir, VerifyOptions(settings=BackendSettings(backend="paddle-cpu")))
-    assert report.passed, report.summary()
+    assert report.passed, render_verify(report)
     code = main(["verify", "--model", str(t.train), "--exported", str(t.theirs)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -366,7 +367,7 @@ def test_images_go_through_the_training_model_yml_normalize(trained, tmp_path):
     saved_io = tmp_path / "io.npz"
     options = VerifyOptions(settings=BackendSettings(backend="paddle-cpu"), images=[str(image)], save_io=str(saved_io))
     report = verify_export(load_source(str(t.train)), t.ours.export_dir, options)
-    assert report.passed, report.summary()
+    assert report.passed, render_verify(report)
     label_map, score_map = report.comparison.outputs
     assert (label_map.name, label_map.candidate_dtype, label_map.candidate_shape) == ("label_map", "int32", (1, 64, 64))
     assert label_map.label_mismatch == 0.0

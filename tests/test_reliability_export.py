@@ -412,7 +412,7 @@ def test_truncated_save_found_at_read_back_says_disk_full(tmp_path, monkeypatch,
         raise RuntimeError("(PreconditionNotMet) Cannot read tensor desc size")
 
     monkeypatch.setattr("trt_export.export.preflight.shutil.disk_usage", usage)
-    monkeypatch.setattr(export_mod, "_plain_cpu_predictor", broken_predictor)
+    monkeypatch.setattr(export_mod, "plain_cpu_predictor", broken_predictor)
     with pytest.raises(TrtExportError, match=f"disk full at {tmp_path}"):
         export_model(source, tmp_path / "out", SHAPE)
     assert list(tmp_path.iterdir()) == []

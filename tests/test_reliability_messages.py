@@ -198,7 +198,8 @@ def test_gate_tolerance_in_scientific_notation():
 def test_onednn_pir_advice_fits_an_export_that_can_only_be_pir():
     from types import SimpleNamespace
 
-    from trt_export.infer.runners import _KNOWN_FAILURES, ONEDNN_PIR_ONLY, _advice_for_export
+    from trt_export.infer.paddle_errors import _KNOWN_FAILURES, ONEDNN_PIR_ONLY
+    from trt_export.infer.paddle_errors import advice_for_export as _advice_for_export
 
     generic = TrtExportError(_KNOWN_FAILURES[0][2])
     pir_only = SimpleNamespace(

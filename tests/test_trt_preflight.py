@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
+from trt_export.env.probes import EnvironmentProbe
 from trt_export.errors import BackendUnavailable, TrtExportError
-from trt_export.infer.backends import BackendSettings, EnvironmentProbe
+from trt_export.infer.backends import BackendSettings
 from trt_export.infer.trt_preflight import preflight, writable_dir_problem
 
 GPU = EnvironmentProbe(
@@ -131,7 +132,7 @@ def test_debug_precision_fp32_mode_needs_the_pir_path():
 
 
 def test_trt_libraries_are_probed_in_a_child_process(monkeypatch):
-    from trt_export.infer import backends
+    from trt_export.env import probes as backends
 
     asked = []
 
@@ -158,7 +159,7 @@ def test_trt_libraries_are_probed_in_a_child_process(monkeypatch):
 
 
 def test_the_real_probe_loads_nothing_here():
-    from trt_export.infer import backends
+    from trt_export.env import probes as backends
 
     probe = backends.probe_environment(refresh=True, full=True)
     assert "tensorrt" not in sys.modules and "paddle.tensorrt" not in sys.modules

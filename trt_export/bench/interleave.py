@@ -290,15 +290,7 @@ def job_interleave(job: InterleaveJob, stage: list[str]) -> InterleaveResult:
         stage[0] = "run"
         for runner in runners:
             runner.infer(random_inputs(runner.manifest.inputs, seed=job.seed))
-
-        def steps(runner: PaddleInferenceRunner) -> Callable[[], None]:
-            def step() -> None:
-                runner.run_raw()
-                runner.fetch_outputs()
-
-            return step
-
-        step_base, step_cur = steps(base), steps(cur)
+        step_base, step_cur = base.timed_step, cur.timed_step
         probe = [
             float(np.median(timed_loop(step, job.warmup, MIN_BLOCK_ITERS, None))) for step in (step_base, step_cur)
         ]

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from trt_export.bench.metrics import memory_mb
 from trt_export.bench.scene import AgreementSummary, SceneEstimate, SceneSettings
@@ -31,6 +31,9 @@ from trt_export.bench.timing import TimingPolicy, TimingSummary
 from trt_export.errors import ReportError
 from trt_export.scale.report import ExecutionInfo, ShardInfo
 from trt_export.serial import JsonRecord, converter, dumps, optional, read_json, required, required_keys, structure
+
+if TYPE_CHECKING:
+    from trt_export.parity.compare import ComparisonResult
 
 SCHEMA = "trt-export/bench"
 SCHEMA_VERSION = 2
@@ -75,6 +78,16 @@ class ParitySummary(JsonRecord):
     backend: str
     max_abs_error: float | None
     failed_outputs: list[str] = required(default_factory=list)
+
+    @classmethod
+    def of(cls, comparison: ComparisonResult, backend: str) -> ParitySummary:
+        """The one-line form of a comparison that a bench candidate carries."""
+        return cls(
+            passed=comparison.passed,
+            backend=backend,
+            max_abs_error=comparison.max_abs_error,
+            failed_outputs=comparison.failed_outputs,
+        )
 
 
 @dataclass

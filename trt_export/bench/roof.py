@@ -126,7 +126,8 @@ def _onnx_matmul_seconds(settings: BackendSettings, x: np.ndarray, w: np.ndarray
 
 def _paddle_matmul_seconds(settings: BackendSettings, x: np.ndarray, w: np.ndarray, repeats: int) -> float:
     from trt_export.env.paddle_import import import_paddle, is_verbose
-    from trt_export.infer.backends import apply_plan, plan_config
+    from trt_export.infer.backends import plan_config
+    from trt_export.infer.predictor import create_predictor, feed, input_handles, output_handles
 
     paddle = import_paddle()
     n = x.shape[0]
@@ -144,16 +145,11 @@ def _paddle_matmul_seconds(settings: BackendSettings, x: np.ndarray, w: np.ndarr
         layer.eval()
         with paddle.pir_utils.OldIrGuard():
             paddle.jit.save(layer, prefix, input_spec=[paddle.static.InputSpec(shape, "float32", name="x")])
-        config = paddle.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
         plan = plan_config(settings, "legacy", {"x": tuple(shape)}, str(paddle.__version__), verbose=is_verbose())
-        apply_plan(config, plan)
-        predictor = paddle.inference.create_predictor(config)
+        predictor = create_predictor(Path(prefix + ".pdmodel"), Path(prefix + ".pdiparams"), plan, check=False)
         # Pixel p of channel i holds x[p, i], so the conv computes (x @ w) per pixel.
-        image = np.ascontiguousarray(x.T.reshape(1, n, h, n // h))
-        handle = predictor.get_input_handle("x")
-        handle.reshape(shape)
-        handle.copy_from_cpu(image)
-        out = predictor.get_output_handle(predictor.get_output_names()[0])
+        feed(input_handles(predictor, ["x"]), {"x": x.T.reshape(1, n, h, n // h)})
+        out = output_handles(predictor)[0]
 
         def step() -> None:
             predictor.run()

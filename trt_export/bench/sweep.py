@@ -853,11 +853,11 @@ def write_outputs(
             for label, export_dir in exports.items():
                 shutil.copytree(export_dir, staging / "exports" / label)
         # A previous run's gate verdict next to this run's numbers would be read as about them.
-        from trt_export.gate.verdict import JUNIT_FILENAME, MARKDOWN_FILENAME
+        from trt_export.gate.files import GATE_OUTPUTS
 
         if exports is None:
             _remove_stale_exports(out_dir / "exports")
-        return swap_in(staging, out_dir, stale=(JUNIT_FILENAME, MARKDOWN_FILENAME))
+        return swap_in(staging, out_dir, stale=GATE_OUTPUTS)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -366,6 +366,7 @@ def paddle_allocator_peak_mb(device_id: int = 0) -> float | None:
 
 
 def _job_measure(job: MeasureJob, stage: list[str], deadline: float | None) -> MeasureResult:
+    from trt_export.bench.report import ParitySummary
     from trt_export.infer.onnx_runner import create_runner
     from trt_export.parity.compare import compare_outputs
     from trt_export.parity.verify import score_axes, tolerances_for
@@ -393,10 +394,7 @@ def _job_measure(job: MeasureJob, stage: list[str], deadline: float | None) -> M
 
         parity_s = _now() - parity_started
 
-        def step() -> None:
-            runner.run_raw()
-            runner.fetch_outputs()
-
+        step = runner.timed_step
         if settings.uses_gpu and not settings.is_onnx:
             # The allocator's peak so far is the shape-collection run's or the calibration's; only
             # the measured predictor's timed loop counts.
@@ -426,7 +424,7 @@ def _job_measure(job: MeasureJob, stage: list[str], deadline: float | None) -> M
             scene_started = _now()
             scene_probe, agreement = measure_scene(job, runner, manifest)
             scene_s = _now() - scene_started
-    summary = comparison.parity_summary(settings.backend)
+    summary = ParitySummary.of(comparison, settings.backend)
     ci = outcome.ci_halfwidth
     return MeasureResult(
         build_s=build_s,

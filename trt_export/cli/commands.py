@@ -194,6 +194,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from trt_export.export.exporter import export_model
     from trt_export.model.shapes import parse_fixed_shape
     from trt_export.parity.verify import VerifyOptions, source_for_verify, verify_export, write_verify_report
+    from trt_export.report.parity_text import render_verify
 
     if args.exported is not None and args.fixed_input_shape is not None:
         raise TrtExportError(
@@ -243,7 +244,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         report.notes[:0] = source_notes
         if args.exported is None:
             report.manifest.export_dir = None  # the temporary export is gone once this block ends
-    print(report.summary())
+    print(render_verify(report))
     if args.report:
         write_verify_report(report, args.report)
         print(f"report: {args.report}")
@@ -427,10 +428,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise TrtExportError(f"baseline {path!r} does not exist; give the bench.json of an earlier run")
     if args.baseline:
-        from trt_export.gate.verdict import _load, check_baselines
+        from trt_export.gate.verdict import check_baselines, load_report
 
         # not JSON, another schema or version, too few samples: refused now, not after the sweep
-        baselines = [_load(path, "baseline") for path in args.baseline]
+        baselines = [load_report(path, "baseline") for path in args.baseline]
         if rerun is None:
             assert gate_settings is not None  # set above whenever --baseline is given
             check_baselines(baselines, gate_settings)
@@ -525,7 +526,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(f"{shard} of the sweep: combine every shard's bench.json with 'trt-export merge' for the recommendation")
         code = EXIT_OK
     if gate_settings is not None:
-        from trt_export.gate.verdict import JUNIT_FILENAME, MARKDOWN_FILENAME, gate_files
+        from trt_export.gate.files import JUNIT_FILENAME, MARKDOWN_FILENAME
+        from trt_export.gate.verdict import gate_files
         from trt_export.report.gate_output import render_gate_table
 
         result = gate_files(
@@ -614,7 +616,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from trt_export.env.doctor import render_doctor, safe_doctor_report
+    from trt_export.env.doctor import safe_doctor_report
+    from trt_export.report.doctor_text import render_doctor
 
     report = safe_doctor_report()  # Paddle broken or crashing on import: still a report, exit 0
     if args.json:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from trt_export.infer.backends import EnvironmentProbe, probe_environment, version_or_none
+from trt_export.env.probes import EnvironmentProbe, probe_environment, version_or_none
 
 
 def gpu_driver_version() -> str | None:

@@ -62,17 +62,18 @@ def manifest_from_deploy_dir(directory: str | Path) -> Manifest:
             f"{where} has a model.yml of status {model_yml.status!r}, not 'Infer': it is a training dir; "
             "give it with --model and an export with --exported"
         )
-    from trt_export.export.exporter import _declared_input_shapes, _plain_cpu_predictor
+    from trt_export.export.exporter import declared_input_shapes
+    from trt_export.infer.predictor import plain_cpu_predictor, run_once
 
     try:
-        predictor = _plain_cpu_predictor(model_file, params_file)
+        predictor = plain_cpu_predictor(model_file, params_file)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise ModelSourceError(
             f"Paddle cannot load {model_file} ({type(exc).__name__}: {first}); {_REEXPORT}"
         ) from None
     # PIR: the data ops' shape attributes; the predictor's handles report [0] for a dynamic input.
-    declared = (_pir_data_shapes(model_file) if fmt == ExportFormat.PIR else None) or _declared_input_shapes(
+    declared = (_pir_data_shapes(model_file) if fmt == ExportFormat.PIR else None) or declared_input_shapes(
         model_file, fmt, predictor
     )
     names = list(predictor.get_input_names())
@@ -81,14 +82,8 @@ def manifest_from_deploy_dir(directory: str | Path) -> Manifest:
     shape = _fixed_shape(directory, names, declared)
     _cross_check(directory, shape, model_yml.fixed_input_shape)
     specs = [TensorSpec(name, _dtype(predictor.get_input_handle(name).type()), shape.nchw) for name in names]
-    feed = random_inputs(specs, seed=0)
-    for spec in specs:
-        handle = predictor.get_input_handle(spec.name)
-        handle.reshape(list(spec.shape))
-        handle.copy_from_cpu(feed[spec.name])
-    predictor.run()
+    arrays = run_once(predictor, random_inputs(specs, seed=0), names)
     program_outputs = list(predictor.get_output_names())
-    arrays = [predictor.get_output_handle(n).copy_to_cpu() for n in program_outputs]
     logical = _logical_output_names(model_yml.model_type, program_outputs, arrays)
     mtime = dt.datetime.fromtimestamp(model_file.stat().st_mtime, dt.UTC)
     return Manifest(

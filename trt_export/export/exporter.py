@@ -22,6 +22,7 @@ from trt_export.export.manifest import FormatFiles, Manifest, save_manifest
 from trt_export.export.preflight import check_disk, check_memory, disk_full_error, free_bytes, is_disk_full
 from trt_export.export.savedir import check_name, check_replace, clean_stale, replace_dir, staging_dir, target_lock
 from trt_export.infer.inputs import TensorSpec, random_inputs
+from trt_export.infer.predictor import plain_cpu_predictor, run_once
 from trt_export.model.paddlers_files import infer_model_yml, model_yml_for_plain_model, pipeline_yml, write_yml
 from trt_export.model.shapes import FixedShape, check_model_rules
 from trt_export.model.sources import ModelSource, sha256_file
@@ -341,7 +342,7 @@ def _read_back(
             f"paddle.jit.save did not write {model_file.name} and {params_file.name}; re-run with --verbose to see Paddle's log"
         )
     try:
-        predictor = _plain_cpu_predictor(model_file, params_file)
+        predictor = plain_cpu_predictor(model_file, params_file)
     except Exception as exc:  # a truncated file (full disk) or a program Paddle cannot load back
         if is_disk_full(exc) or free_bytes(model_file.parent) < (1 << 20):
             staging = model_file.parent.parent if model_file.parent.name == "pir" else model_file.parent
@@ -350,7 +351,7 @@ def _read_back(
             f"the saved {fmt} program cannot be loaded back by Paddle Inference: {type(exc).__name__}: {_error_summary(exc)}"
             + ("; try --format pir" if fmt == ExportFormat.LEGACY else "")
         ) from None
-    declared = _declared_input_shapes(model_file, fmt, predictor)
+    declared = declared_input_shapes(model_file, fmt, predictor)
     for spec in specs:
         got = declared.get(spec.name)
         if got is None:
@@ -361,33 +362,16 @@ def _read_back(
             raise ExportError(
                 f"the exported {fmt} program declares input {spec.name!r} as {list(got)}, not the fixed {list(spec.shape)}"
             )
-    feed = random_inputs(specs, seed=0)
-    for spec in specs:
-        handle = predictor.get_input_handle(spec.name)
-        handle.reshape(list(spec.shape))
-        handle.copy_from_cpu(feed[spec.name])
-    predictor.run()
+    arrays = run_once(predictor, random_inputs(specs, seed=0), [spec.name for spec in specs])
     names = list(predictor.get_output_names())
     if len(names) != len(output_names):
         raise ExportError(f"the exported {fmt} program has {len(names)} outputs, the dygraph model {len(output_names)}")
-    arrays = [predictor.get_output_handle(n).copy_to_cpu() for n in names]
     return names, [
         TensorSpec(logical, str(a.dtype), tuple(a.shape)) for logical, a in zip(output_names, arrays, strict=True)
     ]
 
 
-def _plain_cpu_predictor(model_file: Path, params_file: Path) -> Any:
-    import_paddle()
-    from paddle import inference
-
-    config = inference.Config(str(model_file), str(params_file))
-    config.disable_mkldnn()  # PIR + oneDNN + interpolate crashes on 3.3.1; plain CPU is enough here
-    config.switch_ir_optim(False)
-    config.disable_glog_info()
-    return inference.create_predictor(config)
-
-
-def _declared_input_shapes(model_file: Path, fmt: str, predictor: Any) -> dict[str, list[int]]:
+def declared_input_shapes(model_file: Path, fmt: str, predictor: Any) -> dict[str, list[int]]:
     """Feed shapes as saved: from the legacy program's feed vars, or (PIR) from the predictor's
     input handles, which report the declared shapes until the first reshape."""
     if fmt == ExportFormat.LEGACY:

@@ -37,6 +37,7 @@ from trt_export.bench.report import BenchReport, Candidate, load_bench_report
 from trt_export.bench.stats import LatencyStats
 from trt_export.errors import EXIT_CHECK_FAILED, EXIT_OK, ReportError, TrtExportError
 from trt_export.gate.comparable import check_reports_comparable, is_cpu_backend
+from trt_export.gate.files import JUNIT_FILENAME, MARKDOWN_FILENAME
 from trt_export.gate.ratio_stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_SEED,
@@ -61,10 +62,6 @@ SETTINGS_FIELDS = ("warmup", "iters", "duration_s", "threads")
 
 IQR_PER_SIGMA = 1.349
 """IQR of a normal distribution in standard deviations: turns an IQR into a robust sigma."""
-
-JUNIT_FILENAME = "gate-junit.xml"
-MARKDOWN_FILENAME = "gate.md"
-"""File names the bench/gate commands use inside ``--out`` (the CI example relies on them)."""
 
 
 class Verdict(StrEnum):
@@ -567,8 +564,8 @@ def gate_files(
     paths = [baseline_path] if isinstance(baseline_path, (str, os.PathLike)) else list(baseline_path)
     if not paths:
         raise ReportError("give at least one baseline bench.json")
-    baselines = [_load(path, "baseline" if i == 0 else f"baseline {i + 1}") for i, path in enumerate(paths)]
-    current = _load(current_path, "current report")
+    baselines = [load_report(path, "baseline" if i == 0 else f"baseline {i + 1}") for i, path in enumerate(paths)]
+    current = load_report(current_path, "current report")
     for what, path in (("JUnit XML", junit_path), ("Markdown summary", markdown_path)):
         if path is not None and Path(path).is_dir():
             raise ReportError(f"cannot write the gate's {what} to {str(path)!r}: it is a directory; give a file path")
@@ -604,7 +601,9 @@ def gate_files(
     return result
 
 
-def _load(path: str | os.PathLike[str], role: str) -> BenchReport:
+def load_report(path: str | os.PathLike[str], role: str) -> BenchReport:
+    """A bench.json for the gate; a load error names the side (``role``: "baseline", "current
+    report"), since both are bench.json."""
     try:
         return load_bench_report(path)
     except ReportError as exc:
@@ -622,6 +621,7 @@ __all__: Sequence[str] = (
     "Verdict",
     "check_baselines",
     "gate_files",
+    "load_report",
     "noise_threshold_ms",
     "parse_tolerance",
     "run_gate",

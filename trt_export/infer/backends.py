@@ -3,40 +3,61 @@
 Nothing here imports Paddle at module level. `plan_config` is a pure function, so every backend
 (including the TensorRT ones that cannot run on a CPU machine) is tested as a list of calls;
 `apply_plan` is the only function that touches a real `paddle.inference.Config`. Availability is
-split the same way: `probe_environment` reads the machine into an `EnvironmentProbe`, and
+split the same way: `env/probes.py` reads the machine into an `EnvironmentProbe`, and
 `decide_availability` is a pure function of that probe.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import glob
-import importlib.util
 import os
-import platform
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
+from trt_export.env.probes import EnvironmentProbe, onnx_probe, probe_environment, version_text
 from trt_export.errors import BackendUnavailable, TrtExportError
 
-BACKENDS = ("paddle-cpu", "paddle-onednn", "paddle-gpu", "trt-fp32", "trt-fp16", "trt-int8")
-CPU_BACKENDS = ("paddle-cpu", "paddle-onednn")
-# The ONNX route: the same export converted by paddle2onnx, run by ONNX Runtime (onnx_plan.py plans
-# the session, onnx_runner.py runs it). BACKENDS stays the Paddle Inference list.
-ONNX_BACKENDS = ("onnx-cpu", "onnx-cuda", "onnx-trt-fp32", "onnx-trt-fp16")
-ONNX_CPU_BACKENDS = ("onnx-cpu",)
-ALL_BACKENDS = BACKENDS + ONNX_BACKENDS
-TRT_BACKENDS = ("trt-fp32", "trt-fp16", "trt-int8")
+
+class Backend(StrEnum):
+    """Every backend, by the name the CLI takes and the reports record."""
+
+    PADDLE_CPU = "paddle-cpu"
+    PADDLE_ONEDNN = "paddle-onednn"
+    PADDLE_GPU = "paddle-gpu"
+    TRT_FP32 = "trt-fp32"
+    TRT_FP16 = "trt-fp16"
+    TRT_INT8 = "trt-int8"
+    # The ONNX route: the same export converted by paddle2onnx, run by ONNX Runtime (onnx_plan.py
+    # plans the session, onnx_runner.py runs it).
+    ONNX_CPU = "onnx-cpu"
+    ONNX_CUDA = "onnx-cuda"
+    ONNX_TRT_FP32 = "onnx-trt-fp32"
+    ONNX_TRT_FP16 = "onnx-trt-fp16"
+
+
+def _names(*backends: Backend) -> tuple[str, ...]:
+    """Plain strings, so argparse's choices and its error message print the names as before."""
+    return tuple(backend.value for backend in backends)
+
+
+# BACKENDS is the Paddle Inference list; ONNX_BACKENDS the ONNX Runtime one.
+BACKENDS = _names(
+    Backend.PADDLE_CPU, Backend.PADDLE_ONEDNN, Backend.PADDLE_GPU, Backend.TRT_FP32, Backend.TRT_FP16, Backend.TRT_INT8
+)
+CPU_BACKENDS = _names(Backend.PADDLE_CPU, Backend.PADDLE_ONEDNN)
+ONNX_BACKENDS = _names(Backend.ONNX_CPU, Backend.ONNX_CUDA, Backend.ONNX_TRT_FP32, Backend.ONNX_TRT_FP16)
+ONNX_CPU_BACKENDS = _names(Backend.ONNX_CPU)
+ALL_BACKENDS = _names(*Backend)
+TRT_BACKENDS = _names(Backend.TRT_FP32, Backend.TRT_FP16, Backend.TRT_INT8)
 TRT_PATHS = ("auto", "legacy", "pir")
 MODEL_FORMATS = ("legacy", "pir")
 
 # Names of members of paddle.inference.PrecisionType (legacy engine) ...
-_LEGACY_PRECISION = {"trt-fp32": "Float32", "trt-fp16": "Half", "trt-int8": "Int8"}
+_LEGACY_PRECISION: dict[str, str] = {Backend.TRT_FP32: "Float32", Backend.TRT_FP16: "Half", Backend.TRT_INT8: "Int8"}
 # ... and of paddle.tensorrt.PrecisionMode (PIR convert). Kept as strings so a plan is plain data.
-_PIR_PRECISION = {"trt-fp32": "FP32", "trt-fp16": "FP16", "trt-int8": "INT8"}
+_PIR_PRECISION: dict[str, str] = {Backend.TRT_FP32: "FP32", Backend.TRT_FP16: "FP16", Backend.TRT_INT8: "INT8"}
 
 RANDOM_CALIBRATION_WARNING = "random calibration: timing only, accuracy meaningless"
 
@@ -298,11 +319,11 @@ def plan_config(
 
     if settings.is_trt:
         trt_path = resolve_trt_path(settings.trt_path, model_format, paddle_version)
-        if backend == "trt-int8" and trt_path == "legacy":
+        if backend == Backend.TRT_INT8 and trt_path == "legacy":
             calibration_source = _int8_calibration_source(settings)
             if calibration_source == "random":
                 warnings.append(RANDOM_CALIBRATION_WARNING)
-        elif backend == "trt-int8":
+        elif backend == Backend.TRT_INT8:
             # python/paddle/tensorrt/converter.py: INT8 sets BuilderFlag.INT8 and set_dynamic_range
             # from the ops' quantization attributes; there is no IInt8Calibrator, and Input warmup
             # data only feeds the shape-collection runs (util.warmup_shape_infer).
@@ -321,8 +342,8 @@ def plan_config(
         calls.append(ConfigCall("disable_gpu"))
         calls.append(ConfigCall("set_cpu_math_library_num_threads", (settings.cpu_threads,)))
         # oneDNN is on by default on CPU builds, so plain CPU must switch it off explicitly.
-        calls.append(ConfigCall("enable_mkldnn" if backend == "paddle-onednn" else "disable_mkldnn"))
-        if backend == "paddle-onednn" and model_format == "pir":
+        calls.append(ConfigCall("enable_mkldnn" if backend == Backend.PADDLE_ONEDNN else "disable_mkldnn"))
+        if backend == Backend.PADDLE_ONEDNN and model_format == "pir":
             warnings.append(ONEDNN_PIR_WARNING)
     else:
         calls.append(ConfigCall("enable_use_gpu", (settings.gpu_memory_mb, settings.device_id)))
@@ -371,7 +392,7 @@ def plan_config(
         calls.append(ConfigCall("disable_glog_info"))
 
     env: tuple[tuple[str, str], ...] = ()
-    if backend == "trt-fp32" and not settings.trt_allow_tf32:
+    if backend == Backend.TRT_FP32 and not settings.trt_allow_tf32:
         # TensorRT honours NVIDIA_TF32_OVERRIDE=0 over BuilderFlag::kTF32 (on by default).
         env = (("NVIDIA_TF32_OVERRIDE", "0"),)
         notes.append(
@@ -567,7 +588,7 @@ def check_applied(config: Any, plan: ConfigPlan) -> None:
     checks: list[tuple[str, bool, str]] = []
     if plan.backend in CPU_BACKENDS:
         checks.append(("use_gpu", False, "disable_gpu() did not take effect"))
-        if plan.backend == "paddle-onednn":
+        if plan.backend == Backend.PADDLE_ONEDNN:
             checks.append(
                 (
                     "mkldnn_enabled",
@@ -591,37 +612,6 @@ def check_applied(config: Any, plan: ConfigPlan) -> None:
 
 
 @dataclass(frozen=True)
-class EnvironmentProbe:
-    """What the machine and the installed Paddle offer; read once, judged by pure functions."""
-
-    paddle_version: str = ""
-    paddle_commit: str = ""
-    cuda_compiled: bool = False
-    cuda_version: str | None = None
-    cudnn_version: str | None = None
-    gpu_count: int = 0
-    gpu_names: tuple[str, ...] = ()
-    onednn_compiled: bool = False
-    trt_compile_version: tuple[int, int, int] = (0, 0, 0)
-    trt_runtime_version: tuple[int, int, int] = (0, 0, 0)
-    paddle_tensorrt_importable: bool = False
-    paddle_tensorrt_error: str = ""
-    tensorrt_python_version: str | None = None
-    libnvinfer: str | None = None
-    libnvinfer_error: str = ""
-    # What paddle.tensorrt dlopens by its unversioned name (PIR path); None: not loadable.
-    libnvinfer_plugin: str | None = None
-    libnvinfer_plugin_error: str = ""
-    cpu_model: str = ""
-    cpu_threads: int = 0
-    # The ONNX route (optional extra `onnx`): versions, or None when not importable.
-    paddle2onnx_version: str | None = None
-    onnxruntime_version: str | None = None
-    onnxruntime_providers: tuple[str, ...] = ()
-    nvidia_gpu_count: int = 0  # GPUs the NVIDIA driver lists, whatever Paddle was built with
-
-
-@dataclass(frozen=True)
 class Availability:
     available: bool
     reason: str
@@ -630,24 +620,15 @@ class Availability:
         return self.available
 
 
-def _version_text(version: tuple[int, int, int]) -> str:
-    return ".".join(str(v) for v in version)
-
-
-def version_or_none(version: tuple[int, int, int]) -> str | None:
-    """ "10.3.0" for a TensorRT version tuple; None for Paddle's (0, 0, 0) meaning "not there"."""
-    return None if tuple(version) == (0, 0, 0) else _version_text(version)
-
-
 def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str | None = None) -> Availability:
     """Can `backend` run here (for a model format: TensorRT differs between legacy and PIR)?"""
     if backend in ONNX_BACKENDS:
         return decide_onnx_availability(backend, probe)
     if backend not in BACKENDS:
         return Availability(False, f"unknown backend {backend!r}; choose one of: {', '.join(ALL_BACKENDS)}")
-    if backend == "paddle-cpu":
+    if backend == Backend.PADDLE_CPU:
         return Availability(True, "CPU, oneDNN off")
-    if backend == "paddle-onednn":
+    if backend == Backend.PADDLE_ONEDNN:
         if not probe.onednn_compiled:
             return Availability(False, "this Paddle build has no oneDNN (MKLDNN); use paddle-cpu")
         if model_format == "pir":
@@ -667,7 +648,7 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
             "Paddle is built with CUDA but sees no GPU (device_count 0); check the driver and CUDA_VISIBLE_DEVICES",
         )
     gpu = probe.gpu_names[0] if probe.gpu_names else f"{probe.gpu_count} GPU(s)"
-    if backend == "paddle-gpu":
+    if backend == Backend.PADDLE_GPU:
         return Availability(True, f"CUDA {probe.cuda_version or '?'} on {gpu}")
 
     compiled = probe.trt_compile_version
@@ -690,17 +671,17 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
         )
         return Availability(
             False,
-            f"Paddle was compiled with TensorRT {_version_text(compiled)} but {found}; put the directory holding "
+            f"Paddle was compiled with TensorRT {version_text(compiled)} but {found}; put the directory holding "
             "libnvinfer.so (unversioned name) in LD_LIBRARY_PATH or FLAGS_tensorrt_dir",
         )
     if runtime != (0, 0, 0) and runtime[0] != compiled[0]:
         return Availability(
             False,
-            f"Paddle was compiled with TensorRT {_version_text(compiled)} but the loaded runtime is "
-            f"{_version_text(runtime)}; install TensorRT {compiled[0]}.x",
+            f"Paddle was compiled with TensorRT {version_text(compiled)} but the loaded runtime is "
+            f"{version_text(runtime)}; install TensorRT {compiled[0]}.x",
         )
-    runtime_text = _version_text(runtime)
-    if backend == "trt-int8":
+    runtime_text = version_text(runtime)
+    if backend == Backend.TRT_INT8:
         runtime_text += (
             " (PIR INT8: scales only from a quantized model, no calibration)"
             if model_format == "pir"
@@ -716,18 +697,18 @@ def decide_availability(backend: str, probe: EnvironmentProbe, model_format: str
             return Availability(
                 False,
                 f"import paddle.tensorrt fails ({detail}); install the tensorrt Python package matching TensorRT "
-                f"{_version_text(compiled)}, or use --format legacy",
+                f"{version_text(compiled)}, or use --format legacy",
             )
         return Availability(True, f"PIR paddle.tensorrt.convert, TensorRT {runtime_text} on {gpu}")
     return Availability(True, f"legacy TensorRT engine, TensorRT {runtime_text} on {gpu}")
 
 
 # ONNX Runtime's provider for each ONNX backend (onnxruntime.get_available_providers() names).
-ONNX_PROVIDERS = {
-    "onnx-cpu": "CPUExecutionProvider",
-    "onnx-cuda": "CUDAExecutionProvider",
-    "onnx-trt-fp32": "TensorrtExecutionProvider",
-    "onnx-trt-fp16": "TensorrtExecutionProvider",
+ONNX_PROVIDERS: dict[str, str] = {
+    Backend.ONNX_CPU: "CPUExecutionProvider",
+    Backend.ONNX_CUDA: "CUDAExecutionProvider",
+    Backend.ONNX_TRT_FP32: "TensorrtExecutionProvider",
+    Backend.ONNX_TRT_FP16: "TensorrtExecutionProvider",
 }
 
 
@@ -745,12 +726,12 @@ def decide_onnx_availability(backend: str, probe: EnvironmentProbe) -> Availabil
     provider = ONNX_PROVIDERS[backend]
     versions = f"paddle2onnx {probe.paddle2onnx_version}, onnxruntime {probe.onnxruntime_version}"
     if provider not in probe.onnxruntime_providers:
-        hint = "" if backend == "onnx-cpu" else "; install onnxruntime-gpu instead of onnxruntime"
+        hint = "" if backend == Backend.ONNX_CPU else "; install onnxruntime-gpu instead of onnxruntime"
         return Availability(
             False,
             f"this onnxruntime has no {provider} (it offers {', '.join(probe.onnxruntime_providers) or 'none'}){hint}",
         )
-    if backend == "onnx-cpu":
+    if backend == Backend.ONNX_CPU:
         return Availability(True, f"ONNX Runtime CPU ({versions})")
     # onnxruntime-gpu lists its CUDA/TensorRT providers whether or not a GPU is there.
     if probe.nvidia_gpu_count < 1:
@@ -766,117 +747,6 @@ def decide_onnx_availability(backend: str, probe: EnvironmentProbe) -> Availabil
     return Availability(True, f"ONNX Runtime {provider} ({versions})")
 
 
-def _onnx_versions() -> tuple[str | None, str | None, tuple[str, ...]]:
-    """(paddle2onnx version, onnxruntime version, providers); None for what is not installed.
-
-    paddle2onnx's version is read from its metadata: importing it imports Paddle and its C++ side.
-    """
-    from importlib import metadata
-
-    try:
-        p2o: str | None = metadata.version("paddle2onnx")
-    except metadata.PackageNotFoundError:
-        p2o = None
-    try:
-        import onnxruntime  # type: ignore[import-not-found]
-    except Exception:  # noqa: BLE001 - a broken onnxruntime reads as "not installed"
-        return p2o, None, ()
-    return p2o, str(onnxruntime.__version__), tuple(str(p) for p in onnxruntime.get_available_providers())
-
-
-def nvidia_gpu_count() -> int:
-    """GPUs the NVIDIA kernel driver knows (one dir each under /proc/driver/nvidia/gpus)."""
-    try:
-        return len(os.listdir("/proc/driver/nvidia/gpus"))
-    except OSError:
-        return 0
-
-
-_probe_cache: EnvironmentProbe | None = None
-_probe_cache_full = False
-NOT_PROBED = "not probed: this Paddle is a CPU-only build (trt-export doctor probes it)"
-
-
-def probe_environment(refresh: bool = False, full: bool = False) -> EnvironmentProbe:
-    """Read the environment (imports Paddle); cached because loading libnvinfer is slow."""
-    """``full``: also look for TensorRT's libraries on a CPU-only build (doctor), where nothing can
-    use them; otherwise a CPU-only build skips the child process that looks."""
-    global _probe_cache, _probe_cache_full
-    if _probe_cache is not None and not refresh and (_probe_cache_full or not full):
-        return _probe_cache
-    from trt_export.env.paddle_import import import_paddle
-
-    paddle = import_paddle()
-    cuda_compiled = bool(paddle.is_compiled_with_cuda())
-    gpu_count = 0
-    gpu_names: list[str] = []
-    if cuda_compiled:
-        try:
-            gpu_count = int(paddle.device.cuda.device_count())
-            gpu_names = [str(paddle.device.cuda.get_device_name(i)) for i in range(gpu_count)]
-        except (RuntimeError, ValueError, OSError):
-            gpu_count = 0
-    trt_compile = _safe_version(paddle.inference.get_trt_compile_version)
-    # `import tensorrt`, `import paddle.tensorrt`, Paddle's runtime-version query (which dlopens
-    # libnvinfer) and our dlopen of libnvinfer / libnvinfer_plugin run in a child process: loaded
-    # here they would stay in the process that measures (memory, and possibly a second libnvinfer
-    # of another version beside the one Paddle loads for its engines).
-    if cuda_compiled or full:
-        libs = subprocess_trt_probe(check_paddle_tensorrt=cuda_compiled and trt_compile != (0, 0, 0))
-    else:
-        libs = {
-            "libnvinfer_error": NOT_PROBED,
-            "libnvinfer_plugin_error": NOT_PROBED,
-            "paddle_tensorrt_error": NOT_PROBED,
-        }
-    _probe_cache_full = cuda_compiled or full
-    trt_runtime = tuple(libs.get("trt_runtime_version") or (0, 0, 0))[:3]  # type: ignore[assignment]
-    p2o_version, ort_version, ort_providers = _onnx_versions()
-    _probe_cache = EnvironmentProbe(
-        paddle_version=str(paddle.__version__),
-        paddle_commit=str(getattr(paddle.version, "commit", "")),
-        cuda_compiled=cuda_compiled,
-        cuda_version=_version_or_none(paddle.version.cuda()),
-        cudnn_version=_version_or_none(paddle.version.cudnn()),
-        gpu_count=gpu_count,
-        gpu_names=tuple(gpu_names),
-        onednn_compiled=_onednn_compiled(paddle),
-        trt_compile_version=trt_compile,
-        trt_runtime_version=trt_runtime,
-        paddle_tensorrt_importable=bool(libs.get("paddle_tensorrt_importable")),
-        paddle_tensorrt_error=str(libs.get("paddle_tensorrt_error") or ""),
-        tensorrt_python_version=libs.get("tensorrt_python_version"),
-        libnvinfer=libs.get("libnvinfer"),
-        libnvinfer_error=str(libs.get("libnvinfer_error") or ""),
-        libnvinfer_plugin=libs.get("libnvinfer_plugin"),
-        libnvinfer_plugin_error=str(libs.get("libnvinfer_plugin_error") or ""),
-        cpu_model=cpu_model(),
-        cpu_threads=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0),
-        paddle2onnx_version=p2o_version,
-        onnxruntime_version=ort_version,
-        onnxruntime_providers=ort_providers,
-        nvidia_gpu_count=nvidia_gpu_count(),
-    )
-    return _probe_cache
-
-
-def onnx_probe() -> EnvironmentProbe:
-    """What the ONNX backends need to know, read without importing Paddle (an ONNX Runtime
-    measuring worker must not carry Paddle's ~290 MB in its memory figures)."""
-    if _probe_cache is not None:
-        return _probe_cache
-    p2o_version, ort_version, ort_providers = _onnx_versions()
-    lib, lib_error = find_libnvinfer() if "TensorrtExecutionProvider" in ort_providers else (None, "not looked up")
-    return EnvironmentProbe(
-        paddle2onnx_version=p2o_version,
-        onnxruntime_version=ort_version,
-        onnxruntime_providers=ort_providers,
-        nvidia_gpu_count=nvidia_gpu_count(),
-        libnvinfer=lib,
-        libnvinfer_error=lib_error,
-    )
-
-
 def backend_availability(
     backend: str, model_format: str | None = None, probe: EnvironmentProbe | None = None
 ) -> Availability:
@@ -889,130 +759,3 @@ def require_backend(backend: str, model_format: str | None = None, probe: Enviro
     availability = backend_availability(backend, model_format, probe)
     if not availability:
         raise BackendUnavailable(f"backend {backend} is not available here: {availability.reason}")
-
-
-def _safe_version(getter: Any) -> tuple[int, int, int]:
-    try:
-        parts = tuple(int(v) for v in getter())
-    except Exception:  # noqa: BLE001 - a broken TensorRT install must read as "no runtime", not crash doctor
-        return (0, 0, 0)
-    return (parts + (0, 0, 0))[:3]  # type: ignore[return-value]
-
-
-def _version_or_none(value: Any) -> str | None:
-    # paddle.version.cuda() returns the string 'False' on CPU builds.
-    text = str(value).strip()
-    return None if text in ("", "False", "None", "0") else text
-
-
-def _onednn_compiled(paddle: Any) -> bool:
-    core = paddle.base.core
-    for name in ("is_compiled_with_onednn", "is_compiled_with_mkldnn"):
-        check = getattr(core, name, None)
-        if check is not None:
-            return bool(check())
-    return False
-
-
-def _paddle_tensorrt_importable() -> tuple[bool, str]:
-    try:
-        importlib.import_module("paddle.tensorrt")
-    except Exception as exc:  # noqa: BLE001 - any failure means the PIR path cannot be used
-        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
-    return True, ""
-
-
-def subprocess_trt_probe(check_paddle_tensorrt: bool) -> dict[str, Any]:
-    """Run trt_export.env.trt_probe in a child and return what it found (never raises)."""
-    import json
-    import subprocess
-    import sys
-
-    args = [sys.executable, "-m", "trt_export.env.trt_probe"] + (["--paddle-tensorrt"] if check_paddle_tensorrt else [])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
-    try:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-        return (
-            dict(json.loads(lines[-1]))
-            if lines
-            else {
-                "libnvinfer_error": f"probe process failed (exit {proc.returncode})",
-                "paddle_tensorrt_error": "probe process failed",
-            }
-        )
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        return {
-            "libnvinfer_error": f"probe process failed: {exc}",
-            "paddle_tensorrt_error": f"probe process failed: {exc}",
-        }
-
-
-def find_library(names: list[str]) -> tuple[str | None, str]:
-    """The first of `names` that ctypes can load, or None and the last load error."""
-    error = "not found"
-    for candidate in names:
-        try:
-            ctypes.CDLL(candidate)
-        except OSError as exc:
-            error = str(exc)
-            continue
-        return candidate, ""
-    return None, error
-
-
-def _tensorrt_python_version() -> str | None:
-    if importlib.util.find_spec("tensorrt") is None:
-        return None
-    try:
-        import tensorrt  # type: ignore[import-not-found]
-    except Exception:  # noqa: BLE001
-        return None
-    return str(getattr(tensorrt, "__version__", "?"))
-
-
-def libnvinfer_candidates(env: Mapping[str, str] | None = None) -> list[str]:
-    """Where libnvinfer may be, in the order Paddle looks: FLAGS_tensorrt_dir, then the loader path."""
-    env = os.environ if env is None else env
-    candidates: list[str] = []
-    trt_dir = env.get("FLAGS_tensorrt_dir")
-    if trt_dir:
-        candidates += sorted(glob.glob(os.path.join(trt_dir, "libnvinfer.so*")), key=len)
-    # pip's tensorrt wheels put the library in the tensorrt_libs package.
-    spec = importlib.util.find_spec("tensorrt_libs") if env is os.environ else None
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            candidates += sorted(glob.glob(os.path.join(location, "libnvinfer.so*")), key=len)
-    found = ctypes.util.find_library("nvinfer")
-    if found:
-        candidates.append(found)
-    # Bare sonames are resolved by the dynamic loader through LD_LIBRARY_PATH and ld.so.cache.
-    candidates += ["libnvinfer.so", "libnvinfer.so.10", "libnvinfer.so.8"]
-    return list(dict.fromkeys(candidates))
-
-
-def find_libnvinfer() -> tuple[str | None, str]:
-    """(the first libnvinfer that loads, or None; the last load error)."""
-    if platform.system() != "Linux":
-        return None, f"libnvinfer lookup implemented for Linux only ({platform.system()})"
-    tried = libnvinfer_candidates()
-    for candidate in tried:
-        try:
-            ctypes.CDLL(candidate)
-        except OSError:
-            continue
-        return candidate, ""
-    where = "FLAGS_tensorrt_dir, " if os.environ.get("FLAGS_tensorrt_dir") else ""
-    return None, f"no loadable libnvinfer in {where}LD_LIBRARY_PATH or the loader cache ({len(tried)} names tried)"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

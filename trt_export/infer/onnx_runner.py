@@ -20,16 +20,16 @@ import numpy as np
 
 from trt_export.env.paddle_import import is_verbose
 from trt_export.errors import BackendUnavailable, TrtExportError
-from trt_export.export.manifest import Manifest, load_manifest
+from trt_export.export.manifest import Manifest
 from trt_export.export.onnx_convert import DEFAULT_OPSET, OnnxModel, ensure_onnx
 from trt_export.infer.backends import BackendSettings, require_backend
 from trt_export.infer.onnx_plan import SessionPlan, check_providers, plan_session, providers_arg, session_options
-from trt_export.infer.runners import Feed, Runner
+from trt_export.infer.runners import ExportRunner, Feed
 
 log = logging.getLogger(__name__)
 
 
-class OnnxRuntimeRunner(Runner):
+class OnnxRuntimeRunner(ExportRunner):
     """`build_seconds`: session creation (with TensorRT engine builds); `convert_seconds`: paddle2onnx, None when cached."""
 
     def __init__(
@@ -42,13 +42,7 @@ class OnnxRuntimeRunner(Runner):
     ) -> None:
         if not settings.is_onnx:
             raise TrtExportError(f"{settings.backend} is not an ONNX Runtime backend; use PaddleInferenceRunner")
-        self.export_dir = Path(export_dir)
-        self.manifest = manifest if manifest is not None else load_manifest(export_dir)
-        self.model_format = model_format or self.manifest.default_format
-        if self.model_format not in self.manifest.formats:
-            self.manifest.files(self.model_format)  # raises the one-line error naming the formats
-        super().__init__(f"{settings.backend}[{self.model_format}]", self.manifest.inputs, self.manifest.output_names)
-        self.settings = settings
+        super().__init__(export_dir, manifest, settings, model_format)
         self.opset = opset
         self.onnx: OnnxModel | None = None
         self.plan: SessionPlan | None = None
@@ -114,13 +108,8 @@ class OnnxRuntimeRunner(Runner):
         self._last_time = time.perf_counter() - start
         return outputs
 
-    def run_raw(self) -> None:
-        """One session.run on the inputs of the last infer (the bench's timed step)."""
-        if not self.is_active:
-            raise TrtExportError(f"runner {self.name} is not active")
-        if self._last_feed is None:
-            raise TrtExportError(f"runner {self.name}: call infer() once before run_raw() so inputs are set")
-        self._run()
+    def _inputs_set(self) -> bool:
+        return self._last_feed is not None
 
     def fetch_outputs(self) -> list[np.ndarray]:
         """The last run's outputs, already on the host (session.run copies them back)."""

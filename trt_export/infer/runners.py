@@ -12,7 +12,6 @@ import gc
 import hashlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -25,18 +24,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trt_export.env.paddle_import import import_paddle, is_verbose
-from trt_export.errors import BackendUnavailable, TrtExportError
+from trt_export.errors import TrtExportError
 from trt_export.export.manifest import Manifest, load_manifest
 from trt_export.infer.backends import (
     BackendSettings,
     ConfigPlan,
     TrtConvertPlan,
-    apply_plan,
-    check_applied,
     plan_config,
     require_backend,
 )
 from trt_export.infer.inputs import TensorSpec, check_feed, image_inputs, npz_inputs, random_inputs
+from trt_export.infer.paddle_errors import advice_for_export, translate_paddle_error
+from trt_export.infer.predictor import create_predictor, feed, fetch, input_handles, output_handles
 from trt_export.model.paddlers_files import ModelYml, read_model_yml
 
 if TYPE_CHECKING:
@@ -115,6 +114,48 @@ class Runner(ABC):
         """Outputs in logical order; must set self._last_time."""
 
 
+class ExportRunner(Runner):
+    """An export (dir + manifest, one of its formats) under a backend's settings, whose bench step
+    splits in two: `run_raw` (run on the inputs the last `infer` set) and `fetch_outputs`."""
+
+    def __init__(
+        self, export_dir: str | Path, manifest: Manifest | None, settings: BackendSettings, model_format: str | None
+    ) -> None:
+        self.export_dir = Path(export_dir)
+        self.manifest = manifest if manifest is not None else load_manifest(export_dir)
+        self.model_format = model_format or self.manifest.default_format
+        if self.model_format not in self.manifest.formats:
+            # manifest.files raises the one-line error naming the formats that exist.
+            self.manifest.files(self.model_format)
+        super().__init__(f"{settings.backend}[{self.model_format}]", self.manifest.inputs, self.manifest.output_names)
+        self.settings = settings
+
+    def run_raw(self) -> None:
+        """A bare run on the inputs already set by the last infer (the bench's timed step)."""
+        if not self.is_active:
+            raise TrtExportError(f"runner {self.name} is not active")
+        if not self._inputs_set():
+            raise TrtExportError(f"runner {self.name}: call infer() once before run_raw() so inputs are set")
+        self._run()
+
+    def timed_step(self) -> None:
+        """One bench step: run on the inputs the last infer set, then copy the outputs to host."""
+        self.run_raw()
+        self.fetch_outputs()
+
+    @abstractmethod
+    def fetch_outputs(self) -> list[np.ndarray]:
+        """The last run's outputs on the host; a timed step ends here."""
+
+    @abstractmethod
+    def _inputs_set(self) -> bool:
+        """Whether an infer has set the inputs run_raw runs on."""
+
+    @abstractmethod
+    def _run(self) -> None:
+        """One run of the model on the inputs already set."""
+
+
 # --------------------------------------------------------------------------- dygraph
 
 
@@ -171,78 +212,8 @@ class DygraphRunner(Runner):
 
 # --------------------------------------------------------------------------- Paddle Inference
 
-# Paddle's C++ errors surface as RuntimeError, ValueError, NotImplementedError ("(Unimplemented)"),
-# OSError...; runners catch Exception around Paddle calls and translate it here.
-# Known Paddle failures -> (exception class, one-line message with the fix).
-_KNOWN_FAILURES: tuple[tuple[str, type[TrtExportError], str], ...] = (
-    (
-        "ConvertPirAttribute2RuntimeAttribute",
-        TrtExportError,
-        "oneDNN cannot run this PIR .json model: Paddle 3.x fails on bilinear interpolate attributes "
-        "(Paddle issue 79749); use --format legacy or --backend paddle-cpu",
-    ),
-    (
-        "please compile with TENSORRT first",
-        BackendUnavailable,
-        'this Paddle build has no TensorRT ("To use Paddle-TensorRT, please compile with TENSORRT first"); '
-        "install a TensorRT-enabled paddlepaddle-gpu or use --backend paddle-gpu",
-    ),
-    (
-        "memory_optimize_pass",
-        TrtExportError,
-        "enable_memory_optim fails with PIR .json models in Paddle 3.x; drop --memory-optim or use --format legacy",
-    ),
-    (
-        "libnvinfer",
-        BackendUnavailable,
-        "libnvinfer (TensorRT) cannot be loaded; set FLAGS_tensorrt_dir or LD_LIBRARY_PATH to TensorRT's lib dir",
-    ),
-    (
-        "Cannot load cudnn",
-        BackendUnavailable,
-        "cuDNN cannot be loaded; install the cuDNN this Paddle was built with or fix LD_LIBRARY_PATH",
-    ),
-)
 
-_PADDLE_ERROR_LINE = re.compile(r"\((?:[A-Z][A-Za-z]+)\)\s+\S.*")
-
-
-def _paddle_error_line(text: str) -> str:
-    """The informative line of a multi-line Paddle error ('(InvalidArgument) ...'), shortened."""
-    match = _PADDLE_ERROR_LINE.search(text)
-    line = match.group(0) if match else next((ln.strip() for ln in text.splitlines() if ln.strip()), text)
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
-ONEDNN_PIR_ONLY = (
-    "oneDNN cannot run this PIR .json model: Paddle 3.x fails on bilinear interpolate attributes "
-    "(Paddle issue 79749), and this export has no legacy format (this Paddle cannot save the network as "
-    ".pdmodel); use --backend paddle-cpu"
-)
-
-
-def _advice_for_export(error: TrtExportError, manifest: Any) -> TrtExportError:
-    """Known failures whose generic fix does not apply to this export (--format legacy for a PIR-only one)."""
-    pir_only = any(
-        str(note).startswith("legacy .pdmodel export is not possible") for note in getattr(manifest, "notes", [])
-    )
-    if str(error) == _KNOWN_FAILURES[0][2] and pir_only:
-        return TrtExportError(ONEDNN_PIR_ONLY)
-    return error
-
-
-def translate_paddle_error(exc: BaseException, doing: str) -> TrtExportError:
-    """Turn a Paddle exception into a one-line TrtExportError naming the cause and the fix."""
-    if isinstance(exc, TrtExportError):
-        return exc
-    text = str(exc)
-    for needle, cls, message in _KNOWN_FAILURES:
-        if needle in text:
-            return cls(message)
-    return TrtExportError(f"Paddle Inference failed while {doing}: {type(exc).__name__}: {_paddle_error_line(text)}")
-
-
-class PaddleInferenceRunner(Runner):
+class PaddleInferenceRunner(ExportRunner):
     """An exported model on a Paddle Inference predictor configured by `plan_config`.
 
     `build_seconds` is the wall time from the start of activation to a ready predictor: it
@@ -259,17 +230,10 @@ class PaddleInferenceRunner(Runner):
         calibration_feeds: Sequence[Feed] | None = None,
         allow_no_engine: bool = False,
     ) -> None:
-        self.export_dir = Path(export_dir)
+        super().__init__(export_dir, manifest, settings, model_format)
         # debug-precision keeps op types out until possibly nothing is left for TensorRT: a
         # predictor without engines is then a valid answer, not a mislabelled measurement.
         self.allow_no_engine = allow_no_engine
-        self.manifest = manifest if manifest is not None else load_manifest(export_dir)
-        self.model_format = model_format or self.manifest.default_format
-        if self.model_format not in self.manifest.formats:
-            # manifest.files raises the one-line error naming the formats that exist.
-            self.manifest.files(self.model_format)
-        super().__init__(f"{settings.backend}[{self.model_format}]", self.manifest.inputs, self.manifest.output_names)
-        self.settings = settings
         self.calibration_feeds = calibration_feeds
         self.plan: ConfigPlan | None = None
         self.build_seconds: float | None = None
@@ -286,7 +250,7 @@ class PaddleInferenceRunner(Runner):
         self.manifest.check_files(self.model_format)
         settings = self.settings
         if settings.is_trt:
-            from trt_export.infer.backends import probe_environment
+            from trt_export.env.probes import probe_environment
             from trt_export.infer.trt_preflight import preflight
 
             # Everything that would fail only after minutes of engine building is refused now.
@@ -410,7 +374,7 @@ class PaddleInferenceRunner(Runner):
 
     def _export_key(self) -> str:
         """Short hash of this format's program and weights and of what else changes an engine."""
-        from trt_export.infer.backends import probe_environment
+        from trt_export.env.probes import probe_environment
 
         model_file, _ = self.manifest.files(self.model_format)
         digest = hashlib.sha256(model_file.read_bytes())
@@ -430,13 +394,9 @@ class PaddleInferenceRunner(Runner):
         return f"model_{digest.hexdigest()[:16]}"
 
     def _create_predictor(self, model_file: Path, params_file: Path) -> Any:
-        paddle = import_paddle()
         assert self.plan is not None
         try:
-            config = paddle.inference.Config(str(model_file), str(params_file))
-            apply_plan(config, self.plan)
-            check_applied(config, self.plan)
-            return paddle.inference.create_predictor(config)
+            return create_predictor(model_file, params_file, self.plan)
         except TrtExportError:
             raise
         except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
@@ -444,28 +404,21 @@ class PaddleInferenceRunner(Runner):
 
     def _collect_shapes(self, model_file: Path, params_file: Path) -> None:
         """Legacy TensorRT: one run of a shape-collecting predictor writes the tensors' shape ranges."""
-        paddle = import_paddle()
         assert self.plan is not None and self.plan.shape_range_info_path is not None
         path = Path(self.plan.shape_range_info_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
-        feed = random_inputs(self.input_specs, seed=0, model_yml=_export_model_yml(self.export_dir))
+        arrays = random_inputs(self.input_specs, seed=0, model_yml=_export_model_yml(self.export_dir))
         try:
-            config = paddle.inference.Config(str(model_file), str(params_file))
-            apply_plan(config, self.plan, self.plan.shape_collection)
-            predictor = paddle.inference.create_predictor(config)
-            for spec in self.input_specs:
-                handle = predictor.get_input_handle(spec.name)
-                array = np.ascontiguousarray(feed[spec.name])
-                handle.reshape(list(array.shape))
-                handle.copy_from_cpu(array)
+            predictor = create_predictor(model_file, params_file, self.plan, self.plan.shape_collection, check=False)
+            feed(input_handles(predictor, [spec.name for spec in self.input_specs]), arrays)
             predictor.run()
         except TrtExportError:
             raise
         except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
             raise translate_paddle_error(exc, f"collecting tensor shapes for {self.name}") from exc
         # The shape file is written when the collecting predictor is destroyed.
-        del handle, predictor
+        del predictor
         gc.collect()
         if not path.is_file() or path.stat().st_size == 0:
             raise TrtExportError(f"{self.name}: the shape-collection run wrote no {path.name} in {path.parent}")
@@ -491,13 +444,9 @@ class PaddleInferenceRunner(Runner):
         if not feeds:
             raise TrtExportError("trt-int8 calibration got no inputs; check --calibration")
         predictor = self._create_predictor(model_file, params_file)
-        for feed in feeds:
-            check_feed(self.input_specs, feed)
-            for spec in self.input_specs:
-                handle = predictor.get_input_handle(spec.name)
-                array = np.ascontiguousarray(feed[spec.name])
-                handle.reshape(list(array.shape))
-                handle.copy_from_cpu(array)
+        for batch in feeds:
+            check_feed(self.input_specs, batch)
+            feed(input_handles(predictor, [spec.name for spec in self.input_specs]), batch)
             try:
                 predictor.run()
             except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
@@ -549,7 +498,7 @@ class PaddleInferenceRunner(Runner):
             raise TrtExportError(
                 f"{self.name}: the predictor has inputs {have_inputs}, the manifest expects {missing}; re-export the model"
             )
-        self._input_handles = {s.name: predictor.get_input_handle(s.name) for s in self.input_specs}
+        self._input_handles = input_handles(predictor, [s.name for s in self.input_specs])
         have_outputs = list(predictor.get_output_names())
         expected = self.manifest.formats[self.model_format].output_names
         if all(name in have_outputs for name in expected):
@@ -562,7 +511,7 @@ class PaddleInferenceRunner(Runner):
             raise TrtExportError(
                 f"{self.name}: the predictor has outputs {have_outputs}, the manifest expects {expected}; re-export the model"
             )
-        self._output_handles = [predictor.get_output_handle(n) for n in names]
+        self._output_handles = output_handles(predictor, names)
 
     def _deactivate(self) -> None:
         self._cleanup()
@@ -584,36 +533,27 @@ class PaddleInferenceRunner(Runner):
 
     # -- inference
 
-    def _infer(self, feed: Feed) -> list[np.ndarray]:
+    def _infer(self, arrays: Feed) -> list[np.ndarray]:
         start = time.perf_counter()
-        for spec in self.input_specs:
-            array = np.ascontiguousarray(feed[spec.name])
-            handle = self._input_handles[spec.name]
-            handle.reshape(list(array.shape))
-            handle.copy_from_cpu(array)
+        feed(self._input_handles, arrays)
         self._run()
         # copy_to_cpu waits for the GPU, so the time covers the whole inference.
-        outputs = [handle.copy_to_cpu() for handle in self._output_handles]
+        outputs = fetch(self._output_handles)
         self._last_time = time.perf_counter() - start
         return outputs
 
-    def run_raw(self) -> None:
-        """A bare predictor.run() on the inputs already copied by the last infer (bench overhead)."""
-        if not self.is_active:
-            raise TrtExportError(f"runner {self.name} is not active")
-        if self._last_time is None:
-            raise TrtExportError(f"runner {self.name}: call infer() once before run_raw() so inputs are set")
-        self._run()
+    def _inputs_set(self) -> bool:
+        return self._last_time is not None
 
     def fetch_outputs(self) -> list[np.ndarray]:
         """Copy the last run's outputs to host; this waits for GPU work, so a timed step ends here."""
-        return [handle.copy_to_cpu() for handle in self._output_handles]
+        return fetch(self._output_handles)
 
     def _run(self) -> None:
         try:
             self._predictor.run()
         except Exception as exc:  # noqa: BLE001 - Paddle raises many types; all become one line
-            raise _advice_for_export(translate_paddle_error(exc, f"running {self.name}"), self.manifest) from exc
+            raise advice_for_export(translate_paddle_error(exc, f"running {self.name}"), self.manifest) from exc
 
 
 def _release_gpu_cache() -> None:
@@ -625,19 +565,6 @@ def _release_gpu_cache() -> None:
             paddle.device.cuda.empty_cache()
         except Exception:  # noqa: BLE001 - a cache that cannot be emptied only costs accuracy
             pass
-
-
-def _accepted_kwargs(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Drop keyword arguments an older TensorRTConfig does not take (its signature varies by release)."""
-    import inspect
-
-    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # cls is a class, not an instance
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    dropped = sorted(k for k in kwargs if k not in params)
-    if dropped:
-        log.warning("this Paddle's TensorRTConfig ignores %s", ", ".join(dropped))
-    return {k: v for k, v in kwargs.items() if k in params}
 
 
 def _export_model_yml(export_dir: Path) -> ModelYml | None:

@@ -14,6 +14,7 @@ TensorRT version, GPU) and reused: a second activation costs a predictor load, n
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.infer.backends import TrtConvertPlan
 from trt_export.serial import converter
 
+log = logging.getLogger(__name__)
+
 DONE_MARKER = "convert_done.json"
 
 
@@ -32,7 +35,7 @@ def convert_in_process(
     plan: TrtConvertPlan, model_file: Path, params_file: Path, save_prefix: Path
 ) -> tuple[Path, Path]:
     """Run paddle.tensorrt.convert here; returns the written `<prefix>.json` / `<prefix>.pdiparams`."""
-    from trt_export.infer.runners import _accepted_kwargs, translate_paddle_error
+    from trt_export.infer.paddle_errors import translate_paddle_error
 
     try:
         from paddle.tensorrt.export import Input, PrecisionMode, TensorRTConfig, convert
@@ -81,6 +84,19 @@ def convert_in_process(
             f"paddle.tensorrt.convert reported success but wrote no {out_model.name}/{out_params.name} in {save_prefix.parent}"
         )
     return out_model, out_params
+
+
+def _accepted_kwargs(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Drop keyword arguments an older TensorRTConfig does not take (its signature varies by release)."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # cls is a class, not an instance
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    dropped = sorted(k for k in kwargs if k not in params)
+    if dropped:
+        log.warning("this Paddle's TensorRTConfig ignores %s", ", ".join(dropped))
+    return {k: v for k, v in kwargs.items() if k in params}
 
 
 def converted_files(save_prefix: Path) -> tuple[Path, Path]:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from trt_export.env.probes import EnvironmentProbe, version_or_none
 from trt_export.errors import BackendUnavailable, TrtExportError
-from trt_export.infer.backends import BackendSettings, EnvironmentProbe, resolve_trt_path, version_or_none
+from trt_export.infer.backends import BackendSettings, resolve_trt_path
 
 
 def _major_minor(version: str | None) -> tuple[int, int] | None:

@@ -58,9 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from tabulate import tabulate
 
-from trt_export.bench.report import ParitySummary
 from trt_export.serial import JsonRecord, json_field, nonfinite_as_text, nonfinite_from_text
 
 
@@ -95,7 +93,11 @@ class Tolerance(JsonRecord):
         return self.atol is not None
 
     def describe(self) -> str:
-        parts = [f"atol={_fmt(self.atol)}, rtol={_fmt(self.rtol)}"] if self.elementwise else ["no elementwise bound"]
+        parts = (
+            [f"atol={fmt_number(self.atol)}, rtol={fmt_number(self.rtol)}"]
+            if self.elementwise
+            else ["no elementwise bound"]
+        )
         if self.min_argmax_agreement is not None:
             parts.append(f"argmax>={self.min_argmax_agreement:g}")
         if self.max_label_mismatch is not None:
@@ -182,19 +184,6 @@ class OutputComparison(JsonRecord):
     def __bool__(self) -> bool:
         return self.passed
 
-    def __str__(self) -> str:
-        verdict = "PASSED" if self.passed else "FAILED"
-        text = f"{self.name}: {verdict} ({self.tolerance.describe()})"
-        if self.max_abs_error is not None:
-            text += f"; max abs {_fmt(self.max_abs_error)}, max rel {_fmt(self.max_rel_error)}"
-        if self.argmax_agreement is not None:
-            text += f"; argmax agreement {self.argmax_agreement:.4f}"
-        if self.label_mismatch is not None:
-            text += f"; labels differ {self.label_mismatch:.4%}"
-        if not self.passed:
-            text += "; " + "; ".join(self.reasons)
-        return text
-
     def json_derived(self) -> dict[str, Any]:
         return {"shape_match": self.shape_match, "dtype_match": self.dtype_match}
 
@@ -232,9 +221,6 @@ class ComparisonResult(JsonRecord):
     def __bool__(self) -> bool:
         return self.passed
 
-    def __str__(self) -> str:
-        return render_comparison(self)
-
     def json_derived(self) -> dict[str, Any]:
         """Written with the fields (and ignored when read back: they follow from the outputs)."""
         return {
@@ -242,12 +228,6 @@ class ComparisonResult(JsonRecord):
             "max_abs_error": nonfinite_as_text(self.max_abs_error),
             "failed_outputs": self.failed_outputs,
         }
-
-    def parity_summary(self, backend: str) -> ParitySummary:
-        """The one-line form a bench candidate carries."""
-        return ParitySummary(
-            passed=self.passed, backend=backend, max_abs_error=self.max_abs_error, failed_outputs=self.failed_outputs
-        )
 
 
 def compare_outputs(
@@ -386,7 +366,7 @@ def _judge_floats(
             out.reasons.append(
                 f"{np.count_nonzero(bad)} of {ref.size} elements ({out.mismatch_fraction:.4%}) exceed atol={atol:g} + rtol={rtol:g}*|ref|; "
                 f"worst |diff| {abs_err[worst]:.3g} at ref {r[worst]:.6g}; would need atol>={out.required_atol:.3g} at rtol={rtol:g} "
-                f"or rtol>={_fmt(out.required_rtol)} at atol={atol:g}"
+                f"or rtol>={fmt_number(out.required_rtol)} at atol={atol:g}"
             )
     if score_axis is not None:
         if not -ref.ndim <= score_axis < ref.ndim:
@@ -404,55 +384,6 @@ def _judge_floats(
         out.reasons.append(f"cosine similarity {out.cosine_similarity:.6f} < {tol.min_cosine:g}")
 
 
-def render_comparison(result: ComparisonResult) -> str:
-    """A table a person reads: one row per output, verdict, errors and the tolerance it needed."""
-    rows = []
-    for out in result.outputs:
-        needed = "-"
-        non_finite = out.reference_nan + out.reference_inf + out.candidate_nan + out.candidate_inf
-        if non_finite:
-            needed = "no tolerance (NaN/Inf)"
-        elif out.required_atol is not None:
-            tol = out.tolerance
-            needed = f"atol {_fmt(out.required_atol)} @ rtol {_fmt(tol.rtol)} | rtol {_fmt(out.required_rtol)} @ atol {_fmt(tol.atol)}"
-        agree = "-"
-        if non_finite:
-            agree = "- (NaN/Inf)"
-        elif out.argmax_agreement is not None:
-            agree = f"argmax {out.argmax_agreement:.2%}"
-        elif out.label_mismatch is not None:
-            agree = f"labels {1 - out.label_mismatch:.2%} equal"
-        rows.append(
-            [
-                out.name,
-                "PASSED" if out else "FAILED",
-                "x".join(map(str, out.candidate_shape))
-                + ("" if out.shape_match else " (ref " + "x".join(map(str, out.reference_shape)) + ")"),
-                out.candidate_dtype + ("" if out.dtype_match else f" (ref {out.reference_dtype})"),
-                _fmt(out.max_abs_error),
-                _fmt(out.max_rel_error),
-                _fmt(out.cosine_similarity, ".6f"),
-                agree,
-                needed,
-            ]
-        )
-    for name in result.missing:
-        rows.append([name, "FAILED", "missing in candidate", "", "", "", "", "", ""])
-    for name in result.extra:
-        rows.append([name, "FAILED", "extra in candidate", "", "", "", "", "", ""])
-    headers = ["output", "result", "shape", "dtype", "max abs", "max rel", "cosine", "agreement", "would pass with"]
-    table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    n_ok = sum(1 for out in result.outputs if out)
-    n_all = len(result.outputs) + len(result.missing) + len(result.extra)
-    lines = [table, "", f"{'PASSED' if result else 'FAILED'}: {n_ok}/{n_all} outputs match"]
-    tols = {out.tolerance.describe() for out in result.outputs}
-    if len(tols) == 1:
-        lines[-1] += f" ({tols.pop()})"
-    lines += [f"  - {reason}" for reason in result.reasons]
-    lines += [f"  note: {out.name}: {note}" for out in result.outputs for note in out.notes]
-    return "\n".join(lines)
-
-
 def _kind(array: np.ndarray) -> str:
     if np.issubdtype(array.dtype, np.floating):
         return "float"
@@ -461,7 +392,8 @@ def _kind(array: np.ndarray) -> str:
     return "other"
 
 
-def _fmt(value: float | None, spec: str = ".3g") -> str:
+def fmt_number(value: float | None, spec: str = ".3g") -> str:
+    """A statistic for a message or a table cell; '-' for "not computed"."""
     if value is None:
         return "-"
     return format(value, spec)

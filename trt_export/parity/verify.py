@@ -157,28 +157,6 @@ class VerifyReport:
     def to_dict(self) -> dict[str, Any]:
         return self.record().to_dict()
 
-    def summary(self) -> str:
-        from trt_export.parity.compare import render_comparison
-
-        m = self.manifest
-        head = (
-            f"verify {m.model_name} at {m.fixed_shape.describe()} on {self.backend} ({self.model_format} format), "
-            f"inputs: {self.inputs_from['kind']}"
-        )
-        verdict = "PASSED" if self.passed else "FAILED"
-        coverage = [self.trt_coverage.describe()] if self.trt_coverage is not None else []
-        lines = [
-            head,
-            *coverage,
-            *[f"note: {n}" for n in self.notes],
-            render_comparison(self.comparison),
-            f"verify: {verdict}",
-        ]
-        if self.polygraphy:
-            lines.append(f"polygraphy data: {self.polygraphy['inputs']}, {self.polygraphy['reference']}; check with:")
-            lines.append(f"  {self.polygraphy['command']}")
-        return "\n".join(lines)
-
 
 def check_source_matches(source: ModelSource, manifest: Manifest) -> list[str]:
     """Refuse a source that cannot be the exported model; note weights that differ from the export's."""
@@ -251,11 +229,12 @@ def source_for_verify(
 def check_program_shapes(manifest: Manifest, model_format: str) -> None:
     """Refuse a manifest whose fixed shape is not the one the saved program declares (an edited
     manifest would otherwise "pass" at a shape the program was never exported at)."""
-    from trt_export.export.exporter import _declared_input_shapes, _plain_cpu_predictor
+    from trt_export.export.exporter import declared_input_shapes
+    from trt_export.infer.predictor import plain_cpu_predictor
 
     model_file, params_file = manifest.files(model_format)
-    predictor = None if model_format == ExportFormat.LEGACY else _plain_cpu_predictor(model_file, params_file)
-    declared = _declared_input_shapes(model_file, model_format, predictor)
+    predictor = None if model_format == ExportFormat.LEGACY else plain_cpu_predictor(model_file, params_file)
+    declared = declared_input_shapes(model_file, model_format, predictor)
     for spec in manifest.inputs:
         got = declared.get(spec.name)
         if got is None or tuple(got) != tuple(spec.shape):
@@ -292,7 +271,7 @@ def verify_export(source: ModelSource, export_dir: str | Path, options: VerifyOp
     model_format = options.model_format or manifest.default_format
     require_backend(options.settings.backend, model_format)
     if options.settings.is_trt:
-        from trt_export.infer.backends import probe_environment
+        from trt_export.env.probes import probe_environment
         from trt_export.infer.trt_preflight import preflight
 
         preflight(options.settings, model_format, probe_environment())
