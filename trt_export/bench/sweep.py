@@ -58,7 +58,7 @@ from trt_export.bench.scene_sweep import (
     measure_job_fields,
 )
 from trt_export.bench.stats import NOISY_CV, LatencyStats, throughput
-from trt_export.bench.sweep_cache import export_cache_key, reference_path
+from trt_export.bench.sweep_cache import export_cache_key, forget_code_fingerprint, reference_path
 from trt_export.bench.time_accounting import PhaseTimes, SweepTime
 from trt_export.bench.timing import TimingPolicy, policy_from_budget, step_deadline
 from trt_export.env.paddle_import import is_verbose
@@ -127,9 +127,10 @@ def default_cache_dir() -> Path:
     return Path(base) / "trt-export" / "exports"
 
 
-def best_backend() -> str:
+def best_backend(probe: Any = None) -> str:
+    """The best backend usable here; ``probe``: an EnvironmentProbe already read (else read now)."""
     for backend in BACKEND_PREFERENCE:
-        if backend_availability(backend, "legacy").available:
+        if backend_availability(backend, "legacy", probe).available:
             return backend
     raise BackendUnavailable("no Paddle Inference backend is usable on this machine; run 'trt-export doctor'")
 
@@ -303,18 +304,29 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     """
     started = options.started_at if options.started_at is not None else time.monotonic()
     # The pre-imported server imports Paddle while this process loads the source and checks inputs.
-    server = None
+    server = plotter = None
     if options.fork_workers:
         server = _take_prestarted(options.model) or _start_server(options.model, options.timeout_s)
+        plotter = _PLOTTERS.pop(options.model, None) or _start_plotter(server)
     try:
-        return _run_bench(options, announce, server, started)
+        return _run_bench(options, announce, server, started, plotter)
     finally:
+        if plotter is not None:
+            plotter.close()
         if server is not None:
             server.close()
             shutil.rmtree(server.log_file.parent, ignore_errors=True)
 
 
 _PRESTARTED: dict[str | None, Any] = {}
+_PLOTTERS: dict[str | None, Any] = {}  # plotter.py's processes, started beside the prestarted servers
+
+
+def _start_plotter(server: Any) -> Any:
+    """A plotter (plotter.py) importing matplotlib now; None without a server (plots drawn here)."""
+    from trt_export.bench.plotter import start_plotter
+
+    return None if server is None else start_plotter(server.env)
 
 
 def prestart_server(model: str | None, timeout_s: float = 600.0) -> None:
@@ -329,14 +341,51 @@ def prestart_server(model: str | None, timeout_s: float = 600.0) -> None:
     if server is None:
         return
     _PRESTARTED[model] = server
+    _PLOTTERS[model] = _start_plotter(server)
 
     def _close_unused() -> None:
+        plotter = _PLOTTERS.pop(model, None)
+        if plotter is not None:
+            plotter.close()
         left = _PRESTARTED.pop(model, None)
         if left is not None:
             left.close()
             shutil.rmtree(left.log_file.parent, ignore_errors=True)
 
     atexit.register(_close_unused)
+
+
+def environment_probe(
+    model: str | None,
+    weights: str | None,
+    kwargs: str | dict[str, Any] | None,
+    model_type: str | None,
+    timeout_s: float,
+) -> Any:
+    """Paddle's build as a child of the prestarted server read it (an EnvironmentProbe), with the
+    source probed in the same child for ``run_bench``; None without a server: read it here."""
+    from trt_export.bench.source_probe import environment_probe_from, probe_in_server, source_request
+
+    answer = probe_in_server(_PRESTARTED.get(model), source_request(model, weights, kwargs, model_type), timeout_s)
+    return None if answer is None else environment_probe_from(answer)
+
+
+def _load_source(options: BenchOptions, server: Any) -> tuple[ModelSource, Any]:
+    """The sweep's source and EnvironmentProbe, from a forked child when the server is there, so this
+    process never imports Paddle; else loaded here (probe None: backends.probe_environment reads it)."""
+    from trt_export.bench.source_probe import environment_probe_from, probe_in_server, source_from, source_request
+
+    request = source_request(options.model, options.weights, options.model_kwargs, options.model_type)
+    answer = probe_in_server(server, request, options.timeout_s)
+    if answer is not None:
+        return source_from(answer), environment_probe_from(answer)
+    source = load_source(
+        options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type
+    )
+    forget_code_fingerprint(source.spec)  # hashed here, from the module this process imported
+    if source.kind == "paddlers":
+        source.build()  # an unknown class, missing or foreign weights: refused now, not in every worker
+    return source, None
 
 
 def _take_prestarted(model: str | None) -> Any:
@@ -369,17 +418,13 @@ def _start_server(model: str | None, timeout_s: float) -> Any:
 
 
 def _run_bench(
-    options: BenchOptions, announce: Callable[[str], None] | None, server: Any, started: float
+    options: BenchOptions, announce: Callable[[str], None] | None, server: Any, started: float, plotter: Any = None
 ) -> BenchReport:
     from tqdm import tqdm
 
     if not options.shapes:
         raise TrtExportError("give at least one candidate shape with --shapes")
-    source = load_source(
-        options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type
-    )
-    if source.kind == "paddlers":
-        source.build()  # an unknown class, missing or foreign weights: refused now, not in every worker
+    source, probe = _load_source(options, server)
     ready = ready_export(options, source)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
@@ -399,11 +444,11 @@ def _run_bench(
         raise TrtExportError("--exported measures one ready export; drop --devices/--ray")
     if options.settings is None:
         options.auto_backend = True
-    settings = options.settings or BackendSettings(backend=best_backend(), cpu_threads=os.cpu_count() or 1)
+    settings = options.settings or BackendSettings(backend=best_backend(probe), cpu_threads=os.cpu_count() or 1)
     swept = sweep_backends(settings, options.extra_backends)
     for each in swept:
         availability = backend_availability(
-            each.backend, None if options.model_format == "auto" else options.model_format
+            each.backend, None if options.model_format == "auto" else options.model_format, probe
         )
         if not availability.available:
             raise BackendUnavailable(f"backend {each.backend} is not available here: {availability.reason}")
@@ -411,7 +456,9 @@ def _run_bench(
             from trt_export.infer.backends import probe_environment
             from trt_export.infer.trt_preflight import preflight
 
-            preflight(each, None if options.model_format == "auto" else options.model_format, probe_environment())
+            preflight(
+                each, None if options.model_format == "auto" else options.model_format, probe or probe_environment()
+            )
     out_dir = Path(options.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise TrtExportError(f"--out {str(out_dir)!r} is a file; give a directory")
@@ -433,6 +480,8 @@ def _run_bench(
     pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
     pool.server = server
+    if server is not None:  # waiting for the server before the pool existed (the source probe) is start-up
+        pool.times.add("startup", server.waited_s)
     try:
         cpu_roofs = (
             [{"settings": asdict(each), "n": options.roof_n} for each in swept if not each.uses_gpu]
@@ -505,6 +554,8 @@ def _run_bench(
             environment = sweep.environment or environment
             idle_rss = sweep.idle_rss if sweep.idle_rss is not None else idle_rss
             kept.update(sweep.export_dirs)  # local exports only (a Ray node's stay there)
+        if pool.server is not None:  # no more workers: the server exits while the files are written
+            pool.server.shutdown()
         report = BenchReport(
             tool_version=__version__,
             created_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -540,7 +591,9 @@ def _run_bench(
         # Everything up to here is accounted; the files are written after (plots are part of "parent").
         report.time_s = SweepTime.from_parts(time.monotonic() - started, pool.times)
         try:
-            write_outputs(report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None)
+            write_outputs(
+                report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None, plotter=plotter
+            )
         except (OSError, TrtExportError) as exc:
             from trt_export.export.preflight import disk_full_error, is_disk_full
 
@@ -888,17 +941,28 @@ def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:
 
 
 def write_outputs(
-    report: BenchReport, out_dir: Path, log_dir: Path | None = None, exports: dict[str, Path] | None = None
+    report: BenchReport,
+    out_dir: Path,
+    log_dir: Path | None = None,
+    exports: dict[str, Path] | None = None,
+    plotter: Any = None,
 ) -> list[Path]:
-    """bench.json, bench.csv, bench.md and plots, written to a staging dir and moved in together."""
-    from trt_export.report.render import write_csv, write_markdown, write_plots
+    """bench.json, bench.csv, bench.md and plots, written to a staging dir and moved in together.
+
+    ``plotter``: a started plotter.py process that draws the plots from bench.json (None, or when
+    it cannot: drawn here)."""
+    from trt_export.report.render import write_csv, write_markdown
 
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".bench.partial-{os.getpid()}-", dir=out_dir))
     try:
         save_bench_report(report, staging / "bench.json")
         write_csv(report, staging / "bench.csv")
-        plots = write_plots(report, staging)
+        plots = plotter.draw(staging / "bench.json", staging) if plotter is not None else None
+        if plots is None:
+            from trt_export.report.render import write_plots
+
+            plots = write_plots(report, staging)
         write_markdown(report, staging / "bench.md", plots=plots)
         if log_dir is not None and log_dir.is_dir():
             shutil.copytree(log_dir, staging / "logs")

@@ -397,16 +397,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         check_ready_args(args)
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
+    probe = None  # None: this process reads Paddle's build itself (imports Paddle)
     if args.workers == "fork":
-        from trt_export.bench.sweep import prestart_server
+        from trt_export.bench.sweep import environment_probe, prestart_server
 
-        prestart_server(args.model, args.timeout)  # imports Paddle while this process checks the backend
+        prestart_server(args.model, args.timeout)  # imports Paddle, so this process need not (source_probe.py)
+        probe = environment_probe(args.model, args.weights, args.model_kwargs, args.model_type, args.timeout)
     threads_given = args.threads is not None
     if args.threads is None:
         args.threads = os.cpu_count() or 1
     if args.backend and args.backends:
         raise TrtExportError("give --backend B or --backends A B ..., not both")
-    backends = list(dict.fromkeys(args.backends or [args.backend or best_backend()]))
+    backends = list(dict.fromkeys(args.backends or [args.backend or best_backend(probe)]))
     backend = backends[0]
     model_format = args.model_format or "auto"
     from trt_export.cli.scale_args import scale_from_args
@@ -417,7 +419,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             "--backends with --devices/--ray is not supported yet; sweep one backend per run (or drop --devices/--ray)"
         )
     for each in backends:
-        require_backend(each, None if model_format == "auto" else model_format)
+        require_backend(each, None if model_format == "auto" else model_format, probe)
     options = BenchOptions(
         model=args.model,
         weights=args.weights,
