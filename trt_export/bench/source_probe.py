@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_export import errors
+from trt_export.bench.guard import PARENT_PID_ENV
 from trt_export.model.sources import ModelSource
 
 ENTRY = "source_probe"  # the fork server's request field "entry" for this job
@@ -89,6 +90,9 @@ def probe_in_server(server: Any, request: dict[str, Any], timeout_s: float) -> d
 
 
 def main(job_file: str, result_file: str) -> int:
+    # The child does the sweep process's own work: the model's code sees that process's environment,
+    # not a bench worker's (which is marked by the parent-pid variable; guard.py).
+    os.environ.pop(PARENT_PID_ENV, None)
     request = json.loads(Path(job_file).read_text(encoding="utf-8"))
     result = probe(request)
     partial = Path(result_file + ".partial")

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from trt_export import __version__
+from trt_export.bench import startup
 from trt_export.bench.flops import METHOD as FLOPS_METHOD
 from trt_export.bench.flops import achieved_gflops
 from trt_export.bench.guard import (
-    PARENT_PID_ENV,
     SCRATCH_NAME,
     ResultsNotWritten,
     crash_inline,
@@ -58,14 +58,14 @@ from trt_export.bench.scene_sweep import (
     measure_job_fields,
 )
 from trt_export.bench.stats import NOISY_CV, LatencyStats, throughput
-from trt_export.bench.sweep_cache import export_cache_key, forget_code_fingerprint, reference_path
+from trt_export.bench.sweep_cache import export_cache_key, reference_path
 from trt_export.bench.time_accounting import PhaseTimes, SweepTime
 from trt_export.bench.timing import TimingPolicy, policy_from_budget, step_deadline
 from trt_export.env.paddle_import import is_verbose
 from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.infer.backends import BACKENDS, BackendSettings, backend_availability
 from trt_export.model.shapes import FixedShape, check_model_rules, parse_fixed_shape
-from trt_export.model.sources import ModelSource, load_source
+from trt_export.model.sources import ModelSource
 
 DEFAULT_SHAPES = ("[256,256]", "[512,512]", "[768,768]", "[1024,1024]")
 # Best first; INT8 is never picked by default (it needs calibration data).
@@ -154,11 +154,7 @@ class WorkerPool:
         # ``log_dir`` is scratch space, deleted when the sweep ends.
         self.shown_log_dir = shown_log_dir or log_dir
         self.timeout_s = timeout_s
-        self.env = dict(os.environ)
-        # The worker must import the same factory modules the parent can (e.g. from the cwd).
-        self.env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
-        # Workers die with this process (bench_worker.die_with_parent), even on kill -9.
-        self.env[PARENT_PID_ENV] = str(os.getpid())
+        self.env = startup.worker_env()
 
     def start_server(self, preload: list[str]) -> None:
         """Start the pre-imported server now (it imports Paddle while the sweep does its checks)."""
@@ -306,115 +302,11 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     # The pre-imported server imports Paddle while this process loads the source and checks inputs.
     server = plotter = None
     if options.fork_workers:
-        server = _take_prestarted(options.model) or _start_server(options.model, options.timeout_s)
-        plotter = _PLOTTERS.pop(options.model, None) or _start_plotter(server)
+        server, plotter = startup.take(options.model)
     try:
         return _run_bench(options, announce, server, started, plotter)
     finally:
-        if plotter is not None:
-            plotter.close()
-        if server is not None:
-            server.close()
-            shutil.rmtree(server.log_file.parent, ignore_errors=True)
-
-
-_PRESTARTED: dict[str | None, Any] = {}
-_PLOTTERS: dict[str | None, Any] = {}  # plotter.py's processes, started beside the prestarted servers
-
-
-def _start_plotter(server: Any) -> Any:
-    """A plotter (plotter.py) importing matplotlib now; None without a server (plots drawn here)."""
-    from trt_export.bench.plotter import start_plotter
-
-    return None if server is None else start_plotter(server.env)
-
-
-def prestart_server(model: str | None, timeout_s: float = 600.0) -> None:
-    """Start the sweep's worker server now, before this process imports Paddle itself (the CLI
-    calls it first thing), so the two imports overlap; ``run_bench`` for ``model`` takes it over.
-    A server nobody took is closed at exit."""
-    import atexit
-
-    if model in _PRESTARTED:
-        return
-    server = _start_server(model, timeout_s)
-    if server is None:
-        return
-    _PRESTARTED[model] = server
-    _PLOTTERS[model] = _start_plotter(server)
-
-    def _close_unused() -> None:
-        plotter = _PLOTTERS.pop(model, None)
-        if plotter is not None:
-            plotter.close()
-        left = _PRESTARTED.pop(model, None)
-        if left is not None:
-            left.close()
-            shutil.rmtree(left.log_file.parent, ignore_errors=True)
-
-    atexit.register(_close_unused)
-
-
-def environment_probe(
-    model: str | None,
-    weights: str | None,
-    kwargs: str | dict[str, Any] | None,
-    model_type: str | None,
-    timeout_s: float,
-) -> Any:
-    """Paddle's build as a child of the prestarted server read it (an EnvironmentProbe), with the
-    source probed in the same child for ``run_bench``; None without a server: read it here."""
-    from trt_export.bench.source_probe import environment_probe_from, probe_in_server, source_request
-
-    answer = probe_in_server(_PRESTARTED.get(model), source_request(model, weights, kwargs, model_type), timeout_s)
-    return None if answer is None else environment_probe_from(answer)
-
-
-def _load_source(options: BenchOptions, server: Any) -> tuple[ModelSource, Any]:
-    """The sweep's source and EnvironmentProbe, from a forked child when the server is there, so this
-    process never imports Paddle; else loaded here (probe None: backends.probe_environment reads it)."""
-    from trt_export.bench.source_probe import environment_probe_from, probe_in_server, source_from, source_request
-
-    request = source_request(options.model, options.weights, options.model_kwargs, options.model_type)
-    answer = probe_in_server(server, request, options.timeout_s)
-    if answer is not None:
-        return source_from(answer), environment_probe_from(answer)
-    source = load_source(
-        options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type
-    )
-    forget_code_fingerprint(source.spec)  # hashed here, from the module this process imported
-    if source.kind == "paddlers":
-        source.build()  # an unknown class, missing or foreign weights: refused now, not in every worker
-    return source, None
-
-
-def _take_prestarted(model: str | None) -> Any:
-    server = _PRESTARTED.pop(model, None)
-    if server is not None and server.proc.poll() is not None:  # it died: start another
-        server.close()
-        return None
-    return server
-
-
-def _start_server(model: str | None, timeout_s: float) -> Any:
-    """A started ForkServer preloading the model's module, or None where fork is not available."""
-    from trt_export.bench.forkserver import ForkServer, fork_supported
-    from trt_export.model.sources import DEFAULT_MODEL
-
-    if not fork_supported():
-        return None
-    spec = model or DEFAULT_MODEL
-    if Path(spec).is_dir():
-        preload = ["paddlers"]
-    else:
-        preload = [spec.split(":")[0]] if ":" in spec else []
-    log_dir = Path(tempfile.mkdtemp(prefix="trt-export-server-"))
-    env = WorkerPool(log_dir, timeout_s).env
-    try:
-        return ForkServer(log_dir / "forkserver.log", env, preload=preload, verbose=is_verbose())
-    except OSError:  # cannot start a process here: every worker starts afresh instead
-        shutil.rmtree(log_dir, ignore_errors=True)
-        return None
+        startup.close(server, plotter)
 
 
 def _run_bench(
@@ -424,7 +316,7 @@ def _run_bench(
 
     if not options.shapes:
         raise TrtExportError("give at least one candidate shape with --shapes")
-    source, probe = _load_source(options, server)
+    source, probe = startup.load_sweep_source(options, server)
     ready = ready_export(options, source)
     for shape in options.shapes:
         check_model_rules(shape, source.name)

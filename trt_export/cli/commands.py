@@ -341,6 +341,20 @@ def _add_gate_stat_args(group: argparse._ArgumentGroup | argparse.ArgumentParser
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.workers != "fork":
+        return _bench(args)
+    from trt_export.bench import startup
+
+    # First: the worker server's `import paddle` and the plotter's matplotlib overlap this process's
+    # own imports and checks (bench/startup.py). What the sweep did not take over is closed here.
+    startup.prestart(args.model)
+    try:
+        return _bench(args)
+    finally:
+        startup.discard(args.model)
+
+
+def _bench(args: argparse.Namespace) -> int:
     import os
 
     from trt_export.bench.sweep import DEFAULT_SHAPES, BenchOptions, best_backend, parse_shapes, run_bench
@@ -398,10 +412,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         check_ready_args(args)
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
     probe = None  # None: this process reads Paddle's build itself (imports Paddle)
-    if args.workers == "fork":
-        from trt_export.bench.sweep import environment_probe, prestart_server
+    if args.workers == "fork":  # read in a child of the prestarted server (bench/source_probe.py)
+        from trt_export.bench.startup import environment_probe
 
-        prestart_server(args.model, args.timeout)  # imports Paddle, so this process need not (source_probe.py)
         probe = environment_probe(args.model, args.weights, args.model_kwargs, args.model_type, args.timeout)
     threads_given = args.threads is not None
     if args.threads is None:
