@@ -4,7 +4,8 @@ Drawing the plots needs matplotlib (about 0.5 s to import on 2 cores) before the
 the sweep used to pay that import after its last candidate, on the way to its exit. The sweep
 starts a plotter beside the worker server instead (``python -m trt_export.bench.plotter``): it
 imports matplotlib and the renderer while the sweep starts up (before anything is measured), says
-``{"ready": true}`` and then waits, blocked on its stdin, using no CPU while candidates are
+``{"ready": true}`` (after drawing one throw-away figure: the first pays the font cache and the
+renderer's set-up) and then waits, blocked on its stdin, using no CPU while candidates are
 timed. When the report is final the sweep writes bench.json into its staging dir and sends
 ``{"report": BENCH_JSON, "out": DIR}``; the plotter draws from that file what ``write_plots``
 draws and answers ``{"plots": [PATH, ...]}`` (or ``{"error": ...}``), then exits. Meanwhile the
@@ -29,16 +30,25 @@ DRAW_TIMEOUT_S = 120.0
 
 
 def serve() -> int:
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot  # noqa: F401 - imported now, so drawing does not wait for it
+    import matplotlib.pyplot as plt
 
     from trt_export.bench.guard import die_with_parent
     from trt_export.bench.report import load_bench_report
     from trt_export.report.render import write_plots
 
     die_with_parent()
+    # The first figure pays one-time costs (the font cache, the Agg renderer): paid here, now.
+    fig, ax = plt.subplots(figsize=(2, 2), dpi=50)
+    ax.plot([0, 1], [0, 1], "o-", label="warm-up")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
     print(json.dumps({"ready": True}), flush=True)
     line = sys.stdin.readline()
     if not line.strip():

@@ -246,9 +246,10 @@ class TimingOutcome:
         return len(self.samples_s)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimingSummary:
-    """How a candidate's timing loop went, as bench.json keeps it (``candidates[].timing``)."""
+    """How a candidate's timing loop went, as bench.json keeps it (``candidates[].timing``); one per
+    candidate, a record of fixed fields (slotted: no per-instance dict)."""
 
     runs: int
     warmup_runs: int
