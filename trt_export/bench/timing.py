@@ -25,8 +25,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from trt_export.bench.stats import MIN_SAMPLES_FOR_INTERVAL
 
 DEFAULT_WARMUP = 5
@@ -198,6 +196,8 @@ def step_deadline(timeout_s: float | None, now: float | None = None) -> float | 
 
 def _ci_ranks(samples: Any) -> tuple[Any, int, int]:
     """The samples as float64 and the ranks (lo, hi) of the median's 95 % CI: n/2 -/+ 1.96 sqrt(n)/2."""
+    import numpy as np  # here, not at the top: the CLI reads this module's defaults before it starts anything
+
     values = np.asarray(samples, dtype=np.float64)
     n = values.size
     if n == 0:
@@ -209,7 +209,8 @@ def _ci_ranks(samples: Any) -> tuple[Any, int, int]:
 def median_ci95(samples: Any) -> tuple[float, float]:
     """Distribution-free 95 % CI of the median: order statistics at n/2 -/+ 1.96 sqrt(n)/2."""
     values, lo, hi = _ci_ranks(samples)
-    part = np.partition(values, (lo, hi))
+    part = values.copy()
+    part.partition((lo, hi))
     return float(part[lo]), float(part[hi])
 
 
@@ -224,7 +225,8 @@ def ci_halfwidth(samples: Any) -> float:
     values, lo, hi = _ci_ranks(samples)
     n = values.size
     mid = (n - 1) // 2
-    part = np.partition(values, sorted({lo, mid, hi, n // 2}))  # one partition for the CI and the median
+    part = values.copy()
+    part.partition(sorted({lo, mid, hi, n // 2}))  # one partition for the CI and the median
     median = float(part[mid] + part[n // 2]) / 2
     return float(part[hi] - part[lo]) / 2 / median if median > 0 else math.inf
 
