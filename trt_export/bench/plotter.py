@@ -8,7 +8,7 @@ imports matplotlib and the renderer while the sweep starts up (before anything i
 renderer's set-up) and then waits, blocked on its stdin, using no CPU while candidates are
 timed. When the report is final the sweep writes bench.json into its staging dir and sends
 ``{"report": BENCH_JSON, "out": DIR}``; the plotter draws from that file what ``write_plots``
-draws (half of the figures in a forked copy of itself, so both cores draw) and answers ``{"plots": [PATH, ...]}`` (or ``{"error": ...}``), then exits. Meanwhile the
+draws and answers ``{"plots": [PATH, ...]}`` (or ``{"error": ...}``), then exits. Meanwhile the
 sweep writes the CSV and copies the logs.
 
 Where the plotter is not there, did not start or failed, the sweep draws the plots itself, as
@@ -18,7 +18,6 @@ before: the same files, and a failure raises the same error.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,40 +55,12 @@ def serve() -> int:
         return 0  # the sweep ended without asking (it failed, or drew nothing)
     request = json.loads(line)
     try:
-        plots = _draw_in_two(load_bench_report(request["report"]), request["out"], write_plots)
+        plots = write_plots(load_bench_report(request["report"]), request["out"])
     except Exception as exc:  # noqa: BLE001 - the sweep draws them itself and reports the error
         print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
         return 1
-    print(json.dumps({"plots": plots}), flush=True)
+    print(json.dumps({"plots": [str(p) for p in plots]}), flush=True)
     return 0
-
-
-def _draw_in_two(report: Any, out: str, write_plots: Any) -> list[str]:
-    """The plots, the second half drawn by a forked copy of this process (matplotlib imported,
-    no threads) while this one draws the first: the figures take the two cores, not one."""
-    if (os.cpu_count() or 1) < 2:
-        return [str(p) for p in write_plots(report, out)]
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(read_end)
-            second = [str(p) for p in write_plots(report, out, part=(1, 2))]
-            os.write(write_end, json.dumps(second).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    try:
-        first = [str(p) for p in write_plots(report, out, part=(0, 2))]
-    finally:
-        with os.fdopen(read_end, "rb") as answer:
-            data = answer.read()
-        _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0 or not data:
-        raise RuntimeError("the second plotting process failed")
-    return first + json.loads(data)
 
 
 class Plotter:

@@ -381,11 +381,8 @@ def write_markdown(
     return target
 
 
-def write_plots(report: BenchReport, out_dir: str | os.PathLike[str], part: tuple[int, int] = (0, 1)) -> list[Path]:
-    """latency.png, memory.png, throughput.png (and gflops.png with FLOPs) in ``out_dir``; returns their paths.
-
-    ``part`` (k, n): only the k-th of n consecutive shares of them, so n processes can draw one each
-    (bench/plotter.py); the shares' paths, joined in order, are the whole list."""
+def write_plots(report: BenchReport, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """latency.png, memory.png, throughput.png (and gflops.png with FLOPs) in ``out_dir``; returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -395,19 +392,10 @@ def write_plots(report: BenchReport, out_dir: str | os.PathLike[str], part: tupl
     out.mkdir(parents=True, exist_ok=True)
     cands = _by_size(report)
     paths = []
-    plots: list[tuple[str, Any]] = [
-        ("latency.png", _plot_latency),
-        ("memory.png", _plot_memory),
-        ("throughput.png", _plot_throughput),
-    ]
+    plots = [("latency.png", _plot_latency), ("memory.png", _plot_memory), ("throughput.png", _plot_throughput)]
     if _has_flops(report):
         plots.append(("gflops.png", _plot_gflops))
-    plots.append(("scene", None))  # the scene plots, when the report has any
-    share = -(-len(plots) // part[1])
-    for name, draw in plots[part[0] * share : (part[0] + 1) * share]:
-        if draw is None:
-            paths += write_scene_plots(report, out, plt, cands)
-            continue
+    for name, draw in plots:
         fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
         try:
             draw(report, cands, ax)
@@ -416,6 +404,7 @@ def write_plots(report: BenchReport, out_dir: str | os.PathLike[str], part: tupl
         finally:
             plt.close(fig)
         paths.append(out / name)
+    paths += write_scene_plots(report, out, plt, cands)
     return paths
 
 
