@@ -77,6 +77,7 @@ class Plotter:
         )
         assert self.proc.stdout is not None
         self._reader = LineReader(self.proc.stdout.fileno(), wake_s=0.1)
+        self._asked = False  # draw() sent it a report: it exits by itself once it answered
 
     def draw(self, report_file: Path, out_dir: Path) -> list[Path] | None:
         """The plots of ``report_file`` drawn into ``out_dir``; None when the plotter could not."""
@@ -85,6 +86,7 @@ class Plotter:
             if not ready or not ready.get("ready"):
                 return None
             assert self.proc.stdin is not None
+            self._asked = True
             self.proc.stdin.write(json.dumps({"report": str(report_file), "out": str(out_dir)}) + "\n")
             self.proc.stdin.flush()
             answer = self._reader.read(DRAW_TIMEOUT_S)
@@ -97,6 +99,9 @@ class Plotter:
         return [Path(p) for p in answer["plots"]]
 
     def close(self) -> None:
+        if self.proc.poll() is None and not self._asked:
+            self.proc.kill()  # never asked (the sweep failed or drew nothing): it may still be importing
+            self.proc.wait()
         if self.proc.poll() is None:
             try:
                 assert self.proc.stdin is not None
