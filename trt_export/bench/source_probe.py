@@ -129,8 +129,8 @@ def environment_probe_from(result: dict[str, Any]) -> Any:
     """The child's ``EnvironmentProbe`` (lists back to tuples, as the frozen dataclass holds them)."""
     from trt_export.infer.backends import EnvironmentProbe
 
-    data = result["environment_probe"]
-    return EnvironmentProbe(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    data: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in result["environment_probe"].items()}
+    return EnvironmentProbe(**data)
 
 
 if __name__ == "__main__":
