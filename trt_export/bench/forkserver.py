@@ -210,9 +210,14 @@ def _child(request: dict[str, Any], channels: tuple[int, int]) -> None:
             os.close(fd)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        from trt_export.bench import worker as bench_worker
+        if request.get("entry") == "source_probe":  # what the sweep's process needs to know (source_probe.py)
+            from trt_export.bench import source_probe
 
-        code = bench_worker.main([request["job"], request["result"]], forked=at_start)
+            code = source_probe.main(request["job"], request["result"])
+        else:
+            from trt_export.bench import worker as bench_worker
+
+            code = bench_worker.main([request["job"], request["result"]], forked=at_start)
     except BaseException:  # noqa: BLE001 - a child must always exit, with the reason in its log
         import traceback
 
@@ -349,6 +354,7 @@ class ForkServer:
         self, log_file: Path, env: dict[str, str], preload: list[str] | None = None, verbose: bool = False
     ) -> None:
         self.log_file = Path(log_file)
+        self.env = env
         args = [sys.executable, "-m", SERVER_MODULE, *(preload or [])]
         if verbose:
             args.append("--verbose")
@@ -367,13 +373,17 @@ class ForkServer:
         self._reader = LineReader(self.proc.stdout.fileno(), wake_s=0.1)
         self.ready: dict[str, Any] | None = None
         self.startup_s: float | None = None  # from Popen to ready, as the sweep waited for it
+        self.waited_s = 0.0  # how long callers of wait_ready() waited for the server to be ready
+        self.probes: dict[str, dict[str, Any] | None] = {}  # source_probe.py's answers, by request
 
     def wait_ready(self, timeout_s: float) -> dict[str, Any]:
         if self.ready is None:
+            waited = time.monotonic()
             try:
                 message = self._read(timeout_s)
             except ForkServerError:
                 message = None
+            self.waited_s += time.monotonic() - waited
             if message is None or not message.get("ready"):
                 self.close()
                 tail = self.log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or [
@@ -388,11 +398,17 @@ class ForkServer:
     def rss_mb(self) -> float | None:
         return None if self.ready is None else self.ready.get("rss_mb")
 
-    def run(self, job_file: Path, result_file: Path, log_file: Path, timeout_s: float) -> tuple[int | None, float]:
-        """Run one job in a forked child: (exit status or None on timeout, fork time as monotonic)."""
+    def run(
+        self, job_file: Path, result_file: Path, log_file: Path, timeout_s: float, entry: str | None = None
+    ) -> tuple[int | None, float]:
+        """Run one job in a forked child: (exit status or None on timeout, fork time as monotonic).
+
+        ``entry``: what the child runs; None for a bench worker (worker.py), "source_probe" for
+        source_probe.py."""
         self.wait_ready(max(timeout_s, 120.0))
         deadline = time.monotonic() + timeout_s
-        self._write({"job": str(job_file), "result": str(result_file), "log": str(log_file)})
+        request = {"job": str(job_file), "result": str(result_file), "log": str(log_file)}
+        self._write(request if entry is None else {**request, "entry": entry})
         forked = self._read(max(deadline - time.monotonic(), 10.0))
         if forked is None or "pid" not in forked:
             raise ForkServerError("the worker server stopped answering")
@@ -421,13 +437,17 @@ class ForkServer:
                 f"the worker server exited (status {self.proc.poll()}); log: {self.log_file}"
             ) from None
 
+    def shutdown(self) -> None:
+        """Tell the server to exit (EOF) without waiting for it; ``close`` waits."""
+        try:
+            if self.proc.stdin is not None and not self.proc.stdin.closed:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+
     def close(self) -> None:
         if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()  # EOF: the server kills its child and exits
-            except OSError:
-                pass
+            self.shutdown()  # EOF: the server kills its child and exits
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

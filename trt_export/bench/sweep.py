@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from trt_export import __version__
+from trt_export.bench import startup
 from trt_export.bench.flops import METHOD as FLOPS_METHOD
 from trt_export.bench.flops import achieved_gflops
 from trt_export.bench.guard import (
-    PARENT_PID_ENV,
     SCRATCH_NAME,
     ResultsNotWritten,
     crash_inline,
@@ -81,7 +81,7 @@ from trt_export.env.paddle_import import is_verbose
 from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.infer.backends import BACKENDS, BackendSettings, backend_availability
 from trt_export.model.shapes import FixedShape, check_model_rules, parse_fixed_shape
-from trt_export.model.sources import ModelSource, load_source
+from trt_export.model.sources import ModelSource
 
 # Best first; INT8 is never picked by default (it needs calibration data).
 BACKEND_PREFERENCE = ("trt-fp16", "trt-fp32", "paddle-gpu", "paddle-onednn", "paddle-cpu")
@@ -95,9 +95,10 @@ def default_cache_dir() -> Path:
     return Path(base) / "trt-export" / "exports"
 
 
-def best_backend() -> str:
+def best_backend(probe: Any = None) -> str:
+    """The best backend usable here; ``probe``: an EnvironmentProbe already read (else read now)."""
     for backend in BACKEND_PREFERENCE:
-        if backend_availability(backend, "legacy").available:
+        if backend_availability(backend, "legacy", probe).available:
             return backend
     raise BackendUnavailable("no Paddle Inference backend is usable on this machine; run 'trt-export doctor'")
 
@@ -121,11 +122,7 @@ class WorkerPool:
         # ``log_dir`` is scratch space, deleted when the sweep ends.
         self.shown_log_dir = shown_log_dir or log_dir
         self.timeout_s = timeout_s
-        self.env = dict(os.environ)
-        # The worker must import the same factory modules the parent can (e.g. from the cwd).
-        self.env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
-        # Workers die with this process (bench_worker.die_with_parent), even on kill -9.
-        self.env[PARENT_PID_ENV] = str(os.getpid())
+        self.env = startup.worker_env()
 
     def start_server(self, preload: list[str]) -> None:
         """Start the pre-imported server now (it imports Paddle while the sweep does its checks)."""
@@ -273,81 +270,21 @@ def run_bench(options: BenchOptions, announce: Callable[[str], None] | None = No
     started = options.started_at if options.started_at is not None else time.monotonic()
     options.validate()  # before any process is started
     # The pre-imported server imports Paddle while this process loads the source and checks inputs.
-    server = None
+    server = plotter = None
     if options.fork_workers:
-        server = _take_prestarted(options.model) or _start_server(options.model, options.timeout_s)
+        server, plotter = startup.take(options.model)
     try:
-        return _run_bench(options, announce, server, started)
+        return _run_bench(options, announce, server, started, plotter)
     finally:
-        if server is not None:
-            server.close()
-            shutil.rmtree(server.log_file.parent, ignore_errors=True)
-
-
-_PRESTARTED: dict[str | None, Any] = {}
-
-
-def prestart_server(model: str | None, timeout_s: float = 600.0) -> None:
-    """Start the sweep's worker server now, before this process imports Paddle itself (the CLI
-    calls it first thing), so the two imports overlap; ``run_bench`` for ``model`` takes it over.
-    A server nobody took is closed at exit."""
-    import atexit
-
-    if model in _PRESTARTED:
-        return
-    server = _start_server(model, timeout_s)
-    if server is None:
-        return
-    _PRESTARTED[model] = server
-
-    def _close_unused() -> None:
-        left = _PRESTARTED.pop(model, None)
-        if left is not None:
-            left.close()
-            shutil.rmtree(left.log_file.parent, ignore_errors=True)
-
-    atexit.register(_close_unused)
-
-
-def _take_prestarted(model: str | None) -> Any:
-    server = _PRESTARTED.pop(model, None)
-    if server is not None and server.proc.poll() is not None:  # it died: start another
-        server.close()
-        return None
-    return server
-
-
-def _start_server(model: str | None, timeout_s: float) -> Any:
-    """A started ForkServer preloading the model's module, or None where fork is not available."""
-    from trt_export.bench.forkserver import ForkServer, fork_supported
-    from trt_export.model.sources import DEFAULT_MODEL
-
-    if not fork_supported():
-        return None
-    spec = model or DEFAULT_MODEL
-    if Path(spec).is_dir():
-        preload = ["paddlers"]
-    else:
-        preload = [spec.split(":")[0]] if ":" in spec else []
-    log_dir = Path(tempfile.mkdtemp(prefix="trt-export-server-"))
-    env = WorkerPool(log_dir, timeout_s).env
-    try:
-        return ForkServer(log_dir / "forkserver.log", env, preload=preload, verbose=is_verbose())
-    except OSError:  # cannot start a process here: every worker starts afresh instead
-        shutil.rmtree(log_dir, ignore_errors=True)
-        return None
+        startup.close(server, plotter)
 
 
 def _run_bench(
-    options: BenchOptions, announce: Callable[[str], None] | None, server: Any, started: float
+    options: BenchOptions, announce: Callable[[str], None] | None, server: Any, started: float, plotter: Any = None
 ) -> BenchReport:
     from tqdm import tqdm
 
-    source = load_source(
-        options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type
-    )
-    if source.kind == "paddlers":
-        source.build()  # an unknown class, missing or foreign weights: refused now, not in every worker
+    source, probe = startup.load_sweep_source(options, server)
     ready = ready_export(options, source)
     for shape in options.shapes:
         check_model_rules(shape, source.name)
@@ -367,11 +304,11 @@ def _run_bench(
         raise TrtExportError("--exported measures one ready export; drop --devices/--ray")
     if options.settings is None:
         options.auto_backend = True
-    settings = options.settings or BackendSettings(backend=best_backend(), cpu_threads=os.cpu_count() or 1)
+    settings = options.settings or BackendSettings(backend=best_backend(probe), cpu_threads=os.cpu_count() or 1)
     swept = sweep_backends(settings, options.extra_backends)
     for each in swept:
         availability = backend_availability(
-            each.backend, None if options.model_format == "auto" else options.model_format
+            each.backend, None if options.model_format == "auto" else options.model_format, probe
         )
         if not availability.available:
             raise BackendUnavailable(f"backend {each.backend} is not available here: {availability.reason}")
@@ -379,7 +316,9 @@ def _run_bench(
             from trt_export.infer.backends import probe_environment
             from trt_export.infer.trt_preflight import preflight
 
-            preflight(each, None if options.model_format == "auto" else options.model_format, probe_environment())
+            preflight(
+                each, None if options.model_format == "auto" else options.model_format, probe or probe_environment()
+            )
     out_dir = Path(options.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise TrtExportError(f"--out {str(out_dir)!r} is a file; give a directory")
@@ -401,6 +340,8 @@ def _run_bench(
     pool = WorkerPool(scratch / "logs", options.timeout_s, shown_log_dir=out_dir / "logs")
     pool.log_dir.mkdir(parents=True)
     pool.server = server
+    if server is not None:  # waiting for the server before the pool existed (the source probe) is start-up
+        pool.times.add("startup", server.waited_s)
     try:
         cpu_roofs = [RoofRequest(each, options.roof_n) for each in swept if not each.uses_gpu] if options.roof else []
         idle = pool.run(IdleJob(cpu_roofs), "idle", "start-up", show_log=False)
@@ -469,6 +410,8 @@ def _run_bench(
             environment = sweep.environment or environment
             idle_rss = sweep.idle_rss if sweep.idle_rss is not None else idle_rss
             kept.update(sweep.export_dirs)  # local exports only (a Ray node's stay there)
+        if pool.server is not None:  # no more workers: the server exits while the files are written
+            pool.server.shutdown()
         report = BenchReport(
             tool_version=__version__,
             created_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -495,7 +438,9 @@ def _run_bench(
         # Everything up to here is accounted; the files are written after (plots are part of "parent").
         report.time_s = SweepTime.from_parts(time.monotonic() - started, pool.times)
         try:
-            write_outputs(report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None)
+            write_outputs(
+                report, out_dir, pool.log_dir, exports=kept if options.keep_exports else None, plotter=plotter
+            )
         except (OSError, TrtExportError) as exc:
             from trt_export.export.preflight import disk_full_error, is_disk_full
 
@@ -835,17 +780,28 @@ def _failed(shape: FixedShape, failure: Failure | None) -> Candidate:
 
 
 def write_outputs(
-    report: BenchReport, out_dir: Path, log_dir: Path | None = None, exports: dict[str, Path] | None = None
+    report: BenchReport,
+    out_dir: Path,
+    log_dir: Path | None = None,
+    exports: dict[str, Path] | None = None,
+    plotter: Any = None,
 ) -> list[Path]:
-    """bench.json, bench.csv, bench.md and plots, written to a staging dir and moved in together."""
-    from trt_export.report.render import write_csv, write_markdown, write_plots
+    """bench.json, bench.csv, bench.md and plots, written to a staging dir and moved in together.
+
+    ``plotter``: a started plotter.py process that draws the plots from bench.json (None, or when
+    it cannot: drawn here)."""
+    from trt_export.report.render import write_csv, write_markdown
 
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".bench.partial-{os.getpid()}-", dir=out_dir))
     try:
         save_bench_report(report, staging / "bench.json")
         write_csv(report, staging / "bench.csv")
-        plots = write_plots(report, staging)
+        plots = plotter.draw(staging / "bench.json", staging) if plotter is not None else None
+        if plots is None:
+            from trt_export.report.render import write_plots
+
+            plots = write_plots(report, staging)
         write_markdown(report, staging / "bench.md", plots=plots)
         if log_dir is not None and log_dir.is_dir():
             shutil.copytree(log_dir, staging / "logs")

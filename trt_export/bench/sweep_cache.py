@@ -30,8 +30,24 @@ from trt_export.model.sources import ModelSource, sha256_file
 REFERENCE_FORMAT = 1
 
 
-def _code_fingerprint(spec: str) -> str | None:
+# Fingerprints learnt where the factory's module was imported anyway (a forked probe, source_probe.py),
+# so the sweep's own process need not import it (and Paddle with it) to key its cache.
+_KNOWN_CODE: dict[str, str | None] = {}
+
+
+def remember_code_fingerprint(spec: str, fingerprint: str | None) -> None:
+    _KNOWN_CODE[spec] = fingerprint
+
+
+def forget_code_fingerprint(spec: str) -> None:
+    """The next key hashes the factory's file again (a sweep that loaded the source itself)."""
+    _KNOWN_CODE.pop(spec, None)
+
+
+def code_fingerprint(spec: str) -> str | None:
     """Hash of the file defining a factory, so editing the model's code invalidates cached exports."""
+    if spec in _KNOWN_CODE:
+        return _KNOWN_CODE[spec]
     if ":" not in spec or Path(spec).exists():
         return None
     module_name, attr = spec.split(":")
@@ -56,7 +72,7 @@ def _model_yml_fingerprint(source: ModelSource) -> str | None:
 def _source_identity(source: ModelSource) -> dict[str, Any]:
     return {
         "source": source.describe(),
-        "code": _code_fingerprint(source.spec) if source.kind == "factory" else None,
+        "code": code_fingerprint(source.spec) if source.kind == "factory" else None,
         "model_yml": _model_yml_fingerprint(source),
     }
 

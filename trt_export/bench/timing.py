@@ -25,8 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from trt_export.bench.stats import MIN_SAMPLES_FOR_INTERVAL
 from trt_export.serial import JsonRecord, finite_or_none, json_field, rounded
 
@@ -180,16 +178,23 @@ def step_deadline(timeout_s: float | None, now: float | None = None) -> float | 
     return (time.monotonic() if now is None else now) + timeout_s - margin
 
 
-def median_ci95(samples: Any) -> tuple[float, float]:
-    """Distribution-free 95 % CI of the median: order statistics at n/2 -/+ 1.96 sqrt(n)/2."""
+def _ci_ranks(samples: Any) -> tuple[Any, int, int]:
+    """The samples as float64 and the ranks (lo, hi) of the median's 95 % CI: n/2 -/+ 1.96 sqrt(n)/2."""
+    import numpy as np  # here, not at the top: the CLI reads this module's defaults before it starts anything
+
     values = np.asarray(samples, dtype=np.float64)
     n = values.size
     if n == 0:
         raise ValueError("a confidence interval needs at least one sample")
     half = 1.96 * math.sqrt(n) / 2
-    lo = max(0, int(math.floor(n / 2 - half)))
-    hi = min(n - 1, int(math.ceil(n / 2 + half)))
-    part = np.partition(values, (lo, hi))
+    return values, max(0, int(math.floor(n / 2 - half))), min(n - 1, int(math.ceil(n / 2 + half)))
+
+
+def median_ci95(samples: Any) -> tuple[float, float]:
+    """Distribution-free 95 % CI of the median: order statistics at n/2 -/+ 1.96 sqrt(n)/2."""
+    values, lo, hi = _ci_ranks(samples)
+    part = values.copy()
+    part.partition((lo, hi))
     return float(part[lo]), float(part[hi])
 
 
@@ -201,15 +206,11 @@ def next_ci_check(n: int) -> int:
 
 def ci_halfwidth(samples: Any) -> float:
     """Half-width of :func:`median_ci95` relative to the median (inf for a zero median)."""
-    values = np.asarray(samples, dtype=np.float64)
+    values, lo, hi = _ci_ranks(samples)
     n = values.size
-    if n == 0:
-        raise ValueError("a confidence interval needs at least one sample")
-    half = 1.96 * math.sqrt(n) / 2
-    lo = max(0, int(math.floor(n / 2 - half)))
-    hi = min(n - 1, int(math.ceil(n / 2 + half)))
     mid = (n - 1) // 2
-    part = np.partition(values, sorted({lo, mid, hi, n // 2}))  # one partition for the CI and the median
+    part = values.copy()
+    part.partition(sorted({lo, mid, hi, n // 2}))  # one partition for the CI and the median
     median = float(part[mid] + part[n // 2]) / 2
     return float(part[hi] - part[lo]) / 2 / median if median > 0 else math.inf
 

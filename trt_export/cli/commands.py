@@ -388,6 +388,20 @@ def _add_gate_args(group: argparse._ArgumentGroup | argparse.ArgumentParser, sta
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.workers != "fork":
+        return _bench(args)
+    from trt_export.bench import startup
+
+    # First: the worker server's `import paddle` and the plotter's matplotlib overlap this process's
+    # own imports and checks (bench/startup.py). What the sweep did not take over is closed here.
+    startup.prestart(args.model)
+    try:
+        return _bench(args)
+    finally:
+        startup.discard(args.model)
+
+
+def _bench(args: argparse.Namespace) -> int:
     import os
     from dataclasses import replace
 
@@ -440,16 +454,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         check_ready_args(args)
     shapes = parse_shapes(args.shapes or list(DEFAULT_SHAPES), args.batches)
-    if args.workers == "fork":
-        from trt_export.bench.sweep import prestart_server
+    probe = None  # None: this process reads Paddle's build itself (imports Paddle)
+    if args.workers == "fork":  # read in a child of the prestarted server (bench/source_probe.py)
+        from trt_export.bench.startup import environment_probe
 
-        prestart_server(args.model, args.timeout)  # imports Paddle while this process checks the backend
+        probe = environment_probe(args.model, args.weights, args.model_kwargs, args.model_type, args.timeout)
     threads_given = args.threads is not None
     if args.threads is None:
         args.threads = os.cpu_count() or 1
     if args.backend and args.backends:
         raise TrtExportError("give --backend B or --backends A B ..., not both")
-    backends = list(dict.fromkeys(args.backends or [args.backend or best_backend()]))
+    backends = list(dict.fromkeys(args.backends or [args.backend or best_backend(probe)]))
     backend = backends[0]
     model_format = args.model_format or FormatChoice.AUTO.value
     from trt_export.cli.scale_args import scale_from_args
@@ -460,7 +475,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             "--backends with --devices/--ray is not supported yet; sweep one backend per run (or drop --devices/--ray)"
         )
     for each in backends:
-        require_backend(each, None if model_format == FormatChoice.AUTO else model_format)
+        require_backend(each, None if model_format == FormatChoice.AUTO else model_format, probe)
     options = replace(
         budget,
         model=args.model,
