@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+# tests/, where the shared helpers live: worker subprocesses get it on PYTHONPATH for `fixture_models:<name>`
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 # TRT_EXPORT_SHARED points elsewhere (a git worktree, say), as for scripts/install-paddlers.sh.
 SHARED = Path(os.environ.get("TRT_EXPORT_SHARED") or REPO.parent / "shared")
 FIXTURES = SHARED / "fixtures" / "paddlers"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_gate_v2 import samples, v2_candidate, v2_report
+from fixture_reports import samples, v2_candidate, v2_report
 
 from trt_export.bench import interleave
 from trt_export.bench.interleave import PairedRun, RerunOptions, block_iterations, check_export, interleave_blocks

@@ -10,67 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import REPO
+from fixture_reports import example_report as make_report
 
 from trt_export.bench.report import (
     SCHEMA,
     SCHEMA_VERSION,
-    BenchReport,
-    BenchSettings,
-    Candidate,
     Failure,
-    Memory,
-    ModelInfo,
-    ParitySummary,
-    Recommendation,
     load_bench_report,
     save_bench_report,
 )
-from trt_export.bench.stats import LatencyStats, throughput
 from trt_export.errors import EXIT_USAGE, ReportError
 
-SCHEMA_DOC = Path(__file__).resolve().parents[1] / "docs" / "bench-report-schema.md"
-
-
-def make_report() -> BenchReport:
-    lat = LatencyStats.from_samples([0.003, 0.0031, 0.0029, 0.0035])
-    ok = Candidate(
-        label="1x3x256x256",
-        shape_nchw=[1, 3, 256, 256],
-        status="ok",
-        export_s=1.8,
-        build_s=0.4,
-        samples_ms=[3.0, 3.1, 2.9, 3.5],
-        latency_ms=lat,
-        noisy=lat.noisy,
-        throughput=throughput(1, 256, 256, lat.median),
-        memory=Memory(peak_rss_mb=512.3, rss_increase_mb=222.2),
-        parity=ParitySummary(passed=True, backend="paddle-onednn", max_abs_error=1.2e-6),
-        eligible=True,
-    )
-    failed = Candidate(
-        label="1x3x1024x1024",
-        shape_nchw=[1, 3, 1024, 1024],
-        status="failed",
-        failure=Failure("oom", "worker killed by the OOM killer"),
-        excluded_reason="failed at oom: worker killed by the OOM killer",
-    )
-    return BenchReport(
-        tool_version="0.1.0",
-        created_utc="2026-11-29T08:00:00Z",
-        model=ModelInfo("paddle.vision.models:resnet18", "resnet18", "classifier"),
-        backend="paddle-onednn",
-        settings=BenchSettings(warmup=5, iters=20, duration_s=None, threads=2, max_memory_mb=4096.0, timeout_s=600.0),
-        environment={"paddle_version": "3.3.1", "gpu_name": None, "cpu_count": 2},
-        idle_rss_mb=290.1,
-        candidates=[ok, failed],
-        recommendation=Recommendation(
-            label="1x3x256x256",
-            runner_up=None,
-            objective="throughput",
-            reason="only eligible candidate",
-            excluded={"1x3x1024x1024": failed.excluded_reason or ""},
-        ),
-    )
+SCHEMA_DOC = REPO / "docs" / "bench-report-schema.md"
 
 
 def test_round_trip_preserves_everything(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from test_gate import _candidate, _report  # the gate tests' report builders
+from fixture_reports import candidate_dict as _candidate
+from fixture_reports import report_dict as _report
 
 from trt_export.cli.commands import main
 

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_reports import candidate_dict as _candidate
+from fixture_reports import failed_dict as _failed
+from fixture_reports import report_dict as _report
 
 from trt_export.bench.report import BenchReport
 from trt_export.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, ReportError, TrtExportError
@@ -23,126 +26,6 @@ from trt_export.gate.verdict import (
     run_gate,
     write_junit_xml,
 )
-
-
-def _latency(median: float, std: float) -> dict[str, Any]:
-    # iqr consistent with a normal distribution of this std, so p50 and tail stats agree on noise
-    return {
-        "samples": 50,
-        "min": median - std,
-        "mean": median,
-        "median": median,
-        "p90": median + 1.28 * std,
-        "p95": median + 1.64 * std,
-        "p99": median + 2.33 * std,
-        "max": median + 3 * std,
-        "std": std,
-        "cv": std / median,
-        "iqr": 1.349 * std,
-    }
-
-
-def _candidate(
-    label: str,
-    median: float = 10.0,
-    std: float = 0.1,
-    rss: float = 500.0,
-    gpu: float | None = None,
-    parity: bool | None = True,
-) -> dict[str, Any]:
-    n, c, h, w = (int(x) for x in label.split("x"))
-    return {
-        "label": label,
-        "shape_nchw": [n, c, h, w],
-        "status": "ok",
-        "failure": None,
-        "export_s": 1.0,
-        "build_s": 0.5,
-        "latency_ms": _latency(median, std),
-        "noisy": std / median > 0.10,
-        "throughput": {"samples_per_s": 1000.0 / median, "megapixels_per_s": h * w / 1e6 * 1000.0 / median},
-        "memory": {
-            "peak_rss_mb": rss,
-            "rss_increase_mb": rss - 290.0,
-            "gpu_peak_mb": gpu,
-            "paddle_allocator_peak_mb": None,
-        },
-        "parity": None
-        if parity is None
-        else {
-            "passed": parity,
-            "backend": "trt-fp16",
-            "max_abs_error": 1e-6 if parity else 0.5,
-            "failed_outputs": [] if parity else ["output_0"],
-        },
-        "eligible": bool(parity is not False),
-        "excluded_reason": None,
-    }
-
-
-def _failed(label: str, stage: str = "oom") -> dict[str, Any]:
-    n, c, h, w = (int(x) for x in label.split("x"))
-    return {
-        "label": label,
-        "shape_nchw": [n, c, h, w],
-        "status": "failed",
-        "failure": {"stage": stage, "reason": "out of memory"},
-        "export_s": None,
-        "build_s": None,
-        "latency_ms": None,
-        "noisy": False,
-        "throughput": None,
-        "memory": None,
-        "parity": None,
-        "eligible": False,
-        "excluded_reason": f"failed at {stage}: out of memory",
-    }
-
-
-def _report(*candidates: dict[str, Any], gpu_name: str = "L4") -> dict[str, Any]:
-    return {
-        "schema": "trt-export/bench",
-        "schema_version": 1,
-        "tool_version": "0.1.0",
-        "created_utc": "2026-11-29T08:00:00Z",
-        "model": {
-            "source": "paddle.vision.models:resnet18",
-            "name": "resnet18",
-            "model_type": "classifier",
-            "weights_sha256": None,
-        },
-        "backend": "trt-fp16",
-        "settings": {
-            "warmup": 10,
-            "iters": 50,
-            "duration_s": None,
-            "threads": 2,
-            "objective": "throughput",
-            "latency_stat": "p99",
-            "max_latency_ms": None,
-            "max_memory_mb": None,
-            "timeout_s": 600.0,
-        },
-        "environment": {
-            "paddle_version": "3.3.1",
-            "paddle_commit": "abc",
-            "cuda_version": "12.6",
-            "cudnn_version": "9.0",
-            "tensorrt_compile_version": "10.3.0",
-            "tensorrt_runtime_version": "10.3.0",
-            "gpu_name": gpu_name,
-            "gpu_driver": "560.35",
-            "gpu_count": 1,
-            "cpu_model": "Xeon",
-            "cpu_count": 8,
-            "python": "3.11.7",
-            "platform": "Linux",
-            "onednn": True,
-        },
-        "idle_rss_mb": 290.0,
-        "candidates": list(candidates),
-        "recommendation": None,
-    }
 
 
 def _gate(base: dict[str, Any], cur: dict[str, Any], **settings: Any):

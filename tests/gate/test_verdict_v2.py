@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from test_gate import _candidate, _report  # the v1 report builders
+from fixture_reports import candidate_dict as _candidate
+from fixture_reports import report_dict as _report
+from fixture_reports import samples, v2_candidate, v2_report
 
 from trt_export.bench.report import BenchReport
-from trt_export.bench.stats import LatencyStats
 from trt_export.cli.commands import main
 from trt_export.errors import ReportError
 from trt_export.gate.verdict import (
@@ -28,25 +27,6 @@ from trt_export.gate.verdict import (
 )
 
 A = "1x3x224x224"
-
-
-def samples(median: float, cv: float = 0.14, n: int = 116, seed: int = 0) -> list[float]:
-    return [float(x) for x in np.random.default_rng(seed).lognormal(math.log(median), cv, n)]
-
-
-def v2_candidate(label: str, ms: list[float], **kw: Any) -> dict[str, Any]:
-    cand = _candidate(label, **kw)
-    stats = LatencyStats.from_samples([x / 1000 for x in ms])
-    cand["latency_ms"] = stats.to_dict()
-    cand["noisy"] = stats.noisy
-    cand["samples_ms"] = list(ms)
-    return cand
-
-
-def v2_report(*candidates: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    report = _report(*candidates, **kw)
-    report["schema_version"] = 2
-    return report
 
 
 def gate(base: dict, cur: dict, history: tuple[dict, ...] = (), **settings: Any):

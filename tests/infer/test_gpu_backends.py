@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 import pytest
-from test_runners import OUTPUTS, SHAPE, assert_close, export_tiny, make_layer
+from fixture_tiny import OUTPUTS, SHAPE, assert_close, export_tiny, make_layer
 
 from trt_export.infer.backends import (
     PIR_INT8_WARNING,

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_runners import export_tiny, make_layer
+from fixture_tiny import export_tiny, make_layer
 
 from trt_export.env.paddle_import import import_paddle
 from trt_export.errors import CheckFailed
@@ -316,7 +316,7 @@ def test_not_a_pir_program_is_one_line(tmp_path):
 
 
 def test_bench_markdown_shows_coverage_and_candidate_warnings(tmp_path, optimized_program):
-    from test_bench_report import make_report
+    from fixture_reports import example_report as make_report
 
     from trt_export.report.render import write_markdown
 
@@ -357,7 +357,7 @@ def test_runner_judges_the_program_paddle_saved(exported, optimized_program, tmp
 
 
 def test_bench_json_with_coverage_round_trips_and_a_malformed_one_is_refused(tmp_path, optimized_program):
-    from test_bench_report import make_report
+    from fixture_reports import example_report as make_report
 
     from trt_export.bench.report import load_bench_report, save_bench_report
     from trt_export.errors import ReportError

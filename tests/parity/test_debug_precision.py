@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_runners import export_tiny, make_layer
+from fixture_tiny import export_tiny, make_layer
 
 from trt_export.errors import TrtExportError
 from trt_export.infer.backends import BackendSettings

@@ -32,9 +32,8 @@ from trt_export.parity.verify import VerifyOptions, tolerances_for, verify_expor
 
 paddle = import_paddle()
 
-from fixture_paths import REPO  # noqa: E402 (tests/ is on sys.path under pytest)
+from fixture_paths import REPO, TESTS  # noqa: E402 (tests/ is on sys.path under pytest)
 
-TESTS = Path(__file__).resolve().parent
 SHAPE = "[64,64]"
 
 # kind -> (source, factory kwargs, export format)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_paths import REPO
 
 from trt_export.predict.tiling import LabelCanvas, make_merger, plan_tiles, read_window, run_tiles
 
-REPO = Path(__file__).resolve().parents[1]
 # CI lays shared/ beside the clone; a git worktree under <project>/wt/ has it two levels up
 VENDORS = [REPO.parent / "shared" / "vendor", REPO.parent.parent / "shared" / "vendor"]
 VENDOR = next((v for v in VENDORS if v.is_dir()), VENDORS[0])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from fixture_paths import REPO, TESTS
 
 from trt_export.bench import guard as bench_guard
 from trt_export.bench import sweep as bench_mod
@@ -26,8 +27,6 @@ from trt_export.bench.sweep import BenchOptions, WorkerPool, parse_shapes, run_b
 from trt_export.cli.commands import main
 from trt_export.errors import TrtExportError
 
-TESTS = Path(__file__).resolve().parent
-REPO = TESTS.parent
 MODEL = "trt_export.zoo:tiny_segnet"
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixture_paths import REPO, TESTS
 
 from trt_export.cli.commands import main
 from trt_export.errors import ExportError, TrtExportError
@@ -22,8 +23,6 @@ from trt_export.export.manifest import MANIFEST_NAME
 from trt_export.model.shapes import parse_fixed_shape
 from trt_export.model.sources import load_source
 
-TESTS = Path(__file__).resolve().parent
-REPO = TESTS.parent
 SHAPE = parse_fixed_shape("[32,32]")
 
 

@@ -7,9 +7,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from fixture_paths import REPO
 
 from trt_export.cli.commands import main, run_handler
 from trt_export.errors import EXIT_INTERNAL, ModelSourceError, TrtExportError
@@ -18,8 +18,6 @@ from trt_export.export.manifest import MANIFEST_NAME
 from trt_export.model.shapes import parse_fixed_shape
 from trt_export.model.sources import load_source
 
-TESTS = Path(__file__).resolve().parent
-REPO = TESTS.parent
 SEG = "trt_export.zoo:tiny_segnet"
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_bench_report import make_report
+from fixture_reports import example_report as make_report
 
 from trt_export.bench.report import load_bench_report, save_bench_report
 from trt_export.cli.commands import main
