@@ -233,73 +233,68 @@ def test_sweep_reports_scene_time_and_agreement(swept):
 # ----------------------------------------------------------------------------- bad input
 
 
-def _bench_refused(capsys, extra, needle, model="trt_export.zoo:tiny_segnet", shapes=("[96,96]",)):
-    from trt_export.cli.commands import main
-
-    code = main(
-        [
-            "bench",
-            "--model",
-            model,
-            "--shapes",
-            *shapes,
-            "--backend",
-            "paddle-cpu",
-            "--no-progress",
-            "--out",
-            "/nonexistent-never-written",
-            *extra,
-        ]
+def _bench_refused(cli, extra, needle, model="trt_export.zoo:tiny_segnet", shapes=("[96,96]",)):
+    code, _, err = cli(
+        "bench",
+        "--model",
+        model,
+        "--shapes",
+        *shapes,
+        "--backend",
+        "paddle-cpu",
+        "--no-progress",
+        "--out",
+        "/nonexistent-never-written",
+        *extra,
     )
-    err = capsys.readouterr().err
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and needle in lines[0], err
     assert not Path("/nonexistent-never-written").exists()
 
 
-def test_bench_overlap_not_below_tile(capsys):
-    _bench_refused(capsys, ["--scene", "1000x1000", "--overlap", "96"], "not smaller than the tile")
+def test_bench_overlap_not_below_tile(cli):
+    _bench_refused(cli, ["--scene", "1000x1000", "--overlap", "96"], "not smaller than the tile")
 
 
-def test_bench_scene_smaller_than_tile(capsys):
-    _bench_refused(capsys, ["--scene", "80x500"], "larger than the scene")
+def test_bench_scene_smaller_than_tile(cli):
+    _bench_refused(cli, ["--scene", "80x500"], "larger than the scene")
 
 
-def test_bench_scene_image_band_count(tmp_path, capsys):
+def test_bench_scene_image_band_count(tmp_path, cli):
     np.save(tmp_path / "four.npy", np.zeros((200, 200, 4), np.uint8))
-    _bench_refused(capsys, ["--scene-image", str(tmp_path / "four.npy")], "has 4 band(s) but the export takes 3")
+    _bench_refused(cli, ["--scene-image", str(tmp_path / "four.npy")], "has 4 band(s) but the export takes 3")
 
 
-def test_bench_pair_of_different_sizes(tmp_path, capsys):
+def test_bench_pair_of_different_sizes(tmp_path, cli):
     np.save(tmp_path / "a.npy", np.zeros((200, 200, 3), np.uint8))
     np.save(tmp_path / "b.npy", np.zeros((200, 210, 3), np.uint8))
     _bench_refused(
-        capsys,
+        cli,
         ["--scene-image", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")],
         "differs in size",
         model="trt_export.zoo:tiny_change_detector",
     )
 
 
-def test_bench_non_image_scene(tmp_path, capsys):
+def test_bench_non_image_scene(tmp_path, cli):
     (tmp_path / "x.png").write_text("not a png")
-    _bench_refused(capsys, ["--scene-image", str(tmp_path / "x.png")], "cannot read")
+    _bench_refused(cli, ["--scene-image", str(tmp_path / "x.png")], "cannot read")
 
 
-def test_bench_scene_and_scene_image_together(capsys):
-    _bench_refused(capsys, ["--scene", "1000x1000", "--scene-image", str(GRACE_HOPPER)], "not both")
+def test_bench_scene_and_scene_image_together(cli):
+    _bench_refused(cli, ["--scene", "1000x1000", "--scene-image", str(GRACE_HOPPER)], "not both")
 
 
-def test_bench_min_agreement_needs_images(capsys):
-    _bench_refused(capsys, ["--scene", "1000x1000", "--min-agreement", "0.99"], "needs images")
+def test_bench_min_agreement_needs_images(cli):
+    _bench_refused(cli, ["--scene", "1000x1000", "--min-agreement", "0.99"], "needs images")
 
 
-def test_bench_objective_scene_needs_a_scene(capsys):
-    _bench_refused(capsys, ["--objective", "scene"], "needs a scene")
+def test_bench_objective_scene_needs_a_scene(cli):
+    _bench_refused(cli, ["--objective", "scene"], "needs a scene")
 
 
-def test_bench_agreement_image_smaller_than_tile(capsys):
-    _bench_refused(capsys, ["--agreement-images", str(GRACE_HOPPER)], "larger than the scene", shapes=("[1024,1024]",))
+def test_bench_agreement_image_smaller_than_tile(cli):
+    _bench_refused(cli, ["--agreement-images", str(GRACE_HOPPER)], "larger than the scene", shapes=("[1024,1024]",))
 
 
 def test_damaged_scene_entry_is_one_report_error(tmp_path):
@@ -318,5 +313,5 @@ def test_damaged_scene_entry_is_one_report_error(tmp_path):
         load_bench_report(path)
 
 
-def test_bench_scene_with_a_classifier(capsys):
-    _bench_refused(capsys, ["--scene", "1000x1000", "--model-type", "classifier"], "need a per-pixel model")
+def test_bench_scene_with_a_classifier(cli):
+    _bench_refused(cli, ["--scene", "1000x1000", "--model-type", "classifier"], "need a per-pixel model")

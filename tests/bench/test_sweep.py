@@ -380,9 +380,9 @@ def test_second_run_uses_the_export_cache(sweep, cli_rerun):
     assert all(c.ok and c.parity.passed for c in second.candidates)
 
 
-def test_cli_exits_1_when_no_candidate_fits_the_budgets(sweep):
+def test_cli_exits_1_when_no_candidate_fits_the_budgets(sweep, cli):
     out = sweep.root / "cli-none"
-    proc = _cli(
+    proc = cli(
         "bench",
         "--model",
         MODEL,
@@ -407,9 +407,9 @@ def test_cli_exits_1_when_no_candidate_fits_the_budgets(sweep):
     assert report.recommendation is None and all("budget" in c.excluded_reason for c in report.candidates)
 
 
-def test_cli_refuses_a_bad_shape_before_any_work(tmp_path):
+def test_cli_refuses_a_bad_shape_before_any_work(tmp_path, cli):
     out = tmp_path / "out"
-    proc = _cli(
+    proc = cli(
         "bench",
         "--model",
         MODEL,
@@ -429,9 +429,9 @@ def test_cli_refuses_a_bad_shape_before_any_work(tmp_path):
     assert not out.exists() and not (tmp_path / "c").exists()
 
 
-def test_cli_refuses_an_unavailable_backend(tmp_path):
+def test_cli_refuses_an_unavailable_backend(tmp_path, cli):
     out = tmp_path / "out"
-    proc = _cli(
+    proc = cli(
         "bench",
         "--model",
         MODEL,
@@ -452,9 +452,9 @@ def test_cli_refuses_an_unavailable_backend(tmp_path):
     assert "Traceback" not in proc.stderr and not out.exists()
 
 
-def test_cli_refuses_a_missing_baseline(tmp_path):
+def test_cli_refuses_a_missing_baseline(tmp_path, cli):
     out = tmp_path / "out"
-    proc = _cli(
+    proc = cli(
         "bench",
         "--model",
         MODEL,
@@ -598,11 +598,11 @@ def test_a_new_sweep_removes_the_previous_gate_verdict(tmp_path, sweep):
         ("--timeout", "0"),
     ],
 )
-def test_cli_refuses_a_budget_or_timeout_that_is_not_positive_and_finite(tmp_path, flag, value):
+def test_cli_refuses_a_budget_or_timeout_that_is_not_positive_and_finite(tmp_path, flag, value, cli):
     # These used to sweep first, then exclude every candidate (negative), time out every worker
     # (0) or crash writing bench.json (nan/inf: an internal error).
     out = tmp_path / "out"
-    proc = _cli(
+    proc = cli(
         "bench",
         "--model",
         MODEL,
@@ -624,10 +624,10 @@ def test_cli_refuses_a_budget_or_timeout_that_is_not_positive_and_finite(tmp_pat
     assert not out.exists() and not (tmp_path / "c").exists()
 
 
-def test_cli_refuses_a_cache_dir_that_is_a_file(tmp_path):
+def test_cli_refuses_a_cache_dir_that_is_a_file(tmp_path, cli):
     cache = tmp_path / "cache"
     cache.write_text("not a dir")
-    proc = _cli(
+    proc = cli(
         "bench",
         "--model",
         MODEL,
@@ -658,12 +658,12 @@ def test_cli_refuses_a_cache_dir_that_is_a_file(tmp_path):
         '{"schema": "trt-export/verify", "schema_version": 1}',
     ],
 )
-def test_cli_refuses_an_unreadable_baseline_before_sweeping(tmp_path, content):
+def test_cli_refuses_an_unreadable_baseline_before_sweeping(tmp_path, content, cli):
     # It used to sweep every candidate first and only then say the baseline was unusable.
     baseline = tmp_path / "base.json"
     baseline.write_text(content)
     out = tmp_path / "out"
-    proc = _cli(
+    proc = cli(
         "bench",
         "--model",
         MODEL,
@@ -706,9 +706,9 @@ def test_worker_peak_rss_does_not_inherit_the_parents():
         (["--duration", "10", "--max-duration", "2"], "--max-duration 2 s is below the minimum time 10 s"),
     ],
 )
-def test_cli_refuses_a_bad_timing_policy_before_any_work(tmp_path, flags, message):
+def test_cli_refuses_a_bad_timing_policy_before_any_work(tmp_path, flags, message, cli):
     out = tmp_path / "out"
-    proc = _cli(
+    proc = cli(
         "bench", "--model", MODEL, "--shapes", "[32,32]", *flags, "--out", str(out), "--no-progress", cwd=tmp_path
     )
     assert proc.returncode == 2, proc.stderr

@@ -257,6 +257,7 @@ def test_paddlers_dir_problems(tmp_path):
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """A real process, where its output is the point: Paddle's C++ logging and the PaddleRS-style script."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
@@ -279,10 +280,8 @@ def test_cli_export_prints_the_nchw_shape(tmp_path):
 
 
 @pytest.mark.parametrize("shape", ["[64, 64]", "[-1,3,64,64]", "[64]", "[0,64]", "[6.5,64]"])
-def test_cli_bad_shape_is_one_line_exit_2(tmp_path, shape):
-    proc = _cli(
-        "-m",
-        "trt_export",
+def test_cli_bad_shape_is_one_line_exit_2(tmp_path, shape, cli):
+    proc = cli(
         "export",
         "--model",
         "trt_export.zoo:tiny_segnet",
@@ -297,10 +296,8 @@ def test_cli_bad_shape_is_one_line_exit_2(tmp_path, shape):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_missing_shape_is_refused(tmp_path):
-    proc = _cli(
-        "-m", "trt_export", "export", "--model", "trt_export.zoo:tiny_segnet", "--save-dir", str(tmp_path / "o")
-    )
+def test_cli_missing_shape_is_refused(tmp_path, cli):
+    proc = cli("export", "--model", "trt_export.zoo:tiny_segnet", "--save-dir", str(tmp_path / "o"))
     assert proc.returncode == 2 and "required" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -14,7 +14,6 @@ from fixture_reports import report_dict as _report
 from fixture_reports import samples, v2_candidate, v2_report
 
 from trt_export.bench.report import BenchReport
-from trt_export.cli.commands import main
 from trt_export.errors import ReportError
 from trt_export.gate.verdict import (
     GateSettings,
@@ -108,65 +107,64 @@ def _write(path: Path, data: dict) -> str:
     return str(path)
 
 
-def _one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str], *hints: str) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
+def _one_line_exit_2(argv: list[str], cli, *hints: str) -> str:
+    code, _, err = cli(*argv)
+    assert code == 2, err
     assert err.startswith("trt-export: error:") and err.count("\n") == 1 and "internal error" not in err
     for hint in hints:
         assert hint in err, err
     return err
 
 
-def test_too_few_samples_in_the_baseline(tmp_path: Path, capsys) -> None:
+def test_too_few_samples_in_the_baseline(tmp_path: Path, cli) -> None:
     base = _write(tmp_path / "b.json", v2_report(v2_candidate(A, samples(10.0, n=8))))
     cur = _write(tmp_path / "c.json", v2_report(v2_candidate(A, samples(10.0))))
-    _one_line_exit_2(
-        ["gate", "--baseline", base, "--current", cur], capsys, "8 timed samples", "at least 20", "--iters"
-    )
+    _one_line_exit_2(["gate", "--baseline", base, "--current", cur], cli, "8 timed samples", "at least 20", "--iters")
 
 
-def test_too_few_samples_in_the_current_report(tmp_path: Path, capsys) -> None:
+def test_too_few_samples_in_the_current_report(tmp_path: Path, cli) -> None:
     base = _write(tmp_path / "b.json", v2_report(v2_candidate(A, samples(10.0))))
     cur = _write(tmp_path / "c.json", v2_report(v2_candidate(A, samples(10.0, n=5))))
-    _one_line_exit_2(["gate", "--baseline", base, "--current", cur], capsys, "current", "5 timed samples")
+    _one_line_exit_2(["gate", "--baseline", base, "--current", cur], cli, "current", "5 timed samples")
 
 
-def test_v1_baseline_with_test_bootstrap(tmp_path: Path, capsys) -> None:
+def test_v1_baseline_with_test_bootstrap(tmp_path: Path, cli) -> None:
     base = _write(tmp_path / "b.json", _report(_candidate(A)))
     cur = _write(tmp_path / "c.json", v2_report(v2_candidate(A, samples(10.0))))
     _one_line_exit_2(
         ["gate", "--baseline", base, "--current", cur, "--test", "bootstrap"],
-        capsys,
+        cli,
         "schema version 1 without raw latency samples",
         "--test bootstrap",
     )
-    assert main(["gate", "--baseline", base, "--current", cur]) in (0, 1)  # auto: gated on what it has
-    assert "schema version 1" in capsys.readouterr().out
+    code, out, _ = cli("gate", "--baseline", base, "--current", cur)
+    assert code in (0, 1)  # auto: gated on what it has
+    assert "schema version 1" in out
 
 
-def test_v1_baseline_in_a_history(tmp_path: Path, capsys) -> None:
+def test_v1_baseline_in_a_history(tmp_path: Path, cli) -> None:
     v2 = _write(tmp_path / "b.json", v2_report(v2_candidate(A, samples(10.0))))
     v1 = _write(tmp_path / "old.json", _report(_candidate(A)))
-    _one_line_exit_2(["gate", "--baseline", v2, v1, "--current", v2], capsys, "baseline 2", "history")
+    _one_line_exit_2(["gate", "--baseline", v2, v1, "--current", v2], cli, "baseline 2", "history")
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
-def test_non_finite_sample_in_the_baseline(tmp_path: Path, capsys, token: str) -> None:
+def test_non_finite_sample_in_the_baseline(tmp_path: Path, cli, token: str) -> None:
     data = v2_report(v2_candidate(A, samples(10.0)))
     text = json.dumps(data).replace(str(data["candidates"][0]["samples_ms"][3]), token, 1)
     base = tmp_path / "b.json"
     base.write_text(text)
     cur = _write(tmp_path / "c.json", v2_report(v2_candidate(A, samples(10.0))))
-    _one_line_exit_2(["gate", "--baseline", str(base), "--current", cur], capsys, "samples_ms[3]")
+    _one_line_exit_2(["gate", "--baseline", str(base), "--current", cur], cli, "samples_ms[3]")
 
 
-def test_baseline_of_another_model(tmp_path: Path, capsys) -> None:
+def test_baseline_of_another_model(tmp_path: Path, cli) -> None:
     other = v2_report(v2_candidate(A, samples(10.0)))
     other["model"].update(source="paddle.vision.models:resnet50", name="resnet50")
     base = _write(tmp_path / "b.json", other)
     cur = _write(tmp_path / "c.json", v2_report(v2_candidate(A, samples(10.0))))
     _one_line_exit_2(
-        ["gate", "--baseline", base, "--current", cur, "--allow-env-mismatch"], capsys, "different models", "resnet50"
+        ["gate", "--baseline", base, "--current", cur, "--allow-env-mismatch"], cli, "different models", "resnet50"
     )
 
 
@@ -188,7 +186,7 @@ def _cpu(report: dict, **env: Any) -> dict:
     return report
 
 
-def test_cpu_fingerprint_refuses_a_baseline_claiming_a_112_core_xeon(tmp_path: Path, capsys) -> None:
+def test_cpu_fingerprint_refuses_a_baseline_claiming_a_112_core_xeon(tmp_path: Path, cli) -> None:
     base = _write(
         tmp_path / "b.json",
         _cpu(
@@ -200,7 +198,7 @@ def test_cpu_fingerprint_refuses_a_baseline_claiming_a_112_core_xeon(tmp_path: P
     )
     cur = _write(tmp_path / "c.json", _cpu(v2_report(v2_candidate(A, samples(10.0)))))
     err = _one_line_exit_2(
-        ["gate", "--baseline", base, "--current", cur], capsys, "cpu_model", "cpu_count 112 vs 2", "cpu_cores 56 vs 1"
+        ["gate", "--baseline", base, "--current", cur], cli, "cpu_model", "cpu_count 112 vs 2", "cpu_cores 56 vs 1"
     )
     assert "--allow-env-mismatch" in err
 
@@ -237,7 +235,7 @@ def test_check_baselines_refuses_before_any_measuring() -> None:
         ),
     ],
 )
-def test_bench_refuses_an_incomparable_baseline_before_sweeping(tmp_path: Path, capsys, change, hint: str) -> None:
+def test_bench_refuses_an_incomparable_baseline_before_sweeping(tmp_path: Path, cli, change, hint: str) -> None:
     from trt_export.env.fingerprint import environment_fingerprint
 
     base = _cpu(v2_report(v2_candidate("1x3x32x32", samples(10.0))), **environment_fingerprint())
@@ -266,6 +264,6 @@ def test_bench_refuses_an_incomparable_baseline_before_sweeping(tmp_path: Path, 
         "--baseline",
         path,
     ]
-    _one_line_exit_2(argv, capsys, hint)
+    _one_line_exit_2(argv, cli, hint)
     assert not (out / "bench.json").exists()
     assert not any((tmp_path / "cache").rglob("trt_export_manifest.json"))  # nothing was exported

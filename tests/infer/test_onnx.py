@@ -302,8 +302,8 @@ def test_polygraphy_fails_against_a_wrong_reference(verified, segnet, tmp_path):
     assert run.returncode != 0 and "FAILED" in run.stdout + run.stderr
 
 
-def test_polygraphy_data_needs_an_existing_export(tmp_path):
-    proc = _cli(
+def test_polygraphy_data_needs_an_existing_export(tmp_path, cli):
+    proc = cli(
         "verify",
         "--model",
         "trt_export.zoo:tiny_segnet",
@@ -447,8 +447,8 @@ def test_gate_matches_candidates_by_backend_and_shape(two_backends):
     assert set(result.shapes()) >= {"1x3x32x32 on onnx-cpu", "1x3x32x32 on paddle-cpu"}
 
 
-def test_cli_refuses_backend_and_backends_together(tmp_path):
-    proc = _cli(
+def test_cli_refuses_backend_and_backends_together(tmp_path, cli):
+    proc = cli(
         "bench",
         "--backend",
         "paddle-cpu",

@@ -26,7 +26,6 @@ import pytest
 import yaml
 from fixture_paths import needs_paddlers
 
-from trt_export.cli.commands import main
 from trt_export.errors import ModelSourceError
 from trt_export.export.deploy_dir import SOURCE_KIND
 from trt_export.export.exporter import export_model
@@ -141,20 +140,19 @@ def test_our_export_is_paddlers_own_export(trained, name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_verify_our_export_and_paddlers_own_export(trained, name, capsys):
+def test_verify_our_export_and_paddlers_own_export(trained, name, cli):
     t = trained[name]
     source = load_source(str(t.train))
     report = verify_export(source, t.ours.export_dir, VerifyOptions(settings=BackendSettings(backend="paddle-cpu")))
     assert report.passed, report.summary()
-    code = main(["verify", "--model", str(t.train), "--exported", str(t.theirs)])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert "verify: PASSED" in captured.out
-    assert "no trt_export_manifest.json" in captured.out
-    assert "Model[" not in captured.out and "pydensecrf" not in captured.out + captured.err  # paddlers' prints kept out
+    code, out, err = cli("verify", "--model", str(t.train), "--exported", str(t.theirs))
+    assert code == 0, err
+    assert "verify: PASSED" in out
+    assert "no trt_export_manifest.json" in out
+    assert "Model[" not in out and "pydensecrf" not in out + err  # paddlers' prints kept out
 
 
-def test_verify_catches_a_training_dir_with_other_weights(trained, tmp_path, capsys):
+def test_verify_catches_a_training_dir_with_other_weights(trained, tmp_path, cli):
     import paddle
 
     t = trained["clas"]
@@ -163,51 +161,50 @@ def test_verify_catches_a_training_dir_with_other_weights(trained, tmp_path, cap
     state = paddle.load(str(other / "model.pdparams"))
     state = {k: paddle.to_tensor(v.numpy() * 0.5 + 0.1) if v.dtype == paddle.float32 else v for k, v in state.items()}
     paddle.save(state, str(other / "model.pdparams"))
-    code = main(["verify", "--model", str(other), "--exported", str(t.theirs)])
-    captured = capsys.readouterr()
-    assert code == 1, captured.err
-    assert "verify: FAILED" in captured.out
+    code, out, err = cli("verify", "--model", str(other), "--exported", str(t.theirs))
+    assert code == 1, err
+    assert "verify: FAILED" in out
 
 
-def test_bench_on_training_dirs(trained, tmp_path, capsys):
+def test_bench_on_training_dirs(trained, tmp_path, cli):
     """The bug: every candidate 'failed (export)' with '--weights/--model-kwargs apply to factory sources only'."""
     for name, shapes in (("unet", [SHAPE]), ("bit", [SHAPE]), ("clas", [SHAPE])):
         out = tmp_path / name
-        code = main(["bench", "--model", str(trained[name].train), "--shapes", *shapes, *BENCH_ARGS, "--out", str(out)])
-        captured = capsys.readouterr()
-        assert code == 0, captured.out + captured.err
+        code, stdout, err = cli(
+            "bench", "--model", str(trained[name].train), "--shapes", *shapes, *BENCH_ARGS, "--out", str(out)
+        )
+        assert code == 0, stdout + err
         report = json.loads((out / "bench.json").read_text())
         assert [c["status"] for c in report["candidates"]] == ["ok"] * len(shapes), report["candidates"]
         assert all(c["parity"]["passed"] for c in report["candidates"])
         assert report["model"]["name"] == {"unet": "UNet", "bit": "BIT", "clas": "MobileNetV3"}[name]
 
 
-def test_bench_measures_a_paddlers_deploy_dir_as_it_is(trained, tmp_path, capsys):
+def test_bench_measures_a_paddlers_deploy_dir_as_it_is(trained, tmp_path, cli):
     t = trained["bit"]
     before = {p.name: p.stat().st_mtime_ns for p in t.theirs.iterdir()}
     out = tmp_path / "out"
-    code = main(["bench", "--model", str(t.train), "--exported", str(t.theirs), *BENCH_ARGS, "--out", str(out)])
-    captured = capsys.readouterr()
-    assert code == 0, captured.out + captured.err
+    code, stdout, err = cli(
+        "bench", "--model", str(t.train), "--exported", str(t.theirs), *BENCH_ARGS, "--out", str(out)
+    )
+    assert code == 0, stdout + err
     report = json.loads((out / "bench.json").read_text())
     (candidate,) = report["candidates"]
     assert candidate["label"] == "1x3x64x64" and candidate["status"] == "ok" and candidate["parity"]["passed"]
     assert any("as it is" in note for note in report["notes"])
     assert {p.name: p.stat().st_mtime_ns for p in t.theirs.iterdir()} == before  # nothing written into it
-    code = main(
-        [
-            "bench",
-            "--model",
-            str(t.train),
-            "--exported",
-            str(t.theirs),
-            "--shapes",
-            "[32,32]",
-            "--out",
-            str(tmp_path / "x"),
-        ]
+    code, _, err = cli(
+        "bench",
+        "--model",
+        str(t.train),
+        "--exported",
+        str(t.theirs),
+        "--shapes",
+        "[32,32]",
+        "--out",
+        str(tmp_path / "x"),
     )
-    assert code == 2 and "own shape" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert code == 2 and "own shape" in err and not (tmp_path / "x").exists()
 
 
 def test_rebuilding_never_touches_the_network(trained, monkeypatch):
@@ -245,25 +242,24 @@ def test_rebuilding_never_touches_the_network(trained, monkeypatch):
 # --- bad input: one line, exit 2, nothing written -------------------------------------------------
 
 
-def _export_cli(capsys, train: Path, save_dir: Path) -> tuple[int, str]:
-    code = main(["export", "--model", str(train), "--save-dir", str(save_dir), "--fixed-input-shape", SHAPE])
-    err = capsys.readouterr().err
+def _export_cli(cli, train: Path, save_dir: Path) -> tuple[int, str]:
+    code, _, err = cli("export", "--model", str(train), "--save-dir", str(save_dir), "--fixed-input-shape", SHAPE)
     lines = [line for line in err.splitlines() if line.startswith("trt-export:")]
     assert len(lines) == 1, err
     assert not save_dir.exists()
     return code, lines[0]
 
 
-def test_unknown_paddlers_class(trained, tmp_path, capsys):
+def test_unknown_paddlers_class(trained, tmp_path, cli):
     train = tmp_path / "train"
     shutil.copytree(trained["unet"].train, train)
     text = (train / "model.yml").read_text().replace("Model: UNet", "Model: UNetXL")
     (train / "model.yml").write_text(text)
-    code, line = _export_cli(capsys, train, tmp_path / "out")
+    code, line = _export_cli(cli, train, tmp_path / "out")
     assert code == 2 and "'UNetXL'" in line and "paddlers.tasks.segmenter" in line
 
 
-def test_params_missing_a_key(trained, tmp_path, capsys):
+def test_params_missing_a_key(trained, tmp_path, cli):
     import paddle
 
     train = tmp_path / "train"
@@ -272,61 +268,57 @@ def test_params_missing_a_key(trained, tmp_path, capsys):
     dropped = sorted(state)[3]
     del state[dropped]
     paddle.save(state, str(train / "model.pdparams"))
-    code, line = _export_cli(capsys, train, tmp_path / "out")
+    code, line = _export_cli(cli, train, tmp_path / "out")
     assert code == 2 and repr(dropped) in line and "missing" in line
     # bench: an error of the source, not of a candidate: exit 2 with the message, not "no candidate fits"
-    code = main(["bench", "--model", str(train), "--shapes", SHAPE, *BENCH_ARGS, "--out", str(tmp_path / "bench")])
-    err = capsys.readouterr().err
+    code, _, err = cli("bench", "--model", str(train), "--shapes", SHAPE, *BENCH_ARGS, "--out", str(tmp_path / "bench"))
     assert code == 2 and repr(dropped) in err
     assert not (tmp_path / "bench").exists()
 
 
-def test_params_of_another_architecture(trained, tmp_path, capsys):
+def test_params_of_another_architecture(trained, tmp_path, cli):
     train = tmp_path / "train"
     shutil.copytree(trained["unet"].train, train)
     shutil.copy(trained["clas"].train / "model.pdparams", train / "model.pdparams")
-    code, line = _export_cli(capsys, train, tmp_path / "out")
+    code, line = _export_cli(cli, train, tmp_path / "out")
     assert code == 2 and "model.pdparams" in line and "another model" in line
 
 
-def _verify_cli(capsys, train: Path, exported: Path, report: Path) -> tuple[int, str]:
-    code = main(["verify", "--model", str(train), "--exported", str(exported), "--report", str(report)])
-    err = capsys.readouterr().err
+def _verify_cli(cli, train: Path, exported: Path, report: Path) -> tuple[int, str]:
+    code, _, err = cli("verify", "--model", str(train), "--exported", str(exported), "--report", str(report))
     lines = [line for line in err.splitlines() if line.startswith("trt-export:")]
     assert len(lines) == 1, err
     assert not report.exists()
     return code, lines[0]
 
 
-def test_deploy_dir_whose_model_yml_disagrees_with_the_program(trained, tmp_path, capsys):
+def test_deploy_dir_whose_model_yml_disagrees_with_the_program(trained, tmp_path, cli):
     deploy = tmp_path / "deploy"
     shutil.copytree(trained["unet"].theirs, deploy)
     data = yaml.safe_load((deploy / "model.yml").read_text())
     data["_Attributes"]["fixed_input_shape"] = [1, 3, 128, 128]
     (deploy / "model.yml").write_text(yaml.safe_dump(data))
-    code, line = _verify_cli(capsys, trained["unet"].train, deploy, tmp_path / "report.json")
+    code, line = _verify_cli(cli, trained["unet"].train, deploy, tmp_path / "report.json")
     assert code == 2 and "[1, 3, 128, 128]" in line and "[1, 3, 64, 64]" in line and "re-export" in line
-    code = main(
-        [
-            "bench",
-            "--model",
-            str(trained["unet"].train),
-            "--exported",
-            str(deploy),
-            *BENCH_ARGS,
-            "--out",
-            str(tmp_path / "b"),
-        ]
+    code, _, err = cli(
+        "bench",
+        "--model",
+        str(trained["unet"].train),
+        "--exported",
+        str(deploy),
+        *BENCH_ARGS,
+        "--out",
+        str(tmp_path / "b"),
     )
-    assert code == 2 and "[1, 3, 128, 128]" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    assert code == 2 and "[1, 3, 128, 128]" in err and not (tmp_path / "b").exists()
 
 
-def test_deploy_dir_with_a_dynamic_shape(trained, tmp_path, capsys):
+def test_deploy_dir_with_a_dynamic_shape(trained, tmp_path, cli):
     """PaddleRS exports without --fixed_input_shape: the program's input is [-1, 3, -1, -1]."""
     deploy = tmp_path / "dynamic"
     _paddlers_export(trained["clas"].train, deploy, None)
     assert yaml.safe_load((deploy / "model.yml").read_text())["_Attributes"]["fixed_input_shape"] == [-1, 3, -1, -1]
-    code, line = _verify_cli(capsys, trained["clas"].train, deploy, tmp_path / "report.json")
+    code, line = _verify_cli(cli, trained["clas"].train, deploy, tmp_path / "report.json")
     assert code == 2 and "-1" in line and "fixed input shape" in line and "re-export" in line
 
 

@@ -8,16 +8,12 @@ in-process through ``cli.main`` (exit code, stdout, stderr) except where a real 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from trt_export.cli.commands import main
 from trt_export.env.paddle_import import import_paddle
 from trt_export.errors import BackendUnavailable, InputError, TrtExportError
 from trt_export.export.exporter import export_model
@@ -32,7 +28,6 @@ from trt_export.parity.verify import VerifyOptions, tolerances_for, verify_expor
 
 paddle = import_paddle()
 
-from fixture_paths import REPO, TESTS  # noqa: E402 (tests/ is on sys.path under pytest)
 
 SHAPE = "[64,64]"
 
@@ -95,23 +90,9 @@ def exports(tmp_path_factory):
     return get
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["verify", *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def error_lines(stderr: str) -> list[str]:
     """The CLI's own error lines (logging warnings of the plan may precede them)."""
     return [line for line in stderr.splitlines() if line.startswith("trt-export:")]
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    # tests/ on the path so that 'fixture_models:<name>' sources import in the child process
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), str(REPO)]))
-    return subprocess.run(
-        [sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, env=env, timeout=300
-    )
 
 
 def _png(path: Path, rgb: np.ndarray) -> Path:
@@ -167,10 +148,10 @@ def test_cpu_backends_match_dygraph(exports, kind, backend, fmt):
     assert report.predictor_ms > 0 and report.dygraph_ms > 0
 
 
-def test_onednn_pir_bilinear_trap_is_one_line_exit_2_in_the_cli(exports, capsys):
+def test_onednn_pir_bilinear_trap_is_one_line_exit_2_in_the_cli(exports, cli):
     ex = exports("change_detector")
-    code, out, err = run_cli(
-        capsys, *ex.cli_source(), "--exported", str(ex.save_dir), "--backend", "paddle-onednn", "--format", "pir"
+    code, out, err = cli(
+        "verify", *ex.cli_source(), "--exported", str(ex.save_dir), "--backend", "paddle-onednn", "--format", "pir"
     )
     if code == 0:
         pytest.skip("this Paddle runs oneDNN + PIR + bilinear interpolate (issue 79749 fixed)")
@@ -189,7 +170,7 @@ def _perturbed_weights(source: ModelSource, path: Path, delta: float) -> Path:
     return path
 
 
-def test_perturbed_weights_fail_and_the_cli_exits_1(exports, tmp_path, capsys):
+def test_perturbed_weights_fail_and_the_cli_exits_1(exports, tmp_path, cli):
     ex = exports("change_detector")
     same = load_source(ex.spec, weights=str(_perturbed_weights(ex.source, tmp_path / "same.pdparams", 0.0)))
     bent = load_source(ex.spec, weights=str(_perturbed_weights(ex.source, tmp_path / "bent.pdparams", 0.05)))
@@ -204,8 +185,8 @@ def test_perturbed_weights_fail_and_the_cli_exits_1(exports, tmp_path, capsys):
     assert any("exceed atol=0.0001" in reason for reason in logits.reasons)
 
     target = tmp_path / "report.json"
-    code, out, err = run_cli(
-        capsys,
+    code, out, err = cli(
+        "verify",
         "--model",
         ex.spec,
         "--weights",
@@ -223,12 +204,10 @@ def test_perturbed_weights_fail_and_the_cli_exits_1(exports, tmp_path, capsys):
     assert "output_0" in data["comparison"]["failed_outputs"]
 
 
-def test_nan_in_both_dygraph_and_predictor_fails_through_the_cli(tmp_path):
+def test_nan_in_both_dygraph_and_predictor_fails_through_the_cli(tmp_path, cli):
     """A model that outputs NaN: dygraph agrees with the predictor NaN for NaN, and still it must fail."""
     target = tmp_path / "nan.json"
-    proc = _cli(
-        "verify", "--model", "fixture_models:nan_net", "--fixed-input-shape", "[16,16]", "--report", str(target)
-    )
+    proc = cli("verify", "--model", "fixture_models:nan_net", "--fixed-input-shape", "[16,16]", "--report", str(target))
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "verify: FAILED" in proc.stdout
@@ -287,14 +266,14 @@ def test_runners_refuse_a_feed_of_the_wrong_shape(exports):
             runner.infer(feed)
 
 
-def test_npz_inputs_are_used_and_checked(exports, tmp_path, capsys):
+def test_npz_inputs_are_used_and_checked(exports, tmp_path, cli):
     ex = exports("classifier")
     (spec,) = ex.manifest.inputs
     good = save_npz(tmp_path / "good.npz", {spec.name: np.full(spec.shape, 0.25, np.float32)})
     io = tmp_path / "io.npz"
     report = tmp_path / "r.json"
-    code, out, err = run_cli(
-        capsys,
+    code, out, err = cli(
+        "verify",
         *ex.cli_source(),
         "--exported",
         str(ex.save_dir),
@@ -312,20 +291,20 @@ def test_npz_inputs_are_used_and_checked(exports, tmp_path, capsys):
         assert np.array_equal(saved[f"input/{spec.name}"], np.full(spec.shape, 0.25, np.float32))
 
     wrong = save_npz(tmp_path / "wrong.npz", {spec.name: np.zeros((1, 3, 32, 32), np.float32)})
-    code, out, err = run_cli(capsys, *ex.cli_source(), "--exported", str(ex.save_dir), "--inputs", str(wrong))
+    code, out, err = cli("verify", *ex.cli_source(), "--exported", str(ex.save_dir), "--inputs", str(wrong))
     assert code == 2 and out == ""
     (line,) = err.splitlines()
     assert "(1,3,32,32)" in line and "(1,3,64,64)" in line and "wrong.npz" in line
 
 
-def test_images_without_model_yml_are_raw_pixels_in_pairs(exports, tmp_path, capsys):
+def test_images_without_model_yml_are_raw_pixels_in_pairs(exports, tmp_path, cli):
     """A factory source has no training model.yml: only the Resize, values stay 0..255 (as PaddleRS feeds)."""
     ex = exports("change_detector")
     before, after = _pixels(50, 70, 1), _pixels(50, 70, 2)
     files = [_png(tmp_path / "before.png", before), _png(tmp_path / "after.png", after)]
     io = tmp_path / "io.npz"
-    code, out, err = run_cli(
-        capsys, "--model", ex.spec, "--exported", str(ex.save_dir), "--images", *map(str, files), "--save-io", str(io)
+    code, out, err = cli(
+        "verify", "--model", ex.spec, "--exported", str(ex.save_dir), "--images", *map(str, files), "--save-io", str(io)
     )
     assert code == 0, err
     assert "inputs: images" in out and "verify: PASSED" in out
@@ -335,17 +314,17 @@ def test_images_without_model_yml_are_raw_pixels_in_pairs(exports, tmp_path, cap
             np.testing.assert_array_equal(saved[f"input/{name}"][0], expected)
         assert saved["input/image"].max() > 1.0
 
-    code, out, err = run_cli(capsys, "--model", ex.spec, "--exported", str(ex.save_dir), "--images", str(files[0]))
+    code, out, err = cli("verify", "--model", ex.spec, "--exported", str(ex.save_dir), "--images", str(files[0]))
     assert code == 2
     (line,) = err.splitlines()
     assert "got 1 image file(s)" in line and "image, image2" in line
 
 
-def test_save_io_and_report(exports, tmp_path, capsys):
+def test_save_io_and_report(exports, tmp_path, cli):
     ex = exports("change_detector")
     io, target = tmp_path / "io.npz", tmp_path / "report.json"
-    code, out, err = run_cli(
-        capsys,
+    code, out, err = cli(
+        "verify",
         "--model",
         ex.spec,
         "--exported",
@@ -420,10 +399,10 @@ def test_save_io_and_report(exports, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag", ["--report", "--save-io"])
-def test_output_file_in_a_missing_directory_is_one_line_exit_2(exports, tmp_path, capsys, flag):
+def test_output_file_in_a_missing_directory_is_one_line_exit_2(exports, tmp_path, cli, flag):
     ex = exports("change_detector")
-    code, out, err = run_cli(
-        capsys, "--model", ex.spec, "--exported", str(ex.save_dir), flag, str(tmp_path / "no" / "such" / "out")
+    code, out, err = cli(
+        "verify", "--model", ex.spec, "--exported", str(ex.save_dir), flag, str(tmp_path / "no" / "such" / "out")
     )
     assert code == 2
     (line,) = error_lines(err)
@@ -435,9 +414,9 @@ def test_output_file_in_a_missing_directory_is_one_line_exit_2(exports, tmp_path
 # --- backends that this machine does not have ---------------------------------------------------
 
 
-def test_tensorrt_backend_unavailable_is_one_line_exit_2(exports):
+def test_tensorrt_backend_unavailable_is_one_line_exit_2(exports, cli):
     ex = exports("change_detector")
-    proc = _cli("verify", "--model", ex.spec, "--exported", str(ex.save_dir), "--backend", "trt-fp32")
+    proc = cli("verify", "--model", ex.spec, "--exported", str(ex.save_dir), "--backend", "trt-fp32")
     assert proc.returncode == 2
     assert proc.stdout == "" and "Traceback" not in proc.stderr
     (line,) = proc.stderr.splitlines()
@@ -445,9 +424,9 @@ def test_tensorrt_backend_unavailable_is_one_line_exit_2(exports):
     assert "CPU-only" in line or "TensorRT" in line
 
 
-def test_gpu_backend_unavailable(exports, capsys):
+def test_gpu_backend_unavailable(exports, cli):
     ex = exports("change_detector")
-    code, out, err = run_cli(capsys, "--model", ex.spec, "--exported", str(ex.save_dir), "--backend", "paddle-gpu")
+    code, out, err = cli("verify", "--model", ex.spec, "--exported", str(ex.save_dir), "--backend", "paddle-gpu")
     assert code == 2 and out == ""
     (line,) = err.splitlines()
     assert "backend paddle-gpu is not available here" in line and "paddlepaddle-gpu" in line
@@ -458,12 +437,21 @@ def test_gpu_backend_unavailable(exports, capsys):
 # --- tolerances -----------------------------------------------------------------------------------
 
 
-def test_zero_tolerance_catches_ir_optim_fusion_rounding(exports, tmp_path, capsys):
+def test_zero_tolerance_catches_ir_optim_fusion_rounding(exports, tmp_path, cli):
     ex = exports("resnet18")
     assert verify_export(ex.source, ex.save_dir, VerifyOptions(settings=BackendSettings(backend="paddle-cpu"))).passed
     target = tmp_path / "r.json"
-    code, out, err = run_cli(
-        capsys, *ex.cli_source(), "--exported", str(ex.save_dir), "--atol", "0", "--rtol", "0", "--report", str(target)
+    code, out, err = cli(
+        "verify",
+        *ex.cli_source(),
+        "--exported",
+        str(ex.save_dir),
+        "--atol",
+        "0",
+        "--rtol",
+        "0",
+        "--report",
+        str(target),
     )
     assert code == 1 and "verify: FAILED" in out, err
     (result,) = json.loads(target.read_text())["comparison"]["outputs"]
@@ -477,12 +465,12 @@ def test_zero_tolerance_catches_ir_optim_fusion_rounding(exports, tmp_path, caps
     assert verify_export(ex.source, ex.save_dir, exact).passed
 
 
-def test_per_output_tolerance(exports, tmp_path, capsys):
+def test_per_output_tolerance(exports, tmp_path, cli):
     ex = exports("change_detector")
     target = tmp_path / "r.json"
     # oneDNN moves results by ~1e-6: a zero bound on output_1 alone fails output_1 alone
-    code, out, err = run_cli(
-        capsys,
+    code, out, err = cli(
+        "verify",
         "--model",
         ex.spec,
         "--exported",
@@ -520,9 +508,9 @@ def test_per_output_tolerance(exports, tmp_path, capsys):
         (["--atol", "-1"], "must be a finite number >= 0"),
     ],
 )
-def test_bad_tolerances_exit_2_before_running(exports, capsys, flag, fragment):
+def test_bad_tolerances_exit_2_before_running(exports, cli, flag, fragment):
     ex = exports("change_detector")
-    code, out, err = run_cli(capsys, "--model", ex.spec, "--exported", str(ex.save_dir), *flag)
+    code, out, err = cli("verify", "--model", ex.spec, "--exported", str(ex.save_dir), *flag)
     assert code == 2 and out == ""
     (line,) = err.splitlines()
     assert fragment in line
@@ -534,11 +522,11 @@ def test_bad_tolerances_exit_2_before_running(exports, capsys, flag, fragment):
 
 
 @pytest.mark.parametrize("fmt", [None, "pir"])
-def test_verify_without_exported_exports_to_a_temp_dir(tmp_path, capsys, fmt):
+def test_verify_without_exported_exports_to_a_temp_dir(tmp_path, cli, fmt):
     target = tmp_path / "r.json"
     extra = ["--format", fmt] if fmt else []
-    code, out, err = run_cli(
-        capsys,
+    code, out, err = cli(
+        "verify",
         "--model",
         "trt_export.zoo:tiny_segnet",
         "--fixed-input-shape",
@@ -556,16 +544,16 @@ def test_verify_without_exported_exports_to_a_temp_dir(tmp_path, capsys, fmt):
     assert data["export_dir"] is None  # the temporary export is cleaned up, so the report names none
 
 
-def test_verify_refuses_both_an_export_and_a_shape(tmp_path, capsys):
-    code, out, err = run_cli(
-        capsys, "--model", "trt_export.zoo:tiny_segnet", "--fixed-input-shape", "[48,32]", "--exported", str(tmp_path)
+def test_verify_refuses_both_an_export_and_a_shape(tmp_path, cli):
+    code, out, err = cli(
+        "verify", "--model", "trt_export.zoo:tiny_segnet", "--fixed-input-shape", "[48,32]", "--exported", str(tmp_path)
     )
     assert code == 2 and "not both" in err and err.count("\n") == 1
 
 
-def test_verify_refuses_a_report_path_in_a_missing_dir_before_running(tmp_path, capsys):
-    code, out, err = run_cli(
-        capsys,
+def test_verify_refuses_a_report_path_in_a_missing_dir_before_running(tmp_path, cli):
+    code, out, err = cli(
+        "verify",
         "--model",
         "trt_export.zoo:tiny_segnet",
         "--fixed-input-shape",
@@ -576,18 +564,18 @@ def test_verify_refuses_a_report_path_in_a_missing_dir_before_running(tmp_path, 
     assert code == 2 and "does not exist" in err and out == ""
 
 
-def test_verify_needs_an_export_or_a_shape(capsys):
-    code, out, err = run_cli(capsys, "--model", "trt_export.zoo:tiny_segnet")
+def test_verify_needs_an_export_or_a_shape(cli):
+    code, out, err = cli("verify", "--model", "trt_export.zoo:tiny_segnet")
     assert code == 2
     (line,) = err.splitlines()
     assert "--exported" in line and "--fixed-input-shape" in line and "not both" not in line
 
 
-def test_verify_notes_model_kwargs_that_differ_from_the_export(tmp_path, capsys):
+def test_verify_notes_model_kwargs_that_differ_from_the_export(tmp_path, cli):
     from trt_export.export.exporter import export_model
 
     export_model(
         load_source("trt_export.zoo:tiny_segnet", kwargs={"width": 8}), tmp_path / "e", parse_fixed_shape("[32,32]")
     )
-    code, out, err = run_cli(capsys, "--model", "trt_export.zoo:tiny_segnet", "--exported", str(tmp_path / "e"))
+    code, out, err = cli("verify", "--model", "trt_export.zoo:tiny_segnet", "--exported", str(tmp_path / "e"))
     assert code == 1 and "was made with --model-kwargs {'width': 8}" in out

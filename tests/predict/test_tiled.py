@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trt_export.cli.commands import main
 from trt_export.export.exporter import export_model
 from trt_export.model.shapes import FixedShape
 from trt_export.model.sources import load_source
@@ -53,13 +52,11 @@ def scene(h=150, w=170, bands=3, seed=0) -> np.ndarray:
     return np.random.default_rng(seed).integers(1, 256, size=(h, w, bands), dtype=np.uint8)
 
 
-def run(argv, capsys):
-    code = main(["predict", "--no-progress", "--backend", "paddle-cpu", "--threads", "1", *argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+def run(argv, cli):
+    return cli("predict", "--no-progress", "--backend", "paddle-cpu", "--threads", "1", *argv)
 
 
-def test_geotiff_round_trip_keeps_georeferencing_and_nodata(exports, tmp_path, capsys):
+def test_geotiff_round_trip_keeps_georeferencing_and_nodata(exports, tmp_path, cli):
     image = scene()
     image[:30, :40] = 0  # nodata in every band
     src = write_tif(tmp_path / "scene.tif", image, nodata=0)
@@ -77,7 +74,7 @@ def test_geotiff_round_trip_keeps_georeferencing_and_nodata(exports, tmp_path, c
             "--merge",
             "accum",
         ],
-        capsys,
+        cli,
     )
     assert code == 0, err
     assert "tiles in" in stdout and str(out) in stdout
@@ -94,7 +91,7 @@ def test_geotiff_round_trip_keeps_georeferencing_and_nodata(exports, tmp_path, c
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_formats_agree_and_match_in_memory_tiling(exports, tmp_path, capsys):
+def test_formats_agree_and_match_in_memory_tiling(exports, tmp_path, cli):
     """The same scene as .npy, PNG and GeoTIFF gives the same labels, and those are what the
     in-memory stitching of the export's own predictions gives (the file path adds nothing)."""
     from trt_export.export.manifest import load_manifest
@@ -122,7 +119,7 @@ def test_formats_agree_and_match_in_memory_tiling(exports, tmp_path, capsys):
                 "--merge",
                 "keep_first",
             ],
-            capsys,
+            cli,
         )
         assert code == 0, err
         results[suffix] = (
@@ -141,7 +138,7 @@ def test_formats_agree_and_match_in_memory_tiling(exports, tmp_path, capsys):
     assert (results[".npy"] == expected).all()
 
 
-def test_geotiff_is_read_and_written_window_by_window(exports, tmp_path, monkeypatch, capsys):
+def test_geotiff_is_read_and_written_window_by_window(exports, tmp_path, monkeypatch, cli):
     """No read is larger than one tile and the GeoTIFF output never holds the scene in memory,
     so a raster larger than memory goes through."""
     from trt_export.predict import rasters
@@ -155,14 +152,12 @@ def test_geotiff_is_read_and_written_window_by_window(exports, tmp_path, monkeyp
         return original(self, window)
 
     monkeypatch.setattr(rasters.GeoTiffReader, "read", spy)
-    code, _, err = run(
-        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], capsys
-    )
+    code, _, err = run(["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], cli)
     assert code == 0, err
     assert reads and max(reads) == 64 * 48
 
 
-def test_change_detection_pair(exports, tmp_path, capsys):
+def test_change_detection_pair(exports, tmp_path, cli):
     before = scene(h=100, w=120, seed=3)
     after = before.copy()
     after[40:70, 50:90] = 255 - after[40:70, 50:90]
@@ -179,7 +174,7 @@ def test_change_detection_pair(exports, tmp_path, capsys):
             "--overlap",
             "8",
         ],
-        capsys,
+        cli,
     )
     assert code == 0, err
     with rasterio.open(tmp_path / "change.tif") as ds:
@@ -190,8 +185,8 @@ def test_change_detection_pair(exports, tmp_path, capsys):
 # ----------------------------------------------------------------------------- bad input
 
 
-def _refused(capsys, argv, needle):
-    code, _, err = run(argv, capsys)
+def _refused(cli, argv, needle):
+    code, _, err = run(argv, cli)
     assert code == 2, err
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -199,60 +194,60 @@ def _refused(capsys, argv, needle):
     return lines[0]
 
 
-def test_overlap_not_below_tile(exports, tmp_path, capsys):
+def test_overlap_not_below_tile(exports, tmp_path, cli):
     src = write_tif(tmp_path / "s.tif", scene())
     _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif"), "--overlap", "48"],
         "not smaller than the tile",
     )
     assert not (tmp_path / "o.tif").exists()
 
 
-def test_raster_smaller_than_tile(exports, tmp_path, capsys):
+def test_raster_smaller_than_tile(exports, tmp_path, cli):
     src = write_tif(tmp_path / "s.tif", scene(h=40, w=100))
     _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")],
         "larger than the scene",
     )
 
 
-def test_band_count_differs_from_export(exports, tmp_path, capsys):
+def test_band_count_differs_from_export(exports, tmp_path, cli):
     src = write_tif(tmp_path / "s.tif", scene(bands=4))
     line = _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")],
         "has 4 band(s) but the export takes 3",
     )
     assert "export the model with c=4" in line
 
 
-def test_pair_of_different_sizes(exports, tmp_path, capsys):
+def test_pair_of_different_sizes(exports, tmp_path, cli):
     a, b = write_tif(tmp_path / "a.tif", scene(h=100, w=120)), write_tif(tmp_path / "b.tif", scene(h=100, w=121))
     _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["cd"]), "--image", str(a), str(b), "--out", str(tmp_path / "o.tif")],
         "differs in size",
     )
 
 
-def test_pair_of_different_crs(exports, tmp_path, capsys):
+def test_pair_of_different_crs(exports, tmp_path, cli):
     a = write_tif(tmp_path / "a.tif", scene(h=100, w=120))
     b = write_tif(
         tmp_path / "b.tif", scene(h=100, w=120), crs="EPSG:4326", transform=from_origin(10.0, 50.0, 1e-5, 1e-5)
     )
     _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["cd"]), "--image", str(a), str(b), "--out", str(tmp_path / "o.tif")],
         "differs in CRS",
     )
 
 
-def test_single_image_for_a_pair_model(exports, tmp_path, capsys):
+def test_single_image_for_a_pair_model(exports, tmp_path, cli):
     a = write_tif(tmp_path / "a.tif", scene(h=100, w=120))
     _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["cd"]), "--image", str(a), "--out", str(tmp_path / "o.tif")],
         "change-detection pair",
     )
@@ -267,28 +262,28 @@ def test_single_image_for_a_pair_model(exports, tmp_path, capsys):
         ("table.csv", b"a,b\n1,2\n"),
     ],
 )
-def test_non_image_file(exports, tmp_path, capsys, name, content):
+def test_non_image_file(exports, tmp_path, cli, name, content):
     src = tmp_path / name
     src.write_bytes(content)
     _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")],
         repr(str(src)),
     )
 
 
-def test_existing_output_needs_force_and_is_kept(exports, tmp_path, capsys):
+def test_existing_output_needs_force_and_is_kept(exports, tmp_path, cli):
     src = write_tif(tmp_path / "s.tif", scene())
     out = tmp_path / "o.tif"
     out.write_bytes(b"precious")
-    _refused(capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(out)], "pass --force")
+    _refused(cli, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(out)], "pass --force")
     assert out.read_bytes() == b"precious"
-    code, _, err = run(["--exported", str(exports["seg"]), "--image", str(src), "--out", str(out), "--force"], capsys)
+    code, _, err = run(["--exported", str(exports["seg"]), "--image", str(src), "--out", str(out), "--force"], cli)
     assert code == 0, err
     assert rasterio.open(out).width == 170
 
 
-def test_disk_full_leaves_no_output(exports, tmp_path, monkeypatch, capsys):
+def test_disk_full_leaves_no_output(exports, tmp_path, monkeypatch, cli):
     from trt_export.predict import rasters
 
     src = write_tif(tmp_path / "s.tif", scene())
@@ -305,13 +300,13 @@ def test_disk_full_leaves_no_output(exports, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(rasters._File, "write", full)
     _refused(
-        capsys, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(out), "--force"], "no space left"
+        cli, ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(out), "--force"], "no space left"
     )
     assert out.read_bytes() == b"old"  # the user's file is untouched
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_interrupted_predict_leaves_no_output(exports, tmp_path, monkeypatch, capsys):
+def test_interrupted_predict_leaves_no_output(exports, tmp_path, monkeypatch, cli):
     from trt_export.infer import runners
 
     src = write_tif(tmp_path / "s.tif", scene())
@@ -325,38 +320,36 @@ def test_interrupted_predict_leaves_no_output(exports, tmp_path, monkeypatch, ca
         return original(self, feed)
 
     monkeypatch.setattr(runners.PaddleInferenceRunner, "infer", interrupted)
-    code, _, err = run(
-        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], capsys
-    )
+    code, _, err = run(["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], cli)
     assert code == 130 and "interrupted" in err
     assert list(tmp_path.iterdir()) == [src]
 
 
-def test_output_suffix_and_missing_dir(exports, tmp_path, capsys):
+def test_output_suffix_and_missing_dir(exports, tmp_path, cli):
     src = write_tif(tmp_path / "s.tif", scene())
     _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.jpg")],
         "must end in",
     )
     _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "no" / "o.tif")],
         "does not exist",
     )
 
 
-def test_classifier_export_is_refused(tmp_path, capsys):
+def test_classifier_export_is_refused(tmp_path, cli):
     exported = export_model(
         load_source("paddle.vision.models:squeezenet1_1"), tmp_path / "cls", FixedShape(1, 3, 64, 64)
     ).save_dir
     src = write_tif(tmp_path / "s.tif", scene())
     _refused(
-        capsys, ["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "o.tif")], "no per-pixel map"
+        cli, ["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "o.tif")], "no per-pixel map"
     )
 
 
-def test_multiband_uint16_raster_with_matching_export(tmp_path, capsys):
+def test_multiband_uint16_raster_with_matching_export(tmp_path, cli):
     """A 4-band 16-bit raster (remote-sensing style) through a c=4 export."""
     exported = export_model(
         load_source("trt_export.zoo:tiny_segnet", kwargs={"in_channels": 4}),
@@ -366,20 +359,20 @@ def test_multiband_uint16_raster_with_matching_export(tmp_path, capsys):
     pixels = np.random.default_rng(6).integers(0, 4096, size=(90, 100, 4), dtype=np.uint16)
     src = write_tif(tmp_path / "ms.tif", pixels)
     code, _, err = run(
-        ["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "o.npy"), "--overlap", "8"], capsys
+        ["--exported", str(exported), "--image", str(src), "--out", str(tmp_path / "o.npy"), "--overlap", "8"], cli
     )
     assert code == 0, err
     labels = np.load(tmp_path / "o.npy")
     assert labels.shape == (90, 100) and labels.dtype == np.uint8 and set(np.unique(labels)) <= {0, 1}
 
 
-def test_geotiff_without_rasterio_names_the_extra(exports, tmp_path, monkeypatch, capsys):
+def test_geotiff_without_rasterio_names_the_extra(exports, tmp_path, monkeypatch, cli):
     from trt_export.predict import rasters
 
     src = write_tif(tmp_path / "s.tif", scene())
     monkeypatch.setattr(rasters, "rasterio_module", lambda: None)
     _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.npy")],
         "trt-export[geo]",
     )
@@ -421,7 +414,7 @@ def test_agreement_of_a_change_pair_against_the_dygraph_reference(exports, tmp_p
     assert result["images"][0]["image"] == "a.tif + b.tif"
 
 
-def test_paddlers_style_label_and_score_maps(tmp_path, capsys):
+def test_paddlers_style_label_and_score_maps(tmp_path, cli):
     """A PaddleRS-style export (int32 label_map + NHWC score_map, saved as PIR): accum sums its
     own score map, and --score-out writes it."""
     exported = export_model(
@@ -443,7 +436,7 @@ def test_paddlers_style_label_and_score_maps(tmp_path, capsys):
             "--overlap",
             "12",
         ],
-        capsys,
+        cli,
     )
     assert code == 0, err
     labels = rasterio.open(tmp_path / "l.tif").read(1)
@@ -453,24 +446,22 @@ def test_paddlers_style_label_and_score_maps(tmp_path, capsys):
     assert (labels == np.argmax(probs, axis=2)).mean() > 0.99  # accum's labels are the argmax of the summed scores
 
 
-def test_output_that_is_the_input_is_refused_even_with_force(exports, tmp_path, capsys):
+def test_output_that_is_the_input_is_refused_even_with_force(exports, tmp_path, cli):
     src = write_tif(tmp_path / "s.tif", scene())
     before = src.read_bytes()
     _refused(
-        capsys,
+        cli,
         ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(src), "--force"],
         "is one of the input images",
     )
     assert src.read_bytes() == before
 
 
-def test_float_raster_with_nan_nodata(exports, tmp_path, capsys):
+def test_float_raster_with_nan_nodata(exports, tmp_path, cli):
     pixels = scene().astype(np.float32)
     pixels[100:, 120:] = np.nan
     src = write_tif(tmp_path / "f.tif", pixels, nodata=float("nan"))
-    code, _, err = run(
-        ["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], capsys
-    )
+    code, _, err = run(["--exported", str(exports["seg"]), "--image", str(src), "--out", str(tmp_path / "o.tif")], cli)
     assert code == 0, err
     labels = rasterio.open(tmp_path / "o.tif").read(1)
     assert (labels[100:, 120:] == 255).all() and set(np.unique(labels[:100])) <= {0, 1}

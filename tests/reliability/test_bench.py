@@ -24,7 +24,6 @@ from fixture_paths import REPO, TESTS
 from trt_export.bench import guard as bench_guard
 from trt_export.bench import sweep as bench_mod
 from trt_export.bench.sweep import BenchOptions, WorkerPool, parse_shapes, run_bench, write_outputs
-from trt_export.cli.commands import main
 from trt_export.errors import TrtExportError
 
 MODEL = "trt_export.zoo:tiny_segnet"
@@ -52,12 +51,6 @@ def sweep(tmp_path_factory):
     report = run_bench(options)
     assert report.candidates[0].ok, report.candidates[0].failure
     return root, options, report
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -152,29 +145,26 @@ def test_sighup_of_the_parent_kills_its_worker_and_removes_the_scratch(tmp_path)
 # ------------------------------------------------------------------ 8: --out checked first, written all or nothing
 
 
-def test_out_below_a_file_is_refused_before_the_sweep(tmp_path, capsys):
+def test_out_below_a_file_is_refused_before_the_sweep(tmp_path, cli):
     (tmp_path / "file").write_text("x")
-    code, out, err = cli(
-        capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--out", str(tmp_path / "file" / "sub")
-    )
+    code, out, err = cli("bench", "--model", MODEL, "--shapes", "[32,32]", "--out", str(tmp_path / "file" / "sub"))
     assert code == 2
     assert "is a file" in err and "bench " not in out  # no sweep was announced
 
 
-def test_out_holding_a_file_named_logs_is_refused_before_the_sweep(tmp_path, capsys):
+def test_out_holding_a_file_named_logs_is_refused_before_the_sweep(tmp_path, cli):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     (out_dir / "logs").write_text("my log")
-    code, out, err = cli(capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "--out", str(out_dir))
+    code, out, err = cli("bench", "--model", MODEL, "--shapes", "[32,32]", "--out", str(out_dir))
     assert code == 2
     assert "logs" in err and "bench " not in out
     assert (out_dir / "logs").read_text() == "my log"
 
 
-def test_cache_dir_below_a_file_is_refused_before_the_sweep(tmp_path, capsys):
+def test_cache_dir_below_a_file_is_refused_before_the_sweep(tmp_path, cli):
     (tmp_path / "file").write_text("x")
     code, out, err = cli(
-        capsys,
         "bench",
         "--model",
         MODEL,
@@ -223,9 +213,7 @@ def test_result_set_is_swapped_in_all_or_nothing(tmp_path, monkeypatch):
     assert (out_dir / "logs" / "old.log").read_text() == "old"
 
 
-def test_full_disk_while_writing_results_changes_nothing_and_still_prints_the_table(
-    sweep, tmp_path, monkeypatch, capsys
-):
+def test_full_disk_while_writing_results_changes_nothing_and_still_prints_the_table(sweep, tmp_path, monkeypatch, cli):
     root, options, report = sweep
     out_dir = tmp_path / "out"
     shutil.copytree(options.out_dir, out_dir)
@@ -241,7 +229,6 @@ def test_full_disk_while_writing_results_changes_nothing_and_still_prints_the_ta
     assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]
     # through the CLI (the cache is warm): the table is printed, the error names the full disk
     code, out, err = cli(
-        capsys,
         "bench",
         "--model",
         MODEL,
@@ -267,10 +254,9 @@ def test_full_disk_while_writing_results_changes_nothing_and_still_prints_the_ta
 # ------------------------------------------------------------------ 9: baseline refused before the sweep
 
 
-def test_baseline_of_another_model_is_refused_before_sweeping(sweep, tmp_path, capsys):
+def test_baseline_of_another_model_is_refused_before_sweeping(sweep, tmp_path, cli):
     _, options, _ = sweep
     code, out, err = cli(
-        capsys,
         "bench",
         "--model",
         "trt_export.zoo:tiny_change_detector",
@@ -289,14 +275,13 @@ def test_baseline_of_another_model_is_refused_before_sweeping(sweep, tmp_path, c
     assert "p50 ms" not in out and not (tmp_path / "out").exists()  # no candidate ran
 
 
-def test_baseline_of_another_environment_is_refused_before_sweeping(sweep, tmp_path, capsys):
+def test_baseline_of_another_environment_is_refused_before_sweeping(sweep, tmp_path, cli):
     _, options, _ = sweep
     data = json.loads((options.out_dir / "bench.json").read_text())
     data["environment"]["paddle_version"] = "2.6.2"
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps(data))
     code, out, err = cli(
-        capsys,
         "bench",
         "--model",
         MODEL,
@@ -386,9 +371,9 @@ def test_damaged_export_found_by_the_prepare_job_itself(sweep, tmp_path):
 # ------------------------------------------------------------------ 11, 16, 17: refused up front, named steps
 
 
-def test_shape_larger_than_memory_is_refused_before_the_sweep(tmp_path, capsys):
+def test_shape_larger_than_memory_is_refused_before_the_sweep(tmp_path, cli):
     code, out, err = cli(
-        capsys, "bench", "--model", MODEL, "--shapes", "[32,32]", "[100000,100000]", "--out", str(tmp_path / "out")
+        "bench", "--model", MODEL, "--shapes", "[32,32]", "[100000,100000]", "--out", str(tmp_path / "out")
     )
     assert code == 2
     (line,) = err.splitlines()
@@ -396,14 +381,12 @@ def test_shape_larger_than_memory_is_refused_before_the_sweep(tmp_path, capsys):
     assert "bench " not in out
 
 
-def test_duration_not_shorter_than_timeout_is_refused(tmp_path, capsys):
-    code, _, err = cli(
-        capsys, "bench", "--model", MODEL, "--duration", "20", "--timeout", "8", "--out", str(tmp_path / "o")
-    )
+def test_duration_not_shorter_than_timeout_is_refused(tmp_path, cli):
+    code, _, err = cli("bench", "--model", MODEL, "--duration", "20", "--timeout", "8", "--out", str(tmp_path / "o"))
     assert code == 2 and "--duration 20 s is not shorter than --timeout 8 s" in err
 
 
-def test_start_up_timeout_names_no_log_that_is_never_written(tmp_path, capsys, monkeypatch):
+def test_start_up_timeout_names_no_log_that_is_never_written(tmp_path, cli, monkeypatch):
     """Every log a message names exists after the run: with exec'd workers start-up itself times out
     (exit 2, the log's last line quoted, no idle.log named); with the pre-imported fork server
     start-up is not timed, the candidate times out and its named log is in --out/logs.
@@ -414,7 +397,6 @@ def test_start_up_timeout_names_no_log_that_is_never_written(tmp_path, capsys, m
     monkeypatch.setenv("PYTHONPATH", _env()["PYTHONPATH"])
     monkeypatch.setenv("TRT_TEST_SLOW_S", "60")
     code, out, err = cli(
-        capsys,
         "bench",
         "--model",
         "fixture_slow:worker_hang",

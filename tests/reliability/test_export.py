@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from fixture_paths import REPO, TESTS
 
-from trt_export.cli.commands import main
 from trt_export.errors import ExportError, TrtExportError
 from trt_export.export import exporter as export_mod
 from trt_export.export import savedir
@@ -29,12 +28,6 @@ SHAPE = parse_fixed_shape("[32,32]")
 @pytest.fixture(scope="module")
 def source():
     return load_source("trt_export.zoo:tiny_segnet")
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -54,13 +47,12 @@ def _dead_pid() -> int:
 
 
 @pytest.mark.parametrize("save_dir", [".", "..", ""])
-def test_force_never_replaces_the_cwd_or_its_ancestors(tmp_path, monkeypatch, capsys, save_dir):
+def test_force_never_replaces_the_cwd_or_its_ancestors(tmp_path, monkeypatch, cli, save_dir):
     project = tmp_path / "project"
     project.mkdir()
     (project / "train.py").write_text("print('mine')\n")
     monkeypatch.chdir(project)
     code, out, err = cli(
-        capsys,
         "export",
         "--model",
         "trt_export.zoo:tiny_segnet",
@@ -78,7 +70,7 @@ def test_force_never_replaces_the_cwd_or_its_ancestors(tmp_path, monkeypatch, ca
     assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
 
 
-def test_force_never_deletes_the_weights_it_exports(tmp_path, capsys, source):
+def test_force_never_deletes_the_weights_it_exports(tmp_path, cli, source):
     import paddle
 
     out = tmp_path / "out"
@@ -86,7 +78,6 @@ def test_force_never_deletes_the_weights_it_exports(tmp_path, capsys, source):
     weights = out / "best.pdparams"
     paddle.save(source.build().state_dict(), str(weights))
     code, _, err = cli(
-        capsys,
         "export",
         "--model",
         "trt_export.zoo:tiny_segnet",
@@ -259,7 +250,7 @@ def test_staging_dir_records_its_owner(tmp_path):
         assert staging.is_dir()
 
 
-def test_old_dir_that_cannot_be_deleted_is_a_warning(tmp_path, monkeypatch, capsys, source):
+def test_old_dir_that_cannot_be_deleted_is_a_warning(tmp_path, monkeypatch, cli, source):
     target = tmp_path / "out"
     export_model(source, target, SHAPE)
 
@@ -276,7 +267,6 @@ def test_old_dir_that_cannot_be_deleted_is_a_warning(tmp_path, monkeypatch, caps
 
     monkeypatch.setattr(savedir.shutil, "rmtree", stuck_rmtree)
     code, out, err = cli(
-        capsys,
         "export",
         "--model",
         "trt_export.zoo:tiny_segnet",
@@ -302,9 +292,8 @@ def test_long_save_dir_name_works_and_too_long_is_refused(tmp_path, source):
 # ------------------------------------------------------------------ 11, 12: memory and disk
 
 
-def test_input_larger_than_memory_is_refused_up_front(tmp_path, capsys):
+def test_input_larger_than_memory_is_refused_up_front(tmp_path, cli):
     code, _, err = cli(
-        capsys,
         "export",
         "--model",
         "trt_export.zoo:tiny_segnet",
@@ -363,14 +352,13 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
     )
 
 
-def test_export_to_a_really_full_disk(tmp_path, capsys):
+def test_export_to_a_really_full_disk(tmp_path, cli):
     """A 2 MiB tmpfs (root only; skipped where mount is not allowed): refused with the disk named."""
     disk = tmp_path / "disk"
     if not _mount_tmpfs(disk, "2m"):
         pytest.skip("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)")
     try:
         code, _, err = cli(
-            capsys,
             "export",
             "--model",
             "paddle.vision.models:squeezenet1_1",

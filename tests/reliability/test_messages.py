@@ -11,7 +11,7 @@ import sys
 import pytest
 from fixture_paths import REPO
 
-from trt_export.cli.commands import main, run_handler
+from trt_export.cli.commands import run_handler
 from trt_export.errors import EXIT_INTERNAL, ModelSourceError, TrtExportError
 from trt_export.export.exporter import export_model
 from trt_export.export.manifest import MANIFEST_NAME
@@ -19,15 +19,6 @@ from trt_export.model.shapes import parse_fixed_shape
 from trt_export.model.sources import load_source
 
 SEG = "trt_export.zoo:tiny_segnet"
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's usage errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str) -> str:
@@ -45,12 +36,10 @@ def export64(tmp_path_factory):
 # ------------------------------------------------------------------ 13, 14: model sources
 
 
-def test_empty_model_is_refused_not_replaced_by_the_default(tmp_path, capsys):
+def test_empty_model_is_refused_not_replaced_by_the_default(tmp_path, cli):
     with pytest.raises(ModelSourceError, match="--model is empty"):
         load_source("")
-    code, _, err = cli(
-        capsys, "export", "--model", "", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]"
-    )
+    code, _, err = cli("export", "--model", "", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]")
     assert code == 2 and "--model is empty" in one_error_line(err)
     assert not (tmp_path / "o").exists()
 
@@ -63,23 +52,23 @@ def test_empty_model_is_refused_not_replaced_by_the_default(tmp_path, capsys):
         ("import sys\nsys.exit(7)\n", "sys.exit(7)"),
     ],
 )
-def test_factory_module_failing_at_import(tmp_path, monkeypatch, capsys, body, fragment):
+def test_factory_module_failing_at_import(tmp_path, monkeypatch, cli, body, fragment):
     name = f"broken_{abs(hash(body)) % 10**8}"
     (tmp_path / f"{name}.py").write_text(body)
     monkeypatch.syspath_prepend(str(tmp_path))
     code, _, err = cli(
-        capsys, "export", "--model", f"{name}:net", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]"
+        "export", "--model", f"{name}:net", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]"
     )
     assert code == 2
     line = one_error_line(err)
     assert fragment in line and name in line
 
 
-def test_factory_calling_sys_exit(tmp_path, monkeypatch, capsys):
+def test_factory_calling_sys_exit(tmp_path, monkeypatch, cli):
     (tmp_path / "exits.py").write_text("import sys\ndef net():\n    sys.exit(7)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     code, _, err = cli(
-        capsys, "export", "--model", "exits:net", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]"
+        "export", "--model", "exits:net", "--save-dir", str(tmp_path / "o"), "--fixed-input-shape", "[32,32]"
     )
     assert code == 2 and "called sys.exit(7)" in one_error_line(err)
 
@@ -92,13 +81,13 @@ def test_factory_calling_sys_exit(tmp_path, monkeypatch, capsys):
         (["--threads", "0"], "--threads must be an integer >= 1"),
     ],
 )
-def test_bad_numbers_are_refused_with_the_flag_named(export64, capsys, args, fragment):
-    code, _, err = cli(capsys, "verify", "--exported", str(export64.save_dir), *args)
+def test_bad_numbers_are_refused_with_the_flag_named(export64, cli, args, fragment):
+    code, _, err = cli("verify", "--exported", str(export64.save_dir), *args)
     assert code == 2
     assert fragment in err and err.count("\n") == 1 and "bytes" not in err
 
 
-def test_directories_where_files_are_expected(export64, tmp_path, capsys):
+def test_directories_where_files_are_expected(export64, tmp_path, cli):
     directory = tmp_path / "d"
     directory.mkdir()
     for args, fragment in (
@@ -107,16 +96,16 @@ def test_directories_where_files_are_expected(export64, tmp_path, capsys):
         (["--images", str(directory)], "--images"),
         (["--model", SEG, "--weights", str(directory)], "--weights"),
     ):
-        code, _, err = cli(capsys, "verify", "--exported", str(export64.save_dir), *args)
+        code, _, err = cli("verify", "--exported", str(export64.save_dir), *args)
         assert code == 2, args
         line = one_error_line(err)
         assert fragment in line and "is a directory" in line and "does not exist" not in line
 
 
-def test_npz_that_is_not_a_zip_is_not_blamed_on_pickles(export64, tmp_path, capsys):
+def test_npz_that_is_not_a_zip_is_not_blamed_on_pickles(export64, tmp_path, cli):
     bogus = tmp_path / "in.npz"
     bogus.write_text("just text")
-    code, _, err = cli(capsys, "verify", "--exported", str(export64.save_dir), "--inputs", str(bogus))
+    code, _, err = cli("verify", "--exported", str(export64.save_dir), "--inputs", str(bogus))
     assert code == 2
     line = one_error_line(err)
     assert "not a zip archive" in line and "pickle" not in line
@@ -153,7 +142,7 @@ def test_doctor_reports_a_broken_paddle(tmp_path, body, fragment):
 # ------------------------------------------------------------------ 19, 20: verify against what was exported
 
 
-def test_manifest_edited_to_another_shape_is_refused(export64, tmp_path, capsys):
+def test_manifest_edited_to_another_shape_is_refused(export64, tmp_path, cli):
     import shutil
 
     edited = tmp_path / "edited"
@@ -162,21 +151,21 @@ def test_manifest_edited_to_another_shape_is_refused(export64, tmp_path, capsys)
     data["fixed_input_shape"]["nchw"] = [1, 3, 32, 32]
     data["inputs"][0]["shape"] = [1, 3, 32, 32]
     (edited / MANIFEST_NAME).write_text(json.dumps(data))
-    code, out, err = cli(capsys, "verify", "--model", SEG, "--exported", str(edited))
+    code, out, err = cli("verify", "--model", SEG, "--exported", str(edited))
     assert code == 2, out
     line = one_error_line(err)
     assert "[1, 3, 32, 32]" in line and "[1, 3, 64, 64]" in line and "re-export" in line
 
 
-def test_verify_without_model_uses_the_manifests_source(export64, capsys):
-    code, out, err = cli(capsys, "verify", "--exported", str(export64.save_dir))
+def test_verify_without_model_uses_the_manifests_source(export64, cli):
+    code, out, err = cli("verify", "--exported", str(export64.save_dir))
     assert code == 0, err
     assert f"no --model given: comparing with the export's own source, {SEG}" in out
     assert "verify: PASSED" in out
 
 
-def test_verify_with_another_model_says_so(export64, capsys):
-    code, out, err = cli(capsys, "verify", "--model", "fixture_slow:slow_segnet", "--exported", str(export64.save_dir))
+def test_verify_with_another_model_says_so(export64, cli):
+    code, out, err = cli("verify", "--model", "fixture_slow:slow_segnet", "--exported", str(export64.save_dir))
     assert code == 0, err  # the same network under another name: it still matches
     assert f"the export was made from {SEG}, this verify compares it with fixture_slow:slow_segnet" in out
 

@@ -12,35 +12,33 @@ import pytest
 from fixture_reports import example_report as make_report
 
 from trt_export.bench.report import load_bench_report, save_bench_report
-from trt_export.cli.commands import main
 from trt_export.errors import ReportError
 from trt_export.scale.report import ExecutionInfo, Placement, ShardInfo
 
 BENCH = ["bench", "--model", "trt_export.zoo:tiny_segnet", "--shapes", "[32,32]", "--backend", "paddle-onednn"]
 
 
-def _one_line_error(capsys, argv: list[str]) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err
+def _one_line_error(cli, argv: list[str]) -> str:
+    code, _, err = cli(*argv)
     assert code == 2 and err.count("\n") == 1 and err.startswith("trt-export: error: "), err
     return err
 
 
-def test_ray_not_installed_names_the_extra(monkeypatch, capsys, tmp_path: Path) -> None:
+def test_ray_not_installed_names_the_extra(monkeypatch, cli, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    err = _one_line_error(capsys, [*BENCH, "--ray", "auto", "--out", str(tmp_path / "o")])
+    err = _one_line_error(cli, [*BENCH, "--ray", "auto", "--out", str(tmp_path / "o")])
     assert "pip install 'trt-export[ray]'" in err
     assert not (tmp_path / "o").exists()
 
 
-def test_devices_and_ray_together_are_refused(capsys, tmp_path: Path) -> None:
-    err = _one_line_error(capsys, [*BENCH, "--devices", "0", "--ray", "auto", "--out", str(tmp_path / "o")])
+def test_devices_and_ray_together_are_refused(cli, tmp_path: Path) -> None:
+    err = _one_line_error(cli, [*BENCH, "--devices", "0", "--ray", "auto", "--out", str(tmp_path / "o")])
     assert "give --devices or --ray, not both" in err
 
 
-def test_bad_ray_address_is_refused(capsys, tmp_path: Path) -> None:
+def test_bad_ray_address_is_refused(cli, tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="ray is not installed")
-    err = _one_line_error(capsys, [*BENCH, "--ray", "localhost", "--out", str(tmp_path / "o")])
+    err = _one_line_error(cli, [*BENCH, "--ray", "localhost", "--out", str(tmp_path / "o")])
     assert "--ray takes auto, local, HOST:PORT or ray://HOST:PORT" in err
 
 
@@ -80,7 +78,7 @@ def test_bad_shard_fields_are_refused_in_one_line(tmp_path: Path, shard, message
     assert "\n" not in str(err.value) and str(path) in str(err.value)
 
 
-def test_ray_auto_follows_an_unreachable_ray_address(monkeypatch, capsys, tmp_path: Path) -> None:
+def test_ray_auto_follows_an_unreachable_ray_address(monkeypatch, cli, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray", reason="ray is not installed")
     if ray.is_initialized():
         pytest.skip("a Ray connection of another test is open")
@@ -88,12 +86,12 @@ def test_ray_auto_follows_an_unreachable_ray_address(monkeypatch, capsys, tmp_pa
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
-    err = _one_line_error(capsys, [*BENCH, "--ray", "auto", "--out", str(tmp_path / "o")])
+    err = _one_line_error(cli, [*BENCH, "--ray", "auto", "--out", str(tmp_path / "o")])
     assert f"Ray at 127.0.0.1:{port} is unreachable" in err and not (tmp_path / "o").exists()
 
 
-def test_scene_objective_with_an_executor_is_refused(capsys, tmp_path: Path) -> None:
+def test_scene_objective_with_an_executor_is_refused(cli, tmp_path: Path) -> None:
     err = _one_line_error(
-        capsys, [*BENCH, "--scene", "1000x1000", "--overlap", "8", "--devices", "0", "--out", str(tmp_path / "o")]
+        cli, [*BENCH, "--scene", "1000x1000", "--overlap", "8", "--devices", "0", "--out", str(tmp_path / "o")]
     )
     assert "run candidates one at a time; drop --devices/--ray" in err and not (tmp_path / "o").exists()

@@ -4,15 +4,11 @@ data, the CPU refusal, and a real parallel run of CPU candidates with --allow-pa
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from fixture_paths import REPO
 
 from trt_export.bench import sweep as bench
 from trt_export.bench.report import Candidate
@@ -164,13 +160,6 @@ def test_parallel_cpu_candidates_all_land_in_one_report(parallel_cpu) -> None:
     assert report.recommendation is not None
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run(
-        [sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
-
-
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -179,8 +168,8 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         (["--backend", "paddle-onednn", ALLOW_CPU_FLAG], f"{ALLOW_CPU_FLAG} only applies with --devices"),
     ],
 )
-def test_cli_refuses_before_sweeping(tmp_path: Path, flags: list[str], message: str) -> None:
-    proc = _cli(
+def test_cli_refuses_before_sweeping(tmp_path: Path, flags: list[str], message: str, cli) -> None:
+    proc = cli(
         "bench",
         "--model",
         "trt_export.zoo:tiny_segnet",

@@ -263,9 +263,9 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_merge_cli_refusal_is_one_line_exit_2(tmp_path: Path) -> None:
+def test_merge_cli_refusal_is_one_line_exit_2(tmp_path: Path, cli) -> None:
     paths = _write(tmp_path, [_shard_report(1, 3), _shard_report(2, 3)])
-    proc = _cli("merge", *map(str, paths), "--out", str(tmp_path / "m"), cwd=tmp_path)
+    proc = cli("merge", *map(str, paths), "--out", str(tmp_path / "m"), cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("trt-export: error: shard 3/3 is missing"), (
         proc.stderr
@@ -352,9 +352,9 @@ def test_two_real_shards_merge_into_the_full_sweep(shard_runs) -> None:
     assert sorted(p.name for p in (root / "merged" / "logs").iterdir()) == ["shard-1-of-2", "shard-2-of-2"]
 
 
-def test_shard_with_baseline_is_refused_before_sweeping(tmp_path: Path) -> None:
+def test_shard_with_baseline_is_refused_before_sweeping(tmp_path: Path, cli) -> None:
     base = save_bench_report(_shard_report(1, 1), tmp_path / "base" / "bench.json")
-    proc = _cli(
+    proc = cli(
         "bench", *MODEL_ARGS, "--shard", "1/2", "--baseline", str(base), "--out", str(tmp_path / "o"), cwd=tmp_path
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
