@@ -13,7 +13,6 @@ from fixture_reports import samples, v2_candidate, v2_report
 from trt_export.bench import interleave
 from trt_export.bench.interleave import PairedRun, RerunOptions, block_iterations, check_export, interleave_blocks
 from trt_export.bench.report import BenchReport
-from trt_export.cli.commands import main
 from trt_export.errors import ReportError, TrtExportError
 from trt_export.gate.verdict import GateSettings, Verdict, run_gate
 
@@ -151,30 +150,31 @@ def _cpu_report(tmp_path: Path, name: str) -> str:
 
 @pytest.mark.parametrize("what", ["missing", "damaged"])
 def test_cli_rerun_with_a_missing_or_damaged_baseline_export_exits_2(
-    tmp_path: Path, export_dir: Path, what: str, capsys
+    tmp_path: Path, export_dir: Path, what: str, cli
 ) -> None:
     base, cur = _cpu_report(tmp_path, "base"), _cpu_report(tmp_path, "cur")
     _exports(Path(cur).parent / "exports", export_dir)
     if what == "damaged":
         root = _exports(Path(base).parent / "exports", export_dir)
         (root / LABEL / "model.pdiparams").write_bytes(b"garbage")
-    assert main(["gate", "--baseline", base, "--current", cur, "--rerun"]) == 2
-    err = capsys.readouterr().err
+    run = cli("gate", "--baseline", base, "--current", cur, "--rerun")
+    assert run.returncode == 2, run.stderr
+    err = run.stderr
     assert err.startswith("trt-export: error:") and err.count("\n") == 1 and "internal error" not in err
     assert f"baseline export of {LABEL} is {what}" in err
 
 
-def test_cli_exports_flags_need_rerun(tmp_path: Path, capsys) -> None:
+def test_cli_exports_flags_need_rerun(tmp_path: Path, cli) -> None:
     base = _cpu_report(tmp_path, "base")
-    assert main(["gate", "--baseline", base, "--current", base, "--baseline-exports", str(tmp_path)]) == 2
-    assert "--rerun" in capsys.readouterr().err
+    run = cli("gate", "--baseline", base, "--current", base, "--baseline-exports", str(tmp_path))
+    assert run.returncode == 2 and "--rerun" in run.stderr, run.stderr
 
 
-def test_cli_cpu_clock_refused_on_a_gpu_backend(tmp_path: Path, export_dir: Path, capsys) -> None:
+def test_cli_cpu_clock_refused_on_a_gpu_backend(tmp_path: Path, export_dir: Path, cli) -> None:
     report = v2_report(v2_candidate(LABEL, samples(10.0)))  # trt-fp16
     path = tmp_path / "r" / "bench.json"
     path.parent.mkdir()
     path.write_text(json.dumps(report))
     _exports(path.parent / "exports", export_dir)
-    assert main(["gate", "--baseline", str(path), "--current", str(path), "--rerun", "--ab-clock", "cpu"]) == 2
-    assert "--ab-clock wall" in capsys.readouterr().err
+    run = cli("gate", "--baseline", str(path), "--current", str(path), "--rerun", "--ab-clock", "cpu")
+    assert run.returncode == 2 and "--ab-clock wall" in run.stderr, run.stderr

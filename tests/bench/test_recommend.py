@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from fixture_reports import candidate
+from fixture_reports import failed as failed_candidate
 
 from trt_export.bench.recommend import recommend
-from trt_export.bench.report import Candidate, Failure, Memory, ParitySummary
-from trt_export.bench.stats import LatencyStats, throughput
+from trt_export.bench.report import Candidate, Memory, ParitySummary
+from trt_export.bench.stats import LatencyStats
 
 
 def ok(
@@ -33,12 +35,9 @@ def ok(
         cv=0.01,
         iqr=0.02,
     )
-    return Candidate(
-        label=f"{n}x3x{h}x{w}",
-        shape_nchw=[n, 3, h, w],
-        status="ok",
-        latency_ms=lat,
-        throughput=throughput(n, h, w, median_ms),
+    return candidate(
+        [n, 3, h, w],
+        lat,
         memory=None if rss_mb is None and gpu_mb is None else Memory(peak_rss_mb=rss_mb, gpu_peak_mb=gpu_mb),
         parity=None
         if parity is None
@@ -47,7 +46,7 @@ def ok(
 
 
 def failed(h: int, stage: str, reason: str) -> Candidate:
-    return Candidate(label=f"1x3x{h}x{h}", shape_nchw=[1, 3, h, h], status="failed", failure=Failure(stage, reason))
+    return failed_candidate([1, 3, h, h], stage, reason)
 
 
 def test_throughput_picks_most_megapixels_per_second_and_explains() -> None:

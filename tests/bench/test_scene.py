@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_reports import candidate
 
 from trt_export.bench.recommend import recommend
 from trt_export.bench.report import (
     BenchReport,
     BenchSettings,
-    Candidate,
     ModelInfo,
     ParitySummary,
     load_bench_report,
@@ -30,7 +30,7 @@ from trt_export.bench.scene import (
     parse_scene,
     summarize_agreement,
 )
-from trt_export.bench.stats import LatencyStats, throughput
+from trt_export.bench.stats import LatencyStats
 from trt_export.errors import InputError
 
 GRACE_HOPPER = (
@@ -95,14 +95,7 @@ def test_scene_estimate_formula():
 
 def _cand(label, side, median_ms, scene_s=None, agreement=None, noise=0.02):
     lat = LatencyStats.from_samples([median_ms / 1000 * (1 + d) for d in (-noise, 0, noise)])
-    cand = Candidate(
-        label,
-        [1, 3, side, side],
-        "ok",
-        latency_ms=lat,
-        throughput=throughput(1, side, side, lat.median),
-        parity=ParitySummary(True, "paddle-cpu", 0.0),
-    )
+    cand = candidate([1, 3, side, side], lat, label=label, parity=ParitySummary(True, "paddle-cpu", 0.0))
     if scene_s is not None:
         cand.scene = SceneEstimate(10, 10, 1, "keep_last", 1.2, median_ms, 1.0, 4, scene_s, 1.0, noise)
     if agreement is not None:

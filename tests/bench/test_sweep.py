@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +18,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from fixture_paths import REPO
+from fixture_cli import run_cli
+from fixture_paths import child_env
 
 from trt_export.bench.recommend import recommend_report
 from trt_export.bench.report import load_bench_report
@@ -68,13 +68,6 @@ def _options(root: Path, **overrides) -> BenchOptions:
     )
     values.update(overrides)
     return BenchOptions(**values)
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run(
-        [sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
 
 
 def _manifest_mtimes(cache: Path) -> dict[str, int]:
@@ -313,7 +306,7 @@ def test_export_cache_key(tmp_path):
 def cli_rerun(sweep):
     """The sweep again through the CLI, on the first run's export cache, gated against its bench.json."""
     out = sweep.root / "cli-out"
-    proc = _cli(
+    proc = run_cli(
         "bench",
         "--model",
         MODEL,
@@ -331,7 +324,7 @@ def cli_rerun(sweep):
         "--baseline",
         str(sweep.out / "bench.json"),
         # this test is about the files and exit code; two 5-iteration runs on a shared CI box can
-        # differ by more than the default 10 % (the gate's own verdicts are tested in test_gate.py)
+        # differ by more than the default 10 % (the gate's own verdicts are tested in tests/gate/test_verdict.py)
         "--latency-tolerance",
         "500%",
         # and 5 samples are too few for the bootstrap interval (exit 2): the version 1 noise band
@@ -407,21 +400,27 @@ def test_cli_exits_1_when_no_candidate_fits_the_budgets(sweep, cli):
     assert report.recommendation is None and all("budget" in c.excluded_reason for c in report.candidates)
 
 
-def test_cli_refuses_a_bad_shape_before_any_work(tmp_path, cli):
-    out = tmp_path / "out"
-    proc = cli(
+def _bench(cli, tmp_path: Path, *flags: str, shapes: tuple[str, ...] = ("[32,32]",)):
+    """``bench`` of MODEL into tmp_path/out with its own cache tmp_path/c; ``flags`` come last and win."""
+    return cli(
         "bench",
         "--model",
         MODEL,
         "--shapes",
-        "[32,32]",
-        "[32,-1]",
+        *shapes,
         "--out",
-        str(out),
+        str(tmp_path / "out"),
         "--cache-dir",
         str(tmp_path / "c"),
+        "--no-progress",
+        *flags,
         cwd=tmp_path,
     )
+
+
+def test_cli_refuses_a_bad_shape_before_any_work(tmp_path, cli):
+    out = tmp_path / "out"
+    proc = _bench(cli, tmp_path, shapes=("[32,32]", "[32,-1]"))
     assert proc.returncode == 2
     assert (
         proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: ") and "-1" in proc.stderr
@@ -431,21 +430,7 @@ def test_cli_refuses_a_bad_shape_before_any_work(tmp_path, cli):
 
 def test_cli_refuses_an_unavailable_backend(tmp_path, cli):
     out = tmp_path / "out"
-    proc = cli(
-        "bench",
-        "--model",
-        MODEL,
-        "--shapes",
-        "[32,32]",
-        "--backend",
-        "trt-fp16",
-        "--out",
-        str(out),
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "--no-progress",
-        cwd=tmp_path,
-    )
+    proc = _bench(cli, tmp_path, "--backend", "trt-fp16")
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("trt-export: error: ") and "trt-fp16" in errors[0], proc.stderr
@@ -454,18 +439,7 @@ def test_cli_refuses_an_unavailable_backend(tmp_path, cli):
 
 def test_cli_refuses_a_missing_baseline(tmp_path, cli):
     out = tmp_path / "out"
-    proc = cli(
-        "bench",
-        "--model",
-        MODEL,
-        "--shapes",
-        "[32,32]",
-        "--baseline",
-        str(tmp_path / "nope.json"),
-        "--out",
-        str(out),
-        cwd=tmp_path,
-    )
+    proc = _bench(cli, tmp_path, "--baseline", str(tmp_path / "nope.json"))
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "nope.json" in proc.stderr and "does not exist" in proc.stderr
     assert not out.exists()
@@ -602,21 +576,7 @@ def test_cli_refuses_a_budget_or_timeout_that_is_not_positive_and_finite(tmp_pat
     # These used to sweep first, then exclude every candidate (negative), time out every worker
     # (0) or crash writing bench.json (nan/inf: an internal error).
     out = tmp_path / "out"
-    proc = cli(
-        "bench",
-        "--model",
-        MODEL,
-        "--shapes",
-        "[32,32]",
-        flag,
-        value,
-        "--out",
-        str(out),
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "--no-progress",
-        cwd=tmp_path,
-    )
+    proc = _bench(cli, tmp_path, flag, value)
     assert proc.returncode == 2, proc.stderr
     assert (
         proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: ") and flag in proc.stderr
@@ -627,21 +587,7 @@ def test_cli_refuses_a_budget_or_timeout_that_is_not_positive_and_finite(tmp_pat
 def test_cli_refuses_a_cache_dir_that_is_a_file(tmp_path, cli):
     cache = tmp_path / "cache"
     cache.write_text("not a dir")
-    proc = cli(
-        "bench",
-        "--model",
-        MODEL,
-        "--shapes",
-        "[32,32]",
-        "--iters",
-        "1",
-        "--out",
-        str(tmp_path / "out"),
-        "--cache-dir",
-        str(cache),
-        "--no-progress",
-        cwd=tmp_path,
-    )
+    proc = _bench(cli, tmp_path, "--iters", "1", "--cache-dir", str(cache))
     assert proc.returncode == 2, proc.stderr
     assert (
         proc.stderr.startswith("trt-export: error: ")
@@ -663,21 +609,7 @@ def test_cli_refuses_an_unreadable_baseline_before_sweeping(tmp_path, content, c
     baseline = tmp_path / "base.json"
     baseline.write_text(content)
     out = tmp_path / "out"
-    proc = cli(
-        "bench",
-        "--model",
-        MODEL,
-        "--shapes",
-        "[32,32]",
-        "--baseline",
-        str(baseline),
-        "--out",
-        str(out),
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "--no-progress",
-        cwd=tmp_path,
-    )
+    proc = _bench(cli, tmp_path, "--baseline", str(baseline))
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("trt-export: error: baseline")
     assert not out.exists() and not (tmp_path / "c").exists()
@@ -691,7 +623,7 @@ def test_worker_peak_rss_does_not_inherit_the_parents():
         [sys.executable, "-c", "from trt_export.bench.worker import rss_peak_mb; print(rss_peak_mb())"],
         capture_output=True,
         text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        env=child_env(),
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
@@ -708,9 +640,7 @@ def test_worker_peak_rss_does_not_inherit_the_parents():
 )
 def test_cli_refuses_a_bad_timing_policy_before_any_work(tmp_path, flags, message, cli):
     out = tmp_path / "out"
-    proc = cli(
-        "bench", "--model", MODEL, "--shapes", "[32,32]", *flags, "--out", str(out), "--no-progress", cwd=tmp_path
-    )
+    proc = _bench(cli, tmp_path, *flags)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
     assert not out.exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from fixture_paths import FIXTURES, REPO, needs_fixtures
+from fixture_paths import FIXTURES, REPO, child_env, needs_fixtures
 
 from trt_export.errors import ExportError, ModelSourceError, ShapeError
 from trt_export.export import exporter as export_mod
@@ -258,8 +258,9 @@ def test_paddlers_dir_problems(tmp_path):
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """A real process, where its output is the point: Paddle's C++ logging and the PaddleRS-style script."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=child_env(), cwd=cwd, timeout=300
+    )
 
 
 def test_cli_export_prints_the_nchw_shape(tmp_path):

@@ -209,7 +209,7 @@ def test_cpu_thread_count_is_part_of_the_fingerprint() -> None:
     cur["settings"]["threads"] = 1
     with pytest.raises(ReportError, match="threads 2 vs 1"):
         gate(base, cur)
-    # a GPU backend's timings do not hang on the host threads: a warning there (test_gate.py)
+    # a GPU backend's timings do not hang on the host threads: a warning there (gate/test_verdict.py)
 
 
 def test_cpu_cores_missing_in_an_older_report_is_not_a_mismatch() -> None:

@@ -1,7 +1,7 @@
 """End-to-end GPU and TensorRT backends against dygraph. Skipped, with the reason, without them.
 
 Written to run unchanged on a GPU runner with a TensorRT-enabled paddlepaddle-gpu:
-`pytest -m gpu tests/test_gpu_backends.py` (scripts/gpu-acceptance.sh runs it). Each test exports
+`pytest -m gpu tests/infer/test_gpu_backends.py` (scripts/gpu-acceptance.sh runs it). Each test exports
 into its own tmp dir and uses its own cache dir, so they can run in any order or alone. Each one
 asserts what it claims: that engines exist and ran (not only that outputs match, which plain CUDA
 would also do), that the INT8 table sits in the cache dir, that fp16 is not secretly fp32.

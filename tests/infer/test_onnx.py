@@ -11,14 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from fixture_paths import REPO
+from fixture_cli import run_cli
 
 from trt_export.bench.flops import FlopCount, count_flops, op_flops
 from trt_export.bench.roof import GPU_PEAK_TFLOPS, gpu_peak
@@ -224,18 +223,11 @@ def test_conversion_is_cached_beside_the_export(segnet):
 # --------------------------------------------------------------------------- verify + Polygraphy
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
-    return subprocess.run(
-        [sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
-
-
 @pytest.fixture(scope="module")
 def verified(segnet):
     out = segnet["root"] / "poly"
     report = segnet["root"] / "verify.json"
-    proc = _cli(
+    proc = run_cli(
         "verify",
         "--model",
         "trt_export.zoo:tiny_segnet",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from fixture_paths import REPO, TESTS
+from fixture_paths import child_env
 
 from trt_export.bench import guard as bench_guard
 from trt_export.bench import sweep as bench_mod
@@ -53,13 +53,6 @@ def sweep(tmp_path_factory):
     return root, options, report
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS), env.get("PYTHONPATH", "")])
-    env.update(extra)
-    return env
-
-
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -90,7 +83,7 @@ def _start_hanging_bench(tmp_path: Path) -> tuple[subprocess.Popen, psutil.Proce
             "300",
         ],
         cwd=tmp_path,
-        env=_env(TRT_TEST_SLOW_S="300", TMPDIR=str(tmp_path)),
+        env=child_env(TRT_TEST_SLOW_S="300", TMPDIR=str(tmp_path)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -302,34 +295,11 @@ def test_baseline_of_another_environment_is_refused_before_sweeping(sweep, tmp_p
 # ------------------------------------------------------------------ 10: damaged cache entry re-made
 
 
-def test_damaged_cached_export_is_made_again(sweep, tmp_path):
-    """A truncated params file: the parent's cache lookup discards the entry, the prepare job
-    (run in this process, as a worker would) exports it again."""
+def _prepare(export_dir: Path, reference: Path) -> dict:
+    """The sweep's prepare job for MODEL at 32x32 into ``export_dir``, run in this process as a worker would."""
     from trt_export.bench.worker import run_job
 
-    _, options, _ = sweep
-    cache = tmp_path / "cache"
-    shutil.copytree(options.cache_dir, cache)
-    (params,) = cache.glob("*/export/model.pdiparams")
-    export_dir, reference = params.parent, params.parent.parent / "reference-seed0.npz"
-    if not reference.is_file():  # this sweep kept its reference elsewhere: make the entry complete first
-        made = run_job(
-            {
-                "job": "prepare",
-                "source": {"spec": MODEL},
-                "shape_nchw": [1, 3, 32, 32],
-                "format": "auto",
-                "export_dir": str(export_dir),
-                "reference": str(reference),
-                "seed": 0,
-            }
-        )
-        assert "error" not in made and reference.is_file(), made
-    good = params.read_bytes()
-    params.write_bytes(good[:100])
-    assert bench_mod._cached_entry(export_dir, reference) is None
-    assert not export_dir.exists() and not reference.exists()
-    result = run_job(
+    return run_job(
         {
             "job": "prepare",
             "source": {"spec": MODEL},
@@ -340,13 +310,31 @@ def test_damaged_cached_export_is_made_again(sweep, tmp_path):
             "seed": 0,
         }
     )
+
+
+def test_damaged_cached_export_is_made_again(sweep, tmp_path):
+    """A truncated params file: the parent's cache lookup discards the entry, the prepare job
+    (run in this process, as a worker would) exports it again."""
+
+    _, options, _ = sweep
+    cache = tmp_path / "cache"
+    shutil.copytree(options.cache_dir, cache)
+    (params,) = cache.glob("*/export/model.pdiparams")
+    export_dir, reference = params.parent, params.parent.parent / "reference-seed0.npz"
+    if not reference.is_file():  # this sweep kept its reference elsewhere: make the entry complete first
+        made = _prepare(export_dir, reference)
+        assert "error" not in made and reference.is_file(), made
+    good = params.read_bytes()
+    params.write_bytes(good[:100])
+    assert bench_mod._cached_entry(export_dir, reference) is None
+    assert not export_dir.exists() and not reference.exists()
+    result = _prepare(export_dir, reference)
     assert "error" not in result, result
     assert bench_mod._cached_entry(export_dir, reference) is not None
     assert len(params.read_bytes()) == len(good)
 
 
 def test_damaged_export_found_by_the_prepare_job_itself(sweep, tmp_path):
-    from trt_export.bench.worker import run_job
 
     _, options, _ = sweep
     cache = tmp_path / "cache"
@@ -354,17 +342,7 @@ def test_damaged_export_found_by_the_prepare_job_itself(sweep, tmp_path):
     (model,) = cache.glob("*/export/model.pdmodel")
     model.write_bytes(b"garbage")
     reference = model.parent.parent / "reference-seed0.npz"
-    result = run_job(
-        {
-            "job": "prepare",
-            "source": {"spec": MODEL},
-            "shape_nchw": [1, 3, 32, 32],
-            "format": "auto",
-            "export_dir": str(model.parent),
-            "reference": str(reference),
-            "seed": 0,
-        }
-    )
+    result = _prepare(model.parent, reference)
     assert "error" not in result and result["cached"] is False, result
 
 
@@ -394,7 +372,7 @@ def test_start_up_timeout_names_no_log_that_is_never_written(tmp_path, cli, monk
     cache could finish inside any short --timeout."""
     import re
 
-    monkeypatch.setenv("PYTHONPATH", _env()["PYTHONPATH"])
+    monkeypatch.setenv("PYTHONPATH", child_env()["PYTHONPATH"])
     monkeypatch.setenv("TRT_TEST_SLOW_S", "60")
     code, out, err = cli(
         "bench",
@@ -422,7 +400,7 @@ def test_timeout_names_the_step_that_ran_out(tmp_path):
     """The worker records its step before importing Paddle; the parent names it on a timeout
     (here "export", not the default "build" the parent would otherwise guess)."""
     pool = WorkerPool(tmp_path, timeout_s=10)
-    pool.env.update(_env(TRT_TEST_SLOW_S="60"))
+    pool.env.update(child_env(TRT_TEST_SLOW_S="60"))
     outcome = pool.run(
         {
             "job": "prepare",

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fixture_paths import REPO, TESTS
+from fixture_paths import child_env
 
 from trt_export.errors import ExportError, TrtExportError
 from trt_export.export import exporter as export_mod
@@ -28,13 +28,6 @@ SHAPE = parse_fixed_shape("[32,32]")
 @pytest.fixture(scope="module")
 def source():
     return load_source("trt_export.zoo:tiny_segnet")
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS), env.get("PYTHONPATH", "")])
-    env.update(extra)
-    return env
 
 
 def _dead_pid() -> int:
@@ -140,7 +133,7 @@ def test_second_concurrent_export_fails_fast_and_the_first_wins(tmp_path):
     first = subprocess.Popen(
         argv,
         cwd=tmp_path,
-        env=_env(TRT_TEST_RELEASE=str(release)),
+        env=child_env(TRT_TEST_RELEASE=str(release)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -151,7 +144,7 @@ def test_second_concurrent_export_fails_fast_and_the_first_wins(tmp_path):
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()
         time.sleep(0.05)
     second = subprocess.run(
-        argv, cwd=tmp_path, env=_env(TRT_TEST_SLOW_S="0"), capture_output=True, text=True, timeout=120
+        argv, cwd=tmp_path, env=child_env(TRT_TEST_SLOW_S="0"), capture_output=True, text=True, timeout=120
     )
     assert first.poll() is None, "the first export must still be running for this test to mean anything"
     assert second.returncode == 2, second.stdout
@@ -175,7 +168,7 @@ def test_lock_waits_for_the_holder(tmp_path):
             "    Path(sys.argv[1] + '.done').touch()",
             str(target),
         ],
-        env=_env(),
+        env=child_env(),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -210,7 +203,7 @@ def test_sighup_and_sigquit_mid_export_clean_up_and_say_so(tmp_path, sig):
             "[32,32]",
         ],
         cwd=tmp_path,
-        env=_env(TRT_TEST_SLOW_S="30"),
+        env=child_env(TRT_TEST_SLOW_S="30"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

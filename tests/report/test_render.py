@@ -7,25 +7,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_reports import candidate, failed
 
 from trt_export.bench.recommend import recommend_report
-from trt_export.bench.report import BenchReport, BenchSettings, Candidate, Failure, Memory, ModelInfo, ParitySummary
-from trt_export.bench.stats import LatencyStats, throughput
+from trt_export.bench.report import BenchReport, BenchSettings, Candidate, Memory, ModelInfo, ParitySummary
+from trt_export.bench.stats import LatencyStats
 from trt_export.report.render import CSV_COLUMNS, render_bench_table, write_csv, write_markdown, write_plots
 
 
 def ok(h: int, median_ms: float, rss_mb: float, spread: float = 0.03, parity: bool = True) -> Candidate:
     rng = np.random.default_rng(h)
     lat = LatencyStats.from_samples(np.abs(rng.normal(median_ms, median_ms * spread, 40)) / 1000)
-    return Candidate(
-        label=f"1x3x{h}x{h}",
-        shape_nchw=[1, 3, h, h],
-        status="ok",
+    return candidate(
+        [1, 3, h, h],
+        lat,
         export_s=1.0,
         build_s=0.2,
-        latency_ms=lat,
         noisy=lat.noisy,
-        throughput=throughput(1, h, h, lat.median),
         memory=Memory(peak_rss_mb=rss_mb, rss_increase_mb=rss_mb - 290.0),
         parity=ParitySummary(parity, "paddle-onednn", 2e-6 if parity else 0.4, [] if parity else ["score_map"]),
     )
@@ -54,12 +52,7 @@ def report() -> BenchReport:
             ok(256, 2.5, 500.0),  # 26 MP/s, ahead of 384 (23 MP/s) and 512 (22 MP/s)
             ok(384, 6.0, 700.0, spread=0.3),  # noisy; about 24 MP/s
             ok(768, 30.0, 1500.0, parity=False),
-            Candidate(
-                label="1x3x1024x1024",
-                shape_nchw=[1, 3, 1024, 1024],
-                status="failed",
-                failure=Failure("timeout", "candidate exceeded 600 s"),
-            ),
+            failed("1x3x1024x1024", "timeout", "candidate exceeded 600 s"),
         ],
         max_latency_ms=25.0,
         max_memory_mb=1200.0,
@@ -138,8 +131,6 @@ def test_plots_are_valid_pngs(report: BenchReport, tmp_path: Path) -> None:
 
 
 def test_plots_with_only_failed_candidates(tmp_path: Path) -> None:
-    report = make_report(
-        [Candidate(label="1x3x512x512", shape_nchw=[1, 3, 512, 512], status="failed", failure=Failure("oom", "killed"))]
-    )
+    report = make_report([failed("1x3x512x512", "oom", "killed")])
     paths = write_plots(report, tmp_path)
     assert all(p.stat().st_size > 10_000 for p in paths)

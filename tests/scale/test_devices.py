@@ -9,9 +9,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from fixture_reports import candidate
 
 from trt_export.bench import sweep as bench
-from trt_export.bench.report import Candidate
 from trt_export.bench.sweep import BenchOptions, CandidateRun, SweepContext, parse_shapes, run_bench
 from trt_export.errors import EXIT_USAGE, TrtExportError
 from trt_export.infer.backends import BackendSettings, EnvironmentProbe
@@ -99,9 +99,7 @@ def test_each_gpu_lane_sees_only_its_device(monkeypatch, tmp_path: Path) -> None
                 settings.device_id,
                 threading.current_thread().name,
             )
-        return CandidateRun(
-            Candidate(label=shape.label, shape_nchw=list(shape.nchw), status="ok"), settings, None, "classifier"
-        )
+        return CandidateRun(candidate(list(shape.nchw), label=shape.label), settings, None, "classifier")
 
     monkeypatch.setattr(bench, "run_candidate", fake_run_candidate)
     shapes = parse_shapes(["[256,256]", "[512,512]", "[768,768]", "[1024,1024]"])

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixture_paths import REPO
+from fixture_paths import REPO, child_env
 
 # Read by Ray at import: a local instance then binds and talks on 127.0.0.1 only.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -139,7 +139,6 @@ def test_unreachable_ray_is_refused_at_once() -> None:
 
 def test_cli_unreachable_ray_is_one_line_exit_2(tmp_path: Path) -> None:
     address = f"127.0.0.1:{_free_port()}"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run(
         [
             sys.executable,
@@ -159,7 +158,7 @@ def test_cli_unreachable_ray_is_one_line_exit_2(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        env=env,
+        env=child_env(),
         timeout=300,
         cwd=tmp_path,
     )

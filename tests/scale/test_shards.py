@@ -8,14 +8,15 @@ candidates.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fixture_paths import REPO
+from fixture_cli import run_cli
+from fixture_paths import child_env
+from fixture_reports import candidate
 
 from trt_export.bench.recommend import recommend_report
 from trt_export.bench.report import (
@@ -28,7 +29,7 @@ from trt_export.bench.report import (
     load_bench_report,
     save_bench_report,
 )
-from trt_export.bench.stats import LatencyStats, throughput
+from trt_export.bench.stats import LatencyStats
 from trt_export.bench.sweep import parse_shapes
 from trt_export.errors import EXIT_USAGE, ReportError, TrtExportError
 from trt_export.scale.merge import merge_files
@@ -89,7 +90,7 @@ def test_split_is_the_same_under_any_hash_seed() -> None:
     code = "from trt_export.scale.shards import plan_shards; import json, sys; print(json.dumps(plan_shards(json.loads(sys.argv[1]), 3)))"
     outputs = set()
     for seed in ("1", "2", "12345"):
-        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO))
+        env = child_env(PYTHONHASHSEED=seed)
         proc = subprocess.run(
             [sys.executable, "-c", code, json.dumps(LABELS)], capture_output=True, text=True, env=env, check=True
         )
@@ -109,14 +110,12 @@ def test_more_shards_than_candidates_is_refused() -> None:
 def _candidate(label: str, median_s: float) -> Candidate:
     n, _, h, w = map(int, label.split("x"))
     lat = LatencyStats.from_samples([median_s * f for f in (0.99, 1.0, 1.0, 1.01)])
-    return Candidate(
+    return candidate(
+        [n, 3, h, w],
+        lat,
         label=label,
-        shape_nchw=[n, 3, h, w],
-        status="ok",
         export_s=1.0,
         build_s=0.2,
-        latency_ms=lat,
-        throughput=throughput(n, h, w, lat.median),
         memory=Memory(peak_rss_mb=400.0, rss_increase_mb=100.0),
         parity=ParitySummary(True, "paddle-onednn", 1e-6),
     )
@@ -256,13 +255,6 @@ def test_merge_never_overwrites_an_input(tmp_path: Path) -> None:
         merge_files([paths[0], paths[0].parent, paths[1]], tmp_path / "m")
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run(
-        [sys.executable, "-m", "trt_export", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
-    )
-
-
 def test_merge_cli_refusal_is_one_line_exit_2(tmp_path: Path, cli) -> None:
     paths = _write(tmp_path, [_shard_report(1, 3), _shard_report(2, 3)])
     proc = cli("merge", *map(str, paths), "--out", str(tmp_path / "m"), cwd=tmp_path)
@@ -282,9 +274,7 @@ def test_merge_cli_refusal_is_one_line_exit_2(tmp_path: Path, cli) -> None:
         ("missing", "shard 2/2 is missing"),
     ],
 )
-def test_merge_command_refuses_the_bad_inputs(tmp_path: Path, capsys, case: str, message: str) -> None:
-    from trt_export.cli.commands import main
-
+def test_merge_command_refuses_the_bad_inputs(tmp_path: Path, cli, case: str, message: str) -> None:
     reports = {
         "other model": [_shard_report(1, 2), _shard_report(2, 2, model=ModelInfo("m:x", "x", "generic"))],
         "other settings": [
@@ -294,8 +284,7 @@ def test_merge_command_refuses_the_bad_inputs(tmp_path: Path, capsys, case: str,
         "overlap": [_shard_report(1, 2), _shard_report(1, 2), _shard_report(2, 2)],
         "missing": [_shard_report(1, 2)],
     }[case]
-    code = main(["merge", *map(str, _write(tmp_path, reports)), "--out", str(tmp_path / "m")])
-    err = capsys.readouterr().err
+    code, _, err = cli("merge", *map(str, _write(tmp_path, reports)), "--out", str(tmp_path / "m"))
     assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err, err
     assert not (tmp_path / "m").exists()
 
@@ -325,12 +314,14 @@ def shard_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("shards")
     cache = tmp_path_factory.getbasetemp() / "scale-export-cache"  # shared with test_devices/test_ray_executor
     runs = [
-        _cli(
+        run_cli(
             "bench", *MODEL_ARGS, "--cache-dir", str(cache), "--shard", f"{k}/2", "--out", str(root / f"s{k}"), cwd=root
         )
         for k in (1, 2)
     ]
-    merged = _cli("merge", str(root / "s1" / "bench.json"), str(root / "s2"), "--out", str(root / "merged"), cwd=root)
+    merged = run_cli(
+        "merge", str(root / "s1" / "bench.json"), str(root / "s2"), "--out", str(root / "merged"), cwd=root
+    )
     return root, runs, merged
 
 
