@@ -115,9 +115,10 @@ def test_force_replaces_an_earlier_export_but_not_files_added_to_it(tmp_path, so
 # ------------------------------------------------------------------ 3: one writer per --save-dir
 
 
-def test_second_concurrent_export_fails_fast_and_the_first_wins(tmp_path):
-    out = tmp_path / "out"
-    argv = [
+def _slow_export(save_dir: Path) -> list[str]:
+    """A child ``trt-export export`` of fixture_slow:slow_segnet (every build after the first sleeps
+    TRT_TEST_SLOW_S seconds): a real process, for locks and signals."""
+    return [
         sys.executable,
         "-m",
         "trt_export",
@@ -125,10 +126,15 @@ def test_second_concurrent_export_fails_fast_and_the_first_wins(tmp_path):
         "--model",
         "fixture_slow:slow_segnet",
         "--save-dir",
-        str(out),
+        str(save_dir),
         "--fixed-input-shape",
         "[32,32]",
     ]
+
+
+def test_second_concurrent_export_fails_fast_and_the_first_wins(tmp_path):
+    out = tmp_path / "out"
+    argv = _slow_export(out)
     release = tmp_path / "release"  # the first export holds the lock until the test creates this file
     first = subprocess.Popen(
         argv,
@@ -190,18 +196,7 @@ def test_lock_waits_for_the_holder(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT])
 def test_sighup_and_sigquit_mid_export_clean_up_and_say_so(tmp_path, sig):
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trt_export",
-            "export",
-            "--model",
-            "fixture_slow:slow_segnet",
-            "--save-dir",
-            str(tmp_path / "out"),
-            "--fixed-input-shape",
-            "[32,32]",
-        ],
+        _slow_export(tmp_path / "out"),
         cwd=tmp_path,
         env=child_env(TRT_TEST_SLOW_S="30"),
         stdout=subprocess.PIPE,
