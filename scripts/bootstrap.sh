@@ -17,7 +17,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip -q --disable-pip-version-check)
-extras="test,dev,seg,geo,ray"   # ray: tests/test_ray_executor.py runs bench --ray on a local Ray instance
+extras="test,dev,seg,geo,ray"   # ray: tests/scale/test_ray_executor.py runs bench --ray on a local Ray instance
 if [ "${TRT_EXPORT_KEEP_PADDLE:-0}" = "1" ]; then
   extras="$extras,gpu,onnx-gpu"   # NVML for per-process device memory; ONNX Runtime with CUDA/TensorRT
 else

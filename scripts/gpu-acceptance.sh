@@ -37,7 +37,7 @@ step() {
 
 cd "$root" || exit 2
 step doctor doctor bash -c "'$py' -m trt_export doctor --json > '$out/doctor.json'"
-step pytest-gpu pytest "$py" -m pytest -q -m gpu tests/test_gpu_backends.py --junitxml "$out/pytest-gpu.xml"
+step pytest-gpu pytest "$py" -m pytest -q -m gpu tests/infer/test_gpu_backends.py --junitxml "$out/pytest-gpu.xml"
 
 models=(
   "classifier|paddle.vision.models:resnet18|{}"

@@ -1,6 +1,6 @@
 """Small networks for the verify and bench tests, usable as model sources ``fixture_models:<name>``.
 
-A subprocess running the CLI finds them when ``tests/`` is on PYTHONPATH (see test_verify._cli).
+A subprocess running the CLI finds them when ``tests/`` is on PYTHONPATH (see fixture_paths.child_env).
 Each factory is built under ``paddle.seed`` by trt_export.model.sources, so every build is the same net.
 """
 
@@ -56,7 +56,7 @@ def paddlers_style_segmenter(num_classes: int = 2) -> PaddleRSStyleSegmenter:
     return PaddleRSStyleSegmenter(num_classes)
 
 
-# --- bench fault injection (tests/test_bench.py) ----------------------------------------------
+# --- bench fault injection (tests/bench/test_sweep.py) ----------------------------------------------
 
 
 class WidthTrap(nn.Layer):
@@ -101,7 +101,7 @@ def width_traps(parity_width: int | None = None, crash_width: int | None = None)
 
 
 class _Sleepy(nn.Layer):
-    """Sleeps ``seconds`` in every forward: a step that overruns a worker timeout (tests/test_forkserver.py)."""
+    """Sleeps ``seconds`` in every forward: a step that overruns a worker timeout (tests/bench/test_forkserver.py)."""
 
     def __init__(self, seconds: float = 30.0) -> None:
         super().__init__()
@@ -119,7 +119,7 @@ def sleepy(seconds: float = 30.0) -> _Sleepy:
     return _Sleepy(seconds)
 
 
-# --- the ONNX route (tests/test_onnx.py) --------------------------------------------------------
+# --- the ONNX route (tests/infer/test_onnx.py) --------------------------------------------------------
 
 
 class OnnxTrap(nn.Layer):
@@ -144,7 +144,7 @@ class OnnxTrap(nn.Layer):
 
 
 class FlopsNet(nn.Layer):
-    """Every op kind flops.py counts, with a hand count in tests/test_onnx.py:
+    """Every op kind flops.py counts, with a hand count in tests/infer/test_onnx.py:
     a grouped conv, a depthwise conv, a transposed conv, and a Linear (matmul)."""
 
     def __init__(self) -> None:

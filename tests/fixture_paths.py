@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+# tests/, where the shared helpers live: worker subprocesses get it on PYTHONPATH for `fixture_models:<name>`
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 # TRT_EXPORT_SHARED points elsewhere (a git worktree, say), as for scripts/install-paddlers.sh.
 SHARED = Path(os.environ.get("TRT_EXPORT_SHARED") or REPO.parent / "shared")
 FIXTURES = SHARED / "fixtures" / "paddlers"
@@ -36,3 +38,12 @@ needs_paddlers = pytest.mark.skipif(
     not PADDLERS_INSTALLED,
     reason="real PaddleRS (paddlers) is not installed: scripts/install-paddlers.sh installs it from shared/vendor",
 )
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child that imports trt_export and the helpers in tests/
+    (``fixture_models:<name>``, ``fixture_slow:<name>`` sources), with ``extra`` on top."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS), *filter(None, [env.get("PYTHONPATH")])])
+    env.update(extra)
+    return env

@@ -1,4 +1,4 @@
-"""Fault injection for tests/test_ray_executor.py: Ray task bodies that lose their worker.
+"""Fault injection for tests/scale/test_ray_executor.py: Ray task bodies that lose their worker.
 
 Importable by the Ray workers because the test puts tests/ on their PYTHONPATH.
 """

@@ -12,7 +12,7 @@ context (that happens on first use, in a child), and on CUDA builds no model mod
 so nothing that runs at import time can touch the GPU. After ``import paddle`` the process has one
 thread besides the main one (numpy's OpenBLAS server, which OpenBLAS shuts down around fork with
 ``pthread_atfork``); Paddle's own thread pools start with the first predictor or dygraph op, which
-only children run. tests/test_forkserver.py checks that forked workers build predictors, pass
+only children run. tests/bench/test_forkserver.py checks that forked workers build predictors, pass
 parity and do not deadlock.
 
 Memory. A forked child starts with the server's mapped pages in its resident set, and Linux sets
