@@ -8,9 +8,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from fixture_paths import REPO, TESTS
 
 from trt_export.bench import source_probe, startup
 from trt_export.bench.plotter import Plotter
@@ -20,8 +20,6 @@ from trt_export.errors import ModelSourceError
 from trt_export.infer.backends import probe_environment
 from trt_export.model.sources import load_source
 
-TESTS = Path(__file__).resolve().parent
-REPO = TESTS.parent
 MODEL = "trt_export.zoo:tiny_segnet"
 
 

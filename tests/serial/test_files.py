@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import TESTS
 from serial_builders import EXPORT_DIR, full_bench_report, manifest, plain_bench_report, verify_report
 
 from trt_export.bench.report import BenchReport, load_bench_report, save_bench_report
@@ -23,7 +24,7 @@ from trt_export.export.manifest import MANIFEST_NAME, Manifest, load_manifest, s
 from trt_export.parity.verify import write_verify_report
 from trt_export.parity.verify_report import load_verify_report, save_verify_record
 
-DATA = Path(__file__).resolve().parent / "data" / "serial"
+DATA = TESTS / "data" / "serial"
 OLD = DATA / "v0.1.0"
 BENCH_GOLDEN = {"bench_full.json": full_bench_report, "bench_plain.json": plain_bench_report}
 

@@ -7,8 +7,8 @@ import csv
 from pathlib import Path
 
 import pytest
+from render_golden_reports import GOLDEN
 
-from tests.render_golden_reports import GOLDEN
 from trt_export.bench import metrics
 from trt_export.bench.metrics import (
     METRICS,

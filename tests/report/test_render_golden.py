@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from render_golden_reports import GATE_PAIRS, GOLDEN, REPORTS
 
-from tests.render_golden_reports import GATE_PAIRS, GOLDEN, REPORTS
 from trt_export.bench.report import load_bench_report
 from trt_export.gate.verdict import GateSettings, gate_files
 from trt_export.report.gate_output import render_gate_table

@@ -16,7 +16,7 @@ import pytest
 from trt_export.cli.commands import build_parser, main
 from trt_export.cli.logs import BOTH_FLAGS_ERROR, LOGGER_NAME, configure_logging, log_level
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("paddle", "paddle2onnx", "onnxruntime")
 
 
