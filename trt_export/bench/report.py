@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from trt_export.bench.metrics import memory_mb
+from trt_export.bench.scale_fields import ExecutionInfo, ShardInfo, from_json, to_json
 from trt_export.bench.scene import AgreementSummary, SceneEstimate, SceneSettings
 from trt_export.bench.stats import LatencyStats, Throughput
 from trt_export.bench.time_accounting import PhaseTimes, SweepTime
 from trt_export.bench.timing import TimingPolicy, TimingSummary
 from trt_export.errors import ReportError
-from trt_export.scale.report import ExecutionInfo, ShardInfo, from_json, to_json
 
 SCHEMA = "trt-export/bench"
 SCHEMA_VERSION = 2
@@ -387,8 +387,8 @@ class BenchReport:
     recommendation: Recommendation | None = None
     notes: list[str] = field(default_factory=list)
     time_s: SweepTime | None = None  # optional: where the sweep's wall time went (time_accounting.py)
-    shard: ShardInfo | None = None  # optional: bench --shard K/N (scale_report.py)
-    execution: ExecutionInfo | None = None  # optional: --devices, --ray, merge (scale_report.py)
+    shard: ShardInfo | None = None  # optional: bench --shard K/N (bench/scale_fields.py)
+    execution: ExecutionInfo | None = None  # optional: --devices, --ray, merge (bench/scale_fields.py)
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
     # Optional: every backend swept (`backend` is the first), each one's compute roof

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trt_export.bench.report import BenchReport, load_bench_report
+from trt_export.bench.scale_fields import ExecutionInfo, Placement
 from trt_export.errors import ReportError, TrtExportError
-from trt_export.scale.report import ExecutionInfo, Placement
 from trt_export.scale.shards import plan_shards
 
 
