@@ -41,6 +41,8 @@ EXPORTS_DIRNAME = "exports"
 """``bench --keep-exports`` puts each candidate's export in ``OUT/exports/<label>/``."""
 
 DEFAULT_PAIRS = 60
+MIN_PAIRS = 10
+"""Fewest A/B pairs for the paired interval (gate/ratio_stats.py reads it)."""
 DEFAULT_BLOCK_MS = 50.0
 # 30 pairs of 20 ms blocks caught a 29 % slowdown in only 15 of 20 trials at load average 6-15 on
 # 2 cores (interval half-width ~0.15); 60 pairs of 50 ms narrow it (docs/ci-gate.md).
@@ -65,8 +67,6 @@ class RerunOptions:
     clock: str = "wall"
 
     def __post_init__(self) -> None:
-        from trt_export.gate.ratio_stats import MIN_PAIRS
-
         if self.clock not in CLOCKS:
             raise TrtExportError(f"--ab-clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
 
@@ -171,7 +171,7 @@ def rerun_ab(
     }
     backend = current.backend
     if options.clock == "cpu":
-        from trt_export.gate.comparable import is_cpu_backend
+        from trt_export.infer.backends import is_cpu_backend
 
         if not is_cpu_backend(backend):
             raise ReportError(f"--ab-clock cpu times CPU work, but {backend} runs on the GPU; use --ab-clock wall")

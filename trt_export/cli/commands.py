@@ -297,8 +297,15 @@ def _rerun_options(args: argparse.Namespace):  # -> RerunOptions | None
 def _add_gate_args(group: argparse._ArgumentGroup | argparse.ArgumentParser, stat_flag: str) -> None:
     """The gate's flags (tolerances, statistics, the A/B re-measurement), declared once for ``gate``
     and ``bench --baseline``; the latency statistic is ``stat_flag`` (--stat / --gate-stat)."""
-    from trt_export.bench.interleave import CLOCKS, DEFAULT_BLOCK_MS, DEFAULT_PAIRS, DEFAULT_WARMUP, MIN_BLOCK_ITERS
-    from trt_export.gate.ratio_stats import DEFAULT_CONFIDENCE, DEFAULT_SEED, MIN_PAIRS
+    from trt_export.bench.interleave import (
+        CLOCKS,
+        DEFAULT_BLOCK_MS,
+        DEFAULT_PAIRS,
+        DEFAULT_WARMUP,
+        MIN_BLOCK_ITERS,
+        MIN_PAIRS,
+    )
+    from trt_export.gate.ratio_stats import DEFAULT_CONFIDENCE, DEFAULT_SEED
     from trt_export.gate.verdict import (
         DEFAULT_GATE_STAT,
         DEFAULT_GATE_TEST,

@@ -36,7 +36,7 @@ from trt_export.bench.metrics import gate_status_text, parity_regression, shared
 from trt_export.bench.report import BenchReport, Candidate, load_bench_report
 from trt_export.bench.stats import LatencyStats
 from trt_export.errors import EXIT_CHECK_FAILED, EXIT_OK, ReportError, TrtExportError
-from trt_export.gate.comparable import check_reports_comparable, is_cpu_backend
+from trt_export.gate.comparable import check_reports_comparable
 from trt_export.gate.ratio_stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_SEED,
@@ -47,6 +47,7 @@ from trt_export.gate.ratio_stats import (
     latency_verdict,
     paired_ratio,
 )
+from trt_export.infer.backends import is_cpu_backend
 from trt_export.report.gate_output import append_github_step_summary, format_pct, gate_markdown, write_junit_xml
 
 GATE_STATS = ("p50", "p90", "p99")

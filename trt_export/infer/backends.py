@@ -61,6 +61,13 @@ DEFAULT_TRT_MIN_COVERAGE = 0.8
 DEFAULT_TRT_PATH = "auto"
 
 
+def is_cpu_backend(backend: str) -> bool:
+    """Timings of a CPU backend depend on the processor and the thread count."""
+    if backend in CPU_BACKENDS:
+        return True
+    return not any(word in backend for word in ("gpu", "trt", "cuda", "tensorrt"))
+
+
 @dataclass(frozen=True)
 class BackendSettings:
     """Everything that decides how a predictor is configured; plain, hashable data."""
