@@ -606,7 +606,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from trt_export.env.doctor import render_doctor, safe_doctor_report
+    from trt_export.cli.doctor import render_doctor, safe_doctor_report
 
     report = safe_doctor_report()  # Paddle broken or crashing on import: still a report, exit 0
     if args.json:
