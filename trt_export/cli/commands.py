@@ -478,7 +478,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         scene=scene_options(args),
     )
     if baselines:
-        from trt_export.gate.comparable import check_comparable
+        from trt_export.bench.comparable import check_comparable
 
         def before_sweep(source, backend, environment, threads) -> None:  # type: ignore[no-untyped-def]
             # another model or machine: refused once the fingerprint is known, before any candidate

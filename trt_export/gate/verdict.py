@@ -32,11 +32,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from trt_export.bench.comparable import check_reports_comparable
 from trt_export.bench.metrics import gate_status_text, parity_regression, shared_memory_figure
 from trt_export.bench.report import BenchReport, Candidate, load_bench_report
 from trt_export.bench.stats import LatencyStats
 from trt_export.errors import EXIT_CHECK_FAILED, EXIT_OK, ReportError, TrtExportError
-from trt_export.gate.comparable import check_reports_comparable
 from trt_export.gate.ratio_stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_SEED,

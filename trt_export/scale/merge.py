@@ -37,8 +37,8 @@ def resolve_inputs(paths: Sequence[str | Path]) -> list[Path]:
 
 def merge_reports(reports: Sequence[tuple[Path, BenchReport]], allow_env_mismatch: bool = False) -> BenchReport:
     """One report from shard reports ``(path, report)``; ReportError when they are not one sweep."""
+    from trt_export.bench.comparable import fingerprint_diffs
     from trt_export.bench.recommend import recommend_report
-    from trt_export.gate.comparable import fingerprint_diffs
     from trt_export.infer.backends import is_cpu_backend
 
     if not reports:

@@ -227,7 +227,7 @@ class RayExecutor:
 
 
 def _env_key(environment: dict[str, Any] | None) -> tuple[Any, ...]:
-    from trt_export.gate.comparable import ENV_FIELDS
+    from trt_export.bench.comparable import ENV_FIELDS
 
     return tuple((environment or {}).get(key) for key in ENV_FIELDS)
 
