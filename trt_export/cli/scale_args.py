@@ -1,6 +1,7 @@
-"""The scale-out flags of ``bench`` (``--devices``, ``--allow-parallel-cpu-timing``, ``--shard``,
-``--ray``): added in one group, turned into a shard and an executor in one place, every refusal
-made before anything is measured. docs/scale.md says which to use when.
+"""The scale-out flags of ``bench``, turned into a shard and an executor in one place.
+
+``--devices``, ``--allow-parallel-cpu-timing``, ``--shard`` and ``--ray`` are added in one group, and
+every refusal is made before anything is measured. docs/scale.md says which to use when.
 """
 
 from __future__ import annotations
