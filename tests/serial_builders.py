@@ -23,6 +23,7 @@ from trt_export.bench.report import (
     save_bench_report,
 )
 from trt_export.bench.roof import Roof
+from trt_export.bench.scale_fields import ExecutionInfo, Placement, ShardInfo
 from trt_export.bench.scene import AgreementImage, AgreementSummary, SceneEstimate, SceneSettings
 from trt_export.bench.stats import LatencyStats, throughput
 from trt_export.bench.time_accounting import PhaseTimes, SweepTime
@@ -33,7 +34,6 @@ from trt_export.infer.trt_coverage import TrtCoverage
 from trt_export.model.shapes import FixedShape
 from trt_export.parity.compare import ComparisonResult, OutputComparison, Tolerance
 from trt_export.parity.verify import VerifyReport, write_verify_report
-from trt_export.scale.report import ExecutionInfo, Placement, ShardInfo
 
 SAMPLES_MS = [3.0, 3.1, 2.9, 3.5, 3.05, 3.2]
 

@@ -1,3 +1,5 @@
+"""``python -m trt_export``: the command line, as the ``trt-export`` script runs it."""
+
 import sys
 
 from trt_export.cli.commands import main

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from trt_export.env.doctor import doctor_report
+from trt_export.cli.doctor import doctor_report
 from trt_export.infer.backends import ALL_BACKENDS, ONNX_BACKENDS, EnvironmentProbe
 from trt_export.report.doctor_text import render_doctor
 

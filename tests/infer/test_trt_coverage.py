@@ -30,13 +30,12 @@ from trt_export.infer.trt_coverage import (
     NoTensorRTEngine,
     TrtCoverage,
     judge_coverage,
-    legacy_coverage,
-    legacy_coverage_file,
     ops_in_engine_dump,
     pir_coverage,
     pir_coverage_files,
     pir_op_counts,
 )
+from trt_export.infer.trt_coverage_legacy import legacy_coverage, legacy_coverage_file
 
 paddle = import_paddle()
 

@@ -12,8 +12,8 @@ import pytest
 from fixture_reports import example_report as make_report
 
 from trt_export.bench.report import load_bench_report, save_bench_report
+from trt_export.bench.scale_fields import ExecutionInfo, Placement, ShardInfo
 from trt_export.errors import ReportError
-from trt_export.scale.report import ExecutionInfo, Placement, ShardInfo
 
 BENCH = ["bench", "--model", "trt_export.zoo:tiny_segnet", "--shapes", "[32,32]", "--backend", "paddle-onednn"]
 

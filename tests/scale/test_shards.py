@@ -29,11 +29,11 @@ from trt_export.bench.report import (
     load_bench_report,
     save_bench_report,
 )
+from trt_export.bench.scale_fields import ShardInfo
 from trt_export.bench.stats import LatencyStats
 from trt_export.bench.sweep import parse_shapes
 from trt_export.errors import EXIT_USAGE, ReportError, TrtExportError
 from trt_export.scale.merge import merge_files
-from trt_export.scale.report import ShardInfo
 from trt_export.scale.shards import Shard, parse_shard, plan_shards
 
 LABELS = ["1x3x256x256", "1x3x512x512", "1x3x768x768", "1x3x1024x1024", "2x3x256x256", "4x3x512x512"]

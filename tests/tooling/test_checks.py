@@ -90,7 +90,12 @@ PADDLE_FREE = (
     "trt_export.bench.recommend",
     "trt_export.bench.recommend_scene",
     "trt_export.gate.verdict",
-    "trt_export.gate.comparable",
+    "trt_export.bench.comparable",
+    "trt_export.bench.metrics",
+    "trt_export.report.gate_output",
+    "trt_export.report.parity_text",
+    "trt_export.report.doctor_text",
+    "trt_export.serial",
     "trt_export.gate.ratio_stats",
 )
 

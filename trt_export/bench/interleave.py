@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trt_export.bench.report import BenchReport
+from trt_export.bench.stats import MIN_PAIRS
 from trt_export.errors import ReportError, TrtExportError
 
 if TYPE_CHECKING:
@@ -66,8 +67,6 @@ class RerunOptions:
     clock: str = "wall"
 
     def __post_init__(self) -> None:
-        from trt_export.gate.ratio_stats import MIN_PAIRS
-
         if self.clock not in CLOCKS:
             raise TrtExportError(f"--ab-clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
 
@@ -172,7 +171,7 @@ def rerun_ab(
     }
     backend = current.backend
     if options.clock == "cpu":
-        from trt_export.gate.comparable import is_cpu_backend
+        from trt_export.infer.backend_names import is_cpu_backend
 
         if not is_cpu_backend(backend):
             raise ReportError(f"--ab-clock cpu times CPU work, but {backend} runs on the GPU; use --ab-clock wall")

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from trt_export.bench.metrics import memory_mb
+from trt_export.bench.scale_fields import ExecutionInfo, ShardInfo
 from trt_export.bench.scene import AgreementSummary, SceneEstimate, SceneSettings
 from trt_export.bench.stats import LatencyStats, Throughput
 from trt_export.bench.time_accounting import PhaseTimes, SweepTime
 from trt_export.bench.timing import TimingPolicy, TimingSummary
 from trt_export.errors import ReportError
-from trt_export.scale.report import ExecutionInfo, ShardInfo
 from trt_export.serial import JsonRecord, converter, dumps, optional, read_json, required, required_keys, structure
 
 if TYPE_CHECKING:

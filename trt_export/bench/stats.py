@@ -21,6 +21,8 @@ import numpy as np
 from trt_export.serial import JsonRecord
 
 MIN_SAMPLES_FOR_INTERVAL = 20
+MIN_PAIRS = 10
+"""Fewest A/B pairs for the paired interval of a slowdown ratio (gate/ratio_stats.py; --pairs)."""
 """Fewest timed samples per run for a bootstrap interval of its median (below it the interval's
 coverage is far from nominal: the median of 10 samples has only 10 distinct bootstrap values).
 The gate refuses fewer (gate_stats); bench's timing policy never takes fewer by default (timing),

@@ -1,1 +1,1 @@
-"""Command line: argparse subcommands and their translation into library calls."""
+"""Command line: argparse subcommands, their translation into library calls, and doctor."""

@@ -312,8 +312,15 @@ def _ab_rerun(options):  # (RerunOptions | None) -> gate.verdict.Rerun | None
 def _add_gate_args(group: argparse._ArgumentGroup | argparse.ArgumentParser, stat_flag: str) -> None:
     """The gate's flags (tolerances, statistics, the A/B re-measurement), declared once for ``gate``
     and ``bench --baseline``; the latency statistic is ``stat_flag`` (--stat / --gate-stat)."""
-    from trt_export.bench.interleave import CLOCKS, DEFAULT_BLOCK_MS, DEFAULT_PAIRS, DEFAULT_WARMUP, MIN_BLOCK_ITERS
-    from trt_export.gate.ratio_stats import DEFAULT_CONFIDENCE, DEFAULT_SEED, MIN_PAIRS
+    from trt_export.bench.interleave import (
+        CLOCKS,
+        DEFAULT_BLOCK_MS,
+        DEFAULT_PAIRS,
+        DEFAULT_WARMUP,
+        MIN_BLOCK_ITERS,
+    )
+    from trt_export.bench.stats import MIN_PAIRS
+    from trt_export.gate.ratio_stats import DEFAULT_CONFIDENCE, DEFAULT_SEED
     from trt_export.gate.verdict import (
         DEFAULT_GATE_STAT,
         DEFAULT_GATE_TEST,
@@ -502,7 +509,7 @@ def _bench(args: argparse.Namespace) -> int:
         scene=scene_options(args),
     )
     if baselines:
-        from trt_export.gate.comparable import check_comparable
+        from trt_export.bench.comparable import check_comparable
 
         def before_sweep(source, backend, environment, threads) -> None:  # type: ignore[no-untyped-def]
             # another model or machine: refused once the fingerprint is known, before any candidate
@@ -631,7 +638,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from trt_export.env.doctor import safe_doctor_report
+    from trt_export.cli.doctor import safe_doctor_report
     from trt_export.report.doctor_text import render_doctor
 
     report = safe_doctor_report()  # Paddle broken or crashing on import: still a report, exit 0
@@ -770,7 +777,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model is the reference it is checked against",
     )
     _add_backend_args(bench, default_backend=None)
-    from trt_export.infer.backends import ALL_BACKENDS
+    from trt_export.infer.backend_names import ALL_BACKENDS
 
     bench.add_argument(
         "--backends",

@@ -1,6 +1,7 @@
-"""The scale-out flags of ``bench`` (``--devices``, ``--allow-parallel-cpu-timing``, ``--shard``,
-``--ray``): added in one group, turned into a shard and an executor in one place, every refusal
-made before anything is measured. docs/scale.md says which to use when.
+"""The scale-out flags of ``bench``, turned into a shard and an executor in one place.
+
+``--devices``, ``--allow-parallel-cpu-timing``, ``--shard`` and ``--ray`` are added in one group, and
+every refusal is made before anything is measured. docs/scale.md says which to use when.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def add_scale_args(parser: argparse.ArgumentParser) -> None:
 
 def scale_from_args(args: argparse.Namespace, backend: str, threads_given: bool) -> tuple[Any, Any]:
     """(shard or None, executor or None) for ``bench``; may lower the default --threads."""
-    from trt_export.infer.backends import CPU_BACKENDS
+    from trt_export.infer.backend_names import CPU_BACKENDS
 
     shard = None
     if args.shard is not None:

@@ -1,1 +1,1 @@
-"""The environment: the one Paddle import, probes, the fingerprint, doctor."""
+"""The environment: the one Paddle import, probes, the fingerprint, the acceptance-run collector."""

@@ -15,13 +15,13 @@ from typing import Any, ClassVar
 from trt_export.errors import ModelSourceError
 from trt_export.infer.inputs import TensorSpec
 from trt_export.model.shapes import FixedShape
-from trt_export.model.types import ExportFormat, ModelKind
+from trt_export.model.types import MODEL_FORMATS, ModelKind
 from trt_export.serial import JsonRecord, dumps, json_field, layout, read_json, rounded, structure
 
 MANIFEST_NAME = "trt_export_manifest.json"
 SCHEMA = "trt-export/manifest"
 SCHEMA_VERSION = 1
-FORMATS = tuple(fmt.value for fmt in ExportFormat)
+FORMATS = MODEL_FORMATS
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trt_export.bench.stats import MIN_SAMPLES_FOR_INTERVAL
+from trt_export.bench.stats import MIN_PAIRS, MIN_SAMPLES_FOR_INTERVAL
 from trt_export.errors import ReportError
 from trt_export.serial import JsonRecord
 
@@ -35,8 +35,6 @@ DEFAULT_SEED = 0
 
 MIN_SAMPLES = MIN_SAMPLES_FOR_INTERVAL  # owned by stats.py; the timing policy's default minimum too
 
-MIN_PAIRS = 10
-"""Fewest A/B pairs for the paired interval."""
 
 MIN_HISTORY = 2
 """Baselines needed to estimate between-run noise (one spread needs two runs)."""

@@ -32,11 +32,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from trt_export.bench.comparable import check_reports_comparable
 from trt_export.bench.metrics import gate_status_text, parity_regression, shared_memory_figure
 from trt_export.bench.report import BenchReport, Candidate, load_bench_report
 from trt_export.bench.stats import LatencyStats
 from trt_export.errors import EXIT_CHECK_FAILED, EXIT_OK, ReportError, TrtExportError
-from trt_export.gate.comparable import check_reports_comparable, is_cpu_backend
 from trt_export.gate.files import JUNIT_FILENAME, MARKDOWN_FILENAME
 from trt_export.gate.ratio_stats import (
     DEFAULT_CONFIDENCE,
@@ -48,6 +48,7 @@ from trt_export.gate.ratio_stats import (
     latency_verdict,
     paired_ratio,
 )
+from trt_export.infer.backend_names import is_cpu_backend
 from trt_export.report.gate_output import append_github_step_summary, format_pct, gate_markdown, write_junit_xml
 from trt_export.serial import JsonRecord
 

@@ -343,9 +343,9 @@ class PaddleInferenceRunner(ExportRunner):
         from trt_export.infer.trt_coverage import (
             NoTensorRTEngine,
             judge_coverage,
-            legacy_coverage_file,
             pir_coverage_files,
         )
+        from trt_export.infer.trt_coverage_legacy import legacy_coverage_file
 
         assert self.plan is not None
         if self.plan.trt_path == "legacy":

@@ -48,6 +48,10 @@ class ExportFormat(StrEnum):
     PIR = "pir"
 
 
+# The saved formats by name, in the order the CLI, doctor and the manifest list them.
+MODEL_FORMATS: Final = tuple(fmt.value for fmt in ExportFormat)
+
+
 class FormatChoice(StrEnum):
     """``export --format``: a format, both of them, or auto (legacy, else PIR when legacy cannot save it)."""
 

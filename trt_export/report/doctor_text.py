@@ -9,7 +9,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from trt_export.infer.backends import MODEL_FORMATS
+from trt_export.model.types import MODEL_FORMATS
 
 _FORMAT_LABELS = {"legacy": "legacy .pdmodel", "pir": "pir .json"}
 # Long reasons would make the table wider than a terminal.

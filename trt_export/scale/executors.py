@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from trt_export.bench.report import Candidate
+from trt_export.bench.scale_fields import ExecutionInfo, Placement
 from trt_export.infer.backends import CPU_BACKENDS, BackendSettings
 from trt_export.model.shapes import FixedShape
 from trt_export.scale.devices import ALLOW_CPU_FLAG, plan_devices, visible_devices
-from trt_export.scale.report import ExecutionInfo, Placement
 
 
 @dataclass

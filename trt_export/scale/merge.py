@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trt_export.bench.report import BenchReport, load_bench_report
+from trt_export.bench.scale_fields import ExecutionInfo, Placement
 from trt_export.errors import ReportError, TrtExportError
-from trt_export.scale.report import ExecutionInfo, Placement
 from trt_export.scale.shards import plan_shards
 
 
@@ -37,8 +37,9 @@ def resolve_inputs(paths: Sequence[str | Path]) -> list[Path]:
 
 def merge_reports(reports: Sequence[tuple[Path, BenchReport]], allow_env_mismatch: bool = False) -> BenchReport:
     """One report from shard reports ``(path, report)``; ReportError when they are not one sweep."""
+    from trt_export.bench.comparable import fingerprint_diffs
     from trt_export.bench.recommend import recommend_report
-    from trt_export.gate.comparable import fingerprint_diffs, is_cpu_backend
+    from trt_export.infer.backend_names import is_cpu_backend
 
     if not reports:
         raise TrtExportError("give the bench.json of every shard to merge")

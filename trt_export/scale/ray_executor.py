@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from trt_export.bench.report import Candidate, Failure
+from trt_export.bench.scale_fields import ExecutionInfo, Placement
 from trt_export.errors import BackendUnavailable, TrtExportError
 from trt_export.infer.backends import CPU_BACKENDS, BackendSettings
 from trt_export.model.shapes import FixedShape
 from trt_export.scale.executors import Finished, SweepResult, collect
-from trt_export.scale.report import ExecutionInfo, Placement
 
 LOG_LIMIT = 1 << 20  # bytes of each worker log brought back to the driver
 CONNECT_TIMEOUT_S = 5.0
@@ -227,7 +227,7 @@ class RayExecutor:
 
 
 def _env_key(environment: dict[str, Any] | None) -> tuple[Any, ...]:
-    from trt_export.gate.comparable import ENV_FIELDS
+    from trt_export.bench.comparable import ENV_FIELDS
 
     return tuple((environment or {}).get(key) for key in ENV_FIELDS)
 

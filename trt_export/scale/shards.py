@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from trt_export.bench.scale_fields import ShardInfo
 from trt_export.errors import TrtExportError
 from trt_export.model.shapes import FixedShape
-from trt_export.scale.report import ShardInfo
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from trt_export.bench.report import BenchReport
 from trt_export.errors import ReportError
-from trt_export.infer.backends import CPU_BACKENDS
+from trt_export.infer.backend_names import is_cpu_backend
 
 ENV_FIELDS = (
     "gpu_name",
@@ -29,13 +29,6 @@ CPU_ENV_FIELDS = ("cpu_model", "cpu_count", "cpu_cores")
 """For CPU backends also: the processor, its logical CPUs and physical cores (``cpu_cores`` is
 newer than the first reports: compared only when both reports have it). The math thread count
 (``settings.threads``) is compared too."""
-
-
-def is_cpu_backend(backend: str) -> bool:
-    """Timings of a CPU backend depend on the processor and the thread count."""
-    if backend in CPU_BACKENDS:
-        return True
-    return not any(word in backend for word in ("gpu", "trt", "cuda", "tensorrt"))
 
 
 def fingerprint_diffs(base: Mapping[str, Any], other: Mapping[str, Any], cpu: bool) -> list[str]:
