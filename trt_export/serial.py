@@ -36,7 +36,7 @@ import math
 from collections.abc import Callable, Mapping
 from enum import Enum, IntEnum, StrEnum
 from pathlib import Path
-from typing import Any, Self, TypedDict, TypeVar, Unpack, get_args, get_origin
+from typing import Any, Literal, Self, TypedDict, TypeVar, Unpack, get_args, get_origin
 
 import cattrs
 from cattrs.cols import is_mapping, is_sequence, list_structure_factory
@@ -212,6 +212,18 @@ def _enum(value: Any, cls: type[Enum]) -> Enum:
         raise ValueProblem(f"expected one of {choices}, got {value!r}") from None
 
 
+def _is_literal(tp: Any) -> bool:
+    return get_origin(tp) is Literal
+
+
+def _literal(value: Any, tp: Any) -> Any:
+    """A closed set of strings (or ints) as a Literal type: the value itself, when it is one of them."""
+    choices = get_args(tp)
+    if not any(value == choice and type(value) is type(choice) for choice in choices):
+        raise ValueProblem(f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value
+
+
 def _require_array(value: Any) -> None:
     if not isinstance(value, (list, tuple)):
         raise ValueProblem(f"must be a list (a JSON array), got {_kind(value)}")
@@ -359,6 +371,7 @@ def _make_converter() -> cattrs.Converter:
     for enum_base in (Enum, StrEnum, IntEnum):  # before str/int: a StrEnum is a str too
         conv.register_structure_hook(enum_base, _enum)
         conv.register_unstructure_hook(enum_base, lambda e: e.value)
+    conv.register_structure_hook_func(_is_literal, _literal)
     conv.register_structure_hook_factory(_is_tuple, _tuple_factory)
     conv.register_unstructure_hook_factory(_is_tuple, lambda t, c: lambda v: [c.unstructure(x) for x in v])
     conv.register_structure_hook_factory(_is_array, _array_factory)

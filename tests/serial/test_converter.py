@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pytest
 
@@ -253,3 +253,31 @@ def test_read_json(tmp_path: Path) -> None:
         read_json(path, what="test file", error=ModelSourceError, hint="fix it")
     with pytest.raises(ReportError, match="cannot be read"):
         read_json(tmp_path / "missing.json", what="test file")
+
+
+@dataclass
+class _Closed:
+    status: Literal["ok", "failed"]
+    count: Literal[1, 2] = 1
+
+
+def test_literal_closed_sets_are_checked_with_their_choices() -> None:
+    assert structure({"status": "failed", "count": 2}, _Closed, source="test.json") == _Closed("failed", 2)
+    assert "$.status: expected one of 'ok', 'failed', got 'okay'" in _error({"status": "okay"}, _Closed)
+    # a bool is not the int 1
+    assert "$.count: expected one of 1, 2, got True" in _error({"status": "ok", "count": True}, _Closed)
+
+
+def test_bench_report_closed_sets_refuse_unknown_values(tmp_path: Path) -> None:
+    from trt_export.bench.report import load_bench_report
+
+    (golden,) = [p for p in sorted((Path(__file__).resolve().parents[1] / "data" / "serial").glob("*bench*.json"))][:1]
+    data = json.loads(golden.read_text())
+    data["candidates"][0]["status"] = "okay"
+    data["settings"]["objective"] = "speed"
+    bad = tmp_path / "bench.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ReportError) as err:
+        load_bench_report(bad)
+    assert "$.candidates[0].status: expected one of 'ok', 'failed', got 'okay'" in str(err.value)
+    assert "$.settings.objective: expected one of 'throughput', 'latency', 'scene', got 'speed'" in str(err.value)

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 from trt_export.bench.metrics import memory_mb
 from trt_export.bench.scale_fields import ExecutionInfo, ShardInfo
@@ -40,16 +40,30 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 """Versions this reader loads; files are always written as :data:`SCHEMA_VERSION`."""
 
-STATUSES = ("ok", "failed")
-FAILURE_STAGES = ("export", "convert", "build", "run", "parity", "crash", "oom", "timeout")
-OBJECTIVES = ("throughput", "latency", "scene")
+# The closed sets of bench.json: a candidate's status, the stage a failure happened in, the
+# recommendation's objective. Literal types (the strings themselves, so JSON and text are
+# unchanged), checked by mypy at every use and by the serialiser when a file is read.
+Status = Literal["ok", "failed"]
+FailureStage = Literal["export", "convert", "build", "run", "parity", "crash", "oom", "timeout"]
+Objective = Literal["throughput", "latency", "scene"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+FAILURE_STAGES: tuple[FailureStage, ...] = get_args(FailureStage)
+OBJECTIVES: tuple[Objective, ...] = get_args(Objective)
+
+
+def failure_stage(stage: str) -> FailureStage:
+    """A stage named at run time (a worker's failure) as bench.json's closed set; ValueError otherwise."""
+    for known in FAILURE_STAGES:
+        if stage == known:
+            return known
+    raise ValueError(f"failure stage {stage!r} is not one of {', '.join(FAILURE_STAGES)}")
 
 
 @dataclass(frozen=True)
 class Failure(JsonRecord):
     """Why a candidate produced no usable measurement."""
 
-    stage: str
+    stage: FailureStage
     reason: str
 
     def __post_init__(self) -> None:
@@ -96,7 +110,7 @@ class Candidate(JsonRecord):
 
     label: str
     shape_nchw: list[int]
-    status: str
+    status: Status
     # Written in every file (null when not applicable), so required when read
     failure: Failure | None = required()
     export_s: float | None = required()
@@ -172,7 +186,7 @@ class Recommendation(JsonRecord):
 
     label: str
     runner_up: str | None
-    objective: str
+    objective: Objective
     reason: str
     excluded: dict[str, str] = required(default_factory=dict)
     # Optional: the backends of the pick and the runner-up (None in single-backend files of old).
@@ -196,7 +210,7 @@ class BenchSettings(JsonRecord):
     iters: int | None
     duration_s: float | None
     threads: int | None
-    objective: str = required("throughput")
+    objective: Objective = required("throughput")
     latency_stat: str = required("p99")
     max_latency_ms: float | None = required()
     max_memory_mb: float | None = required()

@@ -63,6 +63,7 @@ from trt_export.bench.report import (
     Memory,
     ModelInfo,
     ParitySummary,
+    failure_stage,
     save_bench_report,
 )
 from trt_export.bench.roof import Roof, gpu_peak
@@ -231,7 +232,7 @@ class WorkerPool:
             if outcome.fatal:
                 # The model source, the inputs or the backend, not this candidate: every one would fail alike.
                 raise TrtExportError(outcome.reason)
-            return WorkerOutcome(None, Failure(outcome.stage, outcome.reason)), answer.clock
+            return WorkerOutcome(None, Failure(failure_stage(outcome.stage), outcome.reason)), answer.clock
         return WorkerOutcome(outcome, None), answer.clock
 
     @staticmethod
