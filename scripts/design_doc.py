@@ -44,8 +44,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     "writes the same files as the CLI); moves out once the writer is handed to run_bench by its caller",
     ("bench", "gate"): "bench's write_outputs removes an earlier gate verdict's files from --out by the gate's "
     "file names (gate/files.py, a leaf that imports nothing); goes with the bench -> report fix",
-    ("gate", "report"): "gate/verdict.py renders its result through report/gate_output.py (JUnit XML, "
-    "Markdown, step summary); goes once the CLI renders the GateResult",
 }
 """Edges against the order, each with why it is still there; the test fails when one disappears."""
 

@@ -165,15 +165,12 @@ def _write_renderings(name: str) -> None:
 
 def _write_gate(baseline: str, current: str) -> None:
     from trt_export.gate.verdict import GateSettings, gate_files
-    from trt_export.report.gate_output import render_gate_table
+    from trt_export.report.gate_output import render_gate_table, write_gate_outputs
 
     result = gate_files(
-        GOLDEN / f"{baseline}.bench.json",
-        GOLDEN / f"{current}.bench.json",
-        GateSettings(test="bootstrap"),
-        junit_path=GOLDEN / f"gate-{current}.xml",
-        markdown_path=GOLDEN / f"gate-{current}.md",
+        GOLDEN / f"{baseline}.bench.json", GOLDEN / f"{current}.bench.json", GateSettings(test="bootstrap")
     )
+    write_gate_outputs(result, junit_path=GOLDEN / f"gate-{current}.xml", markdown_path=GOLDEN / f"gate-{current}.md")
     (GOLDEN / f"gate-{current}.txt").write_text(render_gate_table(result) + "\n", encoding="utf-8")
 
 

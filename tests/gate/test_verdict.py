@@ -22,7 +22,13 @@ from trt_export.gate.verdict import (
     parse_tolerance,
     run_gate,
 )
-from trt_export.report.gate_output import append_github_step_summary, gate_markdown, render_gate_table, write_junit_xml
+from trt_export.report.gate_output import (
+    append_github_step_summary,
+    gate_markdown,
+    render_gate_table,
+    write_gate_outputs,
+    write_junit_xml,
+)
 
 
 def _gate(base: dict[str, Any], cur: dict[str, Any], **settings: Any):
@@ -283,7 +289,8 @@ def test_gate_files_writes_outputs_and_summary(tmp_path: Path, monkeypatch: pyte
     base = _write(tmp_path / "base.json", _report(_candidate(A)))
     cur = _write(tmp_path / "cur.json", _report(_candidate(A, median=13.0)))
     out = tmp_path / "out"
-    result = gate_files(base, cur, GateSettings(), junit_path=out / "j.xml", markdown_path=out / "g.md")
+    result = gate_files(base, cur, GateSettings())
+    write_gate_outputs(result, junit_path=out / "j.xml", markdown_path=out / "g.md")
     assert result.exit_code == EXIT_CHECK_FAILED
     assert ET.parse(out / "j.xml").getroot().get("failures") == "1"
     assert (out / "g.md").read_text(encoding="utf-8") == summary.read_text(encoding="utf-8")

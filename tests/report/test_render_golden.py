@@ -14,7 +14,7 @@ from render_golden_reports import GATE_PAIRS, GOLDEN, REPORTS
 
 from trt_export.bench.report import load_bench_report
 from trt_export.gate.verdict import GateSettings, gate_files
-from trt_export.report.gate_output import render_gate_table
+from trt_export.report.gate_output import render_gate_table, write_gate_outputs
 from trt_export.report.render import render_bench_table, write_csv, write_markdown
 
 
@@ -33,12 +33,9 @@ def test_bench_renderings_match_the_golden_files(name: str, tmp_path: Path) -> N
 @pytest.mark.parametrize(("baseline", "current"), GATE_PAIRS)
 def test_gate_renderings_match_the_golden_files(baseline: str, current: str, tmp_path: Path) -> None:
     result = gate_files(
-        GOLDEN / f"{baseline}.bench.json",
-        GOLDEN / f"{current}.bench.json",
-        GateSettings(test="bootstrap"),
-        junit_path=tmp_path / "gate.xml",
-        markdown_path=tmp_path / "gate.md",
+        GOLDEN / f"{baseline}.bench.json", GOLDEN / f"{current}.bench.json", GateSettings(test="bootstrap")
     )
+    write_gate_outputs(result, junit_path=tmp_path / "gate.xml", markdown_path=tmp_path / "gate.md")
     assert render_gate_table(result) + "\n" == _golden(f"gate-{current}.txt")
     assert (tmp_path / "gate.md").read_text(encoding="utf-8") == _golden(f"gate-{current}.md")
     assert (tmp_path / "gate.xml").read_text(encoding="utf-8") == _golden(f"gate-{current}.xml")

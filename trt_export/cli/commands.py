@@ -550,17 +550,16 @@ def _bench(args: argparse.Namespace) -> int:
     if gate_settings is not None:
         from trt_export.gate.files import JUNIT_FILENAME, MARKDOWN_FILENAME
         from trt_export.gate.verdict import gate_files
-        from trt_export.report.gate_output import render_gate_table
+        from trt_export.report.gate_output import render_gate_table, write_gate_outputs
 
         result = gate_files(
             args.baseline,
             options.out_dir / "bench.json",
             gate_settings,
-            junit_path=options.out_dir / JUNIT_FILENAME,
-            markdown_path=options.out_dir / MARKDOWN_FILENAME,
             rerun=_ab_rerun(rerun),
             progress=lambda line: print(line, flush=True),
         )
+        write_gate_outputs(result, options.out_dir / JUNIT_FILENAME, options.out_dir / MARKDOWN_FILENAME)
         print(render_gate_table(result))
         code = max(code, result.exit_code)
     return code
@@ -653,17 +652,17 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def _cmd_gate(args: argparse.Namespace) -> int:
     from trt_export.gate.verdict import gate_files
-    from trt_export.report.gate_output import render_gate_table
+    from trt_export.report.gate_output import check_gate_output_paths, render_gate_table, write_gate_outputs
 
+    check_gate_output_paths(args.junit, args.markdown)  # before any report is loaded or re-measured
     result = gate_files(
         args.baseline,
         args.current,
         _gate_settings(args, args.stat),
-        junit_path=args.junit,
-        markdown_path=args.markdown,
         rerun=_ab_rerun(_rerun_options(args)),
         progress=lambda line: print(line, flush=True),
     )
+    write_gate_outputs(result, args.junit, args.markdown)
     print(render_gate_table(result))
     return result.exit_code
 

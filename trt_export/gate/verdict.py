@@ -29,7 +29,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from trt_export.bench.comparable import check_reports_comparable
@@ -49,7 +48,6 @@ from trt_export.gate.ratio_stats import (
     paired_ratio,
 )
 from trt_export.infer.backend_names import is_cpu_backend
-from trt_export.report.gate_output import append_github_step_summary, format_pct, gate_markdown, write_junit_xml
 from trt_export.serial import JsonRecord
 
 GATE_STATS = ("p50", "p90", "p99")
@@ -543,17 +541,21 @@ def check_baselines(baselines: Sequence[BenchReport], settings: GateSettings) ->
                 )
 
 
+def format_pct(pct: float | None) -> str:
+    """A change in percent, signed; ``n/a`` when the baseline was zero."""
+    return "n/a" if pct is None else f"{pct:+.1f}%"
+
+
 def gate_files(
     baseline_path: PathArg | Sequence[PathArg],
     current_path: PathArg,
     settings: GateSettings | None = None,
-    junit_path: PathArg | None = None,
-    markdown_path: PathArg | None = None,
     *,
     rerun: Rerun | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> GateResult:
-    """Load the reports, gate, write JUnit/Markdown when asked, append the CI step summary.
+    """Load the reports and gate them. The outputs (JUnit XML, Markdown, the CI step summary) are
+    report/gate_output.py's ``write_gate_outputs(result, junit_path, markdown_path)``.
 
     ``baseline_path``: one bench.json, or several (the first is the baseline, all of them the
     history). ``rerun``: a :class:`Rerun` (the CLI binds :func:`trt_export.bench.interleave.rerun_ab`
@@ -567,9 +569,6 @@ def gate_files(
         raise ReportError("give at least one baseline bench.json")
     baselines = [load_report(path, "baseline" if i == 0 else f"baseline {i + 1}") for i, path in enumerate(paths)]
     current = load_report(current_path, "current report")
-    for what, path in (("JUnit XML", junit_path), ("Markdown summary", markdown_path)):
-        if path is not None and Path(path).is_dir():
-            raise ReportError(f"cannot write the gate's {what} to {str(path)!r}: it is a directory; give a file path")
     paired = None
     if rerun is not None:
         for i, report in enumerate(baselines):
@@ -586,19 +585,6 @@ def gate_files(
         result.notes.append(
             f"{len(baselines) - 1} further baseline(s) not used for latency: the A/B re-measurement decides it"
         )
-    markdown = gate_markdown(result)
-    try:
-        if junit_path is not None:
-            write_junit_xml(result, junit_path)
-        if markdown_path is not None:
-            target = Path(markdown_path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(markdown, encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(
-            f"cannot write the gate's output {exc.filename or ''!s}: {exc.strerror or exc}; give a writable file path"
-        ) from exc
-    append_github_step_summary(markdown)
     return result
 
 

@@ -13,18 +13,14 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from trt_export.errors import TrtExportError
+from trt_export.errors import ReportError, TrtExportError
+from trt_export.gate.verdict import format_pct
 
 if TYPE_CHECKING:
     from trt_export.gate.verdict import GateResult, GateRow
 
 _FAIL, _NEW = "FAIL", "NEW"
 """Verdict values (gate.verdict.Verdict is a StrEnum, equal to these strings)."""
-
-
-def format_pct(pct: float | None) -> str:
-    """A change in percent, signed; ``n/a`` when the baseline was zero."""
-    return "n/a" if pct is None else f"{pct:+.1f}%"
 
 
 # No backend column: one report is one backend, and the heading/summary line names it.
@@ -144,3 +140,35 @@ def write_junit_xml(result: GateResult, path: str | os.PathLike[str]) -> Path:
     ET.indent(suite)
     ET.ElementTree(suite).write(target, encoding="utf-8", xml_declaration=True)
     return target
+
+
+def check_gate_output_paths(
+    junit_path: str | os.PathLike[str] | None, markdown_path: str | os.PathLike[str] | None
+) -> None:
+    """Refuse output paths the gate could not write, before any report is loaded or re-measured."""
+    for what, path in (("JUnit XML", junit_path), ("Markdown summary", markdown_path)):
+        if path is not None and Path(path).is_dir():
+            raise ReportError(f"cannot write the gate's {what} to {str(path)!r}: it is a directory; give a file path")
+
+
+def write_gate_outputs(
+    result: GateResult,
+    junit_path: str | os.PathLike[str] | None = None,
+    markdown_path: str | os.PathLike[str] | None = None,
+) -> None:
+    """Write the JUnit XML and the Markdown summary when asked, and append the Markdown to the CI
+    step summary (``GITHUB_STEP_SUMMARY``); an unwritable path is one ReportError line (exit 2)."""
+    check_gate_output_paths(junit_path, markdown_path)
+    markdown = gate_markdown(result)
+    try:
+        if junit_path is not None:
+            write_junit_xml(result, junit_path)
+        if markdown_path is not None:
+            target = Path(markdown_path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(markdown, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the gate's output {exc.filename or ''!s}: {exc.strerror or exc}; give a writable file path"
+        ) from exc
+    append_github_step_summary(markdown)
