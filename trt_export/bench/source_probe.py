@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +35,28 @@ def source_request(
     return {"spec": spec, "weights": weights, "kwargs": kwargs, "model_type": model_type}
 
 
+def load_checked_source(request: dict[str, Any]) -> ModelSource:
+    """The sweep's source (``request``: :func:`source_request`'s fields), as the child and, without
+    a server, the sweep's own process load it."""
+    from trt_export.model.sources import load_source
+
+    source = load_source(
+        request["spec"], weights=request["weights"], kwargs=request["kwargs"], model_type=request["model_type"]
+    )
+    if source.kind == "paddlers":
+        source.build()  # an unknown class, missing or foreign weights: refused now, not in every worker
+    return source
+
+
 def probe(request: dict[str, Any]) -> dict[str, Any]:
     """In the child: load the source (a PaddleRS dir's network is built too), read the environment."""
     from trt_export.bench.sweep_cache import code_fingerprint
     from trt_export.env.probes import probe_environment
-    from trt_export.model.sources import load_source
+    from trt_export.serial import unstructure
 
-    environment = {"environment_probe": asdict(probe_environment())}  # the backend checks need it either way
+    environment = {"environment_probe": unstructure(probe_environment())}  # the backend checks need it either way
     try:
-        source = load_source(
-            request["spec"], weights=request["weights"], kwargs=request["kwargs"], model_type=request["model_type"]
-        )
-        if source.kind == "paddlers":
-            source.build()  # an unknown class, missing or foreign weights: refused now, not in every worker
+        source = load_checked_source(request)
     except errors.TrtExportError as exc:
         return {**environment, "error": {"type": type(exc).__name__, "message": str(exc)}}
     described = {f.name: getattr(source, f.name) for f in fields(source) if f.name not in ("builder", "model_yml")}
@@ -126,11 +135,13 @@ def source_from(result: dict[str, Any]) -> ModelSource:
 
 
 def environment_probe_from(result: dict[str, Any]) -> Any:
-    """The child's ``EnvironmentProbe`` (lists back to tuples, as the frozen dataclass holds them)."""
+    """The child's ``EnvironmentProbe``, read back through the shared converter (arrays to tuples)."""
     from trt_export.env.probes import EnvironmentProbe
+    from trt_export.serial import structure
 
-    data: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in result["environment_probe"].items()}
-    return EnvironmentProbe(**data)
+    return structure(
+        result["environment_probe"], EnvironmentProbe, source="the source probe's answer", error=errors.TrtExportError
+    )
 
 
 if __name__ == "__main__":

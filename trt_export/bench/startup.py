@@ -125,18 +125,19 @@ def environment_probe(
 def load_sweep_source(options: Any, server: Any) -> tuple[Any, Any]:
     """The sweep's (ModelSource, EnvironmentProbe), from a forked child when the server is there, so
     this process never imports Paddle; else loaded here (probe None: probe_environment reads it)."""
-    from trt_export.bench.source_probe import environment_probe_from, probe_in_server, source_from, source_request
+    from trt_export.bench.source_probe import (
+        environment_probe_from,
+        load_checked_source,
+        probe_in_server,
+        source_from,
+        source_request,
+    )
     from trt_export.bench.sweep_cache import forget_code_fingerprint
-    from trt_export.model.sources import load_source
 
     request = source_request(options.model, options.weights, options.model_kwargs, options.model_type)
     answer = probe_in_server(server, request, options.timeout_s)
     if answer is not None:
         return source_from(answer), environment_probe_from(answer)
-    source = load_source(
-        options.model, weights=options.weights, kwargs=options.model_kwargs, model_type=options.model_type
-    )
+    source = load_checked_source(request)
     forget_code_fingerprint(source.spec)  # hashed here, from the module this process imported
-    if source.kind == "paddlers":
-        source.build()  # an unknown class, missing or foreign weights: refused now, not in every worker
     return source, None
