@@ -208,6 +208,21 @@ def test_our_own_bugs_exit_3_not_the_usage_code(capsys):
     assert err.startswith("trt-export: internal error: ValueError") and "--verbose" in err
 
 
+def test_a_signal_met_in_an_earlier_in_process_run_does_not_mark_the_next(capsys, monkeypatch):
+    """The handler remembers the signal so a Paddle-rewrapped exception still exits 128+N; that
+    memory is per run, so a later run's own bug is an internal error, not "terminated"."""
+    from trt_export.cli import commands
+
+    monkeypatch.setattr(commands, "_received_signal", 15)  # as an earlier run left it
+
+    def buggy(args):
+        raise RuntimeError("a bug")
+
+    code = run_handler(buggy, None)
+    _, err = capsys.readouterr()
+    assert code == EXIT_INTERNAL and "internal error: RuntimeError" in err and "terminated" not in err
+
+
 # ------------------------------------------------------------------ 22: the docs' tolerance tables are the code's
 
 

@@ -985,6 +985,8 @@ def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
     import signal
     import threading
 
+    global _received_signal
+    _received_signal = 0  # per run: an in-process caller's earlier run must not mark this one
     # By default SIGTERM kills the process on the spot: staging dirs (.NAME.partial-*) of an
     # export or a sweep would stay behind. Turned into an exception, the `finally`s remove them.
     previous: dict[int, object] = {}
